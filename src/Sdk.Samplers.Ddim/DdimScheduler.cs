@@ -1,0 +1,84 @@
+using System.Numerics.Tensors;
+using Diffusion.Configuration;
+using Diffusion.Noise;
+using Diffusion.Numerics;
+using Diffusion.Scheduling;
+using Diffusion.Schedules;
+
+namespace Diffusion.Samplers.Ddim;
+
+/// <summary>
+/// "Denoising Diffusion Implicit Models" (Song, Meng &amp; Ermon 2021, https://arxiv.org/abs/2010.02502), eq. 12:
+/// x_{t'} = √ᾱ_{t'}·x̂₀ + √(1−ᾱ_{t'}−σ²)·ε̂ + σ·z, with σ = η·√((1−ᾱ_{t'})/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_{t'}) (eq. 16).
+/// η = 0 gives the deterministic sampler, η = 1 the DDPM posterior variance.
+/// </summary>
+/// <remarks>
+/// Defaults as the reference: <c>clip_sample</c> true, <c>set_alpha_to_one</c> true, <c>timestep_spacing</c> leading,
+/// η = 0 (<see cref="SchedulerConfig.Eta"/>). With a step count, the next timestep is t − T // n, as in the reference
+/// (for <c>trailing</c> spacing this can differ by one from the listed next timestep); with an explicit list it is
+/// the list's next entry.
+/// </remarks>
+public sealed class DdimScheduler : SchedulerBase
+{
+    private readonly double _finalAlphaCumprod;
+    private readonly bool _clipSample;
+    private readonly double _eta;
+
+    /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
+    public DdimScheduler(SchedulerConfig config) : base(SamplerNames.Ddim, config)
+    {
+        // ᾱ "before" the first training step: 1 (a clean image) or ᾱ_0, as set_alpha_to_one says.
+        _finalAlphaCumprod = (Config.SetAlphaToOne ?? true) ? 1.0 : Schedule.AlphasCumprod[0];
+        _clipSample = Config.ClipSample ?? true;
+        _eta = Config.Eta ?? 0.0;
+    }
+
+    /// <inheritdoc/>
+    protected override double[] CreateTimesteps(int numInferenceSteps) => TimestepSpacings.Create(
+        Config.TimestepSpacing ?? TimestepSpacing.Leading, Schedule.NumTrainTimesteps, numInferenceSteps, Config.StepsOffset);
+
+    /// <inheritdoc/>
+    protected override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)
+    {
+        var n = input.Sample.Length;
+        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(0, n) : output.PredictedOriginal;
+        var epsilon = Buffer(1, n);
+
+        // 1. The previous timestep t'.
+        var t = input.Timestep;
+        var tPrev = NumInferenceSteps is { } count ? t - Schedule.NumTrainTimesteps / count : NextTimestep(stepIndex);
+
+        // 2. ᾱ_t and ᾱ_{t'}.
+        var alphaProd = Schedule.AlphasCumprod[TrainingIndex(t)];
+        var alphaProdPrev = AlphaCumprodOrFinal(tPrev, _finalAlphaCumprod);
+        var betaProd = 1 - alphaProd;
+
+        // 3. Predicted x₀ and ε (eq. 12's "predicted x₀" and the noise it implies).
+        double alpha = Math.Sqrt(alphaProd), sigma = Math.Sqrt(betaProd);
+        PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, x0);
+        PredictionMath.ToEpsilon(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, epsilon);
+
+        // 4. Keep x₀ in the data range (ε stays the model's, as the reference does by default).
+        if (Config.Thresholding)
+            SampleThresholding.Dynamic(x0, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue, Buffer(2, n / input.BatchSize));
+        else if (_clipSample)
+            SampleThresholding.Clip(x0, Config.ClipSampleRange);
+
+        // 5. σ_t of eq. 16, scaled by η.
+        var variance = (1 - alphaProdPrev) / betaProd * (1 - alphaProd / alphaProdPrev);
+        var std = _eta * Math.Sqrt(variance);
+
+        // 6.–7. x_{t'} = √ᾱ_{t'}·x̂₀ + √(1−ᾱ_{t'}−σ²)·ε̂  (the "direction pointing to x_t").
+        var direction = Math.Sqrt(Math.Max(1 - alphaProdPrev - std * std, 0));
+        PredictionMath.Combine((float)Math.Sqrt(alphaProdPrev), x0, (float)direction, epsilon, output.PrevSample);
+
+        // 8. Fresh noise σ·z when η > 0.
+        if (_eta > 0)
+        {
+            var z = Buffer(3, n);
+            noise.NextGaussian(z);
+            TensorPrimitives.MultiplyAdd(z, (float)std, output.PrevSample, output.PrevSample);
+        }
+        return !output.PredictedOriginal.IsEmpty;
+    }
+}

@@ -1,0 +1,13 @@
+using Diffusion.Configuration;
+using Diffusion.Samplers.Ddim;
+using Diffusion.Scheduling;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the DDIM sampler.</summary>
+public static class DdimServiceCollectionExtensions
+{
+    /// <summary>Makes the <c>ddim</c> sampler (reference class DDIMScheduler) available to the sampler factory.</summary>
+    public static IDiffusionBuilder AddDdimSampler(this IDiffusionBuilder builder) =>
+        builder.AddSampler(SamplerNames.Ddim, "DDIMScheduler", config => new DdimScheduler(config));
+}

@@ -1,0 +1,92 @@
+using Diffusion.Configuration;
+using Diffusion.Noise;
+using Diffusion.Numerics;
+using Diffusion.Scheduling;
+using Diffusion.Schedules;
+
+namespace Diffusion.Samplers.Ddpm;
+
+/// <summary>
+/// Ancestral sampling of "Denoising Diffusion Probabilistic Models" (Ho, Jain &amp; Abbeel 2020,
+/// https://arxiv.org/abs/2006.11239): x_{t'} ~ q(x_{t'} | x_t, x̂₀), the forward-process posterior around the
+/// predicted clean sample, for any subsequence of timesteps t → t'.
+/// </summary>
+/// <remarks>
+/// Defaults as the reference: <c>variance_type</c> fixed_small, <c>clip_sample</c> true, <c>timestep_spacing</c> leading.
+/// <c>fixed_large_log</c> takes σ = exp(½·log β), which equals <c>fixed_large</c>; the reference takes the square root
+/// of log β there and returns NaN. Learned variances need a network with extra output channels and are refused.
+/// </remarks>
+public sealed class DdpmScheduler : SchedulerBase
+{
+    private readonly VarianceType _varianceType;
+    private readonly bool _clipSample;
+
+    /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid or unsupported configuration.</summary>
+    public DdpmScheduler(SchedulerConfig config) : base(SamplerNames.Ddpm, config)
+    {
+        _varianceType = Config.VarianceType ?? VarianceType.FixedSmall;
+        if (_varianceType is VarianceType.Learned or VarianceType.LearnedRange)
+            throw new SchedulerConfigException("variance_type", ConfigNames.Quote(ConfigNames.Of(_varianceType)),
+                "fixed_small, fixed_small_log, fixed_large or fixed_large_log (learned variances need a network that predicts them)");
+        _clipSample = Config.ClipSample ?? true;
+    }
+
+    /// <inheritdoc/>
+    protected override double[] CreateTimesteps(int numInferenceSteps) => TimestepSpacings.Create(
+        Config.TimestepSpacing ?? TimestepSpacing.Leading, Schedule.NumTrainTimesteps, numInferenceSteps, Config.StepsOffset);
+
+    /// <inheritdoc/>
+    protected override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)
+    {
+        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(0, input.Sample.Length) : output.PredictedOriginal;
+
+        // 1. ᾱ at this timestep and at the next one (ᾱ = 1 after the last step).
+        var t = input.Timestep;
+        var tPrev = NextTimestep(stepIndex);
+        var alphaProd = Schedule.AlphasCumprod[TrainingIndex(t)];
+        var alphaProdPrev = AlphaCumprodOrFinal(tPrev, 1.0);
+        var betaProd = 1 - alphaProd;
+        var betaProdPrev = 1 - alphaProdPrev;
+        // α and β of the jump t → t' (equal to α_t, β_t when consecutive timesteps are visited).
+        var currentAlpha = alphaProd / alphaProdPrev;
+        var currentBeta = 1 - currentAlpha;
+
+        // 2. Predicted x₀ (eq. 15 for ε-prediction).
+        PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, Math.Sqrt(alphaProd), Math.Sqrt(betaProd), x0);
+
+        // 3. Keep x₀ in the data range.
+        if (Config.Thresholding)
+            SampleThresholding.Dynamic(x0, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue, Buffer(1, input.Sample.Length / input.BatchSize));
+        else if (_clipSample)
+            SampleThresholding.Clip(x0, Config.ClipSampleRange);
+
+        // 4.–5. Posterior mean μ̃ = (√ᾱ_{t'}·β/(1−ᾱ_t))·x₀ + (√α·(1−ᾱ_{t'})/(1−ᾱ_t))·x_t  (eq. 7).
+        var x0Coefficient = Math.Sqrt(alphaProdPrev) * currentBeta / betaProd;
+        var sampleCoefficient = Math.Sqrt(currentAlpha) * betaProdPrev / betaProd;
+        PredictionMath.Combine((float)sampleCoefficient, input.Sample, (float)x0Coefficient, x0, output.PrevSample);
+
+        // 6. Add noise with the chosen variance, except at t = 0 where the posterior is a point.
+        if (t > 0)
+        {
+            var z = Buffer(2, input.Sample.Length);
+            noise.NextGaussian(z);
+            var std = StandardDeviation(alphaProd, alphaProdPrev, currentBeta);
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(z, (float)std, output.PrevSample, output.PrevSample);
+        }
+        return !output.PredictedOriginal.IsEmpty;
+    }
+
+    private double StandardDeviation(double alphaProd, double alphaProdPrev, double currentBeta)
+    {
+        // β̃ = (1−ᾱ_{t'})/(1−ᾱ_t)·β, the posterior variance (eq. 7), clipped away from 0.
+        var posterior = Math.Max((1 - alphaProdPrev) / (1 - alphaProd) * currentBeta, NoiseSchedule.PosteriorVarianceFloor);
+        return _varianceType switch
+        {
+            VarianceType.FixedSmall => Math.Sqrt(posterior),
+            VarianceType.FixedSmallLog => Math.Exp(0.5 * Math.Log(posterior)),
+            VarianceType.FixedLarge => Math.Sqrt(currentBeta),
+            VarianceType.FixedLargeLog => Math.Exp(0.5 * Math.Log(currentBeta)),
+            _ => throw new InvalidOperationException("Unreachable: learned variances are refused by the constructor."),
+        };
+    }
+}

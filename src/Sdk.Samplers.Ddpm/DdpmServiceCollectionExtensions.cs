@@ -1,0 +1,13 @@
+using Diffusion.Configuration;
+using Diffusion.Samplers.Ddpm;
+using Diffusion.Scheduling;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the DDPM sampler.</summary>
+public static class DdpmServiceCollectionExtensions
+{
+    /// <summary>Makes the <c>ddpm</c> sampler (reference class DDPMScheduler) available to the sampler factory.</summary>
+    public static IDiffusionBuilder AddDdpmSampler(this IDiffusionBuilder builder) =>
+        builder.AddSampler(SamplerNames.Ddpm, "DDPMScheduler", config => new DdpmScheduler(config));
+}

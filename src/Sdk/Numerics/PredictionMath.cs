@@ -1,0 +1,91 @@
+using System.Numerics.Tensors;
+using Diffusion.Configuration;
+
+namespace Diffusion.Numerics;
+
+/// <summary>
+/// Conversions between what a network predicts (ε, x₀ or v) at a noisy sample x_t = α·x₀ + σ·ε, where
+/// α = √ᾱ_t and σ = √(1−ᾱ_t). The closed forms used never divide by a small number:
+/// x₀ = α·x_t − σ·v, ε = α·v + σ·x_t, v = α·ε − σ·x₀ (Salimans &amp; Ho 2022, §4 and appendix D). Only the two
+/// conversions that need it divide, by α for ε → x₀ and by σ for x₀ → ε, exactly as the methods define them.
+/// All methods write into a caller-owned destination (which may alias the model output) and allocate nothing.
+/// </summary>
+public static class PredictionMath
+{
+    /// <summary>The predicted clean sample x₀ from a model output of kind <paramref name="type"/>.</summary>
+    /// <param name="type">What <paramref name="modelOutput"/> holds.</param>
+    /// <param name="modelOutput">The network output.</param>
+    /// <param name="sample">The noisy sample x_t the network saw.</param>
+    /// <param name="alpha">√ᾱ_t.</param>
+    /// <param name="sigma">√(1−ᾱ_t).</param>
+    /// <param name="destination">Receives x₀.</param>
+    public static void ToSample(PredictionType type, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, double alpha, double sigma, Span<float> destination)
+    {
+        switch (type)
+        {
+            case PredictionType.Epsilon:
+                // x₀ = (x_t − σ·ε)/α  (Ho et al. 2020, eq. 15)
+                TensorPrimitives.MultiplyAdd(modelOutput, (float)-sigma, sample, destination);
+                TensorPrimitives.Divide(destination, (float)alpha, destination);
+                break;
+            case PredictionType.Sample:
+                modelOutput.CopyTo(destination);
+                break;
+            case PredictionType.VPrediction:
+                // x₀ = α·x_t − σ·v
+                Combine((float)alpha, sample, (float)-sigma, modelOutput, destination);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(type), type, "Not a defined prediction type.");
+        }
+    }
+
+    /// <summary>The predicted noise ε from a model output of kind <paramref name="type"/>.</summary>
+    /// <inheritdoc cref="ToSample" path="/param"/>
+    public static void ToEpsilon(PredictionType type, ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, double alpha, double sigma, Span<float> destination)
+    {
+        switch (type)
+        {
+            case PredictionType.Epsilon:
+                modelOutput.CopyTo(destination);
+                break;
+            case PredictionType.Sample:
+                // ε = (x_t − α·x₀)/σ
+                TensorPrimitives.MultiplyAdd(modelOutput, (float)-alpha, sample, destination);
+                TensorPrimitives.Divide(destination, (float)sigma, destination);
+                break;
+            case PredictionType.VPrediction:
+                // ε = α·v + σ·x_t
+                Combine((float)alpha, modelOutput, (float)sigma, sample, destination);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(type), type, "Not a defined prediction type.");
+        }
+    }
+
+    /// <summary>The velocity v = α·ε − σ·x₀ from a noise prediction and the matching x₀ prediction.</summary>
+    public static void ToVelocity(ReadOnlySpan<float> epsilon, ReadOnlySpan<float> sample0, double alpha, double sigma, Span<float> destination) =>
+        Combine((float)alpha, epsilon, (float)-sigma, sample0, destination);
+
+    /// <summary>The velocity from a noise prediction and the noisy sample alone: v = (ε − σ·x_t)/α.</summary>
+    public static void EpsilonToVelocity(ReadOnlySpan<float> epsilon, ReadOnlySpan<float> sample, double alpha, double sigma, Span<float> destination)
+    {
+        TensorPrimitives.MultiplyAdd(sample, (float)-sigma, epsilon, destination);
+        TensorPrimitives.Divide(destination, (float)alpha, destination);
+    }
+
+    /// <summary>destination = a·x + b·y, element-wise, without a temporary.</summary>
+    public static void Combine(float a, ReadOnlySpan<float> x, float b, ReadOnlySpan<float> y, Span<float> destination)
+    {
+        if (destination.Overlaps(x) && !destination.Overlaps(y))
+        {
+            TensorPrimitives.Multiply(x, a, destination);
+            TensorPrimitives.MultiplyAdd(y, b, destination, destination);
+        }
+        else
+        {
+            TensorPrimitives.Multiply(y, b, destination);
+            TensorPrimitives.MultiplyAdd(x, a, destination, destination);
+        }
+    }
+}

@@ -1,0 +1,26 @@
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Diffusion.Scheduling;
+
+/// <summary>Returned by <c>AddDiffusionSampling()</c>: sampler assemblies and plugins add their samplers through it.</summary>
+public interface IDiffusionBuilder
+{
+    /// <summary>The service collection being configured.</summary>
+    IServiceCollection Services { get; }
+
+    /// <summary>Makes a sampler available to <see cref="ISamplerFactory"/>.</summary>
+    IDiffusionBuilder AddSampler(SamplerRegistration registration);
+}
+
+internal sealed class DiffusionBuilder(IServiceCollection services, string? source = null) : IDiffusionBuilder
+{
+    public IServiceCollection Services { get; } = services;
+
+    public IDiffusionBuilder AddSampler(SamplerRegistration registration)
+    {
+        ArgumentNullException.ThrowIfNull(registration);
+        ArgumentException.ThrowIfNullOrWhiteSpace(registration.Name);
+        Services.AddSingleton(source is null ? registration : registration with { Source = source });
+        return this;
+    }
+}
