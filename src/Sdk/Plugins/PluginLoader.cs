@@ -80,6 +80,7 @@ internal static class PluginLoader
         report.AddLoaded(file);
     }
 
+    // Only the host's own load context counts: plugins loaded earlier live in contexts of their own.
     private static bool IsHostAssembly(AssemblyName name) =>
-        AppDomain.CurrentDomain.GetAssemblies().Any(a => AssemblyName.ReferenceMatchesDefinition(name, a.GetName()) && a.GetName().Name == name.Name);
+        System.Runtime.Loader.AssemblyLoadContext.Default.Assemblies.Any(a => a.GetName().Name == name.Name);
 }
