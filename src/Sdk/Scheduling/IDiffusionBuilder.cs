@@ -10,6 +10,9 @@ public interface IDiffusionBuilder
 
     /// <summary>Makes a sampler available to <see cref="ISamplerFactory"/>.</summary>
     IDiffusionBuilder AddSampler(SamplerRegistration registration);
+
+    /// <summary>Adds a sampler wrapper that <see cref="ISamplerFactory.Create(Configuration.SamplingOptions)"/> applies in its order.</summary>
+    IDiffusionBuilder AddWrapper(Wrappers.WrapperRegistration registration);
 }
 
 internal sealed class DiffusionBuilder(IServiceCollection services, string? source = null) : IDiffusionBuilder
@@ -21,6 +24,13 @@ internal sealed class DiffusionBuilder(IServiceCollection services, string? sour
         ArgumentNullException.ThrowIfNull(registration);
         ArgumentException.ThrowIfNullOrWhiteSpace(registration.Name);
         Services.AddSingleton(source is null ? registration : registration with { Source = source });
+        return this;
+    }
+
+    public IDiffusionBuilder AddWrapper(Wrappers.WrapperRegistration registration)
+    {
+        ArgumentNullException.ThrowIfNull(registration);
+        Services.AddSingleton(registration);
         return this;
     }
 }

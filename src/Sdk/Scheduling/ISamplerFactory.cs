@@ -22,4 +22,12 @@ public interface ISamplerFactory
     /// (the file then supplies only the schedule and options, as when swapping samplers on a pretrained model).
     /// </summary>
     IScheduler CreateFromFile(string path, string? name = null);
+
+    /// <summary>
+    /// Creates the sampler <see cref="SamplingOptions.SchedulerType"/> names, configured by the options, with the
+    /// wrappers they ask for (built-in and registered ones) applied in their fixed order (<see cref="Wrappers.BuiltInWrapperOrder"/>).
+    /// Timesteps are not set yet: call <see cref="IScheduler.SetTimesteps(int)"/> with <see cref="SamplingOptions.NumInferenceSteps"/>.
+    /// </summary>
+    /// <exception cref="SchedulerConfigException">A field is invalid; the message names it.</exception>
+    IScheduler Create(SamplingOptions options);
 }

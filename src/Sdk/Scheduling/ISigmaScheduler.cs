@@ -8,4 +8,11 @@ public interface ISigmaScheduler : IScheduler
 {
     /// <summary>σ for each timestep of <see cref="IScheduler.Timesteps"/>, followed by the final σ (0 or σ_min).</summary>
     IReadOnlyList<double> Sigmas { get; }
+
+    /// <summary>
+    /// Runs on an explicit, strictly descending list of noise levels (one per step, without the final σ, which the
+    /// sampler's <c>final_sigmas_type</c> supplies); timesteps are derived from them. Resets all state of a previous run.
+    /// </summary>
+    /// <exception cref="SchedulerConfigException">The list is empty, not descending, or holds a value that is not positive and finite.</exception>
+    void SetSigmas(IReadOnlyList<double> sigmas);
 }

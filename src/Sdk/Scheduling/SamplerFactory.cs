@@ -1,5 +1,6 @@
 using Diffusion.Configuration;
 using Diffusion.Plugins;
+using Diffusion.Wrappers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -10,12 +11,15 @@ internal sealed class SamplerFactory : ISamplerFactory
 {
     private readonly Dictionary<string, SamplerRegistration> _byName = new(StringComparer.OrdinalIgnoreCase);
     private readonly Dictionary<string, SamplerRegistration> _byClassName = new(StringComparer.Ordinal);
+    private readonly WrapperRegistration[] _wrappers;
     private readonly IServiceProvider _services;
     private readonly ILogger _logger;
 
-    public SamplerFactory(IEnumerable<SamplerRegistration> registrations, IServiceProvider services, PluginLoadReport plugins, ILogger<SamplerFactory>? logger = null)
+    public SamplerFactory(IEnumerable<SamplerRegistration> registrations, IEnumerable<WrapperRegistration> wrappers, IServiceProvider services,
+        PluginLoadReport plugins, ILogger<SamplerFactory>? logger = null)
     {
         _services = services;
+        _wrappers = BuiltInWrappers.Concat(wrappers).OrderBy(w => w.Order).ToArray();
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         foreach (var registration in registrations)
         {
@@ -52,6 +56,22 @@ internal sealed class SamplerFactory : ISamplerFactory
         if (_byClassName.TryGetValue(className, out var registration)) return registration.Create(config, _services);
         throw new SchedulerConfigException("_class_name", ConfigNames.Quote(className), ConfigNames.OneOf(_byClassName.Keys.Order(StringComparer.Ordinal)));
     }
+
+    public IScheduler Create(SamplingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var sampler = Create(options.SchedulerType, options.ToSchedulerConfig());
+        foreach (var wrapper in _wrappers) sampler = wrapper.Wrap(sampler, options, _services);
+        return sampler;
+    }
+
+    private static readonly WrapperRegistration[] BuiltInWrappers =
+    [
+        new("karras-sigmas", BuiltInWrapperOrder.KarrasSigmas, (s, o, _) => o.UseKarrasSigmas ? new KarrasSigmasWrapper(s) : s),
+        new("thresholding", BuiltInWrapperOrder.Thresholding, (s, o, _) => o.Thresholding ? new ThresholdingWrapper(s, ThresholdingMode.Dynamic, o.DynamicThresholdingRatio, o.SampleMaxValue) : s),
+        new("noise-injection", BuiltInWrapperOrder.NoiseInjection, (s, o, _) => o.NoiseInjection != 0 ? new NoiseInjectionWrapper(s, o.NoiseInjection) : s),
+        new("temperature", BuiltInWrapperOrder.Temperature, (s, o, _) => o.Temperature != 1 ? new TemperatureWrapper(s, o.Temperature) : s),
+    ];
 
     public IScheduler CreateFromFile(string path, string? name = null)
     {

@@ -1,0 +1,50 @@
+using Diffusion.Configuration;
+using Diffusion.Scheduling;
+using Diffusion.Schedules;
+
+namespace Diffusion.Wrappers;
+
+/// <summary>
+/// Karras et al. 2022 noise-level spacing (eq. 5: σ_i = (σ_max^{1/ρ} + i/(n−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,
+/// ρ = 7) for any sampler. Sigma-space samplers receive the σ list itself; the others receive the timesteps those σ
+/// map to by log-σ interpolation, rounded to whole training steps (repeats removed). A sampler that accepts neither
+/// is refused with a <see cref="SchedulerConfigException"/> naming it.
+/// </summary>
+public sealed class KarrasSigmasWrapper(IScheduler inner, double rho = SigmaMath.KarrasRho) : SchedulerDecorator(inner)
+{
+    /// <summary>ρ of the spacing.</summary>
+    public double Rho { get; } = rho > 0 ? rho : throw new ArgumentOutOfRangeException(nameof(rho), rho, "ρ must be > 0.");
+
+    /// <inheritdoc/>
+    public override void SetTimesteps(int numInferenceSteps)
+    {
+        var schedule = Schedule;
+        if (numInferenceSteps < 1 || numInferenceSteps > schedule.NumTrainTimesteps)
+            throw new SchedulerConfigException("num_inference_steps", numInferenceSteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                $"an integer from 1 to num_train_timesteps = {schedule.NumTrainTimesteps}");
+        var sigmaMin = Config.SigmaMin ?? schedule.Sigmas[0];
+        var sigmaMax = Config.SigmaMax ?? schedule.Sigmas[^1];
+        var sigmas = SigmaMath.Karras(sigmaMin, sigmaMax, numInferenceSteps, Rho);
+
+        try
+        {
+            if (Inner is ISigmaScheduler sigmaSampler)
+            {
+                sigmaSampler.SetSigmas(sigmas);
+                return;
+            }
+            var logSigmas = SigmaMath.LogSigmas(schedule);
+            var timesteps = new List<double>(numInferenceSteps);
+            foreach (var sigma in sigmas)
+            {
+                var t = Math.Round(SigmaMath.SigmaToTimestep(sigma, logSigmas));
+                if (timesteps.Count == 0 || t < timesteps[^1]) timesteps.Add(t);
+            }
+            Inner.SetTimesteps(timesteps);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new SchedulerConfigException("use_karras_sigmas", "true", $"false: the '{Inner.Name}' sampler takes neither explicit sigmas nor explicit timesteps", innerException: e);
+        }
+    }
+}
