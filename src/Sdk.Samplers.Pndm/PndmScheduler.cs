@@ -133,9 +133,11 @@ public sealed class PndmScheduler : SchedulerBase
             // follow (not on the duplicated t_1, whose second entry would then be a Heun correction of nothing).
             if (stepIndex != 0 && (!_skipPrkSteps || stepIndex < 3))
                 throw new SchedulerStateException(_skipPrkSteps
-                    ? $"The '{Name}' sampler cannot start at timestep {Format(input.Timestep)} (step {stepIndex + 1}): its warm-up uses that timestep twice. Start at the first timestep or after the third step."
-                    : $"The '{Name}' sampler must start at its first timestep {Format(Timesteps[0])}: its Runge–Kutta warm-up cannot start part-way. Set skip_prk_steps to true to start later (image-to-image).");
+                    ? $"The '{Name}' sampler cannot start at timestep {Format(input.Timestep)} (step {stepIndex + 1}): its warm-up uses that timestep twice. Call SetTimesteps and start at the first entry or at the fourth or a later one."
+                    : $"The '{Name}' sampler must start at its first timestep {Format(Timesteps[0])}: its Runge–Kutta warm-up cannot start part-way. Call SetTimesteps and start there, or set skip_prk_steps to true to start later (image-to-image).");
             _length = n;
+            // Claim every scratch buffer now (same memory for the same length), so that later steps allocate nothing.
+            for (var slot = 0; slot <= Converted; slot++) Buffer(slot, n);
         }
         else if (n != _length)
         {
@@ -167,8 +169,8 @@ public sealed class PndmScheduler : SchedulerBase
 
         // 2. Where this evaluation's φ lands: the half step t − h after stages 0 and 1, the full step after 2 and 3.
         // As in the reference it is the given timestep minus h (stages 0, 2) or the given timestep itself (1, 3), and
-        // every stage starts from the step's start t and x_t. Where T // n is odd (or the spacing is not leading), stage
-        // 0 lands on t − h while the list evaluates the network one timestep lower; reproduced on purpose.
+        // every stage starts from the step's start t and x_t. Where T // n is odd, or the spacing is not leading, stage 0
+        // lands on t − h while the list evaluates the network at t_{k+1} + h, a different timestep; reproduced on purpose.
         var prevTimestep = input.Timestep - (stage % 2 == 1 ? 0 : h);
         var timestep = Timesteps[_counter / 4 * 4];
 
