@@ -1,0 +1,203 @@
+using Diffusion.Configuration;
+using Diffusion.Noise;
+using Diffusion.Scheduling;
+using Diffusion.Tests.Support;
+
+namespace Diffusion.Tests.Samplers;
+
+/// <summary>
+/// PNDM (Liu et al. 2022): its timestep list with the Runge–Kutta warm-up, typed errors for what it cannot do, its
+/// buffers, and exact answers on Gaussian data, where the ideal denoiser is known in closed form and the deterministic
+/// sampler must converge to the exact probability-flow endpoint as steps grow.
+/// </summary>
+[TestFixture]
+public sealed class PndmTests
+{
+    private static readonly GaussianData Data = new(0.5, 0.2);
+    private static readonly INoiseSource NoNoise = new RecordedNoise([]);
+
+    // set_alpha_to_one: the last step lands on ᾱ = 1, the endpoint the closed form gives (ᾱ_0 would stop at σ ≈ 0.01).
+    private static IScheduler Create(bool? skipPrk = null, PredictionType prediction = PredictionType.Epsilon, bool? alphaToOne = true,
+        TimestepSpacing? spacing = null, int stepsOffset = 0) =>
+        TestHost.Factory.Create(SamplerNames.Pndm, new SchedulerConfig
+        {
+            SkipPrkSteps = skipPrk, PredictionType = prediction, SetAlphaToOne = alphaToOne, TimestepSpacing = spacing, StepsOffset = stepsOffset,
+        });
+
+    private static double[] EndpointErrors(Func<IScheduler> create, params int[] steps) =>
+        steps.Select(n => ClosedFormSampling.EndpointError(ClosedFormSampling.Sample(create(), n, Data, 2_000, seed: 7), Data)).ToArray();
+
+    [Test]
+    public void TimestepsListEveryEvaluationOfTheWarmUp()
+    {
+        var prk = Create();
+        prk.SetTimesteps(10);
+        var skip = Create(skipPrk: true);
+        skip.SetTimesteps(10);
+        Assert.Multiple(() =>
+        {
+            // Three Runge–Kutta steps 900 → 800 → 700 → 600 at t, t − h, t − h, t − δ (h = 50), then PLMS from 600.
+            Assert.That(prk.Timesteps, Is.EqualTo(new double[] { 900, 850, 850, 800, 800, 750, 750, 700, 700, 650, 650, 600, 600, 500, 400, 300, 200, 100, 0 }));
+            // Euler 900 → 800, Heun correction at 800, then multistep.
+            Assert.That(skip.Timesteps, Is.EqualTo(new double[] { 900, 800, 800, 700, 600, 500, 400, 300, 200, 100, 0 }));
+            Assert.That(prk.Order, Is.EqualTo(1), "the reference's order");
+            Assert.That(prk.InitNoiseSigma, Is.EqualTo(1));
+        });
+    }
+
+    [Test]
+    public void FewerThanFourStepsNeedSkipPrkSteps()
+    {
+        var error = Assert.Throws<SchedulerConfigException>(() => Create().SetTimesteps(3))!;
+        Assert.That(error.Key, Is.EqualTo("num_inference_steps"));
+        Assert.That(error.Allowed, Does.Contain("skip_prk_steps"));
+        Assert.DoesNotThrow(() => Create().SetTimesteps(4));
+        foreach (var n in new[] { 1, 2, 3 })
+        {
+            var run = ClosedFormSampling.Sample(Create(skipPrk: true), n, Data, 16, seed: 3);
+            Assert.That(run.Samples, Has.All.Matches<float>(float.IsFinite), $"{n} steps");
+        }
+    }
+
+    [Test]
+    public void StepCountOutsideTheTrainingRangeIsAConfigError() =>
+        Assert.That(Assert.Throws<SchedulerConfigException>(() => Create(skipPrk: true).SetTimesteps(0))!.Key, Is.EqualTo("num_inference_steps"));
+
+    [Test]
+    public void StepsOffsetPastTheLastTrainingTimestepIsAConfigError()
+    {
+        var error = Assert.Throws<SchedulerConfigException>(() => Create(stepsOffset: 100).SetTimesteps(10))!;
+        Assert.That(error.Key, Is.EqualTo("steps_offset"));
+        Assert.DoesNotThrow(() => Create(stepsOffset: 99).SetTimesteps(10));
+    }
+
+    [Test]
+    public void ExplicitTimestepListsAreRefused()
+    {
+        var sampler = Create(skipPrk: true);
+        var error = Assert.Throws<SchedulerConfigException>(() => sampler.SetTimesteps(new double[] { 999, 500, 0 }))!;
+        Assert.That(error.Key, Is.EqualTo("timesteps"));
+        Assert.That(error.Message, Does.Contain("pndm"));
+    }
+
+    [Test]
+    public void RunMustStartAtTheFirstTimestepUnlessTheWarmUpIsSkipped()
+    {
+        var x = new float[4];
+        var eps = new float[4];
+
+        var prk = Create();
+        prk.SetTimesteps(10);
+        Assert.Throws<SchedulerStateException>(() => prk.Step(new StepInput(eps, 500, x), new StepOutput(new float[4]), NoNoise));
+
+        var skip = Create(skipPrk: true);
+        skip.SetTimesteps(10);
+        Assert.Throws<SchedulerStateException>(() => skip.Step(new StepInput(eps, 800, x), new StepOutput(new float[4]), NoNoise), "the duplicated timestep");
+
+        // Image-to-image: start at 500 (position 5 of the list) and finish the run; the warm-up restarts there.
+        skip.SetTimesteps(10);
+        for (var k = 5; k < skip.Timesteps.Count; k++)
+            skip.Step(new StepInput(eps, skip.Timesteps[k], x), new StepOutput(x), NoNoise);
+        Assert.That(x, Has.All.Matches<float>(float.IsFinite));
+    }
+
+    [Test]
+    public void StepBeforeSetTimestepsIsAStateError() =>
+        Assert.Throws<SchedulerStateException>(() => Create().Step(new StepInput(new float[4], 900, new float[4]), new StepOutput(new float[4]), NoNoise));
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ConvergesToTheExactEndpoint(bool skipPrk)
+    {
+        var errors = EndpointErrors(() => Create(skipPrk), 10, 20, 50);
+        var ddim = EndpointErrors(() => TestHost.Factory.Create(SamplerNames.Ddim, new SchedulerConfig { ClipSample = false }), 50);
+        TestContext.Out.WriteLine($"PNDM (skip_prk_steps {skipPrk}) max endpoint error at 10/20/50 steps: {string.Join(" / ", errors.Select(e => e.ToString("E2")))}; DDIM at 50: {ddim[0]:E2}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(errors[1], Is.LessThan(errors[0]), "10 → 20 steps");
+            Assert.That(errors[2], Is.LessThan(errors[1]), "20 → 50 steps");
+            Assert.That(errors[2], Is.LessThan(1e-2), "at 50 steps");
+            Assert.That(errors[2], Is.LessThan(ddim[0] / 5), "a fourth-order multistep beats DDIM at 50 steps");
+        });
+    }
+
+    [TestCase(PredictionType.Sample, false)]
+    [TestCase(PredictionType.Sample, true)]
+    [TestCase(PredictionType.VPrediction, false)]
+    [TestCase(PredictionType.VPrediction, true)]
+    public void EveryPredictionTypeConverges(PredictionType prediction, bool skipPrk)
+    {
+        var errors = EndpointErrors(() => Create(skipPrk, prediction), 10, 20, 50);
+        TestContext.Out.WriteLine($"PNDM {prediction} (skip_prk_steps {skipPrk}) max endpoint error at 10/20/50 steps: {string.Join(" / ", errors.Select(e => e.ToString("E2")))}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(errors[1], Is.LessThan(errors[0]), "10 → 20 steps");
+            Assert.That(errors[2], Is.LessThan(errors[1]), "20 → 50 steps");
+            // v is converted after the multistep combination (as the reference does), which costs accuracy.
+            Assert.That(errors[2], Is.LessThan(prediction == PredictionType.VPrediction ? 5e-2 : 1e-2), "at 50 steps");
+        });
+
+        if (prediction == PredictionType.Sample)
+        {
+            // x₀ is turned into ε exactly where the network produced it, so the run is the ε run up to rounding.
+            var sample = ClosedFormSampling.Sample(Create(skipPrk, prediction), 20, Data, 256, seed: 11).Samples;
+            var epsilon = ClosedFormSampling.Sample(Create(skipPrk), 20, Data, 256, seed: 11).Samples;
+            Tolerance.AssertClose(sample, epsilon.Select(v => (double)v).ToArray(), "x₀ run vs ε run", abs: 1e-4, rel: 1e-4);
+        }
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void PrevSampleMayBeTheSampleAndSetTimestepsResetsTheHistory(bool skipPrk)
+    {
+        var separate = Run(Create(skipPrk), inPlace: false);
+        var sampler = Create(skipPrk);
+        var inPlace = Run(sampler, inPlace: true);
+        var again = Run(sampler, inPlace: true);
+        Assert.That(inPlace, Is.EqualTo(separate), "in place");
+        Assert.That(again, Is.EqualTo(separate), "a second run on the same instance");
+
+        static float[] Run(IScheduler sampler, bool inPlace)
+        {
+            sampler.SetTimesteps(12);
+            var x = Enumerable.Range(0, 32).Select(i => (float)Math.Sin(i)).ToArray();
+            var eps = new float[x.Length];
+            var prev = new float[x.Length];
+            foreach (var t in sampler.Timesteps)
+            {
+                Data.Predict(PredictionType.Epsilon, x, sampler.Schedule.AlphasCumprod[(int)t], eps);
+                sampler.Step(new StepInput(eps, t, x), new StepOutput(inPlace ? x : prev), NoNoise);
+                if (!inPlace) (x, prev) = (prev, x);
+            }
+            return x;
+        }
+    }
+
+    [TestCase(false, PredictionType.Epsilon)]
+    [TestCase(true, PredictionType.Sample)]
+    [TestCase(false, PredictionType.VPrediction)]
+    public void StepsAfterTheFirstAllocateNothing(bool skipPrk, PredictionType prediction)
+    {
+        Run(Create(skipPrk, prediction), measureFrom: int.MaxValue); // warm the JIT
+        Assert.That(Run(Create(skipPrk, prediction), measureFrom: 1), Is.Zero);
+
+        static long Run(IScheduler sampler, int measureFrom)
+        {
+            sampler.SetTimesteps(20);
+            var x = Enumerable.Range(0, 256).Select(i => (float)Math.Cos(i)).ToArray();
+            var output = new float[x.Length];
+            var prev = new float[x.Length];
+            var allocated = 0L;
+            for (var k = 0; k < sampler.Timesteps.Count; k++)
+            {
+                var t = sampler.Timesteps[k];
+                Data.Predict(sampler.Config.PredictionType, x, sampler.Schedule.AlphasCumprod[(int)t], output);
+                var before = GC.GetAllocatedBytesForCurrentThread();
+                sampler.Step(new StepInput(output, t, x), new StepOutput(prev), NoNoise);
+                if (k >= measureFrom) allocated += GC.GetAllocatedBytesForCurrentThread() - before;
+                (x, prev) = (prev, x);
+            }
+            return allocated;
+        }
+    }
+}
