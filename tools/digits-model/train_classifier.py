@@ -165,7 +165,7 @@ def main():
         },
         "training": {"seed": a.seed, "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
                      "optimizer": "AdamW, one-cycle LR, label smoothing 0.05, random affine augmentation",
-                     "device": str(dev), "torch": torch.__version__, "seconds": round(time.time() - t0, 1)},
+                     "device": str(dev), "torch": str(torch.__version__), "seconds": round(time.time() - t0, 1)},
     })
 
     def rnd(v):

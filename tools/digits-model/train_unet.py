@@ -45,8 +45,8 @@ def parse():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--steps", type=int, default=40000, help="0 = choose from --max-seconds after timing")
     ap.add_argument("--max-seconds", type=float, default=0, help="stop training after this long (0 = no limit)")
-    ap.add_argument("--batch", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--min-lr", type=float, default=1e-5)
     ap.add_argument("--warmup", type=int, default=500)
     ap.add_argument("--weight-decay", type=float, default=0.01)
@@ -109,7 +109,7 @@ def write_pipeline(a, model, n_params, train_info):
         "beta_schedule": "linear",
         "trained_betas": None,
         "prediction_type": "epsilon",
-        "clip_sample": True,
+        "clip_sample": False,
         "clip_sample_range": 1.0,
         "thresholding": False,
         "set_alpha_to_one": True,
@@ -157,6 +157,8 @@ def main():
     a = parse()
     common.seed_everything(a.seed)
     dev = common.pick_device(a.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     channels = tuple(int(c) for c in a.channels.split(","))
     model = DigitsUNet(channels, a.num_res, attn_levels=(len(channels) - 1,), dropout=a.dropout)
     n_params = count_params(model)
@@ -245,14 +247,17 @@ def main():
         acc_count += 1
         step += 1
 
-        if auto_steps and step == 300:
+        if auto_steps and step in (100, 400):
             if dev.type == "cuda":
                 torch.cuda.synchronize()
-            el = time.time() - t0
-            rate = step / el
-            total = int(min(a.max_steps_auto, rate * (a.max_seconds - 5.0)) // 1000 * 1000)
-            total = max(total, 1000)
-            print(f"auto steps: {rate:.1f} steps/s over the first 300 -> --steps {total}", flush=True)
+            if step == 100:
+                t100 = time.time()
+            else:
+                el = time.time() - t0
+                rate = 300 / (time.time() - t100)
+                total = step + rate * (a.max_seconds - el - 10.0)
+                total = max(1000, int(min(a.max_steps_auto, total) // 500 * 500))
+                print(f"auto steps: {rate:.1f} steps/s over steps 100-400 -> --steps {total}", flush=True)
         if step % a.log_every == 0 or step == total:
             el = time.time() - t0
             mean_loss = (loss_acc / acc_count).item()
@@ -275,7 +280,7 @@ def main():
         "weight_decay": a.weight_decay, "ema": a.ema, "label_dropout": a.label_dropout,
         "dropout": a.dropout, "amp_bf16": use_amp, "device": str(dev) + (
             " " + torch.cuda.get_device_name(0) if dev.type == "cuda" else ""),
-        "torch": torch.__version__, "seconds": round(elapsed, 1),
+        "torch": str(torch.__version__), "seconds": round(elapsed, 1),
     }
     print("train_info", json.dumps(train_info), flush=True)
     os.makedirs(os.path.dirname(os.path.abspath(a.checkpoint)), exist_ok=True)

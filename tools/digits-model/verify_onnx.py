@@ -49,7 +49,7 @@ def main():
     ap.add_argument("--tol", type=float, default=1e-4)
     a = ap.parse_args()
     import onnxruntime as ort
-    rep = {"onnxruntime": ort.__version__, "torch": torch.__version__}
+    rep = {"onnxruntime": ort.__version__, "torch": str(torch.__version__)}
     ok = True
     torch.manual_seed(0)
 
