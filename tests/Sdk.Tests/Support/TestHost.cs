@@ -26,5 +26,6 @@ public static class TestHost
     {
         builder.AddDdpmSampler();
         builder.AddDdimSampler();
+        builder.AddDpmSolverSampler();
     }
 }
