@@ -45,6 +45,25 @@ public static class SigmaMath
         return (1 - w) * low + w * high;
     }
 
+    /// <summary>
+    /// Checks an explicit σ list (non-empty, strictly descending, every value positive and finite) and returns a copy,
+    /// or throws <see cref="SchedulerConfigException"/> naming the first bad entry.
+    /// </summary>
+    public static double[] ValidateSigmas(IReadOnlyList<double> sigmas)
+    {
+        ArgumentNullException.ThrowIfNull(sigmas);
+        if (sigmas.Count == 0) throw new SchedulerConfigException("sigmas", "[]", "a non-empty, strictly descending list of positive numbers");
+        for (var i = 0; i < sigmas.Count; i++)
+        {
+            var s = sigmas[i];
+            if (!(s > 0) || !double.IsFinite(s))
+                throw new SchedulerConfigException($"sigmas[{i}]", s.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a finite number > 0");
+            if (i > 0 && !(s < sigmas[i - 1]))
+                throw new SchedulerConfigException($"sigmas[{i}]", s.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a value below the previous one: the list must be strictly descending");
+        }
+        return sigmas.ToArray();
+    }
+
     /// <summary>log σ_t for every training timestep of a schedule.</summary>
     public static double[] LogSigmas(NoiseSchedule schedule)
     {

@@ -74,6 +74,19 @@ public abstract class SchedulerBase : IScheduler
         Reset();
     }
 
+    /// <summary>
+    /// Installs timesteps the sampler derived itself (for example from an explicit σ list) and resets all state.
+    /// Unlike <see cref="SetTimesteps(IReadOnlyList{double})"/> the list is not re-validated: the sampler vouches for it.
+    /// </summary>
+    protected void ReplaceTimesteps(double[] timesteps)
+    {
+        ArgumentNullException.ThrowIfNull(timesteps);
+        if (timesteps.Length == 0) throw new ArgumentException("A schedule needs at least one timestep.", nameof(timesteps));
+        _timesteps = timesteps;
+        NumInferenceSteps = null;
+        Reset();
+    }
+
     /// <inheritdoc/>
     public virtual void ScaleModelInput(ReadOnlySpan<float> sample, double timestep, Span<float> destination)
     {

@@ -27,5 +27,6 @@ public static class TestHost
         builder.AddDdpmSampler();
         builder.AddDdimSampler();
         builder.AddPndmSampler();
+        builder.AddDpmSolverSampler();
     }
 }
