@@ -43,7 +43,8 @@ def parse():
     ap.add_argument("--loss-csv", default="tools/digits-model/results/loss.csv")
     ap.add_argument("--checkpoint", default=".scratch/unet_ema.pt", help="EMA weights (torch state dict)")
     ap.add_argument("--seed", type=int, default=1234)
-    ap.add_argument("--steps", type=int, default=40000, help="0 = choose from --max-seconds after timing")
+    ap.add_argument("--steps", type=int, default=9500,
+                    help="9500 = the committed model; 0 = choose from --max-seconds after timing")
     ap.add_argument("--max-seconds", type=float, default=0, help="stop training after this long (0 = no limit)")
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -155,6 +156,8 @@ def write_pipeline(a, model, n_params, train_info):
 
 def main():
     a = parse()
+    if a.steps <= 0 and a.max_seconds <= 0 and not a.export_only:
+        raise SystemExit("--steps 0 (automatic) needs --max-seconds")
     common.seed_everything(a.seed)
     dev = common.pick_device(a.device)
     if dev.type == "cuda":
