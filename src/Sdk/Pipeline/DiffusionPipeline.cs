@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using Diffusion.Configuration;
+using Diffusion.Denoising;
+using Diffusion.Noise;
+using Diffusion.Scheduling;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Diffusion.Pipeline;
+
+/// <summary>
+/// Generates samples from a model with any registered sampler: builds the sampler and its wrappers from the request,
+/// draws the seeded initial noise, and runs the loop scale-input → model (guided) → step. Thread-safe: concurrent
+/// calls each get their own sampler, denoiser and buffers, and share only the (thread-safe) model.
+/// </summary>
+public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory samplers, ILogger<DiffusionPipeline>? logger = null)
+{
+    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
+
+    /// <summary>The model this pipeline samples from.</summary>
+    public IDiffusionModel Model { get; } = model ?? throw new ArgumentNullException(nameof(model));
+
+    /// <summary>Generates one batch.</summary>
+    /// <param name="request">What to generate.</param>
+    /// <param name="progress">Receives the step index, timestep and elapsed time after every step.</param>
+    /// <param name="cancellationToken">Checked between steps.</param>
+    /// <exception cref="SchedulerConfigException">A sampling option is invalid (the message names it).</exception>
+    /// <exception cref="ArgumentException">The request does not fit the model (labels, shape, start image).</exception>
+    /// <exception cref="NonFiniteValueException">A NaN or infinity appeared.</exception>
+    /// <exception cref="ModelOutOfMemoryException">The model ran out of memory even for half the batch.</exception>
+    public Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var run = Prepare(request); // argument errors surface before any work starts
+        return Task.Run(() => Run(run, request, progress, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>Generates one batch on the calling thread.</summary>
+    /// <inheritdoc cref="GenerateAsync" path="/param"/>
+    public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Run(Prepare(request), request, progress, cancellationToken);
+    }
+
+    private sealed record PreparedRun(IScheduler Sampler, TensorShape Shape, long[] Labels, float[] Hidden, int StartIndex, SamplingOptions Options);
+
+    private PreparedRun Prepare(GenerationRequest request)
+    {
+        var info = Model.Info;
+        if (request.BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1 (got {request.BatchSize}).", nameof(request));
+        var height = info.Height ?? request.Height ?? throw new ArgumentException($"The model {info.Source} accepts any height: set Height in the request.", nameof(request));
+        var width = info.Width ?? request.Width ?? throw new ArgumentException($"The model {info.Source} accepts any width: set Width in the request.", nameof(request));
+        if (info.Height is { } h && request.Height is { } rh && rh != h) throw new ArgumentException($"The model {info.Source} is fixed to height {h}; the request asks for {rh}.", nameof(request));
+        if (info.Width is { } w && request.Width is { } rw && rw != w) throw new ArgumentException($"The model {info.Source} is fixed to width {w}; the request asks for {rw}.", nameof(request));
+        var shape = new TensorShape(request.BatchSize, info.Channels, height, width);
+
+        var options = EffectiveOptions(request.Sampling);
+        var sampler = samplers.Create(options);
+        sampler.SetTimesteps(options.NumInferenceSteps);
+
+        if (!(request.Strength > 0 && request.Strength <= 1))
+            throw new SchedulerConfigException("strength", request.Strength.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a number in (0, 1]");
+        var startIndex = 0;
+        if (request.InitImage is { } init)
+        {
+            if (init.Length != shape.ItemLength && init.Length != shape.Length)
+                throw new ArgumentException($"The start image has {init.Length} values; the model's samples have {shape.ItemLength} per item ({shape}).", nameof(request));
+            // As the reference image-to-image pipelines: skip the first (1 − strength) of the schedule.
+            var count = sampler.Timesteps.Count;
+            var run = Math.Min((int)(count * request.Strength), count);
+            startIndex = Math.Clamp(count - run, 0, count - 1);
+        }
+
+        return new PreparedRun(sampler, shape, Labels(request, info, shape.Batch), Hidden(request, info, shape.Batch), startIndex, options);
+    }
+
+    private SamplingOptions EffectiveOptions(SamplingOptions requested)
+    {
+        requested.Validate();
+        if (Model.SchedulerConfig is not { } shipped || requested.BaseConfig is not null) return requested;
+        // The model's own scheduler configuration defines the schedule; the request picks sampler, steps and wrappers.
+        var options = SamplingOptions.FromSchedulerConfig(shipped, requested.SchedulerType);
+        options.NumInferenceSteps = requested.NumInferenceSteps;
+        options.GuidanceScale = requested.GuidanceScale;
+        options.GuidanceRescale = requested.GuidanceRescale;
+        options.Temperature = requested.Temperature;
+        options.NoiseInjection = requested.NoiseInjection;
+        options.UseKarrasSigmas = requested.UseKarrasSigmas;
+        options.Thresholding = requested.Thresholding;
+        options.DynamicThresholdingRatio = requested.DynamicThresholdingRatio;
+        options.SampleMaxValue = requested.SampleMaxValue;
+        options.Eta = requested.Eta;
+        options.ClipSample = requested.ClipSample ?? options.ClipSample;
+        options.AlgorithmType = requested.AlgorithmType ?? options.AlgorithmType;
+        options.SolverType = requested.SolverType ?? options.SolverType;
+        options.BaseConfig!.TimestepSpacing ??= shipped.TimestepSpacing;
+        return options;
+    }
+
+    private static long[] Labels(GenerationRequest request, ModelInfo info, int batch)
+    {
+        var given = request.ClassLabels?.ToArray() ?? (request.ClassLabel is { } one ? Enumerable.Repeat(one, batch).ToArray() : null);
+        if (!info.HasClassLabels)
+        {
+            if (given is not null) throw new ArgumentException($"The model {info.Source} takes no class labels, but the request gives some.", nameof(request));
+            return [];
+        }
+        if (given is null)
+        {
+            // A class-conditional model without a label samples unconditionally, when it has a label for that.
+            var unconditional = info.UnconditionalLabel
+                ?? throw new ArgumentException($"The model {info.Source} is class-conditional and has no unconditional label: give ClassLabel or ClassLabels.", nameof(request));
+            return Enumerable.Repeat(unconditional, batch).ToArray();
+        }
+        if (given.Length != batch) throw new ArgumentException($"{given.Length} class labels were given for a batch of {batch}; give one per item.", nameof(request));
+        foreach (var label in given)
+            if (label < 0 || (info.NumClasses is { } n && label >= n && label != info.UnconditionalLabel))
+                throw new ArgumentException($"Class label {label} is outside the model's classes 0–{(info.NumClasses ?? 0) - 1}" +
+                                            (info.UnconditionalLabel is { } u ? $" (and {u} = unconditional)." : "."), nameof(request));
+        return given;
+    }
+
+    private static float[] Hidden(GenerationRequest request, ModelInfo info, int batch)
+    {
+        if (info.EncoderHiddenStatesLength is not { } perItem)
+        {
+            if (request.EncoderHiddenStates is not null) throw new ArgumentException($"The model {info.Source} takes no encoder hidden states.", nameof(request));
+            return [];
+        }
+        var given = request.EncoderHiddenStates ?? throw new ArgumentException($"The model {info.Source} needs encoder hidden states ({perItem} values per item).", nameof(request));
+        if (given.Length == batch * perItem) return given;
+        if (given.Length != perItem) throw new ArgumentException($"Encoder hidden states have {given.Length} values; the model takes {perItem} per item.", nameof(request));
+        var all = new float[batch * perItem];
+        for (var b = 0; b < batch; b++) given.CopyTo(all, b * perItem);
+        return all;
+    }
+
+    private GenerationResult Run(PreparedRun run, GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var (sampler, shape, labels, hidden, startIndex, options) = run;
+        var clock = Stopwatch.StartNew();
+        var n = shape.Length;
+        var noise = new TorchGaussianNoise(request.Seed);
+
+        // 1. x_T: seeded noise at the sampler's initial scale, or the start image noised to the first timestep.
+        var x = new float[n];
+        noise.NextGaussian(x);
+        if (request.InitImage is { } init)
+        {
+            var original = init.Length == n ? init : Enumerable.Range(0, shape.Batch).SelectMany(_ => init).ToArray();
+            var start = Enumerable.Repeat(sampler.Timesteps[startIndex], shape.Batch).ToArray();
+            sampler.AddNoise(original, x.ToArray(), start, x);
+        }
+        else if (sampler.InitNoiseSigma != 1)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Multiply(x, (float)sampler.InitNoiseSigma, x);
+        }
+
+        // 2. The model, guided when asked, halving its batch once if memory runs out.
+        var halving = new HalvingDenoiser(Model.CreateDenoiser(), batch => _logger.LogWarning(
+            "The model ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
+        var denoiser = Guided(halving, options, request);
+
+        var modelInput = new float[n];
+        var modelOutput = new float[n];
+        var next = new float[n];
+        var statistics = request.CollectStatistics ? new List<StepStatistics>() : null;
+        var total = sampler.Timesteps.Count - startIndex;
+
+        // 3. The loop: one direction, the sampler never sees the model and the model never sees the spacing.
+        for (var k = startIndex; k < sampler.Timesteps.Count; k++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var step = k - startIndex;
+            var t = sampler.Timesteps[k];
+            sampler.ScaleModelInput(x, t, modelInput);
+            denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput);
+            Check(modelOutput, step, t, "model output");
+            sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
+            (x, next) = (next, x);
+            Check(x, step, t, "sample");
+
+            statistics?.Add(new StepStatistics(step, t, TensorChecks.Statistics(modelInput), TensorChecks.Statistics(modelOutput)));
+            request.OnStep?.Invoke(new StepInfo(step, total, t), x);
+            progress?.Report(new GenerationProgress(step + 1, total, t, clock.Elapsed));
+        }
+
+        return new GenerationResult
+        {
+            Latents = x,
+            Shape = shape,
+            SamplerName = sampler.Name,
+            Timesteps = sampler.Timesteps.Skip(startIndex).ToArray(),
+            ModelEvaluations = halving.Evaluations,
+            Elapsed = clock.Elapsed,
+            Statistics = statistics,
+        };
+    }
+
+    private IDenoiser Guided(IDenoiser denoiser, SamplingOptions options, GenerationRequest request)
+    {
+        if (options.GuidanceScale == 1) return denoiser;
+        var info = Model.Info;
+        if (info.HasClassLabels)
+        {
+            var unconditional = info.UnconditionalLabel
+                ?? throw new SchedulerConfigException(nameof(SamplingOptions.GuidanceScale), options.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    $"1: the model {info.Source} has no unconditional label, which classifier-free guidance needs");
+            return new ClassifierFreeGuidance(denoiser, options.GuidanceScale, options.GuidanceRescale, unconditional);
+        }
+        if (info.EncoderHiddenStatesLength is not null)
+        {
+            var unconditional = request.UnconditionalHiddenStates
+                ?? throw new ArgumentException("Guidance on a text-conditioned model needs UnconditionalHiddenStates (the empty prompt's embeddings).", nameof(request));
+            return new ClassifierFreeGuidance(denoiser, options.GuidanceScale, options.GuidanceRescale, unconditionalHiddenStates: unconditional);
+        }
+        throw new SchedulerConfigException(nameof(SamplingOptions.GuidanceScale), options.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            $"1: the model {info.Source} is unconditional, so there is nothing to guide toward");
+    }
+
+    private static void Check(ReadOnlySpan<float> tensor, int step, double timestep, string name)
+    {
+        var index = TensorChecks.FirstNonFinite(tensor);
+        if (index >= 0) throw new NonFiniteValueException(step, timestep, name, index, tensor[index]);
+    }
+}

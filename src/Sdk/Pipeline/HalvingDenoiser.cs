@@ -1,0 +1,65 @@
+using Diffusion.Denoising;
+
+namespace Diffusion.Pipeline;
+
+/// <summary>
+/// Runs the model on the whole batch until it reports running out of memory, then on two halves from then on
+/// (items are independent, so the results are the same bytes). A half that still does not fit is reported.
+/// </summary>
+internal sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDenoiser
+{
+    private bool _halved;
+
+    public int? FixedBatchSize => inner.FixedBatchSize;
+
+    public int Evaluations { get; private set; }
+
+    public void Predict(in DenoiserInput input, Span<float> output)
+    {
+        var batch = input.Shape.Batch;
+        if (!_halved)
+        {
+            try
+            {
+                Evaluations++;
+                inner.Predict(input, output);
+                return;
+            }
+            catch (ModelOutOfMemoryException) when (batch > 1)
+            {
+                _halved = true;
+                onHalved(batch);
+            }
+        }
+        if (batch == 1)
+        {
+            Evaluations++;
+            inner.Predict(input, output);
+            return;
+        }
+
+        var first = batch / 2;
+        try
+        {
+            PredictPart(input, output, 0, first);
+            PredictPart(input, output, first, batch - first);
+        }
+        catch (ModelOutOfMemoryException e)
+        {
+            throw new ModelOutOfMemoryException($"The model ran out of memory for a batch of {batch} and again for half of it ({first}); use a smaller batch.", e);
+        }
+    }
+
+    private void PredictPart(in DenoiserInput input, Span<float> output, int start, int count)
+    {
+        var shape = input.Shape;
+        var item = shape.ItemLength;
+        var hiddenPerItem = input.EncoderHiddenStates.IsEmpty ? 0 : input.EncoderHiddenStates.Length / shape.Batch;
+        var part = new DenoiserInput(
+            input.Sample.Slice(start * item, count * item), shape.WithBatch(count), input.Timestep,
+            input.ClassLabels.IsEmpty ? default : input.ClassLabels.Slice(start, count),
+            hiddenPerItem == 0 ? default : input.EncoderHiddenStates.Slice(start * hiddenPerItem, count * hiddenPerItem));
+        Evaluations++;
+        inner.Predict(part, output.Slice(start * item, count * item));
+    }
+}

@@ -1,0 +1,174 @@
+using Diffusion.Configuration;
+using Diffusion.Denoising;
+using Diffusion.Pipeline;
+using Diffusion.Tests.Support;
+
+namespace Diffusion.Tests.Pipeline;
+
+[TestFixture]
+public sealed class DiffusionPipelineTests
+{
+    private static DiffusionPipeline Pipeline(ClosedFormModel? model = null) => new(model ?? new ClosedFormModel(), TestHost.Factory);
+
+    private static GenerationRequest Request(string sampler = "ddim", int steps = 10, double guidance = 1, ulong seed = 1, int batch = 4) => new()
+    {
+        Sampling = new SamplingOptions { SchedulerType = sampler, NumInferenceSteps = steps, GuidanceScale = guidance },
+        BatchSize = batch,
+        Seed = seed,
+        ClassLabel = 1,
+    };
+
+    public static IEnumerable<string> Samplers() => TestHost.Factory.Names;
+
+    [TestCaseSource(nameof(Samplers))]
+    public async Task EverySamplerGeneratesAndTheSameSeedGivesTheSameBytes(string sampler)
+    {
+        var pipeline = Pipeline();
+        var first = await pipeline.GenerateAsync(Request(sampler, guidance: 2));
+        var again = await pipeline.GenerateAsync(Request(sampler, guidance: 2));
+        var other = await pipeline.GenerateAsync(Request(sampler, guidance: 2, seed: 2));
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.Latents, Is.All.Not.NaN);
+            Assert.That(again.Latents, Is.EqualTo(first.Latents));
+            Assert.That(other.Latents, Is.Not.EqualTo(first.Latents));
+            Assert.That(first.Latents.Average(), Is.GreaterThan(0.3), "label 1 is the +0.5 component");
+        });
+    }
+
+    [Test]
+    public async Task ProgressCallbackAndStatisticsSeeEveryStep()
+    {
+        var reports = new List<GenerationProgress>();
+        var seen = new List<int>();
+        var request = new GenerationRequest
+        {
+            Sampling = new SamplingOptions { NumInferenceSteps = 7 }, ClassLabel = 0, BatchSize = 2, CollectStatistics = true,
+            OnStep = (step, latents) => { seen.Add(step.Index); Assert.That(latents.Length, Is.EqualTo(32)); },
+        };
+        var result = await Pipeline().GenerateAsync(request, new SynchronousProgress<GenerationProgress>(reports.Add));
+        Assert.Multiple(() =>
+        {
+            Assert.That(reports.Select(r => r.Step), Is.EqualTo(Enumerable.Range(1, 7)));
+            Assert.That(reports.All(r => r.TotalSteps == 7), Is.True);
+            Assert.That(reports.Select(r => r.Timestep), Is.EqualTo(result.Timesteps));
+            Assert.That(seen, Is.EqualTo(Enumerable.Range(0, 7)));
+            Assert.That(result.Statistics, Has.Count.EqualTo(7));
+            Assert.That(result.Statistics![0].Sample.Std, Is.GreaterThan(0.5f), "x_T is noise");
+        });
+    }
+
+    [Test]
+    public void CancellationStopsBetweenSteps()
+    {
+        using var cancel = new CancellationTokenSource();
+        var steps = 0;
+        var run = new GenerationRequest { Sampling = Request().Sampling, ClassLabel = 1, OnStep = (s, _) => { steps++; if (s.Index == 2) cancel.Cancel(); } };
+        Assert.ThrowsAsync<OperationCanceledException>(() => Pipeline().GenerateAsync(run, cancellationToken: cancel.Token));
+        Assert.That(steps, Is.EqualTo(3));
+    }
+
+    [Test]
+    public void TheFirstNonFiniteValueFailsFastNamingStepAndTensor()
+    {
+        var model = new ClosedFormModel(inner => new PoisonAfter(inner, calls: 3));
+        var error = Assert.Throws<NonFiniteValueException>(() => Pipeline(model).Generate(Request()))!;
+        Assert.Multiple(() =>
+        {
+            Assert.That(error.Step, Is.EqualTo(3));
+            Assert.That(error.Tensor, Is.EqualTo("model output"));
+            Assert.That(error.Message, Does.Contain("Step 3"));
+        });
+    }
+
+    [Test]
+    public void OutOfMemoryIsRetriedWithHalfTheBatchAndGivesTheSameBytes()
+    {
+        var normal = Pipeline().Generate(Request(batch: 6, guidance: 3));
+        var tight = Pipeline(new ClosedFormModel(inner => new MemoryLimit(inner, maxBatch: 6))).Generate(Request(batch: 6, guidance: 3));
+        Assert.Multiple(() =>
+        {
+            Assert.That(tight.Latents, Is.EqualTo(normal.Latents));
+            Assert.That(normal.ModelEvaluations, Is.EqualTo(10), "guidance batched into one call per step");
+            Assert.That(tight.ModelEvaluations, Is.EqualTo(1 + 2 * 10), "one failed call, then two halves per step");
+        });
+        var error = Assert.Throws<ModelOutOfMemoryException>(() => Pipeline(new ClosedFormModel(inner => new MemoryLimit(inner, maxBatch: 2))).Generate(Request(batch: 6, guidance: 3)))!;
+        Assert.That(error.Message, Does.Contain("half"));
+    }
+
+    [Test]
+    public async Task ConcurrentCallsOnOnePipelineMatchSequentialOnes()
+    {
+        var pipeline = Pipeline();
+        var samplers = new[] { "ddim", "ddpm", "dpm-solver", "pndm" }.Where(TestHost.Factory.Names.Contains).ToArray();
+        var sequential = samplers.Select(s => pipeline.Generate(Request(s, guidance: 2)).Latents).ToArray();
+        var concurrent = await Task.WhenAll(samplers.Select(s => pipeline.GenerateAsync(Request(s, guidance: 2))));
+        for (var i = 0; i < samplers.Length; i++) Assert.That(concurrent[i].Latents, Is.EqualTo(sequential[i]), samplers[i]);
+    }
+
+    [Test]
+    public void ImageToImageRunsTheTailOfTheScheduleFromTheStartImage()
+    {
+        var start = Enumerable.Repeat(-0.5f, 16).ToArray(); // a component-0 image
+        float Distance(GenerationResult r) => r.Latents.Take(16).Zip(start, (a, b) => Math.Abs(a - b)).Max();
+        var weak = Pipeline().Generate(new GenerationRequest { Sampling = new SamplingOptions { NumInferenceSteps = 10 }, InitImage = start, Strength = 0.3, ClassLabel = 2 });
+        var strong = Pipeline().Generate(new GenerationRequest { Sampling = new SamplingOptions { NumInferenceSteps = 10 }, InitImage = start, Strength = 1.0, ClassLabel = 1 });
+        Assert.Multiple(() =>
+        {
+            Assert.That(weak.Timesteps, Has.Count.EqualTo(3));
+            Assert.That(strong.Timesteps, Has.Count.EqualTo(10));
+            Assert.That(Distance(weak), Is.LessThan(0.3), "a weak strength stays near the start image");
+            Assert.That(Distance(strong), Is.GreaterThan(0.5), "full strength with label 1 moves to the other component");
+        });
+    }
+
+    [Test]
+    public void RequestsThatDoNotFitTheModelAreTypedErrors()
+    {
+        var pipeline = Pipeline();
+        Assert.Multiple(() =>
+        {
+            Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { BatchSize = 2, ClassLabels = [0, 1, 1] }));
+            Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { ClassLabel = 7 }));
+            Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { BatchSize = 0 }));
+            Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { InitImage = new float[5] }));
+            Assert.That(Assert.Throws<SchedulerConfigException>(() => pipeline.Generate(new GenerationRequest { InitImage = new float[16], Strength = 0 }))!.Key, Is.EqualTo("strength"));
+            Assert.That(Assert.Throws<SchedulerConfigException>(() => pipeline.Generate(new GenerationRequest { Sampling = new SamplingOptions { NumInferenceSteps = 0 } }))!.Key, Is.EqualTo("NumInferenceSteps"));
+            Assert.Throws<UnknownSamplerException>(() => pipeline.Generate(new GenerationRequest { Sampling = new SamplingOptions { SchedulerType = "nope" } }));
+        });
+    }
+
+    [Test]
+    public void WithoutALabelAClassConditionalModelSamplesUnconditionally()
+    {
+        var result = Pipeline().Generate(new GenerationRequest { BatchSize = 64, Sampling = new SamplingOptions { NumInferenceSteps = 20 }, Seed = 5 });
+        var itemMeans = Enumerable.Range(0, 64).Select(b => result.Latents.Skip(b * 16).Take(16).Average()).ToArray();
+        Assert.That(itemMeans.Count(m => m > 0), Is.InRange(16, 48), "both components appear");
+    }
+
+    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+
+    private sealed class PoisonAfter(IDenoiser inner, int calls) : IDenoiser
+    {
+        private int _calls;
+        public int? FixedBatchSize => inner.FixedBatchSize;
+        public void Predict(in DenoiserInput input, Span<float> output)
+        {
+            inner.Predict(input, output);
+            if (_calls++ == calls) output[5] = float.NaN;
+        }
+    }
+
+    private sealed class MemoryLimit(IDenoiser inner, int maxBatch) : IDenoiser
+    {
+        public int? FixedBatchSize => inner.FixedBatchSize;
+        public void Predict(in DenoiserInput input, Span<float> output)
+        {
+            if (input.Shape.Batch > maxBatch) throw new ModelOutOfMemoryException($"batch {input.Shape.Batch} does not fit");
+            inner.Predict(input, output);
+        }
+    }
+}
