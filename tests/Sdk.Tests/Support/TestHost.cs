@@ -26,5 +26,7 @@ public static class TestHost
     {
         builder.AddDdpmSampler();
         builder.AddDdimSampler();
+        builder.AddEulerSampler();
+        builder.AddEulerAncestralSampler();
     }
 }
