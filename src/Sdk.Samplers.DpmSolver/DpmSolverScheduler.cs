@@ -124,6 +124,12 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     public IReadOnlyList<double> Sigmas => _sigmas;
 
     /// <inheritdoc/>
+    public double SigmaMin => _trainSigmas[0];
+
+    /// <inheritdoc/>
+    public double SigmaMax => _trainSigmas[^1];
+
+    /// <inheritdoc/>
     public override int Order => _order;
 
     /// <summary>False with <c>use_karras_sigmas</c>: Karras spacing chooses its own timesteps (the reference refuses both).</summary>

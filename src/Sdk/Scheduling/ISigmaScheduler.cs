@@ -9,6 +9,12 @@ public interface ISigmaScheduler : IScheduler
     /// <summary>σ for each timestep of <see cref="IScheduler.Timesteps"/>, followed by the final σ (0 or σ_min).</summary>
     IReadOnlyList<double> Sigmas { get; }
 
+    /// <summary>The smallest noise level of the training schedule, as this sampler computes it (σ at t = 0).</summary>
+    double SigmaMin { get; }
+
+    /// <summary>The largest noise level of the training schedule, as this sampler computes it (σ at t = T−1).</summary>
+    double SigmaMax { get; }
+
     /// <summary>
     /// Runs on an explicit, strictly descending list of noise levels (one per step, without the final σ, which the
     /// sampler's <c>final_sigmas_type</c> supplies); timesteps are derived from them. Resets all state of a previous run.

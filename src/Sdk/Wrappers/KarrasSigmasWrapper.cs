@@ -22,13 +22,15 @@ public sealed class KarrasSigmasWrapper(IScheduler inner, double rho = SigmaMath
         if (numInferenceSteps < 1 || numInferenceSteps > schedule.NumTrainTimesteps)
             throw new SchedulerConfigException("num_inference_steps", numInferenceSteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 $"an integer from 1 to num_train_timesteps = {schedule.NumTrainTimesteps}");
-        var sigmaMin = Config.SigmaMin ?? schedule.Sigmas[0];
-        var sigmaMax = Config.SigmaMax ?? schedule.Sigmas[^1];
+        // The range of the sampler's own σ table where it has one (its precision may differ from the schedule's).
+        var sigmaSampler = Inner as ISigmaScheduler;
+        var sigmaMin = Config.SigmaMin ?? sigmaSampler?.SigmaMin ?? schedule.Sigmas[0];
+        var sigmaMax = Config.SigmaMax ?? sigmaSampler?.SigmaMax ?? schedule.Sigmas[^1];
         var sigmas = SigmaMath.Karras(sigmaMin, sigmaMax, numInferenceSteps, Rho);
 
         try
         {
-            if (Inner is ISigmaScheduler sigmaSampler)
+            if (sigmaSampler is not null)
             {
                 sigmaSampler.SetSigmas(sigmas);
                 return;

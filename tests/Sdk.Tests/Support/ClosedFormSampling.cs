@@ -52,7 +52,7 @@ public static class ClosedFormSampling
     /// </summary>
     public static double AlphaBarAt(IScheduler sampler, int stepIndex, double timestep)
     {
-        if (sampler is ISigmaScheduler sigmas)
+        if (Diffusion.Wrappers.SchedulerDecorator.Unwrap(sampler) is ISigmaScheduler sigmas)
         {
             var sigma = sigmas.Sigmas[stepIndex];
             return 1 / (1 + sigma * sigma);

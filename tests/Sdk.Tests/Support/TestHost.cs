@@ -28,5 +28,7 @@ public static class TestHost
         builder.AddDdimSampler();
         builder.AddPndmSampler();
         builder.AddDpmSolverSampler();
+        builder.AddEulerSampler();
+        builder.AddEulerAncestralSampler();
     }
 }

@@ -1,0 +1,41 @@
+using System.Numerics.Tensors;
+using Diffusion.Configuration;
+using Diffusion.Noise;
+
+namespace Diffusion.Samplers.Euler;
+
+/// <summary>
+/// Euler with ancestral sampling (k-diffusion's <c>sample_euler_ancestral</c>, η = 1): each step goes from σ to σ_next
+/// as an Euler step down to σ_down followed by fresh noise of level σ_up, with σ_down² + σ_up² = σ_next² and σ_up
+/// chosen so the step is a draw from the forward-process posterior of the variance-exploding view.
+/// </summary>
+/// <remarks>
+/// Reference: <c>EulerAncestralDiscreteScheduler</c>. Defaults: <c>timestep_spacing</c> linspace (not rounded); σ is
+/// σ_t interpolated linearly at each timestep and the run ends at σ = 0. The reference has no Karras, log-linear or
+/// final-σ options for this sampler, so those keys are ignored here. <c>sample</c> prediction, which the reference
+/// rejects, is supported (x̂₀ is the output itself).
+/// </remarks>
+public sealed class EulerAncestralScheduler : EulerSchedulerBase
+{
+    /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
+    public EulerAncestralScheduler(SchedulerConfig config) : base(SamplerNames.EulerAncestral, config) { }
+
+    /// <inheritdoc/>
+    private protected override void Advance(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float sigmaNext, Span<float> destination, INoiseSource noise)
+    {
+        // 1. σ_up = √(σ_next²·(σ² − σ_next²)/σ²) and σ_down = √(σ_next² − σ_up²) (k-diffusion's get_ancestral_step),
+        //    in the reference's float32 order (the first step's x + (σ_down − σ)·d cancels at large σ, so its rounding
+        //    shows); σ_down² is clamped at 0 where rounding would make it negative.
+        var sigmaUp = MathF.Sqrt(sigmaNext * sigmaNext * (sigma * sigma - sigmaNext * sigmaNext) / (sigma * sigma));
+        var sigmaDown = MathF.Sqrt(MathF.Max(sigmaNext * sigmaNext - sigmaUp * sigmaUp, 0));
+
+        // 2. The deterministic part: Euler from σ to σ_down.
+        EulerStep(sample, x0, sigma, sigmaDown, destination);
+
+        // 3. Fresh noise of level σ_up. Drawn on every step, the last (σ_up = 0) included, so that a seeded noise
+        //    source stays in step with the reference's generator.
+        var z = Buffer(NoiseSlot, destination.Length);
+        noise.NextGaussian(z);
+        TensorPrimitives.MultiplyAdd(z, sigmaUp, destination, destination);
+    }
+}

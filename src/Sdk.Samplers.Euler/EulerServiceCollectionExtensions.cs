@@ -1,0 +1,17 @@
+using Diffusion.Configuration;
+using Diffusion.Samplers.Euler;
+using Diffusion.Scheduling;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the Euler samplers.</summary>
+public static class EulerServiceCollectionExtensions
+{
+    /// <summary>Makes the <c>euler</c> sampler (reference class EulerDiscreteScheduler) available to the sampler factory.</summary>
+    public static IDiffusionBuilder AddEulerSampler(this IDiffusionBuilder builder) =>
+        builder.AddSampler(SamplerNames.Euler, "EulerDiscreteScheduler", config => new EulerScheduler(config));
+
+    /// <summary>Makes the <c>euler-ancestral</c> sampler (reference class EulerAncestralDiscreteScheduler) available to the sampler factory.</summary>
+    public static IDiffusionBuilder AddEulerAncestralSampler(this IDiffusionBuilder builder) =>
+        builder.AddSampler(SamplerNames.EulerAncestral, "EulerAncestralDiscreteScheduler", config => new EulerAncestralScheduler(config));
+}
