@@ -1,0 +1,84 @@
+using System.CommandLine;
+using Diffusion.Configuration;
+using Diffusion.Onnx;
+
+namespace Generate;
+
+/// <summary>The command line: every option, its default and its help text.</summary>
+internal static class GenerateCommand
+{
+    public static readonly string DefaultModel = Path.Combine(AppContext.BaseDirectory, "models", "digits");
+
+    private static readonly Option<string> Model = new("--model") { Description = "A model folder (model_index.json, scheduler/, unet/) or an .onnx file", DefaultValueFactory = _ => DefaultModel, HelpName = "PATH" };
+    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, euler, euler-ancestral, pndm, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
+    private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
+    private static readonly Option<double> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none)", DefaultValueFactory = _ => 3.0, HelpName = "W" };
+    private static readonly Option<double> GuidanceRescale = new("--guidance-rescale") { Description = "Guidance rescale φ in [0, 1]", HelpName = "PHI" };
+    private static readonly Option<string> Label = new("--label") { Description = "Class label for every image, 'all' (every class in turn) or 'none' (unconditional)", DefaultValueFactory = _ => "all", HelpName = "L" };
+    private static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of every random draw; the same seed and options give the same bytes", HelpName = "S" };
+    private static readonly Option<int> Batch = new("--batch") { Description = "Images to generate", DefaultValueFactory = _ => 100, HelpName = "B" };
+    private static readonly Option<string?> Out = new("--out") { Description = "Write a grid of all images to this PNG file", HelpName = "FILE.png" };
+    private static readonly Option<string?> OutDir = new("--out-dir") { Description = "Write one PNG per image (000.png, 001.png, …) to this folder", HelpName = "DIR" };
+    private static readonly Option<int?> Columns = new("--columns") { Description = "Images per grid row (default: one row per class with --label all)", HelpName = "N" };
+    private static readonly Option<bool> Karras = new("--karras") { Description = "Karras et al. noise-level spacing" };
+    private static readonly Option<bool> Threshold = new("--threshold") { Description = "Dynamic thresholding of the predicted image" };
+    private static readonly Option<double> Temperature = new("--temperature") { Description = "Divide the model output by T before each step", DefaultValueFactory = _ => 1.0, HelpName = "T" };
+    private static readonly Option<double> NoiseInjection = new("--noise-injection") { Description = "Add X·N(0, I) to the model output before each step", HelpName = "X" };
+    private static readonly Option<double> Eta = new("--eta") { Description = "DDIM's η (0 = deterministic)", HelpName = "E" };
+    private static readonly Option<OnnxExecutionProvider> Device = new("--device") { Description = "cpu, cuda (needs the GPU build) or auto (cuda, else cpu)", DefaultValueFactory = _ => OnnxExecutionProvider.Cpu, HelpName = "cpu|cuda|auto" };
+    private static readonly Option<int?> NumTrainTimesteps = new("--num-train-timesteps") { Description = "Training steps of a bare .onnx model without a scheduler config", HelpName = "N" };
+    private static readonly Option<PredictionType?> Prediction = new("--prediction-type") { Description = "epsilon, sample or v_prediction, for a bare .onnx model", HelpName = "P", CustomParser = r => ConfigNames.ParsePredictionType(r.Tokens.Single().Value, "--prediction-type") };
+    private static readonly Option<string?> SampleInput = new("--sample-input") { Description = "Name of the model's sample input, when it cannot be found by name or shape", HelpName = "NAME" };
+    private static readonly Option<string?> TimestepInput = new("--timestep-input") { Description = "Name of the model's timestep input, when it cannot be found by name or shape", HelpName = "NAME" };
+    private static readonly Option<string?> Plugins = new("--plugins") { Description = "Load sampler plugins from this folder", HelpName = "DIR" };
+    private static readonly Option<bool> Statistics = new("--stats") { Description = "Print min, max, mean and std of the sample and model output at every step" };
+
+    /// <summary>Parses and runs; a parse error is one clear line on stderr and exit code 2, with nothing written.</summary>
+    public static async Task<int> InvokeAsync(string[] args)
+    {
+        var parsed = Create().Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            Console.Error.WriteLine($"error: {parsed.Errors[0].Message} (see --help)");
+            return ExitCodes.BadArguments;
+        }
+        return await parsed.InvokeAsync();
+    }
+
+    public static RootCommand Create()
+    {
+        var root = new RootCommand("Generate images with a diffusion model and any sampler. Example: generate --out digits.png");
+        foreach (var option in new Option[] { Model, Sampler, Steps, Guidance, GuidanceRescale, Label, Seed, Batch, Out, OutDir, Columns, Karras, Threshold,
+                     Temperature, NoiseInjection, Eta, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput, Plugins, Statistics })
+            root.Options.Add(option);
+        root.SetAction((result, cancellationToken) => Runner.RunAsync(Read(result), cancellationToken));
+        return root;
+    }
+
+    private static GenerateSettings Read(ParseResult r) => new()
+    {
+        ModelPath = r.GetValue(Model)!,
+        Sampler = r.GetValue(Sampler),
+        Steps = r.GetValue(Steps),
+        Guidance = r.GetValue(Guidance),
+        GuidanceRescale = r.GetValue(GuidanceRescale),
+        Label = r.GetValue(Label)!,
+        Seed = r.GetValue(Seed),
+        Batch = r.GetValue(Batch),
+        Out = r.GetValue(Out),
+        OutDir = r.GetValue(OutDir),
+        Columns = r.GetValue(Columns),
+        Karras = r.GetValue(Karras),
+        Threshold = r.GetValue(Threshold),
+        Temperature = r.GetValue(Temperature),
+        NoiseInjection = r.GetValue(NoiseInjection),
+        Eta = r.GetValue(Eta),
+        Device = r.GetValue(Device),
+        NumTrainTimesteps = r.GetValue(NumTrainTimesteps),
+        PredictionType = r.GetValue(Prediction),
+        SampleInput = r.GetValue(SampleInput),
+        TimestepInput = r.GetValue(TimestepInput),
+        PluginsDirectory = r.GetValue(Plugins),
+        Statistics = r.GetValue(Statistics),
+    };
+}

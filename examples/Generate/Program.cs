@@ -1,0 +1,2 @@
+// generate: sample images from a diffusion model with any sampler. Run with --help for every option.
+return await Generate.GenerateCommand.InvokeAsync(args);

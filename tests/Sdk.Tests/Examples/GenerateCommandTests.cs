@@ -1,0 +1,98 @@
+using Generate;
+
+namespace Diffusion.Tests.Examples;
+
+/// <summary>The command line as a user runs it: every sampler, byte-identical reruns, and bad arguments that write nothing.</summary>
+[TestFixture]
+[NonParallelizable]
+public sealed class GenerateCommandTests
+{
+    private string _folder = "";
+
+    [SetUp]
+    public void CreateFolder() => _folder = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "generate-" + Guid.NewGuid().ToString("N"))).FullName;
+
+    [TearDown]
+    public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
+
+    private static async Task<(int Code, string Out, string Error)> Run(params string[] args)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        var (oldOut, oldError) = (Console.Out, Console.Error);
+        Console.SetOut(stdout);
+        Console.SetError(stderr);
+        try
+        {
+            return (await GenerateCommand.InvokeAsync(args), stdout.ToString(), stderr.ToString());
+        }
+        finally
+        {
+            Console.SetOut(oldOut);
+            Console.SetError(oldError);
+        }
+    }
+
+    [TestCase("ddpm")]
+    [TestCase("ddim")]
+    [TestCase("dpm-solver")]
+    [TestCase("euler")]
+    [TestCase("euler-ancestral")]
+    [TestCase("pndm")]
+    public async Task EverySamplerRunsThroughTheCommandLine(string sampler)
+    {
+        var grid = Path.Combine(_folder, "grid.png");
+        var (code, output, error) = await Run("--sampler", sampler, "--steps", "4", "--batch", "2", "--out", grid);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(File.ReadAllBytes(grid).Take(4), Is.EqualTo(new byte[] { 137, 80, 78, 71 }));
+        Assert.That(output, Does.Contain("wrote"));
+    }
+
+    [Test]
+    public async Task TheSameSeedAndOptionsGiveByteIdenticalFiles()
+    {
+        string[] common = ["--sampler", "euler-ancestral", "--steps", "4", "--batch", "3", "--seed", "11", "--label", "5"];
+        await Run([.. common, "--out", Path.Combine(_folder, "a.png"), "--out-dir", Path.Combine(_folder, "a")]);
+        await Run([.. common, "--out", Path.Combine(_folder, "b.png"), "--out-dir", Path.Combine(_folder, "b")]);
+        await Run(["--sampler", "euler-ancestral", "--steps", "4", "--batch", "3", "--seed", "12", "--label", "5", "--out", Path.Combine(_folder, "c.png")]);
+        Assert.Multiple(() =>
+        {
+            Assert.That(File.ReadAllBytes(Path.Combine(_folder, "b.png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(_folder, "a.png"))));
+            Assert.That(Directory.GetFiles(Path.Combine(_folder, "a")).Select(Path.GetFileName), Is.EqualTo(new[] { "000.png", "001.png", "002.png" }));
+            Assert.That(File.ReadAllBytes(Path.Combine(_folder, "b", "002.png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(_folder, "a", "002.png"))));
+            Assert.That(File.ReadAllBytes(Path.Combine(_folder, "c.png")), Is.Not.EqualTo(File.ReadAllBytes(Path.Combine(_folder, "a.png"))));
+        });
+    }
+
+    [TestCase("--steps", "0")]
+    [TestCase("--sampler", "nope")]
+    [TestCase("--label", "x")]
+    [TestCase("--label", "42")]
+    [TestCase("--guidance", "-1")]
+    [TestCase("--temperature", "0")]
+    [TestCase("--device", "tpu")]
+    [TestCase("--bogus", "1")]
+    [TestCase("--model", "/nonexistent/model")]
+    [TestCase("--prediction-type", "noise")]
+    public async Task BadArgumentsExitNonZeroWithOneLineAndWriteNothing(string option, string value)
+    {
+        var grid = Path.Combine(_folder, "grid.png");
+        var (code, _, error) = await Run(option, value, "--steps", option == "--steps" ? value : "2", "--batch", "1", "--out", grid);
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(2));
+            Assert.That(error.Trim().Split('\n'), Has.Length.EqualTo(1), error);
+            Assert.That(error, Does.StartWith("error: "));
+            Assert.That(Directory.GetFileSystemEntries(_folder), Is.Empty, "nothing written");
+        });
+    }
+
+    [Test]
+    public async Task HelpListsEveryOption()
+    {
+        var (code, output, _) = await Run("--help");
+        Assert.That(code, Is.Zero);
+        foreach (var option in new[] { "--model", "--sampler", "--steps", "--guidance", "--label", "--seed", "--batch", "--out", "--out-dir", "--karras", "--threshold",
+                     "--temperature", "--noise-injection", "--eta", "--device", "--num-train-timesteps", "--prediction-type", "--sample-input", "--timestep-input", "--plugins" })
+            Assert.That(output, Does.Contain(option));
+    }
+}
