@@ -6,7 +6,7 @@ namespace ScheduleExplorer;
 
 /// <summary>
 /// The explorer's figure: four panels over the training timestep t — ᾱ_t, log-SNR, β_t (log scale) and SNR (log
-/// scale) — one colour per schedule family, solid for the base schedule, dashed for its Karras variant and dotted for
+/// scale) — one colour per schedule family (the same in every figure), solid for the base schedule, dashed for its Karras variant and dotted for
 /// its zero-terminal-SNR variant, with one legend for all panels on the right.
 /// </summary>
 /// <remarks>
@@ -53,9 +53,9 @@ public static class ScheduleFigure
         if (schedules.Count == 0) throw new ArgumentException("Nothing to draw.", nameof(schedules));
         canvas.Clear(SKColors.White);
 
-        var families = schedules.Select(s => s.Family).Distinct().ToList();
+        // A family keeps its colour in every figure: the colour follows its place in the catalogue.
         var palette = new ScottPlot.Palettes.Category10();
-        Color ColorOf(NamedSchedule s) => palette.GetColor(families.IndexOf(s.Family));
+        Color ColorOf(NamedSchedule s) => palette.GetColor(Math.Max(0, ScheduleCatalog.Names.ToList().IndexOf(s.Family)));
 
         var panels = new[]
         {
