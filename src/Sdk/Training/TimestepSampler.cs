@@ -72,7 +72,7 @@ public sealed class TimestepSampler
 
     /// <summary>
     /// p_t ∝ √E[L_t²] from a per-timestep history of the loss's second moment, mixed with a small uniform share
-    /// so no timestep is starved: p_t = (1 − u)·√m_t/Σ_s √m_s + u/T (Nichol &amp; Dhariwal 2021, §3.3, eq. 18 and their
+    /// so no timestep is starved: p_t = (1 − u)·√m_t/Σ_s √m_s + u/T (Nichol &amp; Dhariwal 2021, §3.3, and their
     /// <c>LossSecondMomentResampler</c>).
     /// </summary>
     /// <param name="meanSquaredLoss">m_t, the running mean of L_t² for each training timestep.</param>

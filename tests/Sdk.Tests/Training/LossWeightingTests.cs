@@ -40,6 +40,20 @@ public sealed class LossWeightingTests
         }
     }
 
+    [Test]
+    public void VariationalBoundIsHalfTheSnrDropOverTheStep()
+    {
+        // Kingma et al. 2021 (VDM): the discrete VLB term is ½(SNR_{t−1} − SNR_t)‖x_0 − x̂_0‖², and
+        // ‖x_0 − x̂_0‖² = ‖ε − ε̂‖²/SNR_t, so w_t = ½(SNR_{t−1}/SNR_t − 1).
+        var s = NoiseSchedule.FromConfig(new SchedulerConfig { BetaSchedule = BetaSchedule.SquaredCosCapV2 });
+        var w = LossWeighting.VariationalBound.Weights(s);
+        for (var t = 1; t < s.NumTrainTimesteps; t += 7)
+        {
+            var expected = 0.5 * (s.Snr[t - 1] / s.Snr[t] - 1);
+            Assert.That(w[t], Is.EqualTo(expected).Within(1e-7 * expected), $"t = {t}");
+        }
+    }
+
     [TestCase(5.0, 0, 5.0 / 9)]
     [TestCase(5.0, 1, 1.0)]
     [TestCase(5.0, 2, 1.0)]
