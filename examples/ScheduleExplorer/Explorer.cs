@@ -17,8 +17,8 @@ public sealed record ExplorerOptions
     /// <summary>Also draw each schedule rescaled to zero terminal SNR.</summary>
     public bool ZeroTerminalSnr { get; init; }
 
-    /// <summary>The timesteps of the table.</summary>
-    public IReadOnlyList<int> Timesteps { get; init; } = [0, 10, 100, 500, 999];
+    /// <summary>The timesteps of the table; null: <see cref="DefaultTimesteps"/> of <see cref="NumTrainTimesteps"/>.</summary>
+    public IReadOnlyList<int>? Timesteps { get; init; }
 
     /// <summary>T, the number of training timesteps.</summary>
     public int NumTrainTimesteps { get; init; } = 1000;
@@ -34,6 +34,10 @@ public sealed record ExplorerOptions
 
     /// <summary>Figure height in pixels.</summary>
     public int Height { get; init; } = ScheduleFigure.DefaultHeight;
+
+    /// <summary>0, T/100, T/10, T/2 and T−1 (0, 10, 100, 500, 999 for T = 1000), without repeats.</summary>
+    public static IReadOnlyList<int> DefaultTimesteps(int numTrainTimesteps) =>
+        new[] { 0, numTrainTimesteps / 100, numTrainTimesteps / 10, numTrainTimesteps / 2, numTrainTimesteps - 1 }.Distinct().Order().ToList();
 }
 
 /// <summary>The files one explorer run wrote.</summary>
@@ -55,14 +59,15 @@ public static class Explorer
             Path.Combine(options.OutputDirectory, "schedules.csv"),
             Path.Combine(options.OutputDirectory, "schedules.md"));
         // Tables first: they validate the timesteps before any drawing.
-        File.WriteAllText(output.Csv, ScheduleTable.ToCsv(schedules, options.Timesteps));
-        File.WriteAllText(output.Markdown, ScheduleTable.ToMarkdown(schedules, options.Timesteps));
+        var timesteps = options.Timesteps ?? ExplorerOptions.DefaultTimesteps(options.NumTrainTimesteps);
+        File.WriteAllText(output.Csv, ScheduleTable.ToCsv(schedules, timesteps));
+        File.WriteAllText(output.Markdown, ScheduleTable.ToMarkdown(schedules, timesteps));
         ScheduleFigure.SavePng(schedules, output.Png, options.Width, options.Height);
         ScheduleFigure.SaveSvg(schedules, output.Svg, options.Width, options.Height);
         return output;
     }
 
-    /// <summary>The round-trip error table of the 1000-step linear schedule, in markdown.</summary>
-    public static string NumericsMarkdown(int numTrainTimesteps = 1000) =>
-        RoundTripErrors.ToMarkdown(RoundTripErrors.Table(ScheduleCatalog.Create("linear", numTrainTimesteps)));
+    /// <summary>The round-trip error table of the 1000-step linear schedule (docs/numerics.md), in markdown.</summary>
+    public static string NumericsMarkdown() =>
+        RoundTripErrors.ToMarkdown(RoundTripErrors.Table(ScheduleCatalog.Create("linear", 1000)));
 }

@@ -16,15 +16,14 @@ var schedulesOption = new Option<string>("--schedules")
 };
 var karrasOption = new Option<bool>("--karras") { Description = "Also draw each schedule re-spaced with Karras sigmas (ρ = 7)." };
 var zeroSnrOption = new Option<bool>("--zero-snr") { Description = "Also draw each schedule rescaled to zero terminal SNR." };
-var timestepsOption = new Option<string>("--timesteps")
+var timestepsOption = new Option<string?>("--timesteps")
 {
-    Description = "Comma-separated timesteps for the table.",
-    DefaultValueFactory = _ => string.Join(',', defaults.Timesteps),
+    Description = "Comma-separated timesteps for the table (default: 0, T/100, T/10, T/2, T-1).",
 };
 var trainStepsOption = new Option<int>("--num-train-timesteps") { Description = "T, the number of training timesteps.", DefaultValueFactory = _ => defaults.NumTrainTimesteps };
 var betaStartOption = new Option<double?>("--beta-start") { Description = "β_start for every interpolating schedule (default: each schedule's own)." };
 var betaEndOption = new Option<double?>("--beta-end") { Description = "β_end for every interpolating schedule (default: each schedule's own)." };
-var numericsOption = new Option<bool>("--numerics") { Description = "Print the ε → v → ε float32 error table (linear schedule) and exit." };
+var numericsOption = new Option<bool>("--numerics") { Description = "Print the ε → v → ε float32 error table of the 1000-step linear schedule (docs/numerics.md) and exit." };
 
 var root = new RootCommand("Draws and tabulates diffusion noise schedules: ᾱ_t, log-SNR, β_t, SNR.")
 {
@@ -32,10 +31,9 @@ var root = new RootCommand("Draws and tabulates diffusion noise schedules: ᾱ_t
 };
 root.SetAction(parse =>
 {
-    var numTrainTimesteps = parse.GetValue(trainStepsOption);
     if (parse.GetValue(numericsOption))
     {
-        Console.Write(Explorer.NumericsMarkdown(numTrainTimesteps));
+        Console.Write(Explorer.NumericsMarkdown());
         return 0;
     }
     var options = new ExplorerOptions
@@ -44,8 +42,8 @@ root.SetAction(parse =>
         Schedules = Split(parse.GetValue(schedulesOption)!),
         Karras = parse.GetValue(karrasOption),
         ZeroTerminalSnr = parse.GetValue(zeroSnrOption),
-        Timesteps = Split(parse.GetValue(timestepsOption)!).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList(),
-        NumTrainTimesteps = numTrainTimesteps,
+        Timesteps = parse.GetValue(timestepsOption) is { } list ? Split(list).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToList() : null,
+        NumTrainTimesteps = parse.GetValue(trainStepsOption),
         BetaStart = parse.GetValue(betaStartOption),
         BetaEnd = parse.GetValue(betaEndOption),
     };

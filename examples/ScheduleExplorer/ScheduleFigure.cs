@@ -55,7 +55,8 @@ public static class ScheduleFigure
 
         // A family keeps its colour in every figure: the colour follows its place in the catalogue.
         var palette = new ScottPlot.Palettes.Category10();
-        Color ColorOf(NamedSchedule s) => palette.GetColor(Math.Max(0, ScheduleCatalog.Names.ToList().IndexOf(s.Family)));
+        var catalogue = ScheduleCatalog.Names.ToList();
+        Color ColorOf(NamedSchedule s) => palette.GetColor(Math.Max(0, catalogue.IndexOf(s.Family)));
 
         var panels = new[]
         {

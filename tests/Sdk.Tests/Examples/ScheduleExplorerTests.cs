@@ -83,6 +83,8 @@ public sealed class ScheduleExplorerTests
     {
         var schedules = ScheduleCatalog.Build(ScheduleCatalog.Names, 1000, karras: false, zeroTerminalSnr: false);
         Assert.That(schedules.Select(s => s.Label), Is.EqualTo(new[] { "linear", "cosine", "sigmoid", "quadratic", "exponential", "scaled-linear" }));
+        Assert.That(ExplorerOptions.DefaultTimesteps(1000), Is.EqualTo(new[] { 0, 10, 100, 500, 999 }));
+        Assert.That(ExplorerOptions.DefaultTimesteps(50), Is.EqualTo(new[] { 0, 5, 25, 49 }));
     }
 
     [Test]
