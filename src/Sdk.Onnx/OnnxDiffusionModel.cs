@@ -1,0 +1,427 @@
+using System.Globalization;
+using System.Text.Json;
+using Diffusion.Configuration;
+using Diffusion.Denoising;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Diffusion.Onnx;
+
+/// <summary>
+/// A diffusion UNet exported to ONNX, run by ONNX Runtime. Load a pipeline folder
+/// (<c>model_index.json</c>, <c>scheduler/scheduler_config.json</c>, <c>unet/model.onnx</c> with optional external
+/// weight data beside it, <c>unet/config.json</c>) or a single <c>.onnx</c> file with <see cref="OnnxModelOptions"/>.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The UNet's inputs are found from the ONNX metadata: the sample (<c>sample</c>, else the only rank-4 float input),
+/// the timestep (<c>timestep</c>, else the only remaining integer or scalar-like input; int64, int32, float32 or
+/// float16 of shape [], [1], [batch] or [batch, 1]), class labels (<c>class_labels</c>) and encoder hidden states
+/// (<c>encoder_hidden_states</c>); <see cref="OnnxModelOptions"/> names them explicitly when an export uses other
+/// names. Every mismatch is a <see cref="ModelLoadException"/> that names the file and what was expected.
+/// </para>
+/// <para>
+/// One instance holds one ONNX Runtime session, whose <c>Run</c> is thread-safe: share the model and give each
+/// sampling run its own <see cref="CreateDenoiser"/>. When the encoder hidden states have a dynamic sequence length,
+/// <see cref="ModelInfo.EncoderHiddenStatesLength"/> is the per-token size and any whole number of tokens is accepted.
+/// </para>
+/// </remarks>
+public sealed class OnnxDiffusionModel : IDiffusionModel
+{
+    /// <summary>The UNet inside a pipeline folder.</summary>
+    public const string UnetModelPath = "unet/model.onnx";
+
+    /// <summary>The scheduler configuration inside a pipeline folder.</summary>
+    public const string SchedulerConfigPath = "scheduler/scheduler_config.json";
+
+    /// <summary>The pipeline description inside a pipeline folder.</summary>
+    public const string ModelIndexPath = "model_index.json";
+
+    /// <summary>The UNet configuration inside a pipeline folder.</summary>
+    public const string UnetConfigPath = "unet/config.json";
+
+    private readonly InferenceSession _session;
+    private volatile bool _disposed;
+
+    private OnnxDiffusionModel(InferenceSession session, OnnxSignature signature, ModelInfo info, SchedulerConfig? schedulerConfig,
+        OnnxExecutionProvider provider, string modelPath, IReadOnlyList<string> components)
+    {
+        _session = session;
+        Signature = signature;
+        Info = info;
+        SchedulerConfig = schedulerConfig;
+        ExecutionProvider = provider;
+        ModelPath = modelPath;
+        Components = components;
+    }
+
+    /// <inheritdoc/>
+    public ModelInfo Info { get; }
+
+    /// <inheritdoc/>
+    public SchedulerConfig? SchedulerConfig { get; }
+
+    /// <summary>The execution provider the session runs on: <see cref="OnnxExecutionProvider.Cpu"/> or <see cref="OnnxExecutionProvider.Cuda"/> (never Auto).</summary>
+    public OnnxExecutionProvider ExecutionProvider { get; }
+
+    /// <summary>The full path of the <c>.onnx</c> file that was loaded.</summary>
+    public string ModelPath { get; }
+
+    /// <summary>The components <c>model_index.json</c> lists (e.g. <c>unet</c>, <c>scheduler</c>, <c>vae_decoder</c>); empty for a bare file.</summary>
+    public IReadOnlyList<string> Components { get; }
+
+    internal OnnxSignature Signature { get; }
+
+    internal InferenceSession Session
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _session;
+        }
+    }
+
+    /// <inheritdoc/>
+    public IDenoiser CreateDenoiser()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return new OnnxDenoiser(this);
+    }
+
+    /// <summary>Releases the ONNX Runtime session. Denoisers created from this model fail afterwards.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _session.Dispose();
+    }
+
+    /// <summary>
+    /// Loads a pipeline folder or a single <c>.onnx</c> file. External weight data (<c>model.onnx_data</c> and the
+    /// like) is read from beside the model file.
+    /// </summary>
+    /// <param name="path">A pipeline folder, or an <c>.onnx</c> file.</param>
+    /// <param name="options">Execution provider, session settings, input names, and the scheduler facts for a bare file.</param>
+    /// <param name="logger">Receives the provider fallback warning and notes on what was found.</param>
+    /// <exception cref="ModelLoadException">The path is missing, a file is unreadable or corrupt, or the model lacks an input the SDK needs.</exception>
+    public static OnnxDiffusionModel Load(string path, OnnxModelOptions? options = null, ILogger? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        options ??= new OnnxModelOptions();
+        logger ??= NullLogger.Instance;
+        Validate(options);
+
+        var source = Path.GetFullPath(path);
+        string modelFile;
+        SchedulerConfig? fileConfig = null;
+        JsonElement? unetConfig = null;
+        IReadOnlyList<string> components = [];
+        if (Directory.Exists(source))
+        {
+            modelFile = Path.Combine(source, UnetModelPath);
+            if (!File.Exists(modelFile))
+            {
+                var hint = File.Exists(Path.Combine(source, "model.onnx"))
+                    ? $" It holds a model.onnx directly: pass that file ('{Path.Combine(source, "model.onnx")}') instead."
+                    : $" It holds: {Listing(source)}.";
+                throw new ModelLoadException($"'{source}' is not a pipeline folder: '{modelFile}' does not exist. Expected {ModelIndexPath}, {SchedulerConfigPath} and {UnetModelPath} (with its external weight data, if any).{hint}");
+            }
+            components = ReadModelIndex(Path.Combine(source, ModelIndexPath), logger);
+            var schedulerFile = Path.Combine(source, SchedulerConfigPath);
+            if (File.Exists(schedulerFile)) fileConfig = ReadSchedulerConfig(schedulerFile, logger);
+            var unetConfigFile = Path.Combine(source, UnetConfigPath);
+            if (File.Exists(unetConfigFile)) unetConfig = ReadJsonObject(unetConfigFile);
+        }
+        else if (File.Exists(source))
+        {
+            modelFile = source;
+        }
+        else
+        {
+            throw new ModelLoadException($"Model path '{source}' does not exist. Expected a pipeline folder ({ModelIndexPath}, {SchedulerConfigPath}, {UnetModelPath}) or an .onnx file.");
+        }
+
+        var schedulerConfig = MergeSchedulerConfig(fileConfig, options, source);
+        if (schedulerConfig is null)
+            logger.LogWarning("Model '{Source}' has no scheduler configuration ({File}): set OnnxModelOptions.NumTrainTimesteps and PredictionType (or SchedulerConfig), or the sampler's defaults will be used.",
+                source, SchedulerConfigPath);
+
+        var session = CreateSession(modelFile, options, logger, out var provider);
+        try
+        {
+            var signature = OnnxSignature.Discover(session.InputMetadata, session.OutputMetadata, options, modelFile);
+            var metadata = ReadMetadata(session, modelFile);
+            var info = BuildInfo(source, signature, options, unetConfig, metadata, modelFile);
+            logger.LogInformation("Loaded {File} on {Provider}: sample '{Sample}' {SampleType} with {Channels} channels{Batch}, timestep '{Timestep}' {TimestepType} ({Layout}){Labels}{Hidden}, output '{Output}'.",
+                modelFile, provider, signature.SampleName, OnnxSignature.TypeName(signature.SampleType), signature.Channels,
+                signature.FixedBatch is { } b ? $", fixed batch {b}" : "", signature.TimestepName, OnnxSignature.TypeName(signature.TimestepType), signature.TimestepLayout,
+                signature.ClassLabelsName is { } l ? $", class labels '{l}'" : "", signature.HiddenStatesName is { } h ? $", encoder hidden states '{h}'" : "", signature.OutputName);
+            return new OnnxDiffusionModel(session, signature, info, schedulerConfig, provider, modelFile, components);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    private static void Validate(OnnxModelOptions options)
+    {
+        if (!Enum.IsDefined(options.ExecutionProvider))
+            throw new ArgumentOutOfRangeException(nameof(options), options.ExecutionProvider, $"{nameof(OnnxModelOptions.ExecutionProvider)} must be Cpu, Cuda or Auto.");
+        if (options.DeviceId < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.DeviceId, $"{nameof(OnnxModelOptions.DeviceId)} must be >= 0.");
+        if (options.IntraOpThreads < 0 || options.InterOpThreads < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), $"{nameof(OnnxModelOptions.IntraOpThreads)} and {nameof(OnnxModelOptions.InterOpThreads)} must be >= 0 (0 or null: ONNX Runtime's default).");
+        if (!Enum.IsDefined(options.GraphOptimizationLevel))
+            throw new ArgumentOutOfRangeException(nameof(options), options.GraphOptimizationLevel, $"{nameof(OnnxModelOptions.GraphOptimizationLevel)} must be None, Basic, Extended or All.");
+    }
+
+    // ---- execution providers -------------------------------------------------------------------------------
+
+    private static InferenceSession CreateSession(string modelFile, OnnxModelOptions options, ILogger logger, out OnnxExecutionProvider provider)
+    {
+        if (options.ExecutionProvider == OnnxExecutionProvider.Cpu)
+        {
+            provider = OnnxExecutionProvider.Cpu;
+            return OpenOnCpu(modelFile, options);
+        }
+
+        // Cuda or Auto: append the CUDA provider; the CPU build lacks its entry point, a GPU build without CUDA
+        // libraries fails to load it.
+        SessionOptions? cudaOptions = null;
+        try
+        {
+            cudaOptions = BaseSessionOptions(options);
+            cudaOptions.AppendExecutionProvider_CUDA(options.DeviceId);
+        }
+        catch (Exception e) when (OnnxErrors.IsMissingProvider(e))
+        {
+            cudaOptions?.Dispose();
+            if (options.ExecutionProvider == OnnxExecutionProvider.Cuda)
+                throw new ModelLoadException($"Cannot run {modelFile} on CUDA device {options.DeviceId}: {CudaUnavailable(e)}", e);
+            logger.LogWarning("CUDA is not available ({Reason}); running {File} on the CPU.", CudaUnavailable(e), modelFile);
+            provider = OnnxExecutionProvider.Cpu;
+            return OpenOnCpu(modelFile, options);
+        }
+
+        try
+        {
+            var session = Open(modelFile, options, cudaOptions);
+            provider = OnnxExecutionProvider.Cuda;
+            return session;
+        }
+        catch (ModelLoadException e) when (options.ExecutionProvider == OnnxExecutionProvider.Auto)
+        {
+            // The CUDA session could not be created (no device, a driver mismatch…). If the file itself is the problem
+            // the CPU attempt fails too, with the CPU's message.
+            var session = OpenOnCpu(modelFile, options);
+            logger.LogWarning("Creating the CUDA session failed ({Reason}); running {File} on the CPU.", e.InnerException?.Message ?? e.Message, modelFile);
+            provider = OnnxExecutionProvider.Cpu;
+            return session;
+        }
+    }
+
+    private static string CudaUnavailable(Exception e)
+    {
+#if ONNXRUNTIME_GPU
+        const string build = "this is the GPU build of ONNX Runtime, but its CUDA provider could not be loaded";
+        return $"{build}: check that CUDA and cuDNN of the versions ONNX Runtime 1.31 needs are installed and on the library path ({e.GetType().Name}: {e.Message}).";
+#else
+        return "this program uses the CPU build of ONNX Runtime (package Microsoft.ML.OnnxRuntime), which has no CUDA provider. " +
+               $"Build with the GPU build of ONNX Runtime (dotnet build -p:OnnxRuntimeGpu=true) on a machine with CUDA and cuDNN, or use the Cpu or Auto provider ({e.GetType().Name}: {e.Message}).";
+#endif
+    }
+
+    private static SessionOptions BaseSessionOptions(OnnxModelOptions options)
+    {
+        var so = new SessionOptions
+        {
+            GraphOptimizationLevel = options.GraphOptimizationLevel switch
+            {
+                OnnxGraphOptimizationLevel.None => GraphOptimizationLevel.ORT_DISABLE_ALL,
+                OnnxGraphOptimizationLevel.Basic => GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                OnnxGraphOptimizationLevel.Extended => GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                _ => GraphOptimizationLevel.ORT_ENABLE_ALL,
+            },
+        };
+        if (options.IntraOpThreads is { } intra) so.IntraOpNumThreads = intra;
+        if (options.InterOpThreads is { } inter)
+        {
+            so.InterOpNumThreads = inter;
+            if (inter > 1) so.ExecutionMode = ExecutionMode.ORT_PARALLEL;
+        }
+        return so;
+    }
+
+    private static InferenceSession OpenOnCpu(string modelFile, OnnxModelOptions options) => Open(modelFile, options, BaseSessionOptions(options));
+
+    // Loads by path, not bytes, so that ONNX Runtime finds external weight data beside the model.
+    private static InferenceSession Open(string modelFile, OnnxModelOptions options, SessionOptions sessionOptions)
+    {
+        using (sessionOptions)
+        {
+            options.ConfigureSession?.Invoke(sessionOptions);
+            try
+            {
+                return new InferenceSession(modelFile, sessionOptions);
+            }
+            catch (OnnxRuntimeException e)
+            {
+                throw new ModelLoadException($"{modelFile} could not be loaded by ONNX Runtime: expected a valid ONNX model (with its external weight data, if any, beside it). {e.Message}", e);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ModelLoadException($"{modelFile} could not be read: {e.Message}", e);
+            }
+        }
+    }
+
+    // ---- pipeline files ------------------------------------------------------------------------------------
+
+    private static IReadOnlyList<string> ReadModelIndex(string file, ILogger logger)
+    {
+        if (!File.Exists(file))
+        {
+            logger.LogWarning("Pipeline folder has no {File}; loading {Unet} and {Scheduler} by their standard paths.", ModelIndexPath, UnetModelPath, SchedulerConfigPath);
+            return [];
+        }
+        var index = ReadJsonObject(file);
+        var components = index.EnumerateObject()
+            .Where(p => !p.Name.StartsWith('_') && p.Value.ValueKind == JsonValueKind.Array)
+            .Select(p => p.Name).ToList();
+        var unused = components.Where(c => c is not ("unet" or "scheduler")).ToList();
+        if (unused.Count > 0)
+            logger.LogInformation("{File} lists {Components}; this loader uses the unet and the scheduler only.", file, string.Join(", ", unused));
+        return components;
+    }
+
+    private static SchedulerConfig ReadSchedulerConfig(string file, ILogger logger)
+    {
+        try
+        {
+            return SchedulerConfigJson.Load(file, logger);
+        }
+        catch (SchedulerConfigException e)
+        {
+            throw new ModelLoadException($"{file} is not a usable scheduler configuration: {e.Message}", e);
+        }
+    }
+
+    private static JsonElement ReadJsonObject(string file)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllText(file), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ModelLoadException($"{file} holds a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}; expected a JSON object.");
+            return document.RootElement.Clone();
+        }
+        catch (JsonException e)
+        {
+            throw new ModelLoadException($"{file} is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}); expected a JSON object.", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelLoadException($"{file} could not be read: {e.Message}", e);
+        }
+    }
+
+    private static SchedulerConfig? MergeSchedulerConfig(SchedulerConfig? fromFile, OnnxModelOptions options, string source)
+    {
+        var config = options.SchedulerConfig ?? fromFile;
+        if (config is null && options.NumTrainTimesteps is null && options.PredictionType is null) return null;
+        // A copy, so that the caller's options object is never changed.
+        config = config is null ? new SchedulerConfig() : SchedulerConfigJson.Parse(SchedulerConfigJson.Serialize(config), NullLogger.Instance, source);
+        if (options.NumTrainTimesteps is { } steps) config.NumTrainTimesteps = steps;
+        if (options.PredictionType is { } prediction) config.PredictionType = prediction;
+        try
+        {
+            config.Validate(source);
+        }
+        catch (SchedulerConfigException e)
+        {
+            throw new ModelLoadException($"The scheduler configuration of '{source}' is invalid: {e.Message}", e);
+        }
+        return config;
+    }
+
+    private static Dictionary<string, string> ReadMetadata(InferenceSession session, string modelFile)
+    {
+        try
+        {
+            return new Dictionary<string, string>(session.ModelMetadata.CustomMetadataMap, StringComparer.Ordinal);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new ModelLoadException($"{modelFile}: its metadata could not be read: {e.Message}", e);
+        }
+    }
+
+    private static ModelInfo BuildInfo(string source, OnnxSignature signature, OnnxModelOptions options, JsonElement? unetConfig,
+        Dictionary<string, string> metadata, string modelFile)
+    {
+        // Class facts: options first, then unet/config.json, then the ONNX metadata_props.
+        long? unconditional = options.UnconditionalLabel
+            ?? ConfigInteger(unetConfig, modelFile, "unconditional_label", "unconditional_class_label")
+            ?? MetadataInteger(metadata, modelFile, "unconditional_label", "unconditional_class_label");
+        var numClasses = options.NumClasses
+            ?? (int?)ConfigInteger(unetConfig, modelFile, "num_classes")
+            ?? (int?)MetadataInteger(metadata, modelFile, "num_classes");
+        if (numClasses is <= 0)
+            throw new ModelLoadException($"{modelFile}: num_classes = {numClasses}; expected a positive number of classes.");
+
+        var hasLabels = signature.ClassLabelsName is not null;
+        return new ModelInfo
+        {
+            Source = source,
+            Channels = signature.Channels,
+            Height = signature.Height,
+            Width = signature.Width,
+            FixedBatchSize = signature.FixedBatch,
+            HasClassLabels = hasLabels,
+            NumClasses = hasLabels ? numClasses : null,
+            UnconditionalLabel = hasLabels ? unconditional : null,
+            EncoderHiddenStatesLength = signature.HiddenStatesName is null ? null
+                : (signature.HiddenStatesSequence ?? 1) * signature.HiddenStatesSize,
+        };
+    }
+
+    private static long? ConfigInteger(JsonElement? config, string modelFile, params string[] keys)
+    {
+        if (config is not { } c) return null;
+        foreach (var key in keys)
+        {
+            if (!c.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null) continue;
+            if (value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var n)) return n;
+            throw new ModelLoadException($"{Path.Combine(Path.GetDirectoryName(modelFile)!, "config.json")}: '{key}' = {value.GetRawText()}; expected an integer.");
+        }
+        return null;
+    }
+
+    private static long? MetadataInteger(Dictionary<string, string> metadata, string modelFile, params string[] keys)
+    {
+        foreach (var key in keys)
+        {
+            if (!metadata.TryGetValue(key, out var text)) continue;
+            if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n)) return n;
+            throw new ModelLoadException($"{modelFile}: metadata '{key}' = '{text}'; expected an integer.");
+        }
+        return null;
+    }
+
+    private static string Listing(string folder)
+    {
+        try
+        {
+            var entries = Directory.EnumerateFileSystemEntries(folder).Select(p => Directory.Exists(p) ? Path.GetFileName(p) + "/" : Path.GetFileName(p))
+                .Order(StringComparer.Ordinal).Take(20).ToList();
+            return entries.Count == 0 ? "nothing" : string.Join(", ", entries);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return $"(unreadable: {e.Message})";
+        }
+    }
+}
