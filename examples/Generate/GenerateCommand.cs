@@ -25,13 +25,41 @@ internal static class GenerateCommand
     private static readonly Option<double> Temperature = new("--temperature") { Description = "Divide the model output by T before each step", DefaultValueFactory = _ => 1.0, HelpName = "T" };
     private static readonly Option<double> NoiseInjection = new("--noise-injection") { Description = "Add X·N(0, I) to the model output before each step", HelpName = "X" };
     private static readonly Option<double> Eta = new("--eta") { Description = "DDIM's η (0 = deterministic)", HelpName = "E" };
-    private static readonly Option<OnnxExecutionProvider> Device = new("--device") { Description = "cpu, cuda (needs the GPU build) or auto (cuda, else cpu)", DefaultValueFactory = _ => OnnxExecutionProvider.Cpu, HelpName = "cpu|cuda|auto" };
+    private static readonly Option<OnnxExecutionProvider> Device = new("--device")
+    {
+        Description = "cpu, cuda (needs the GPU build) or auto (cuda, else cpu)", DefaultValueFactory = _ => OnnxExecutionProvider.Cpu, HelpName = "cpu|cuda|auto",
+        CustomParser = r => r.Tokens.Single().Value.ToLowerInvariant() switch
+        {
+            "cpu" => OnnxExecutionProvider.Cpu,
+            "cuda" => OnnxExecutionProvider.Cuda,
+            "auto" => OnnxExecutionProvider.Auto,
+            var other => Invalid(r, OnnxExecutionProvider.Cpu, $"--device must be cpu, cuda or auto (got '{other}')"),
+        },
+    };
     private static readonly Option<int?> NumTrainTimesteps = new("--num-train-timesteps") { Description = "Training steps of a bare .onnx model without a scheduler config", HelpName = "N" };
-    private static readonly Option<PredictionType?> Prediction = new("--prediction-type") { Description = "epsilon, sample or v_prediction, for a bare .onnx model", HelpName = "P", CustomParser = r => ConfigNames.ParsePredictionType(r.Tokens.Single().Value, "--prediction-type") };
+    private static readonly Option<PredictionType?> Prediction = new("--prediction-type") { Description = "epsilon, sample or v_prediction, for a bare .onnx model", HelpName = "P", CustomParser = ParsePrediction };
     private static readonly Option<string?> SampleInput = new("--sample-input") { Description = "Name of the model's sample input, when it cannot be found by name or shape", HelpName = "NAME" };
     private static readonly Option<string?> TimestepInput = new("--timestep-input") { Description = "Name of the model's timestep input, when it cannot be found by name or shape", HelpName = "NAME" };
     private static readonly Option<string?> Plugins = new("--plugins") { Description = "Load sampler plugins from this folder", HelpName = "DIR" };
     private static readonly Option<bool> Statistics = new("--stats") { Description = "Print min, max, mean and std of the sample and model output at every step" };
+
+    private static PredictionType? ParsePrediction(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        try
+        {
+            return ConfigNames.ParsePredictionType(result.Tokens.Single().Value, "--prediction-type");
+        }
+        catch (Diffusion.SchedulerConfigException e)
+        {
+            return Invalid<PredictionType?>(result, null, $"--prediction-type must be {e.Allowed} (got '{result.Tokens.Single().Value}')");
+        }
+    }
+
+    private static T Invalid<T>(System.CommandLine.Parsing.ArgumentResult result, T placeholder, string message)
+    {
+        result.AddError(message);
+        return placeholder;
+    }
 
     /// <summary>Parses and runs; a parse error is one clear line on stderr and exit code 2, with nothing written.</summary>
     public static async Task<int> InvokeAsync(string[] args)
@@ -39,7 +67,8 @@ internal static class GenerateCommand
         var parsed = Create().Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            Console.Error.WriteLine($"error: {parsed.Errors[0].Message} (see --help)");
+            var message = string.Join(" ", parsed.Errors[0].Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            Console.Error.WriteLine($"error: {message} (see --help)");
             return ExitCodes.BadArguments;
         }
         return await parsed.InvokeAsync();
