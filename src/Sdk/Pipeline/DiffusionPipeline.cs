@@ -70,6 +70,8 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             var count = sampler.Timesteps.Count;
             var run = Math.Min((int)(count * request.Strength), count);
             startIndex = Math.Clamp(count - run, 0, count - 1);
+            // Samplers that visit a timestep twice (PNDM's warm-up, Heun) must start at the first of the pair.
+            while (startIndex > 0 && sampler.Timesteps[startIndex - 1] == sampler.Timesteps[startIndex]) startIndex--;
         }
 
         return new PreparedRun(sampler, shape, Labels(request, info, shape.Batch), Hidden(request, info, shape.Batch), startIndex, options);

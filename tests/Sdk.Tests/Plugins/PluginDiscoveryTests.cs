@@ -11,7 +11,7 @@ namespace Diffusion.Tests.Plugins;
 public sealed class PluginDiscoveryTests
 {
     // A complete third-party sampler in one file: deterministic DDIM restated through the public API only.
-    private const string PluginSource = """
+    internal const string PluginSource = """
         using Diffusion.Configuration;
         using Diffusion.Noise;
         using Diffusion.Numerics;
@@ -58,6 +58,22 @@ public sealed class PluginDiscoveryTests
         }
         """;
 
+    // Another major release of the SDK, reduced to what the old plugin below uses, and a plugin built against it.
+    private const string OtherSdkSource = """
+        namespace Diffusion.Plugins
+        {
+            public interface ISamplerPlugin { void Register(object builder); }
+        }
+        """;
+
+    private const string OtherSdkPluginSource = """
+        namespace Legacy;
+        public sealed class Plugin : Diffusion.Plugins.ISamplerPlugin
+        {
+            public void Register(object builder) { }
+        }
+        """;
+
     private string _folder = "";
 
     [SetUp]
@@ -100,6 +116,47 @@ public sealed class PluginDiscoveryTests
             Assert.That(report.Failures.Single(f => f.File.EndsWith("Broken.Plugin.dll")).Reason, Does.Contain("the license file is missing"));
             Assert.That(factory.Names, Does.Contain("jump"));
             Assert.That(factory.Names, Does.Not.Contain("half-registered"), "a plugin that throws leaves nothing registered");
+        });
+    }
+
+    [Test]
+    public void APluginBuiltAgainstAnotherMajorSdkVersionIsReportedByNameAndTheOthersStillWork()
+    {
+        PluginCompiler.Compile(_folder, "ThirdParty.Jump", PluginSource.Replace("NAME", "jump"));
+        PluginCompiler.Compile(_folder, "Legacy.Plugin", OtherSdkPluginSource, sdk: PluginCompiler.OtherSdk(new Version(99, 0, 0, 0), OtherSdkSource));
+
+        using var provider = TestHost.Build(b => b.AddPluginsFrom(_folder));
+        var report = provider.GetRequiredService<PluginLoadReport>();
+        var factory = provider.GetRequiredService<ISamplerFactory>();
+        var failure = report.Failures.Single();
+        TestContext.Out.WriteLine($"{Path.GetFileName(failure.File)}: {failure.Reason}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(Path.GetFileName(failure.File), Is.EqualTo("Legacy.Plugin.dll"));
+            Assert.That(failure.Reason, Does.Contain("built against Diffusion.Sdk 99.0.0.0").And.Contain("major versions differ"));
+            Assert.That(report.Loaded.Select(Path.GetFileName), Is.EqualTo(new[] { "ThirdParty.Jump.dll" }));
+            Assert.That(factory.Names, Does.Contain("jump").And.Contain("ddim"), "the host and the other plugins keep working");
+        });
+    }
+
+    [Test]
+    public void PluginsOutsideTheNamedFolderAreNeverLoaded()
+    {
+        var named = Path.Combine(_folder, "plugins");
+        PluginCompiler.Compile(named, "ThirdParty.Jump", PluginSource.Replace("NAME", "jump"));
+        PluginCompiler.Compile(Path.Combine(_folder, "sibling"), "Vendor.Sibling", PluginSource.Replace("NAME", "sibling").Replace("ThirdParty", "Sibling"));
+        PluginCompiler.Compile(Path.Combine(named, "nested"), "Vendor.Nested", PluginSource.Replace("NAME", "nested").Replace("ThirdParty", "Nested"));
+        PluginCompiler.Compile(_folder, "Vendor.Parent", PluginSource.Replace("NAME", "parent").Replace("ThirdParty", "Parent"));
+
+        using var provider = TestHost.Build(b => b.AddPluginsFrom(named));
+        var factory = provider.GetRequiredService<ISamplerFactory>();
+        var loaded = System.Runtime.Loader.AssemblyLoadContext.All.SelectMany(c => c.Assemblies).Select(a => a.GetName().Name).ToArray();
+        Assert.Multiple(() =>
+        {
+            Assert.That(factory.Names, Does.Contain("jump"));
+            Assert.That(factory.Names, Has.None.AnyOf("sibling", "nested", "parent"), "only the named folder's own files are plugins");
+            Assert.That(loaded, Has.None.AnyOf("Vendor.Sibling", "Vendor.Nested", "Vendor.Parent"), "not loaded at all, not merely left unregistered");
+            Assert.That(provider.GetRequiredService<PluginLoadReport>().Failures, Is.Empty);
         });
     }
 
