@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Numerics.Tensors;
 using Diffusion.Configuration;
 using Diffusion.Noise;
@@ -56,7 +57,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     private const int LowerOrderFinalStepLimit = 15;
 
     // Buffer slots: the prediction history is a ring of up to three slots (0–2), the rest is per-step scratch.
-    private const int AccumulatorSlot = 3, Difference0Slot = 4, Difference1Slot = 5, NoiseSlot = 6, ThresholdSlot = 7;
+    private const int ThresholdX0Slot = 3, NoiseSlot = 4, ThresholdSlot = 5;
 
     private readonly int _order;
     private readonly Algorithm _algorithm;
@@ -209,11 +210,9 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
 
         // Every buffer the run will need, taken now so that no later step allocates (higher orders start later).
         for (var slot = 0; slot < _order; slot++) Buffer(slot, n);
-        Buffer(AccumulatorSlot, n);
-        if (_order >= 2) Buffer(Difference0Slot, n);
-        if (_order == 3) Buffer(Difference1Slot, n);
         if (_algorithm is Algorithm.SdeDpmSolverPlusPlus or Algorithm.SdeDpmSolver) Buffer(NoiseSlot, n);
         if (Config.Thresholding) Buffer(ThresholdSlot, n / input.BatchSize);
+        if (Config.Thresholding && !IsDataPrediction) Buffer(ThresholdX0Slot, n);
 
         // 2. α, σ (variance-preserving) and λ at the current and the next noise level.
         var (alphaS, sigmaS) = AlphaSigma(_sigmas[stepIndex]);
@@ -244,22 +243,23 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
             : _order == 2 || _lowerOrderNums < 2 || lowerOrderSecond ? 2
             : 3;
 
-        // 6. x_t = c_x·x_s + c0·D0 + c1·D1 + c2·D2 + c_z·z. Everything but the sample term goes into the accumulator first,
-        //    so that the output may be the input sample's memory.
-        var acc = Buffer(AccumulatorSlot, n);
+        // 6. x_t = c_x·x_s + c0·D0 + c1·D1 + c2·D2 + c_z·z, in one pass over memory (ElementWise), summed in this order:
+        //    the D terms, then the noise, then the sample, so that the output may be the input sample's memory.
         var c = Coefficients(order, h, alphaS, sigmaS, alphaT, sigmaT);
+        float sample = (float)c.Sample, d0 = (float)c.D0, noiseScale = (float)c.Noise;
         if (order == 1)
         {
-            TensorPrimitives.Multiply(m0, (float)c.D0, acc);
+            if (z.IsEmpty) PredictionMath.Combine(d0, m0, sample, input.Sample, output.PrevSample);
+            else PredictionMath.Combine(d0, m0, noiseScale, z, sample, input.Sample, output.PrevSample);
         }
         else if (order == 2)
         {
             // D1 = (m0 − m1)/r0 with r0 = h_{−1}/h.
             var m1 = History(1, n);
             var r0 = StepSize(stepIndex - 1) / h;
-            var d1 = Buffer(Difference0Slot, n);
-            TensorPrimitives.Subtract(m0, m1, d1);
-            PredictionMath.Combine((float)c.D0, m0, (float)(c.D1 / r0), d1, acc);
+            var secondOrder = new SecondOrder(d0, (float)(c.D1 / r0), noiseScale, sample);
+            if (z.IsEmpty) ElementWise.Apply(secondOrder, m0, m1, input.Sample, output.PrevSample);
+            else ElementWise.Apply(secondOrder, m0, m1, z, input.Sample, output.PrevSample);
         }
         else
         {
@@ -268,18 +268,11 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
             var m1 = History(1, n);
             var m2 = History(2, n);
             double r0 = StepSize(stepIndex - 1) / h, r1 = StepSize(stepIndex - 2) / h;
-            var d10 = Buffer(Difference0Slot, n);
-            var d11 = Buffer(Difference1Slot, n);
-            TensorPrimitives.Subtract(m0, m1, d10);
-            TensorPrimitives.Divide(d10, (float)r0, d10);
-            TensorPrimitives.Subtract(m1, m2, d11);
-            TensorPrimitives.Divide(d11, (float)r1, d11);
             double k = r0 / (r0 + r1), d2 = c.D2 / (r0 + r1);
-            PredictionMath.Combine((float)c.D0, m0, (float)(c.D1 * (1 + k) + d2), d10, acc);
-            TensorPrimitives.MultiplyAdd(d11, (float)-(c.D1 * k + d2), acc, acc);
+            var thirdOrder = new ThirdOrder(d0, (float)r0, (float)(c.D1 * (1 + k) + d2), (float)r1, (float)-(c.D1 * k + d2), noiseScale, sample);
+            if (z.IsEmpty) ElementWise.Apply(thirdOrder, m0, m1, m2, input.Sample, output.PrevSample);
+            else ElementWise.Apply(thirdOrder, m0, m1, m2, z, input.Sample, output.PrevSample);
         }
-        if (!z.IsEmpty) TensorPrimitives.MultiplyAdd(z, (float)c.Noise, acc, acc);
-        TensorPrimitives.MultiplyAdd(input.Sample, (float)c.Sample, acc, output.PrevSample);
 
         if (_lowerOrderNums < _order) _lowerOrderNums++;
         return wrote;
@@ -344,7 +337,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
         PredictionMath.ToEpsilon(type, input.ModelOutput, input.Sample, alpha, sigma, destination);
         if (Config.Thresholding)
         {
-            var x0 = Buffer(AccumulatorSlot, destination.Length);
+            var x0 = Buffer(ThresholdX0Slot, destination.Length);
             PredictionMath.ToSample(PredictionType.Epsilon, destination, input.Sample, alpha, sigma, x0);
             Threshold(x0, input.BatchSize);
             PredictionMath.ToEpsilon(PredictionType.Sample, x0, input.Sample, alpha, sigma, destination);
@@ -478,4 +471,25 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     }
 
     private readonly record struct StepCoefficients(double Sample, double D0, double D1, double D2, double Noise);
+
+    // The multistep updates element by element, with the roundings of the chain of tensor operations they replace:
+    // D1 = m0 − m1; acc = c0·m0 + c1'·D1; acc += c_z·z; x_t = acc + c_x·x_s.
+    private readonly record struct SecondOrder(float D0, float D1, float Noise, float Sample) : ElementWise.IOperator3, ElementWise.IOperator4
+    {
+        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> sample) =>
+            m0 * D0 + (m0 - m1) * D1 + sample * Sample;
+
+        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> z, Vector<float> sample) =>
+            m0 * D0 + (m0 - m1) * D1 + z * Noise + sample * Sample;
+    }
+
+    // D1_0 = (m0 − m1)/r0, D1_1 = (m1 − m2)/r1; acc = c0·m0 + a·D1_0; acc += b·D1_1; acc += c_z·z; x_t = acc + c_x·x_s.
+    private readonly record struct ThirdOrder(float D0, float R0, float A, float R1, float B, float Noise, float Sample) : ElementWise.IOperator4, ElementWise.IOperator5
+    {
+        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> sample) =>
+            m0 * D0 + (m0 - m1) / R0 * A + (m1 - m2) / R1 * B + sample * Sample;
+
+        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> z, Vector<float> sample) =>
+            m0 * D0 + (m0 - m1) / R0 * A + (m1 - m2) / R1 * B + z * Noise + sample * Sample;
+    }
 }
