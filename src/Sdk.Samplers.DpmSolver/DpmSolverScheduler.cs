@@ -265,11 +265,13 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
         {
             // D1_0 = (m0 − m1)/r0, D1_1 = (m1 − m2)/r1; D1 = D1_0 + r0/(r0+r1)·(D1_0 − D1_1), D2 = (D1_0 − D1_1)/(r0+r1).
             // Substituting: c1·D1 + c2·D2 = (c1·(1+k) + c2/(r0+r1))·D1_0 − (c1·k + c2/(r0+r1))·D1_1 with k = r0/(r0+r1).
+            // The divisions by r0 and r1 go into those coefficients (in double), as the second order's 1/r0 does, so that
+            // the per-element work has no division.
             var m1 = History(1, n);
             var m2 = History(2, n);
             double r0 = StepSize(stepIndex - 1) / h, r1 = StepSize(stepIndex - 2) / h;
             double k = r0 / (r0 + r1), d2 = c.D2 / (r0 + r1);
-            var thirdOrder = new ThirdOrder(d0, (float)r0, (float)(c.D1 * (1 + k) + d2), (float)r1, (float)-(c.D1 * k + d2), noiseScale, sample);
+            var thirdOrder = new ThirdOrder(d0, (float)((c.D1 * (1 + k) + d2) / r0), (float)(-(c.D1 * k + d2) / r1), noiseScale, sample);
             if (z.IsEmpty) ElementWise.Apply(thirdOrder, m0, m1, m2, input.Sample, output.PrevSample);
             else ElementWise.Apply(thirdOrder, m0, m1, m2, z, input.Sample, output.PrevSample);
         }
@@ -483,13 +485,13 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
             m0 * D0 + (m0 - m1) * D1 + z * Noise + sample * Sample;
     }
 
-    // D1_0 = (m0 − m1)/r0, D1_1 = (m1 − m2)/r1; acc = c0·m0 + a·D1_0; acc += b·D1_1; acc += c_z·z; x_t = acc + c_x·x_s.
-    private readonly record struct ThirdOrder(float D0, float R0, float A, float R1, float B, float Noise, float Sample) : ElementWise.IOperator4, ElementWise.IOperator5
+    // acc = c0·m0 + (a/r0)·(m0 − m1) + (b/r1)·(m1 − m2); acc += c_z·z; x_t = acc + c_x·x_s.
+    private readonly record struct ThirdOrder(float D0, float D10, float D11, float Noise, float Sample) : ElementWise.IOperator4, ElementWise.IOperator5
     {
         public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> sample) =>
-            m0 * D0 + (m0 - m1) / R0 * A + (m1 - m2) / R1 * B + sample * Sample;
+            m0 * D0 + (m0 - m1) * D10 + (m1 - m2) * D11 + sample * Sample;
 
         public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> z, Vector<float> sample) =>
-            m0 * D0 + (m0 - m1) / R0 * A + (m1 - m2) / R1 * B + z * Noise + sample * Sample;
+            m0 * D0 + (m0 - m1) * D10 + (m1 - m2) * D11 + z * Noise + sample * Sample;
     }
 }
