@@ -198,13 +198,18 @@ public static class BenchmarksReport
                       "allocated per step. The stochastic samplers are measured with pre-drawn noise (a copy from a buffer); generating torch-compatible " +
                       "Gaussian noise is compute, not traffic, and is listed separately below.");
         md.AppendLine();
-        md.AppendLine("| sampler | shape | step | floor | step ÷ floor | allocated per step |");
-        md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: |");
+        md.AppendLine("Times are medians over the measured iterations (each iteration averages its steps), and the ratio is of the two medians. " +
+                      "Allocation: BenchmarkDotNet's memory diagnoser, per step and for the floor copy (which cannot allocate, so what it shows is the " +
+                      "diagnoser's own noise, a few kilobytes per 900-step iteration), and the exact count of bytes this thread allocated over " +
+                      $"{SamplerStepBenchmarks.InvocationsPerIteration} warm steps (`GC.GetAllocatedBytesForCurrentThread`).");
+        md.AppendLine();
+        md.AppendLine("| sampler | shape | step | floor | step ÷ floor | allocated per step (diagnoser; floor) | allocated in 900 steps (exact) |");
+        md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
         foreach (var r in s.Rows)
-            md.AppendLine(string.Format(c, "| {0} | {1} | {2:F2} µs ± {3:F2} | {4:F2} µs ({5} tensors) | {6} | {7} |",
-                r.Label, r.Shape.Replace("x", "×", StringComparison.Ordinal), r.StepNs / 1000, r.StepErrorNs / 1000, r.FloorNs / 1000, r.FloorTensors,
+            md.AppendLine(string.Format(c, "| {0} | {1} | {2:F2} µs | {3:F2} µs ({4} tensors) | {5} | {6}; {7} | {8} B |",
+                r.Label, r.Shape.Replace("x", "×", StringComparison.Ordinal), r.StepNs / 1000, r.FloorNs / 1000, r.FloorTensors,
                 r.Ratio <= 3 ? r.Ratio.ToString("F2", c) : $"**{r.Ratio.ToString("F2", c)}**",
-                r.AllocatedBytesPerStep is { } b ? $"{b} B" : "n/a"));
+                r.AllocatedBytesPerStep is { } b ? $"{b} B" : "n/a", r.FloorAllocatedBytes is { } fb ? $"{fb} B" : "n/a", r.ExactAllocatedBytes));
         md.AppendLine();
         if (s.Noise.Count > 0)
         {
@@ -228,14 +233,16 @@ public static class BenchmarksReport
         md.AppendLine(string.Format(c,
             "`-- pipeline`: `DiffusionPipeline.Generate` with {0} {1} steps, guidance 1 (sampler creation, seeded initial noise, input scaling, the " +
             "ONNX denoiser with its copies in and out, two NaN checks per step and the step itself) against {0} bare `InferenceSession.Run` calls on the " +
-            "same model file, session settings ({2} intra-op threads), batch, labels and timesteps, with input and output `OrtValue`s made once. The two " +
-            "are timed back to back in alternating order, {3} pairs per batch size; the ratio is the median of the per-pair ratios (quartiles in " +
-            "brackets). Target ≤ 1.03.", p.Steps, p.Sampler, p.IntraOpThreads, p.Rounds));
+            "model's own session ({2} intra-op threads), with the same batch, labels, timesteps and inputs (the latents the pipeline fed the network, copied in before each call), with input and output `OrtValue`s made once, " +
+            "both through `InferenceSession.Run` and through `RunWithBinding` (inputs and output bound once, as the SDK's denoiser does). The three, " +
+            "and the guided run below, are timed back to back in an order rotated from round to round ({3} rounds per batch size, three times as many for batch 1); each ratio is the " +
+            "median of the per-round ratios (quartiles in brackets). Target ≤ 1.03 against the faster bare way.", p.Steps, p.Sampler, p.IntraOpThreads, p.Rounds));
         md.AppendLine();
-        md.AppendLine("| batch | bare ONNX Runtime × 20 | pipeline, 20 steps | pipeline ÷ bare |");
-        md.AppendLine("| ---: | ---: | ---: | ---: |");
+        md.AppendLine("| batch | bare `Run` × 20 | bare `RunWithBinding` × 20 | pipeline, 20 steps | pipeline ÷ bare `Run` | pipeline ÷ bare `RunWithBinding` |");
+        md.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var r in p.Overhead)
-            md.AppendLine(string.Format(c, "| {0} | {1:F1} ms | {2:F1} ms | **{3:F3}** ({4:F3}–{5:F3}) |", r.Batch, r.BareMs, r.PipelineMs, r.Ratio, r.RatioLow, r.RatioHigh));
+            md.AppendLine(string.Format(c, "| {0} | {1:F1} ms | {2:F1} ms | {3:F1} ms | **{4:F3}** ({5:F3}–{6:F3}) | **{7:F3}** ({8:F3}–{9:F3}) |",
+                r.Batch, r.BareRunMs, r.BareBoundMs, r.PipelineMs, r.RatioToRun, r.RatioToRunLow, r.RatioToRunHigh, r.RatioToBound, r.RatioToBoundLow, r.RatioToBoundHigh));
         md.AppendLine();
         md.AppendLine("Guided (w = 3: conditional and unconditional passes as one batch of twice the size) against unguided generation, same pairs:");
         md.AppendLine();
@@ -244,6 +251,17 @@ public static class BenchmarksReport
         foreach (var r in p.Guidance)
             md.AppendLine(string.Format(c, "| {0} | {1:F1} ms | {2:F1} ms | **{3:F2}** ({4:F2}–{5:F2}) |", r.Batch, r.UnguidedMs, r.GuidedMs, r.Ratio, r.RatioLow, r.RatioHigh));
         md.AppendLine();
+        if (p.Allocation.Count > 0)
+        {
+            md.AppendLine(string.Format(c, "Managed allocation on the generating thread (`GC.GetAllocatedBytesForCurrentThread`): a whole {0}-step generation " +
+                "(sampler, buffers, result), and per step of the loop (read by the per-step callback after every step: last less first, over {1}):", p.Steps, p.Steps - 1));
+            md.AppendLine();
+            md.AppendLine("| batch | guidance | per generation | per step |");
+            md.AppendLine("| ---: | ---: | ---: | ---: |");
+            foreach (var a in p.Allocation)
+                md.AppendLine(string.Format(c, "| {0} | {1:0.#} | {2:N0} B | {3:0.#} B |", a.Batch, a.Guidance, a.BytesPerGeneration, a.BytesPerStep));
+            md.AppendLine();
+        }
     }
 
     private static string Duration(double seconds) => seconds >= 90 ? $"{seconds / 60:F1} min" : $"{seconds:F0} s";

@@ -14,14 +14,17 @@ namespace Diffusion.Benchmarks.Steps;
 /// <param name="Label">Variant name.</param>
 /// <param name="Shape">N×C×H×W.</param>
 /// <param name="Elements">Floats per tensor.</param>
-/// <param name="StepNs">Mean time of one step.</param>
-/// <param name="StepErrorNs">Half the 99.9 % confidence interval of that mean.</param>
-/// <param name="FloorNs">Mean time of the floor copy, measured next to the step.</param>
+/// <param name="StepNs">Median time of one step over the measured iterations.</param>
+/// <param name="StepMeanNs">Mean time of one step.</param>
+/// <param name="StepErrorNs">Half the 99.9 % confidence interval of the mean.</param>
+/// <param name="FloorNs">Median time of the floor copy, measured next to the step.</param>
 /// <param name="FloorTensors">Tensors of traffic the floor copies (3, or 4 with noise).</param>
-/// <param name="Ratio">Step ÷ floor.</param>
-/// <param name="AllocatedBytesPerStep">Bytes allocated per step (the memory diagnoser's figure).</param>
-public sealed record StepCostRow(string Sampler, string Label, string Shape, int Elements, double StepNs, double StepErrorNs, double FloorNs, int FloorTensors,
-    double Ratio, long? AllocatedBytesPerStep);
+/// <param name="Ratio">Step ÷ floor (medians: one iteration slowed by another process moves a median least).</param>
+/// <param name="AllocatedBytesPerStep">Bytes per step by BenchmarkDotNet's memory diagnoser.</param>
+/// <param name="FloorAllocatedBytes">The same for the floor copy, which cannot allocate: the diagnoser's own noise.</param>
+/// <param name="ExactAllocatedBytes">Bytes this thread allocated over <see cref="SamplerStepBenchmarks.InvocationsPerIteration"/> warm steps (GC's per-thread counter).</param>
+public sealed record StepCostRow(string Sampler, string Label, string Shape, int Elements, double StepNs, double StepMeanNs, double StepErrorNs, double FloorNs,
+    int FloorTensors, double Ratio, long? AllocatedBytesPerStep, long? FloorAllocatedBytes, long ExactAllocatedBytes);
 
 /// <summary>Drawing one tensor of torch-compatible Gaussian noise.</summary>
 /// <param name="Shape">N×C×H×W.</param>
@@ -59,9 +62,10 @@ public static class StepCost
                 var step = Find(steps, nameof(SamplerStepBenchmarks.Step), variant.Key, shape);
                 var floor = Find(steps, nameof(SamplerStepBenchmarks.Floor), variant.Key, shape);
                 if (step?.ResultStatistics is not { } s || floor?.ResultStatistics is not { } f) continue;
-                rows.Add(new StepCostRow(variant.Key, variant.Label, shape, Elements(shape), Math.Round(s.Mean, 1), Math.Round(s.ConfidenceInterval.Margin, 1),
-                    Math.Round(f.Mean, 1), SamplerStepBenchmarks.FloorTensors(variant.Key), Math.Round(s.Mean / f.Mean, 3),
-                    step.GcStats.GetBytesAllocatedPerOperation(step.BenchmarkCase)));
+                rows.Add(new StepCostRow(variant.Key, variant.Label, shape, Elements(shape), Math.Round(s.Median, 1), Math.Round(s.Mean, 1),
+                    Math.Round(s.ConfidenceInterval.Margin, 1), Math.Round(f.Median, 1), SamplerStepBenchmarks.FloorTensors(variant.Key),
+                    Math.Round(s.Median / f.Median, 3), step.GcStats.GetBytesAllocatedPerOperation(step.BenchmarkCase),
+                    floor.GcStats.GetBytesAllocatedPerOperation(floor.BenchmarkCase), ExactAllocation(variant.Key, shape)));
             }
         }
         var noiseRows = noise.Reports.Where(r => r.ResultStatistics is not null).Select(r =>
@@ -74,6 +78,24 @@ public static class StepCost
         var job = $"BenchmarkDotNet in-process, {Warmups} warm-up + {Iterations} measured iterations of {SamplerStepBenchmarks.InvocationsPerIteration} consecutive steps " +
                   $"(schedule of {SamplerStepBenchmarks.ScheduleSteps} steps, {SamplerStepBenchmarks.WarmSteps} warm-up steps before each iteration), memory diagnoser";
         return (new StepCostResult(job, rows, noiseRows), ok);
+    }
+
+    /// <summary>Bytes allocated on this thread by <see cref="SamplerStepBenchmarks.InvocationsPerIteration"/> steps of a warm schedule.</summary>
+    private static long ExactAllocation(string sampler, string shape)
+    {
+        var benchmark = new SamplerStepBenchmarks { Sampler = sampler, Shape = shape };
+        benchmark.Setup();
+        try
+        {
+            benchmark.StartSchedule();
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < SamplerStepBenchmarks.InvocationsPerIteration; i++) benchmark.Step();
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        finally
+        {
+            benchmark.Cleanup();
+        }
     }
 
     private static BenchmarkReport? Find(Summary summary, string method, string sampler, string shape) => summary.Reports.SingleOrDefault(r =>
