@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using Diffusion.Configuration;
 using Diffusion.Noise;
@@ -214,7 +215,10 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
     // d = (x − x̂₀)/σ; x' = d·(target − σ) + x [+ z·scale], with the roundings of one tensor operation per step of that.
     private readonly record struct Euler(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator2, ElementWise.IOperator3
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0) => (sample - x0) / Sigma * Step + sample;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> noise) => (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
     }

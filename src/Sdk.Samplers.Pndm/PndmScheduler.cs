@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using Diffusion.Configuration;
 using Diffusion.Noise;
@@ -227,6 +228,16 @@ public sealed class PndmScheduler : SchedulerBase
             gradient = combined;
             sample = Buffer(StartSample, n);
         }
+        else if (_historyCount >= HistorySlots - 1 && Config.PredictionType != PredictionType.VPrediction)
+        {
+            // 4e. PLMS proper, the steady state after the warm-up: e = (55ε_t − 59ε_{t+δ} + 37ε_{t+2δ} − 9ε_{t+3δ})/24
+            //     and the transfer φ with it, in one pass over memory that also stores ε_t in the history ring.
+            var newest = Buffer(History + _historyCount % HistorySlots, n);
+            _historyCount++;
+            var (sampleCoeff, gradientCoeff) = TransferCoefficients(timestep, prevTimestep);
+            ElementWise.Apply(new LinearMultistepStep(sampleCoeff, gradientCoeff), modelOutput, HistoryAt(2, n), HistoryAt(3, n), HistoryAt(4, n), sample, prevSample, newest);
+            return;
+        }
         else
         {
             Push(modelOutput);
@@ -246,14 +257,7 @@ public sealed class PndmScheduler : SchedulerBase
                     TensorPrimitives.MultiplyAdd(HistoryAt(3, n), 5f / 12, combined, combined);
                     break;
                 default:
-                    // 4e. PLMS proper: (55ε_t − 59ε_{t+δ} + 37ε_{t+2δ} − 9ε_{t+3δ})/24, and for ε and x₀ models the transfer φ
-                    //     with it, all in one pass over memory (the steady state: every step after the warm-up).
-                    if (Config.PredictionType != PredictionType.VPrediction)
-                    {
-                        var (sampleCoeff, gradientCoeff) = TransferCoefficients(timestep, prevTimestep);
-                        ElementWise.Apply(new LinearMultistepStep(sampleCoeff, gradientCoeff), HistoryAt(1, n), HistoryAt(2, n), HistoryAt(3, n), HistoryAt(4, n), sample, prevSample);
-                        return;
-                    }
+                    // 4e. PLMS proper for v models (the others take the branch above): the gradient part, converted to ε in φ.
                     ElementWise.Apply(default(LinearMultistepGradient), HistoryAt(1, n), HistoryAt(2, n), HistoryAt(3, n), HistoryAt(4, n), combined);
                     break;
             }
@@ -312,14 +316,19 @@ public sealed class PndmScheduler : SchedulerBase
     /// <summary>e = ((55·ε₁ − 59·ε₂) + 37·ε₃) − 9·ε₄, each weight over 24, with the roundings of the tensor operations it replaces.</summary>
     private readonly record struct LinearMultistepGradient : ElementWise.IOperator4
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> e1, Vector<float> e2, Vector<float> e3, Vector<float> e4) =>
             e1 * (55f / 24) + e2 * (-59f / 24) + e3 * (37f / 24) + e4 * (-9f / 24);
     }
 
-    /// <summary>φ with the linear multistep gradient: x_{t'} = x_t·c_x + e·c_e.</summary>
-    private readonly record struct LinearMultistepStep(float SampleCoeff, float GradientCoeff) : ElementWise.IOperator5
+    /// <summary>φ with the linear multistep gradient, x_{t'} = x_t·c_x + e·c_e; the second result is ε_t itself, for the history.</summary>
+    private readonly record struct LinearMultistepStep(float SampleCoeff, float GradientCoeff) : ElementWise.IOperator5To2
     {
-        public Vector<float> Invoke(Vector<float> e1, Vector<float> e2, Vector<float> e3, Vector<float> e4, Vector<float> sample) =>
-            sample * SampleCoeff + default(LinearMultistepGradient).Invoke(e1, e2, e3, e4) * GradientCoeff;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> e1, Vector<float> e2, Vector<float> e3, Vector<float> e4, Vector<float> sample, out Vector<float> newest)
+        {
+            newest = e1;
+            return sample * SampleCoeff + default(LinearMultistepGradient).Invoke(e1, e2, e3, e4) * GradientCoeff;
+        }
     }
 }

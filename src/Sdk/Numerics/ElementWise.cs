@@ -52,6 +52,27 @@ public static class ElementWise
         Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e);
     }
 
+    /// <summary>A formula of three tensors with two results (for example an intermediate the caller keeps, and the step's output).</summary>
+    public interface IOperator3To2
+    {
+        /// <summary>The formula on one vector of elements; returns the first result.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, out Vector<float> second);
+    }
+
+    /// <summary>A formula of four tensors with two results.</summary>
+    public interface IOperator4To2
+    {
+        /// <summary>The formula on one vector of elements; returns the first result.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, out Vector<float> second);
+    }
+
+    /// <summary>A formula of five tensors with two results.</summary>
+    public interface IOperator5To2
+    {
+        /// <summary>The formula on one vector of elements; returns the first result.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e, out Vector<float> second);
+    }
+
     /// <summary>destination[i] = op(a[i], b[i]).</summary>
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
         where TOperator : struct, IOperator2
@@ -147,6 +168,109 @@ public static class ElementWise
         Span<float> lanes = stackalloc float[6 * width];
         op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), Lane(e[i..], lanes, 4)).CopyTo(lanes);
         lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    }
+
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i]).</summary>
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator3To2
+    {
+        Check(destination, a, b, c, c, c);
+        Check(second, a, b, c, c, c);
+        CheckApart(destination, second);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        ref var rs = ref MemoryMarshal.GetReference(second);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), out var other).StoreUnsafe(ref rd, offset);
+            other.StoreUnsafe(ref rs, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[5 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), out var last).CopyTo(lanes);
+        StoreTail(lanes, last, destination[i..], second[i..]);
+    }
+
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i]).</summary>
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination,
+        Span<float> second)
+        where TOperator : struct, IOperator4To2
+    {
+        Check(destination, a, b, c, d, d);
+        Check(second, a, b, c, d, d);
+        CheckApart(destination, second);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        ref var rdd = ref MemoryMarshal.GetReference(d);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        ref var rs = ref MemoryMarshal.GetReference(second);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset), out var other)
+                .StoreUnsafe(ref rd, offset);
+            other.StoreUnsafe(ref rs, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[6 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), out var last).CopyTo(lanes);
+        StoreTail(lanes, last, destination[i..], second[i..]);
+    }
+
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i], e[i]).</summary>
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e,
+        Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator5To2
+    {
+        Check(destination, a, b, c, d, e);
+        Check(second, a, b, c, d, e);
+        CheckApart(destination, second);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        ref var rdd = ref MemoryMarshal.GetReference(d);
+        ref var re = ref MemoryMarshal.GetReference(e);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        ref var rs = ref MemoryMarshal.GetReference(second);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset),
+                Vector.LoadUnsafe(ref re, offset), out var other).StoreUnsafe(ref rd, offset);
+            other.StoreUnsafe(ref rs, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[7 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), Lane(e[i..], lanes, 4), out var last).CopyTo(lanes);
+        StoreTail(lanes, last, destination[i..], second[i..]);
+    }
+
+    // Both results of the padded last vector: the first is in lanes[0..width), the second in a register.
+    private static void StoreTail(Span<float> lanes, Vector<float> second, Span<float> destination, Span<float> secondDestination)
+    {
+        var count = destination.Length;
+        lanes[..count].CopyTo(destination);
+        second.CopyTo(lanes);
+        lanes[..count].CopyTo(secondDestination);
+    }
+
+    private static void CheckApart(Span<float> destination, Span<float> second)
+    {
+        if (destination.Overlaps(second))
+            throw new ArgumentException("The two results must go to separate memory.", nameof(second));
     }
 
     private static void Check(Span<float> destination, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e)

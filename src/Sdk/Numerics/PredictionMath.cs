@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Diffusion.Configuration;
 
 namespace Diffusion.Numerics;
@@ -82,18 +83,21 @@ public static class PredictionMath
     /// <summary>(u·m + v)/d: the conversions that divide.</summary>
     private readonly record struct AffineThenDivide(float Multiplier, float Divisor) : ElementWise.IOperator2
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> u, Vector<float> v) => (u * Multiplier + v) / Divisor;
     }
 
     /// <summary>x·a + y·b.</summary>
     private readonly record struct Combination2(float A, float B) : ElementWise.IOperator2
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> x, Vector<float> y) => x * A + y * B;
     }
 
     /// <summary>(x·a + y·b) + z·c.</summary>
     private readonly record struct Combination3(float A, float B, float C) : ElementWise.IOperator3
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> x, Vector<float> y, Vector<float> z) => x * A + y * B + z * C;
     }
 }

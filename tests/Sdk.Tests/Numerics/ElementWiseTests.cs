@@ -22,6 +22,34 @@ public sealed class ElementWiseTests
         public Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e) => a * 0.1f + b * 0.2f + c * 0.3f + d * 0.4f + e;
     }
 
+    private readonly record struct ConvertThenUpdate(float NegativeSigma, float Alpha, float Scale) : ElementWise.IOperator3To2
+    {
+        public Vector<float> Invoke(Vector<float> eps, Vector<float> x, Vector<float> other, out Vector<float> converted)
+        {
+            converted = (eps * NegativeSigma + x) / Alpha;
+            return converted * Scale + other;
+        }
+    }
+
+    [TestCase(3)]
+    [TestCase(8)]
+    [TestCase(4099)]
+    public void TwoResultsAreTheChainsIntermediateAndResult(int length)
+    {
+        var (eps, x, other) = (Draw(length, 1), Draw(length, 2), Draw(length, 3));
+        var expectedConverted = new float[length];
+        var expected = new float[length];
+        TensorPrimitives.MultiplyAdd(eps, -0.3f, x, expectedConverted);
+        TensorPrimitives.Divide(expectedConverted, 0.9f, expectedConverted);
+        TensorPrimitives.MultiplyAdd(expectedConverted, 1.7f, other, expected);
+
+        var converted = new float[length];
+        ElementWise.Apply(new ConvertThenUpdate(-0.3f, 0.9f, 1.7f), eps, x, other, x, converted); // the result over x, in place
+        Assert.That(Bits(converted), Is.EqualTo(Bits(expectedConverted)));
+        Assert.That(Bits(x), Is.EqualTo(Bits(expected)));
+        Assert.Throws<ArgumentException>(() => ElementWise.Apply(new ConvertThenUpdate(1, 1, 1), eps, other, other, converted, converted));
+    }
+
     [TestCase(0)]
     [TestCase(1)]
     [TestCase(7)]
