@@ -6,7 +6,7 @@
 // Every suite writes its numbers into benchmarks/results/latest.json (replacing only its own section) and then
 // rewrites docs/benchmarks.md and its figures from that file; `report` only rewrites the report. Options:
 //   --digits-samples N   digits per (sampler, NFE) point of the quality suite (default 100, a multiple of 10)
-//   --digits-nfe A,B     the digits model's NFE grid (default 10,20)
+//   --digits-nfe A,B,…   the digits model's NFE grid (default 5,10,20)
 //   --rounds N           back-to-back pairs per batch size in the pipeline suite (default 10)
 //   --card-samples N     digits of the digits-card measurement (default 1000)
 // Other arguments go to BenchmarkDotNet (steps and forward suites).
@@ -70,7 +70,7 @@ void Save()
     BenchmarksReport.Write(results, Repository.ReportFile, Repository.ImagesFolder);
 }
 
-var run = suite == "all" ? new[] { "forward", "steps", "pipeline", "quality" } : [suite];
+var run = suite == "all" ? new[] { "forward", "steps", "pipeline", "quality", "digits-card" } : [suite];
 foreach (var name in run)
 {
     switch (name)
@@ -121,7 +121,7 @@ internal sealed record Options(int DigitsSamples, int[] DigitsNfe, int Rounds, i
     public static Options Parse(string[] args)
     {
         int digitsSamples = 100, rounds = 10, cardSamples = 1000;
-        int[] digitsNfe = [10, 20];
+        int[] digitsNfe = [5, 10, 20];
         var rest = new List<string>();
         for (var i = 0; i < args.Length; i++)
         {

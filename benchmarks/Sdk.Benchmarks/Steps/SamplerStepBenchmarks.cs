@@ -24,9 +24,10 @@ namespace Diffusion.Benchmarks.Steps;
 /// not memory traffic, and is measured on its own by <see cref="NoiseBenchmarks"/>.
 /// </para>
 /// <para>
-/// The floor: a step must read the model output and the sample and write the next sample (3 tensors of traffic; 4
-/// for stochastic samplers, which also read one tensor of noise). <see cref="Floor"/> is a <c>Span.CopyTo</c> of
-/// half that many tensors, which reads and writes exactly that many bytes.
+/// The floor: the bytes a step of the method must read and write (<see cref="FloorTraffic"/>): the model output and
+/// the sample in, the next sample out (3 tensors); the stochastic samplers also read a tensor of noise; the multistep
+/// samplers also read the outputs they combine and store this step's in their history. <see cref="Floor"/> is a
+/// <c>Span.CopyTo</c> of half that many tensors, which reads and writes exactly that many bytes.
 /// </para>
 /// </remarks>
 [MemoryDiagnoser]
@@ -62,8 +63,25 @@ public class SamplerStepBenchmarks
     /// <summary>Whether a variant draws fresh noise every step.</summary>
     public static bool IsStochastic(string sampler) => sampler is "ddpm" or "euler-ancestral";
 
-    /// <summary>Tensors of traffic the floor copies for a variant: read model output and sample, write the next sample, read noise.</summary>
-    public static int FloorTensors(string sampler) => IsStochastic(sampler) ? 4 : 3;
+    /// <summary>What a step of a variant must read and write, whole tensors, as its floor counts them.</summary>
+    public static string FloorTraffic(string sampler) => sampler switch
+    {
+        "ddpm" or "euler-ancestral" => "read output, sample, noise; write sample",
+        "dpm-2m" => "read output, sample, 1 past x₀; write sample, this x₀",
+        "dpm-3m" => "read output, sample, 2 past x₀; write sample, this x₀",
+        "pndm" => "read output, sample, 3 past ε; write sample, this ε",
+        _ => "read output, sample; write sample",
+    };
+
+    /// <summary>Tensors of traffic in <see cref="FloorTraffic"/>.</summary>
+    public static int FloorTensors(string sampler) => sampler switch
+    {
+        "ddpm" or "euler-ancestral" => 4,
+        "dpm-2m" => 5,
+        "dpm-3m" => 6,
+        "pndm" => 7,
+        _ => 3,
+    };
 
     /// <summary>Creates the sampler and the buffers.</summary>
     [GlobalSetup]
