@@ -23,6 +23,9 @@ public static class Repository
     /// <summary>Where the machine-readable results go.</summary>
     public static string ResultsFile => Path("benchmarks", "results", "latest.json");
 
+    /// <summary>The step-cost suite run on the samplers before this benchmark's fixes (kept for the report's before/after table).</summary>
+    public static string StepsBeforeFixesFile => Path("benchmarks", "results", "steps-before-fixes.json");
+
     /// <summary>The generated report.</summary>
     public static string ReportFile => Path("docs", "benchmarks.md");
 

@@ -55,6 +55,16 @@ public sealed class BenchmarkResults
     /// <summary>The 1,000-digit measurement of the embedded model at guidance 3, 20 DDIM steps.</summary>
     public SuiteRun<DigitsPoint>? DigitsCard { get; set; }
 
+    /// <summary>The step-cost rows of <see cref="Repository.StepsBeforeFixesFile"/>, or null when it is absent.</summary>
+    public static List<StepCostRow>? LoadStepsBeforeFixes(string path)
+    {
+        if (!File.Exists(path)) return null;
+        var before = JsonSerializer.Deserialize<StepsBeforeFixes>(File.ReadAllText(path), Json);
+        return before?.Steps?.Results?.Rows;
+    }
+
+    private sealed record StepsBeforeFixes(string? Note, string? SamplersCommit, SuiteRun<StepCostResult>? Steps);
+
     /// <summary>Reads the file, or starts empty when there is none.</summary>
     public static BenchmarkResults Load(string path) =>
         File.Exists(path) ? JsonSerializer.Deserialize<BenchmarkResults>(File.ReadAllText(path), Json) ?? new() : new();

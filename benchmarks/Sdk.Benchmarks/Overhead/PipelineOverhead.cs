@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Diffusion.Benchmarks.Infrastructure;
 using Diffusion.Configuration;
+using Diffusion.Denoising;
 using Diffusion.Noise;
 using Diffusion.Onnx;
 using Diffusion.Pipeline;
@@ -38,6 +39,12 @@ public sealed record OverheadRow(int Batch, double BareRunMs, double BareBoundMs
 /// <param name="Rounds">How many rounds were measured.</param>
 public sealed record GuidanceRow(int Batch, double UnguidedMs, double GuidedMs, double Ratio, double RatioLow, double RatioHigh, int Rounds);
 
+/// <summary>The SDK's own work: the pipeline with a network that does nothing, next to the bare network time.</summary>
+/// <param name="Batch">Images per request.</param>
+/// <param name="Microseconds">Median time of a <see cref="PipelineOverhead.Steps"/>-step generation whose network only copies its input.</param>
+/// <param name="ShareOfBare">That time ÷ the median bare <c>RunWithBinding</c> time of the same batch.</param>
+public sealed record SdkWorkRow(int Batch, double Microseconds, double ShareOfBare);
+
 /// <summary>Managed memory a generation allocates on its thread.</summary>
 /// <param name="Batch">Images per request.</param>
 /// <param name="Guidance">Guidance weight.</param>
@@ -55,6 +62,7 @@ public sealed record PipelineOverheadResult
     public required List<OverheadRow> Overhead { get; init; }
     public required List<GuidanceRow> Guidance { get; init; }
     public required List<AllocationRow> Allocation { get; init; }
+    public List<SdkWorkRow> SdkWork { get; init; } = [];
     public required double Seconds { get; init; }
 }
 
@@ -93,6 +101,8 @@ public static class PipelineOverhead
         var overhead = new List<OverheadRow>();
         var guidance = new List<GuidanceRow>();
         var allocation = new List<AllocationRow>();
+        var sdkWork = new List<SdkWorkRow>();
+        var noNetwork = new DiffusionPipeline(new CopyingModel(model), factory);
         foreach (var batch in batches)
         {
             var labels = Enumerable.Range(0, batch).Select(i => (long)(i % 10)).ToArray();
@@ -159,6 +169,14 @@ public static class PipelineOverhead
             var guidedRatios = guidedTimes.Zip(unguidedTimes, (g, u) => g / u).ToList();
             var guidedRow = new GuidanceRow(batch, Median(unguidedTimes), Median(guidedTimes), Median(guidedRatios), Quantile(guidedRatios, 0.25), Quantile(guidedRatios, 0.75), batchRounds);
             guidance.Add(guidedRow);
+
+            // The SDK's own work, without the network's time and its noise: the same requests through a network that copies.
+            var sdkOnly = new List<double>();
+            noNetwork.Generate(unguided);
+            for (var r = 0; r < 100; r++) sdkOnly.Add(Time(() => noNetwork.Generate(unguided)));
+            var sdkRow = new SdkWorkRow(batch, Math.Round(1000 * Median(sdkOnly), 1), Math.Round(Median(sdkOnly) / row.BareBoundMs, 5));
+            sdkWork.Add(sdkRow);
+            log($"pipeline: batch {batch}: the pipeline around a network that only copies takes {sdkRow.Microseconds:F0} µs, {100 * sdkRow.ShareOfBare:F2} % of the bare network time");
             log($"pipeline: batch {batch}: bare Run {row.BareRunMs:F1} ms, bare IOBinding {row.BareBoundMs:F1} ms, pipeline {row.PipelineMs:F1} ms; " +
                 $"pipeline ÷ Run {row.RatioToRun:F4} ({row.RatioToRunLow:F4}–{row.RatioToRunHigh:F4}), ÷ IOBinding {row.RatioToBound:F4} ({row.RatioToBoundLow:F4}–{row.RatioToBoundHigh:F4}), " +
                 $"{batchRounds} rounds; guided {guidedRow.GuidedMs:F1} ms = {guidedRow.Ratio:F3}× unguided");
@@ -166,7 +184,7 @@ public static class PipelineOverhead
 
         return new PipelineOverheadResult
         {
-            Sampler = ddim.Label, Steps = Steps, Rounds = rounds, IntraOpThreads = threads, Overhead = overhead, Guidance = guidance, Allocation = allocation,
+            Sampler = ddim.Label, Steps = Steps, Rounds = rounds, IntraOpThreads = threads, Overhead = overhead, Guidance = guidance, Allocation = allocation, SdkWork = sdkWork,
             Seconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
         };
     }
@@ -189,6 +207,25 @@ public static class PipelineOverhead
         var low = (int)Math.Floor(position);
         var high = Math.Min(low + 1, sorted.Length - 1);
         return Math.Round(sorted[low] + (position - low) * (sorted[high] - sorted[low]), 4);
+    }
+
+    /// <summary>The digits model's description and schedule, with a network that copies its input to its output.</summary>
+    private sealed class CopyingModel(IDiffusionModel model) : IDiffusionModel
+    {
+        public ModelInfo Info => model.Info;
+
+        public SchedulerConfig? SchedulerConfig => model.SchedulerConfig;
+
+        public IDenoiser CreateDenoiser() => new Copying();
+
+        public void Dispose() { }
+
+        private sealed class Copying : IDenoiser
+        {
+            public int? FixedBatchSize => null;
+
+            public void Predict(in DenoiserInput input, Span<float> output) => input.Sample.CopyTo(output);
+        }
     }
 
     /// <summary>The pipeline's x_T for seed 5: DDIM starts from unit-variance noise.</summary>

@@ -46,7 +46,7 @@ public static class BenchmarksReport
         }
         if (results.Steps is { } steps)
         {
-            WriteSteps(steps.Results, md, c);
+            WriteSteps(steps.Results, BenchmarkResults.LoadStepsBeforeFixes(Repository.StepsBeforeFixesFile), md, c);
             Plots.StepCost(steps.Results, Path.Combine(imagesFolder, StepFigure));
         }
         if (results.Pipeline is { } pipeline) WritePipeline(pipeline.Results, md, c);
@@ -137,6 +137,44 @@ public static class BenchmarksReport
         md.AppendLine();
         md.AppendLine($"![mixture quality against NFE](images/{MixtureFigure})");
         md.AppendLine();
+        md.AppendLine("Reading the table:");
+        md.AppendLine();
+        md.AppendLine(string.Format(c,
+            "- Every sampler starts from the same seeded x_T, so at 1000 steps they all end near the same set of samples, and its distance " +
+            "({0:F4}) happens to lie below the exact-against-exact floor ({1:F4} ± {2:F4}): at 10,000 samples the statistic cannot tell them from the " +
+            "data. \"Within 10 % of DDPM-1000\" therefore means: as close to the data as this sample size can show.", m.Ddpm1000Distance, m.FloorMean, m.FloorStd));
+        foreach (var (a, b, worst) in SameNumbers(m))
+            md.AppendLine(string.Format(c,
+                "- {0} and {1} give the same distances at every NFE (largest relative difference {2:0.#e0}): for an ε model they are the same method in " +
+                "two parametrisations ({3}), and the same seed gives the same samples.", a.Label, b.Label, worst,
+                a.Key == "ddim" ? "DDIM's update is Euler's step on the probability-flow ODE in σ = √((1−ᾱ)/ᾱ), Karras et al. 2022, §3"
+                    : "ancestral sampling: DDPM's posterior step is Euler ancestral's step down to σ_down plus noise of σ_up"));
+        if (m.Points.Where(p => p.Sampler == "pndm").OrderBy(p => p.Nfe).ToList() is { Count: > 2 } pndm
+            && pndm.Zip(pndm.Skip(1)).FirstOrDefault(pair => pair.Second.Distance > 1.5 * pair.First.Distance) is { First: not null } jump)
+        {
+            md.AppendLine(string.Format(c,
+                "- PNDM is not monotone with the model's `trailing` spacing: NFE {0} ({1} steps) scores {2:F4}, NFE {3} ({4} steps) {5:F4}. PNDM steps " +
+                "by T // n = {6} timesteps whatever the spacing (as the reference does), while `trailing` lists timesteps 1000/n = {7:F2} apart; each " +
+                "step lands short of the timestep the next one assumes, and the shortfall adds up over the run. With its own default, `leading` " +
+                "spacing (multiples of T // n; the \"PNDM (leading spacing)\" row), the steps meet. Use `leading` spacing with PNDM, or a step count " +
+                "that divides 1000.",
+                jump.First.Nfe, jump.First.Steps, jump.First.Distance, jump.Second.Nfe, jump.Second.Steps, jump.Second.Distance,
+                1000 / jump.Second.Steps, 1000.0 / jump.Second.Steps));
+        }
+        md.AppendLine();
+    }
+
+    /// <summary>Pairs of variants whose distances agree at every common NFE to 1e-3 relative (float32 rounding differs between parametrisations).</summary>
+    private static IEnumerable<(SamplerVariant A, SamplerVariant B, double Worst)> SameNumbers(MixtureQualityResult m)
+    {
+        var variants = SamplerVariant.All;
+        for (var i = 0; i < variants.Count; i++)
+            for (var j = i + 1; j < variants.Count; j++)
+            {
+                var pairs = m.Points.Where(p => p.Sampler == variants[i].Key)
+                    .Join(m.Points.Where(p => p.Sampler == variants[j].Key), p => p.Nfe, p => p.Nfe, (p, q) => Math.Abs(p.Distance - q.Distance) / p.Distance).ToList();
+                if (pairs.Count > 0 && pairs.Max() < 1e-3) yield return (variants[i], variants[j], pairs.Max());
+            }
     }
 
     private static void WriteDigits(DigitsQualityResult d, DigitsPoint? card, StringBuilder md, CultureInfo c)
@@ -153,10 +191,12 @@ public static class BenchmarksReport
             "the conditional and unconditional passes as one batch, so the network does twice the work of an unguided call.",
             d.Guidance, d.SamplesPerPoint, d.SamplesPerPoint / 10, DigitsQuality.Batch));
         md.AppendLine();
+        var perStep = d.Points.Where(p => p.Steps > 0).Select(p => p.Seconds / p.Steps / (p.Samples / (double)DigitsQuality.Batch)).Order().ToList();
         md.AppendLine(string.Format(c,
-            "Only NFE {0} are measured on this model: a guided evaluation of a batch of 100 digits takes about 2 s on this 2-core machine, so the full " +
-            "grid (up to NFE 1000 for 8 samplers) would take hours; the mixture network above carries the full NFE grid.",
-            string.Join(" and ", d.NfeGrid)));
+            "Only NFE {0} are measured on this model: one guided step of a batch of {1} digits (the network on {2} inputs) takes about {3:F2} s on this " +
+            "2-core machine, so the whole grid up to NFE 1000 for every sampler would take hours, and more digits per point would cost in proportion. " +
+            "The mixture network above carries the full NFE grid.",
+            string.Join(", ", d.NfeGrid), DigitsQuality.Batch, 2 * DigitsQuality.Batch, perStep.Count > 0 ? perStep[perStep.Count / 2] : double.NaN));
         md.AppendLine();
         md.Append("| sampler |");
         foreach (var nfe in d.NfeGrid) md.Append(c, $" NFE {nfe}: accuracy | NFE {nfe}: Fréchet |");
@@ -177,6 +217,21 @@ public static class BenchmarksReport
         md.AppendLine();
         md.AppendLine($"![digits quality against NFE](images/{DigitsFigure})");
         md.AppendLine();
+        var missed = d.Points.Where(p => p.Accuracy < 1).OrderBy(p => p.Accuracy).ToList();
+        var reading = new StringBuilder(missed.Count == 0
+            ? "Every sampler reaches 100 % accuracy at every NFE measured: with guidance 3 the class is never in doubt, and the Fréchet distance is what separates the samplers."
+            : "Accuracy is 100 % everywhere except " + string.Join(", ", missed.Select(p => string.Format(c, "{0} at NFE {1} ({2:F0} %)", p.Label, p.Nfe, 100 * p.Accuracy))) +
+              "; with guidance 3 the class is rarely in doubt, and the Fréchet distance is what separates the samplers.");
+        foreach (var nfe in d.NfeGrid)
+        {
+            var ranked = d.Points.Where(p => p.Nfe == nfe).OrderBy(p => p.Frechet).ToList();
+            if (ranked.Count > 1)
+                reading.Append(string.Format(c, " At NFE {0} the lowest distance is {1}'s ({2:F3}), the highest {3}'s ({4:F3}).", nfe, ranked[0].Label, ranked[0].Frechet, ranked[^1].Label, ranked[^1].Frechet));
+        }
+        if (d.Points.Any(p => p.Sampler.StartsWith("pndm", StringComparison.Ordinal)))
+            reading.Append(" PNDM spends 12 evaluations on the Runge–Kutta warm-up of its first three steps, so NFE 20 buys it only 11 steps.");
+        md.AppendLine(reading.ToString());
+        md.AppendLine();
         if (card is not null)
         {
             md.AppendLine(string.Format(c,
@@ -186,7 +241,7 @@ public static class BenchmarksReport
         }
     }
 
-    private static void WriteSteps(StepCostResult s, StringBuilder md, CultureInfo c)
+    private static void WriteSteps(StepCostResult s, List<StepCostRow>? before, StringBuilder md, CultureInfo c)
     {
         md.AppendLine("## Cost of one sampler step");
         md.AppendLine();
@@ -225,6 +280,36 @@ public static class BenchmarksReport
         }
         md.AppendLine($"![step cost over floor](images/{StepFigure})");
         md.AppendLine();
+        if (before is not null)
+        {
+            md.AppendLine("### What these numbers led to");
+            md.AppendLine();
+            md.AppendLine("The first run of this suite found most steps above 3× their floor (none allocated). A step was a chain of `TensorPrimitives` " +
+                          "calls, one whole-tensor pass per operation, and on cache-sized latents that traffic was the cost. The steps are now one or two " +
+                          "`ElementWise` passes each (`src/Sdk/Numerics/ElementWise.cs`: a per-element formula evaluated on `Vector<float>` registers), with " +
+                          "the operations in the order of the chain they replace, so every sampler gives the same bits as before — 756 recorded " +
+                          "trajectories (every sampler, prediction type, DPM order and algorithm, thresholding, wrappers, in place or not) hash the same — " +
+                          "except DPM-Solver++ 3M, whose per-element divisions by r0 and r1 were folded into its coefficients (last-bit changes; the reference " +
+                          "trajectories still match to 1e-4). `benchmarks/results/steps-before-fixes.json` holds the run before the fixes (the same benchmark " +
+                          "code on the samplers of commit 55f73bb, same machine).");
+            md.AppendLine();
+            md.AppendLine("| sampler | shape | step before | step now | step ÷ floor before | now |");
+            md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: |");
+            foreach (var r in s.Rows)
+            {
+                if (before.SingleOrDefault(b => b.Sampler == r.Sampler && b.Shape == r.Shape) is not { } b) continue;
+                md.AppendLine(string.Format(c, "| {0} | {1} | {2:F2} µs | {3:F2} µs | {4:F2} | {5:F2} |",
+                    r.Label, r.Shape.Replace("x", "×", StringComparison.Ordinal), b.StepNs / 1000, r.StepNs / 1000, b.Ratio, r.Ratio));
+            }
+            md.AppendLine();
+            md.AppendLine("What changed, sampler by sampler: DDIM uses an ε model's output directly instead of copying it, and combines (with its noise " +
+                          "when η > 0) in one pass; DDPM and Euler ancestral add their noise in the update's pass; Euler's step is one pass; DPM-Solver++ " +
+                          "computes its multistep update (differences, noise, sample) in one pass, the second order converting ε to x₀ in that same pass " +
+                          "and writing it to the history, and keeps λ per σ instead of taking four logarithms a step; PNDM's steady-state PLMS step " +
+                          "combines its four outputs, applies the transfer and stores the new output in the history in one pass. The ε→x₀ conversion and " +
+                          "`PredictionMath.Combine` are single passes for every caller.");
+            md.AppendLine();
+        }
     }
 
     private static void WritePipeline(Overhead.PipelineOverheadResult p, StringBuilder md, CultureInfo c)
@@ -245,7 +330,18 @@ public static class BenchmarksReport
             md.AppendLine(string.Format(c, "| {0} | {1:F1} ms | {2:F1} ms | {3:F1} ms | **{4:F3}** ({5:F3}–{6:F3}) | **{7:F3}** ({8:F3}–{9:F3}) |",
                 r.Batch, r.BareRunMs, r.BareBoundMs, r.PipelineMs, r.RatioToRun, r.RatioToRunLow, r.RatioToRunHigh, r.RatioToBound, r.RatioToBoundLow, r.RatioToBoundHigh));
         md.AppendLine();
-        md.AppendLine("Guided (w = 3: conditional and unconditional passes as one batch of twice the size) against unguided generation, same pairs:");
+        if (p.SdkWork.Count > 0)
+        {
+            md.AppendLine("The ratios above carry the spread of the network's own time on a shared machine. The SDK's work alone, without that spread: " +
+                          "the same requests through a network that only copies its input to its output (median of 100 generations):");
+            md.AppendLine();
+            md.AppendLine("| batch | pipeline around a copying network | share of the bare network time |");
+            md.AppendLine("| ---: | ---: | ---: |");
+            foreach (var w in p.SdkWork)
+                md.AppendLine(string.Format(c, "| {0} | {1:N0} µs | {2:F2} % |", w.Batch, w.Microseconds, 100 * w.ShareOfBare));
+            md.AppendLine();
+        }
+        md.AppendLine("Guided (w = 3: conditional and unconditional passes as one batch of twice the size) against unguided generation, same rounds:");
         md.AppendLine();
         md.AppendLine("| batch | unguided | guided | guided ÷ unguided |");
         md.AppendLine("| ---: | ---: | ---: | ---: |");

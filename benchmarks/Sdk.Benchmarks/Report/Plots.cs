@@ -65,8 +65,16 @@ public static class Plots
             f.LineWidth = 2;
             f.LinePattern = PatternOf(variant);
         }
+        var ticks = digits.NfeGrid.Select(n => new Tick(n, n.ToString(System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        foreach (var plot in new[] { accuracy, frechet })
+        {
+            plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks);
+            plot.Axes.SetLimitsX(digits.NfeGrid.Min() - 1, digits.NfeGrid.Max() + 1);
+        }
+        accuracy.Axes.SetLimitsY(Math.Min(90, digits.Points.Min(p => 100 * p.Accuracy) - 2), 101);
         accuracy.ShowLegend(Alignment.LowerRight);
-        multiplot.SavePng(path, 1300, 550);
+        accuracy.Legend.FontSize = 11;
+        multiplot.SavePng(path, 1300, 700);
     }
 
     /// <summary>Step ÷ floor per sampler and shape, with the target line at 3.</summary>
@@ -93,13 +101,12 @@ public static class Plots
             position += 1.2;
         }
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(ticks.ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = -30;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.UpperLeft;
-        plot.Axes.Bottom.MinimumSize = 110;
+        plot.Axes.Bottom.TickLabelStyle.Rotation = 30;
+        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+        plot.Axes.Bottom.MinimumSize = 120;
         var target = plot.Add.HorizontalLine(3, 1.5f, Colors.Red, LinePattern.Dashed);
         target.LegendText = "target ≤ 3";
         plot.Axes.Margins(bottom: 0);
-        plot.Add.Legend();
         plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"solid: {shapes.ElementAtOrDefault(0)}, faded: {shapes.ElementAtOrDefault(1)}" });
         plot.ShowLegend(Alignment.UpperRight);
         plot.SavePng(path, 1100, 600);
