@@ -1,55 +1,140 @@
-// Benchmarks of the SDK, one suite per argument:
+// Benchmarks of the SDK, one suite per argument, or all of them:
 //
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- forward
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | pipeline | forward | digits-card | report
 //
-// Extra arguments after the suite name go to BenchmarkDotNet (e.g. --job short).
+// Every suite writes its numbers into benchmarks/results/latest.json (replacing only its own section) and then
+// rewrites docs/benchmarks.md and its figures from that file; `report` only rewrites the report. Options:
+//   --digits-samples N   digits per (sampler, NFE) point of the quality suite (default 100, a multiple of 10)
+//   --digits-nfe A,B,…   the digits model's NFE grid (default 5,10,20)
+//   --rounds N           back-to-back pairs per batch size in the pipeline suite (default 10)
+//   --card-samples N     digits of the digits-card measurement (default 1000)
+// Other arguments go to BenchmarkDotNet (steps and forward suites).
 //
-// The suites run in-process (InProcessEmitToolchain) rather than in a separately generated and built project: on a
-// small shared machine that saves a full restore and build per run, and the figures reported here are ratios of two
-// methods measured side by side in one process, which process isolation would not change.
+// The BenchmarkDotNet suites run in-process (InProcessEmitToolchain) rather than in a separately generated and built
+// project: on a small shared machine that saves a full restore and build per run, and the figures reported here are
+// ratios of two methods measured side by side in one process, which process isolation would not change.
+using System.Diagnostics;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Diffusion.Benchmarks;
+using Diffusion.Benchmarks.Infrastructure;
+using Diffusion.Benchmarks.Overhead;
+using Diffusion.Benchmarks.Quality;
+using Diffusion.Benchmarks.Report;
+using Diffusion.Benchmarks.Steps;
+using Diffusion.Scheduling;
+using Microsoft.Extensions.DependencyInjection;
 
-var suites = new Dictionary<string, Func<IConfig, string[], int>>(StringComparer.OrdinalIgnoreCase)
+var suiteNames = new[] { "all", "quality", "steps", "pipeline", "forward", "digits-card", "report" };
+if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
-    ["forward"] = RunForward,
-};
-
-if (args.Length == 0 || !suites.TryGetValue(args[0], out var suite))
-{
-    Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [BenchmarkDotNet options]; suites: {string.Join(", ", suites.Keys)}");
+    Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
     return 2;
 }
 
+var suite = args[0].ToLowerInvariant();
+var options = Options.Parse(args[1..]);
+var command = "dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- " + string.Join(' ', args);
+
 // Reports go to out/benchmarks (git-ignored) rather than BenchmarkDotNet.Artifacts in the working folder.
-var config = DefaultConfig.Instance
-    .WithArtifactsPath(Path.Combine("out", "benchmarks"))
-    .AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(3).WithIterationCount(15).AsDefault());
-return suite(config, args[1..]);
+var artifacts = Repository.Path("out", "benchmarks");
+var machine = MachineDescription.Current();
+var results = BenchmarkResults.Load(Repository.ResultsFile);
+using var host = SamplerVariant.BuildHost();
+var factory = host.GetRequiredService<ISamplerFactory>();
+var total = Stopwatch.StartNew();
+var timings = new List<(string Suite, double Seconds)>();
+var ok = true;
 
-static int RunForward(IConfig config, string[] args)
+void Log(string line) => Console.WriteLine($"[{total.Elapsed:mm\\:ss}] {line}");
+
+SuiteRun<T> Measure<T>(string name, Func<T> run)
 {
-    var summary = BenchmarkRunner.Run<ForwardProcessBenchmarks>(config, args);
-    double Mean(string method) => summary.Reports
-        .Single(r => r.BenchmarkCase.Descriptor.WorkloadMethod.Name == method)
-        .ResultStatistics?.Mean ?? double.NaN;
+    Log($"=== {name} ===");
+    using var monitor = new LoadMonitor(periodic: name is not ("steps" or "forward"));
+    var start = DateTimeOffset.UtcNow;
+    var clock = Stopwatch.StartNew();
+    var value = run();
+    var load = monitor.Report();
+    timings.Add((name, clock.Elapsed.TotalSeconds));
+    Log($"=== {name}: {clock.Elapsed.TotalSeconds:F0} s; load average {load.LoadAverageMean:F1} (max {load.LoadAverageMax:F1}); other processes kept {load.OtherCores:F2} of {Environment.ProcessorCount} cores busy ===");
+    return new SuiteRun<T>(start, machine, load, Math.Round(clock.Elapsed.TotalSeconds, 1), command, value);
+}
 
-    Console.WriteLine();
-    Console.WriteLine($"Forward process at t = 1000 (index {ForwardProcessBenchmarks.Timestep}), one 4x64x64 sample, linear schedule:");
-    Print("with noise generation", Mean(nameof(ForwardProcessBenchmarks.JumpWithNoise)), Mean(nameof(ForwardProcessBenchmarks.SequentialWithNoise)));
-    Print("arithmetic only", Mean(nameof(ForwardProcessBenchmarks.JumpArithmetic)), Mean(nameof(ForwardProcessBenchmarks.SequentialArithmetic)));
-    return summary.HasCriticalValidationErrors || summary.Reports.Any(r => !r.Success) ? 1 : 0;
+void Save()
+{
+    results.Save(Repository.ResultsFile);
+    BenchmarksReport.Write(results, Repository.ReportFile, Repository.ImagesFolder);
+}
 
-    static void Print(string what, double jumpNs, double sequentialNs) =>
-        Console.WriteLine($"  {what,-22}: jump {Format(jumpNs)}, sequential {Format(sequentialNs)}, speed ratio {sequentialNs / jumpNs:F0}x");
-
-    static string Format(double ns) => ns switch
+var run = suite == "all" ? new[] { "forward", "steps", "pipeline", "quality", "digits-card" } : [suite];
+foreach (var name in run)
+{
+    switch (name)
     {
-        >= 1e6 => $"{ns / 1e6:F2} ms",
-        >= 1e3 => $"{ns / 1e3:F2} us",
-        _ => $"{ns:F0} ns",
-    };
+        case "forward":
+            results.Forward = Measure(name, () =>
+            {
+                var config = DefaultConfig.Instance.WithArtifactsPath(artifacts)
+                    .AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(3).WithIterationCount(15).AsDefault());
+                var (rows, success) = ForwardSuite.Run(config, options.BenchmarkArgs);
+                ok &= success;
+                return rows;
+            });
+            break;
+        case "steps":
+            results.Steps = Measure(name, () =>
+            {
+                var (result, success) = StepCost.Run(DefaultConfig.Instance.WithArtifactsPath(artifacts), options.BenchmarkArgs);
+                ok &= success;
+                return result;
+            });
+            break;
+        case "pipeline":
+            results.Pipeline = Measure(name, () => PipelineOverhead.Run(factory, [1, 8], options.Rounds, Log));
+            break;
+        case "quality":
+            results.Quality = Measure(name, () => new QualityResults(
+                MixtureQuality.Run(factory, Log),
+                DigitsQuality.Run(factory, options.DigitsNfe, options.DigitsSamples, guidance: 3, Log)));
+            break;
+        case "digits-card":
+            results.DigitsCard = Measure(name, () => DigitsCard.Run(factory, options.CardSamples, Repository.ImagesFolder, Log));
+            break;
+        case "report":
+            break;
+    }
+    Save();
+}
+
+Console.WriteLine();
+foreach (var (name, seconds) in timings) Console.WriteLine($"{name,-12} {seconds,7:F0} s");
+Console.WriteLine($"{"total",-12} {total.Elapsed.TotalSeconds,7:F0} s  (results: {Path.GetRelativePath(Repository.Root, Repository.ResultsFile)}, report: {Path.GetRelativePath(Repository.Root, Repository.ReportFile)})");
+return ok ? 0 : 1;
+
+/// <summary>The program's own options; everything else goes to BenchmarkDotNet.</summary>
+internal sealed record Options(int DigitsSamples, int[] DigitsNfe, int Rounds, int CardSamples, string[] BenchmarkArgs)
+{
+    public static Options Parse(string[] args)
+    {
+        int digitsSamples = 100, rounds = 10, cardSamples = 1000;
+        int[] digitsNfe = [5, 10, 20];
+        var rest = new List<string>();
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+            switch (args[i])
+            {
+                case "--digits-samples": digitsSamples = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--digits-nfe": digitsNfe = Next().Split(',').Select(s => int.Parse(s, System.Globalization.CultureInfo.InvariantCulture)).ToArray(); break;
+                case "--rounds": rounds = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--card-samples": cardSamples = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                default: rest.Add(args[i]); break;
+            }
+        }
+        return new Options(digitsSamples, digitsNfe, rounds, cardSamples, [.. rest]);
+    }
 }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Diffusion.Configuration;
 using Diffusion.Noise;
 using Diffusion.Numerics;
@@ -42,7 +41,6 @@ public sealed class DdimScheduler : SchedulerBase
     {
         var n = input.Sample.Length;
         var x0 = output.PredictedOriginal.IsEmpty ? Buffer(0, n) : output.PredictedOriginal;
-        var epsilon = Buffer(1, n);
 
         // 1. The previous timestep t'.
         var t = input.Timestep;
@@ -56,7 +54,13 @@ public sealed class DdimScheduler : SchedulerBase
         // 3. Predicted x₀ and ε (eq. 12's "predicted x₀" and the noise it implies).
         double alpha = Math.Sqrt(alphaProd), sigma = Math.Sqrt(betaProd);
         PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, x0);
-        PredictionMath.ToEpsilon(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, epsilon);
+        ReadOnlySpan<float> epsilon = input.ModelOutput;
+        if (Config.PredictionType != PredictionType.Epsilon)
+        {
+            var converted = Buffer(1, n);
+            PredictionMath.ToEpsilon(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, converted);
+            epsilon = converted;
+        }
 
         // 4. Keep x₀ in the data range (ε stays the model's, as the reference does by default).
         if (Config.Thresholding)
@@ -68,16 +72,17 @@ public sealed class DdimScheduler : SchedulerBase
         var variance = (1 - alphaProdPrev) / betaProd * (1 - alphaProd / alphaProdPrev);
         var std = _eta * Math.Sqrt(variance);
 
-        // 6.–7. x_{t'} = √ᾱ_{t'}·x̂₀ + √(1−ᾱ_{t'}−σ²)·ε̂  (the "direction pointing to x_t").
+        // 6.–8. x_{t'} = √ᾱ_{t'}·x̂₀ + √(1−ᾱ_{t'}−σ²)·ε̂  (the "direction pointing to x_t"), plus fresh noise σ·z when η > 0.
         var direction = Math.Sqrt(Math.Max(1 - alphaProdPrev - std * std, 0));
-        PredictionMath.Combine((float)Math.Sqrt(alphaProdPrev), x0, (float)direction, epsilon, output.PrevSample);
-
-        // 8. Fresh noise σ·z when η > 0.
         if (_eta > 0)
         {
             var z = Buffer(3, n);
             noise.NextGaussian(z);
-            TensorPrimitives.MultiplyAdd(z, (float)std, output.PrevSample, output.PrevSample);
+            PredictionMath.Combine((float)Math.Sqrt(alphaProdPrev), x0, (float)direction, epsilon, (float)std, z, output.PrevSample);
+        }
+        else
+        {
+            PredictionMath.Combine((float)Math.Sqrt(alphaProdPrev), x0, (float)direction, epsilon, output.PrevSample);
         }
         return !output.PredictedOriginal.IsEmpty;
     }

@@ -63,15 +63,18 @@ public sealed class DdpmScheduler : SchedulerBase
         // 4.–5. Posterior mean μ̃ = (√ᾱ_{t'}·β/(1−ᾱ_t))·x₀ + (√α·(1−ᾱ_{t'})/(1−ᾱ_t))·x_t  (eq. 7).
         var x0Coefficient = Math.Sqrt(alphaProdPrev) * currentBeta / betaProd;
         var sampleCoefficient = Math.Sqrt(currentAlpha) * betaProdPrev / betaProd;
-        PredictionMath.Combine((float)sampleCoefficient, input.Sample, (float)x0Coefficient, x0, output.PrevSample);
 
-        // 6. Add noise with the chosen variance, except at t = 0 where the posterior is a point.
+        // 6. Plus noise with the chosen variance, except at t = 0 where the posterior is a point.
         if (t > 0)
         {
             var z = Buffer(2, input.Sample.Length);
             noise.NextGaussian(z);
             var std = StandardDeviation(alphaProd, alphaProdPrev, currentBeta);
-            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(z, (float)std, output.PrevSample, output.PrevSample);
+            PredictionMath.Combine((float)sampleCoefficient, input.Sample, (float)x0Coefficient, x0, (float)std, z, output.PrevSample);
+        }
+        else
+        {
+            PredictionMath.Combine((float)sampleCoefficient, input.Sample, (float)x0Coefficient, x0, output.PrevSample);
         }
         return !output.PredictedOriginal.IsEmpty;
     }

@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using Diffusion.Configuration;
 using Diffusion.Noise;
@@ -56,14 +58,14 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     private const int LowerOrderFinalStepLimit = 15;
 
     // Buffer slots: the prediction history is a ring of up to three slots (0–2), the rest is per-step scratch.
-    private const int AccumulatorSlot = 3, Difference0Slot = 4, Difference1Slot = 5, NoiseSlot = 6, ThresholdSlot = 7;
+    private const int ThresholdX0Slot = 3, NoiseSlot = 4, ThresholdSlot = 5;
 
     private readonly int _order;
     private readonly Algorithm _algorithm;
     private readonly bool _heun, _lowerOrderFinal, _eulerAtFinal, _useKarras, _finalSigmaIsZero;
     private readonly double _lambdaMinClipped;
     private readonly double[] _trainSigmas, _logTrainSigmas, _trainIndices;
-    private double[] _sigmas = [];
+    private double[] _sigmas = [], _lambdas = [];
     private int _newest, _lowerOrderNums;
 
     private enum Algorithm { DpmSolverPlusPlus, DpmSolver, SdeDpmSolverPlusPlus, SdeDpmSolver }
@@ -144,14 +146,14 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
             // σ_i by Karras et al. 2022 eq. 5 between the schedule's extremes; the network is shown the nearest integer
             // timestep (log-σ interpolation, rounded) while the step itself uses the exact σ_i.
             var karras = SigmaMath.Karras(Config.SigmaMin ?? _trainSigmas[0], Config.SigmaMax ?? _trainSigmas[^1], numInferenceSteps);
-            _sigmas = WithFinalSigma(karras);
+            UseSigmas(karras);
             return TimestepsForSigmas(karras);
         }
 
         timesteps = SpacedTimesteps(numInferenceSteps);
         var sigmas = new double[timesteps.Length];
         for (var i = 0; i < sigmas.Length; i++) sigmas[i] = _trainSigmas[(int)timesteps[i]];
-        _sigmas = WithFinalSigma(sigmas);
+        UseSigmas(sigmas);
         return timesteps;
     }
 
@@ -162,7 +164,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     {
         var sigmas = new double[timesteps.Length];
         for (var i = 0; i < sigmas.Length; i++) sigmas[i] = SigmaMath.Interpolate(timesteps[i], _trainIndices, _trainSigmas);
-        _sigmas = WithFinalSigma(sigmas);
+        UseSigmas(sigmas);
         return timesteps;
     }
 
@@ -176,7 +178,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
             if (!(timesteps[i] < timesteps[i - 1]))
                 throw new SchedulerConfigException($"sigmas[{i}]", list[i].ToString("R", CultureInfo.InvariantCulture),
                     $"a σ whose nearest training timestep differs from the previous one's ({timesteps[i - 1]}); use fewer steps");
-        _sigmas = WithFinalSigma(list);
+        UseSigmas(list);
         ReplaceTimesteps(timesteps);
     }
 
@@ -209,29 +211,39 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
 
         // Every buffer the run will need, taken now so that no later step allocates (higher orders start later).
         for (var slot = 0; slot < _order; slot++) Buffer(slot, n);
-        Buffer(AccumulatorSlot, n);
-        if (_order >= 2) Buffer(Difference0Slot, n);
-        if (_order == 3) Buffer(Difference1Slot, n);
         if (_algorithm is Algorithm.SdeDpmSolverPlusPlus or Algorithm.SdeDpmSolver) Buffer(NoiseSlot, n);
         if (Config.Thresholding) Buffer(ThresholdSlot, n / input.BatchSize);
+        if (Config.Thresholding && !IsDataPrediction) Buffer(ThresholdX0Slot, n);
 
         // 2. α, σ (variance-preserving) and λ at the current and the next noise level.
         var (alphaS, sigmaS) = AlphaSigma(_sigmas[stepIndex]);
         var (alphaT, sigmaT) = AlphaSigma(_sigmas[stepIndex + 1]);
-        var h = Lambda(_sigmas[stepIndex + 1]) - Lambda(_sigmas[stepIndex]);
+        var h = StepSize(stepIndex);
 
-        // 3. The prediction this algorithm integrates (x₀ for the ++ variants, ε otherwise), pushed onto the history.
+        // 3. The order of this step: limited by the history there is, and lowered at the end as decided in 1.
+        var order = _order == 1 || _lowerOrderNums < 1 || lowerOrderFinal ? 1
+            : _order == 2 || _lowerOrderNums < 2 || lowerOrderSecond ? 2
+            : 3;
+
+        // 4. The prediction this algorithm integrates (x₀ for the ++ variants, ε otherwise), pushed onto the history.
+        //    The common case — an ε model, x₀ integration, no thresholding, a second-order step — converts inside the
+        //    update's pass (6) rather than in a pass of its own; the conversion is the same formula either way. (The
+        //    third-order update is left in two passes: measured, one pass with the conversion's division in it was slower.)
         _newest = (_newest + 1) % _order;
         var m0 = Buffer(_newest, n);
-        ConvertModelOutput(input, alphaS, sigmaS, m0);
+        var convertInUpdate = order == 2 && IsDataPrediction && Config.PredictionType == PredictionType.Epsilon && !Config.Thresholding;
         var wrote = !output.PredictedOriginal.IsEmpty;
-        if (wrote)
+        if (!convertInUpdate)
         {
-            if (IsDataPrediction) m0.CopyTo(output.PredictedOriginal);
-            else PredictionMath.ToSample(PredictionType.Epsilon, m0, input.Sample, alphaS, sigmaS, output.PredictedOriginal);
+            ConvertModelOutput(input, alphaS, sigmaS, m0);
+            if (wrote)
+            {
+                if (IsDataPrediction) m0.CopyTo(output.PredictedOriginal);
+                else PredictionMath.ToSample(PredictionType.Epsilon, m0, input.Sample, alphaS, sigmaS, output.PredictedOriginal);
+            }
         }
 
-        // 4. The SDE variants draw one standard-normal tensor of the sample's size every step, before the update.
+        // 5. The SDE variants draw one standard-normal tensor of the sample's size every step, before the update.
         Span<float> z = default;
         if (_algorithm is Algorithm.SdeDpmSolverPlusPlus or Algorithm.SdeDpmSolver)
         {
@@ -239,47 +251,42 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
             noise.NextGaussian(z);
         }
 
-        // 5. The order of this step: limited by the history there is, and lowered at the end as decided in 1.
-        var order = _order == 1 || _lowerOrderNums < 1 || lowerOrderFinal ? 1
-            : _order == 2 || _lowerOrderNums < 2 || lowerOrderSecond ? 2
-            : 3;
-
-        // 6. x_t = c_x·x_s + c0·D0 + c1·D1 + c2·D2 + c_z·z. Everything but the sample term goes into the accumulator first,
-        //    so that the output may be the input sample's memory.
-        var acc = Buffer(AccumulatorSlot, n);
+        // 6. x_t = c_x·x_s + c0·D0 + c1·D1 + c2·D2 + c_z·z, in one pass over memory (ElementWise), summed in this order:
+        //    the D terms, then the noise, then the sample, so that the output may be the input sample's memory.
         var c = Coefficients(order, h, alphaS, sigmaS, alphaT, sigmaT);
+        float sample = (float)c.Sample, d0 = (float)c.D0, noiseScale = (float)c.Noise;
         if (order == 1)
         {
-            TensorPrimitives.Multiply(m0, (float)c.D0, acc);
+            if (z.IsEmpty) PredictionMath.Combine(d0, m0, sample, input.Sample, output.PrevSample);
+            else PredictionMath.Combine(d0, m0, noiseScale, z, sample, input.Sample, output.PrevSample);
         }
         else if (order == 2)
         {
             // D1 = (m0 − m1)/r0 with r0 = h_{−1}/h.
             var m1 = History(1, n);
             var r0 = StepSize(stepIndex - 1) / h;
-            var d1 = Buffer(Difference0Slot, n);
-            TensorPrimitives.Subtract(m0, m1, d1);
-            PredictionMath.Combine((float)c.D0, m0, (float)(c.D1 / r0), d1, acc);
+            var secondOrder = new SecondOrder(d0, (float)(c.D1 / r0), noiseScale, sample);
+            var fromEpsilon = new SecondOrderFromEpsilon(new EpsilonToSample((float)-sigmaS, (float)alphaS), secondOrder);
+            if (convertInUpdate && z.IsEmpty) ElementWise.Apply(fromEpsilon, input.ModelOutput, input.Sample, m1, output.PrevSample, m0);
+            else if (convertInUpdate) ElementWise.Apply(fromEpsilon, input.ModelOutput, input.Sample, m1, z, output.PrevSample, m0);
+            else if (z.IsEmpty) ElementWise.Apply(secondOrder, m0, m1, input.Sample, output.PrevSample);
+            else ElementWise.Apply(secondOrder, m0, m1, z, input.Sample, output.PrevSample);
         }
         else
         {
             // D1_0 = (m0 − m1)/r0, D1_1 = (m1 − m2)/r1; D1 = D1_0 + r0/(r0+r1)·(D1_0 − D1_1), D2 = (D1_0 − D1_1)/(r0+r1).
             // Substituting: c1·D1 + c2·D2 = (c1·(1+k) + c2/(r0+r1))·D1_0 − (c1·k + c2/(r0+r1))·D1_1 with k = r0/(r0+r1).
+            // The divisions by r0 and r1 go into those coefficients (in double), as the second order's 1/r0 does, so that
+            // the per-element work has no division.
             var m1 = History(1, n);
             var m2 = History(2, n);
             double r0 = StepSize(stepIndex - 1) / h, r1 = StepSize(stepIndex - 2) / h;
-            var d10 = Buffer(Difference0Slot, n);
-            var d11 = Buffer(Difference1Slot, n);
-            TensorPrimitives.Subtract(m0, m1, d10);
-            TensorPrimitives.Divide(d10, (float)r0, d10);
-            TensorPrimitives.Subtract(m1, m2, d11);
-            TensorPrimitives.Divide(d11, (float)r1, d11);
             double k = r0 / (r0 + r1), d2 = c.D2 / (r0 + r1);
-            PredictionMath.Combine((float)c.D0, m0, (float)(c.D1 * (1 + k) + d2), d10, acc);
-            TensorPrimitives.MultiplyAdd(d11, (float)-(c.D1 * k + d2), acc, acc);
+            var thirdOrder = new ThirdOrder(d0, (float)((c.D1 * (1 + k) + d2) / r0), (float)(-(c.D1 * k + d2) / r1), noiseScale, sample);
+            if (z.IsEmpty) ElementWise.Apply(thirdOrder, m0, m1, m2, input.Sample, output.PrevSample);
+            else ElementWise.Apply(thirdOrder, m0, m1, m2, z, input.Sample, output.PrevSample);
         }
-        if (!z.IsEmpty) TensorPrimitives.MultiplyAdd(z, (float)c.Noise, acc, acc);
-        TensorPrimitives.MultiplyAdd(input.Sample, (float)c.Sample, acc, output.PrevSample);
+        if (convertInUpdate && wrote) m0.CopyTo(output.PredictedOriginal);
 
         if (_lowerOrderNums < _order) _lowerOrderNums++;
         return wrote;
@@ -315,7 +322,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     private Span<float> History(int age, int length) => Buffer((_newest - age + _order) % _order, length);
 
     /// <summary>h of the step that started at <paramref name="stepIndex"/>: λ(σ_{i+1}) − λ(σ_i).</summary>
-    private double StepSize(int stepIndex) => Lambda(_sigmas[stepIndex + 1]) - Lambda(_sigmas[stepIndex]);
+    private double StepSize(int stepIndex) => _lambdas[stepIndex + 1] - _lambdas[stepIndex];
 
     /// <summary>Variance-preserving α = 1/√(1+σ²) and σ_vp = σ·α for a variance-exploding σ.</summary>
     private static (double Alpha, double Sigma) AlphaSigma(double sigma)
@@ -344,7 +351,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
         PredictionMath.ToEpsilon(type, input.ModelOutput, input.Sample, alpha, sigma, destination);
         if (Config.Thresholding)
         {
-            var x0 = Buffer(AccumulatorSlot, destination.Length);
+            var x0 = Buffer(ThresholdX0Slot, destination.Length);
             PredictionMath.ToSample(PredictionType.Epsilon, destination, input.Sample, alpha, sigma, x0);
             Threshold(x0, input.BatchSize);
             PredictionMath.ToEpsilon(PredictionType.Sample, x0, input.Sample, alpha, sigma, destination);
@@ -455,13 +462,14 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
         return timesteps;
     }
 
-    /// <summary>The σ table with the final σ appended: 0, or σ of the first training timestep.</summary>
-    private double[] WithFinalSigma(double[] sigmas)
+    /// <summary>Installs the σ table with the final σ appended (0, or σ of the first training timestep), and its λ.</summary>
+    private void UseSigmas(double[] sigmas)
     {
         var result = new double[sigmas.Length + 1];
         sigmas.CopyTo(result, 0);
         result[^1] = _finalSigmaIsZero ? 0 : _trainSigmas[0];
-        return result;
+        _sigmas = result;
+        _lambdas = Array.ConvertAll(result, Lambda);
     }
 
     /// <summary>The position of <paramref name="timestep"/> in the schedule (the second one where it repeats), or −1.</summary>
@@ -478,4 +486,57 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     }
 
     private readonly record struct StepCoefficients(double Sample, double D0, double D1, double D2, double Noise);
+
+    // The multistep updates element by element, with the roundings of the chain of tensor operations they replace:
+    // x₀ = (x_s − σ_s·ε)/α_s as (ε·(−σ_s) + x_s)/α_s: PredictionMath.ToSample's formula for an ε model.
+    private readonly record struct EpsilonToSample(float NegativeSigma, float Alpha)
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => (epsilon * NegativeSigma + sample) / Alpha;
+    }
+
+    // The second-order update from the model's ε: converts to m0 (kept as the second result, the history entry) and updates.
+    private readonly record struct SecondOrderFromEpsilon(EpsilonToSample ToSample, SecondOrder Update) : ElementWise.IOperator3To2, ElementWise.IOperator4To2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> m1, out Vector<float> m0)
+        {
+            m0 = ToSample.Invoke(epsilon, sample);
+            return Update.Invoke(m0, m1, sample);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> m1, Vector<float> z, out Vector<float> m0)
+        {
+            m0 = ToSample.Invoke(epsilon, sample);
+            return Update.Invoke(m0, m1, z, sample);
+        }
+    }
+
+    // D1 = m0 − m1; acc = c0·m0 + c1'·D1; acc += c_z·z; x_t = acc + c_x·x_s.
+    private readonly record struct SecondOrder(float D0, float D1, float Noise, float Sample) : ElementWise.IOperator3, ElementWise.IOperator4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> sample) =>
+            m0 * D0 + (m0 - m1) * D1 + sample * Sample;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+
+        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> z, Vector<float> sample) =>
+            m0 * D0 + (m0 - m1) * D1 + z * Noise + sample * Sample;
+    }
+
+    // acc = c0·m0 + (a/r0)·(m0 − m1) + (b/r1)·(m1 − m2); acc += c_z·z; x_t = acc + c_x·x_s.
+    private readonly record struct ThirdOrder(float D0, float D10, float D11, float Noise, float Sample) : ElementWise.IOperator4, ElementWise.IOperator5
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> sample) =>
+            m0 * D0 + (m0 - m1) * D10 + (m1 - m2) * D11 + sample * Sample;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+
+        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> z, Vector<float> sample) =>
+            m0 * D0 + (m0 - m1) * D10 + (m1 - m2) * D11 + z * Noise + sample * Sample;
+    }
 }

@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Diffusion.Configuration;
 using Diffusion.Noise;
 
@@ -29,13 +28,12 @@ public sealed class EulerAncestralScheduler : EulerSchedulerBase
         var sigmaUp = MathF.Sqrt(sigmaNext * sigmaNext * (sigma * sigma - sigmaNext * sigmaNext) / (sigma * sigma));
         var sigmaDown = MathF.Sqrt(MathF.Max(sigmaNext * sigmaNext - sigmaUp * sigmaUp, 0));
 
-        // 2. The deterministic part: Euler from σ to σ_down.
-        EulerStep(sample, x0, sigma, sigmaDown, destination);
-
-        // 3. Fresh noise of level σ_up. Drawn on every step, the last (σ_up = 0) included, so that a seeded noise
+        // 2. Fresh noise of level σ_up. Drawn on every step, the last (σ_up = 0) included, so that a seeded noise
         //    source stays in step with the reference's generator.
         var z = Buffer(NoiseSlot, destination.Length);
         noise.NextGaussian(z);
-        TensorPrimitives.MultiplyAdd(z, sigmaUp, destination, destination);
+
+        // 3. Euler from σ to σ_down, plus σ_up·z.
+        EulerStep(sample, x0, sigma, sigmaDown, z, sigmaUp, destination);
     }
 }

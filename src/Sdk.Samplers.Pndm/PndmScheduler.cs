@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using Diffusion.Configuration;
 using Diffusion.Noise;
@@ -226,6 +228,16 @@ public sealed class PndmScheduler : SchedulerBase
             gradient = combined;
             sample = Buffer(StartSample, n);
         }
+        else if (_historyCount >= HistorySlots - 1 && Config.PredictionType != PredictionType.VPrediction)
+        {
+            // 4e. PLMS proper, the steady state after the warm-up: e = (55ε_t − 59ε_{t+δ} + 37ε_{t+2δ} − 9ε_{t+3δ})/24
+            //     and the transfer φ with it, in one pass over memory that also stores ε_t in the history ring.
+            var newest = Buffer(History + _historyCount % HistorySlots, n);
+            _historyCount++;
+            var (sampleCoeff, gradientCoeff) = TransferCoefficients(timestep, prevTimestep);
+            ElementWise.Apply(new LinearMultistepStep(sampleCoeff, gradientCoeff), modelOutput, HistoryAt(2, n), HistoryAt(3, n), HistoryAt(4, n), sample, prevSample, newest);
+            return;
+        }
         else
         {
             Push(modelOutput);
@@ -245,10 +257,8 @@ public sealed class PndmScheduler : SchedulerBase
                     TensorPrimitives.MultiplyAdd(HistoryAt(3, n), 5f / 12, combined, combined);
                     break;
                 default:
-                    // 4e. PLMS proper: (55ε_t − 59ε_{t+δ} + 37ε_{t+2δ} − 9ε_{t+3δ})/24.
-                    PredictionMath.Combine(55f / 24, HistoryAt(1, n), -59f / 24, HistoryAt(2, n), combined);
-                    TensorPrimitives.MultiplyAdd(HistoryAt(3, n), 37f / 24, combined, combined);
-                    TensorPrimitives.MultiplyAdd(HistoryAt(4, n), -9f / 24, combined, combined);
+                    // 4e. PLMS proper for v models (the others take the branch above): the gradient part, converted to ε in φ.
+                    ElementWise.Apply(default(LinearMultistepGradient), HistoryAt(1, n), HistoryAt(2, n), HistoryAt(3, n), HistoryAt(4, n), combined);
                     break;
             }
             if (_historyCount > 1) gradient = combined;
@@ -268,22 +278,29 @@ public sealed class PndmScheduler : SchedulerBase
     /// </remarks>
     private void Transfer(ReadOnlySpan<float> sample, double timestep, double prevTimestep, ReadOnlySpan<float> gradient, Span<float> destination)
     {
+        if (Config.PredictionType == PredictionType.VPrediction)
+        {
+            // In place where the gradient part already is the scratch buffer; never into the history or the caller's output.
+            var alphaProd = Schedule.AlphasCumprod[TrainingIndex(timestep)];
+            var epsilon = Buffer(Gradient, sample.Length);
+            PredictionMath.ToEpsilon(PredictionType.VPrediction, gradient, sample, Math.Sqrt(alphaProd), Math.Sqrt(1 - alphaProd), epsilon);
+            gradient = epsilon;
+        }
+
+        var (sampleCoeff, gradientCoeff) = TransferCoefficients(timestep, prevTimestep);
+        PredictionMath.Combine(sampleCoeff, sample, gradientCoeff, gradient, destination);
+    }
+
+    /// <summary>φ's coefficients of x_t and of the gradient part e, for the step t → t'.</summary>
+    private (float Sample, float Gradient) TransferCoefficients(double timestep, double prevTimestep)
+    {
         var alphaProd = Schedule.AlphasCumprod[TrainingIndex(timestep)];
         var alphaProdPrev = AlphaCumprodOrFinal(prevTimestep, _finalAlphaCumprod);
         var betaProd = 1 - alphaProd;
         var betaProdPrev = 1 - alphaProdPrev;
-
-        if (Config.PredictionType == PredictionType.VPrediction)
-        {
-            // In place where the gradient part already is the scratch buffer; never into the history or the caller's output.
-            var epsilon = Buffer(Gradient, sample.Length);
-            PredictionMath.ToEpsilon(PredictionType.VPrediction, gradient, sample, Math.Sqrt(alphaProd), Math.Sqrt(betaProd), epsilon);
-            gradient = epsilon;
-        }
-
         var sampleCoeff = Math.Sqrt(alphaProdPrev / alphaProd);
         var denominator = alphaProd * Math.Sqrt(betaProdPrev) + Math.Sqrt(alphaProd * betaProd * alphaProdPrev);
-        PredictionMath.Combine((float)sampleCoeff, sample, (float)(-(alphaProdPrev - alphaProd) / denominator), gradient, destination);
+        return ((float)sampleCoeff, (float)(-(alphaProdPrev - alphaProd) / denominator));
     }
 
     /// <summary>Appends an output to the ring of the last four (the reference's ets = ets[-3:] + [output]).</summary>
@@ -295,4 +312,23 @@ public sealed class PndmScheduler : SchedulerBase
 
     /// <summary>The <paramref name="back"/>-th latest history entry: 1 is ets[-1], 4 is ets[-4].</summary>
     private Span<float> HistoryAt(int back, int n) => Buffer(History + (_historyCount - back) % HistorySlots, n);
+
+    /// <summary>e = ((55·ε₁ − 59·ε₂) + 37·ε₃) − 9·ε₄, each weight over 24, with the roundings of the tensor operations it replaces.</summary>
+    private readonly record struct LinearMultistepGradient : ElementWise.IOperator4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> e1, Vector<float> e2, Vector<float> e3, Vector<float> e4) =>
+            e1 * (55f / 24) + e2 * (-59f / 24) + e3 * (37f / 24) + e4 * (-9f / 24);
+    }
+
+    /// <summary>φ with the linear multistep gradient, x_{t'} = x_t·c_x + e·c_e; the second result is ε_t itself, for the history.</summary>
+    private readonly record struct LinearMultistepStep(float SampleCoeff, float GradientCoeff) : ElementWise.IOperator5To2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> e1, Vector<float> e2, Vector<float> e3, Vector<float> e4, Vector<float> sample, out Vector<float> newest)
+        {
+            newest = e1;
+            return sample * SampleCoeff + default(LinearMultistepGradient).Invoke(e1, e2, e3, e4) * GradientCoeff;
+        }
+    }
 }

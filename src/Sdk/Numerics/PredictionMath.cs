@@ -1,4 +1,5 @@
-using System.Numerics.Tensors;
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using Diffusion.Configuration;
 
 namespace Diffusion.Numerics;
@@ -8,7 +9,8 @@ namespace Diffusion.Numerics;
 /// α = √ᾱ_t and σ = √(1−ᾱ_t). The closed forms used never divide by a small number:
 /// x₀ = α·x_t − σ·v, ε = α·v + σ·x_t, v = α·ε − σ·x₀ (Salimans &amp; Ho 2022, §4 and appendix D). Only the two
 /// conversions that need it divide, by α for ε → x₀ and by σ for x₀ → ε, exactly as the methods define them.
-/// All methods write into a caller-owned destination (which may alias the model output) and allocate nothing.
+/// All methods write into a caller-owned destination (which may alias the model output) and allocate nothing, each in
+/// one pass over memory (<see cref="ElementWise"/>) with the roundings of the two-call form written in its comment.
 /// </summary>
 public static class PredictionMath
 {
@@ -24,9 +26,8 @@ public static class PredictionMath
         switch (type)
         {
             case PredictionType.Epsilon:
-                // x₀ = (x_t − σ·ε)/α  (Ho et al. 2020, eq. 15)
-                TensorPrimitives.MultiplyAdd(modelOutput, (float)-sigma, sample, destination);
-                TensorPrimitives.Divide(destination, (float)alpha, destination);
+                // x₀ = (x_t − σ·ε)/α  (Ho et al. 2020, eq. 15), as (ε·(−σ) + x_t)/α
+                ElementWise.Apply(new AffineThenDivide((float)-sigma, (float)alpha), modelOutput, sample, destination);
                 break;
             case PredictionType.Sample:
                 modelOutput.CopyTo(destination);
@@ -50,9 +51,8 @@ public static class PredictionMath
                 modelOutput.CopyTo(destination);
                 break;
             case PredictionType.Sample:
-                // ε = (x_t − α·x₀)/σ
-                TensorPrimitives.MultiplyAdd(modelOutput, (float)-alpha, sample, destination);
-                TensorPrimitives.Divide(destination, (float)sigma, destination);
+                // ε = (x_t − α·x₀)/σ, as (x₀·(−α) + x_t)/σ
+                ElementWise.Apply(new AffineThenDivide((float)-alpha, (float)sigma), modelOutput, sample, destination);
                 break;
             case PredictionType.VPrediction:
                 // ε = α·v + σ·x_t
@@ -68,24 +68,36 @@ public static class PredictionMath
         Combine((float)alpha, epsilon, (float)-sigma, sample0, destination);
 
     /// <summary>The velocity from a noise prediction and the noisy sample alone: v = (ε − σ·x_t)/α.</summary>
-    public static void EpsilonToVelocity(ReadOnlySpan<float> epsilon, ReadOnlySpan<float> sample, double alpha, double sigma, Span<float> destination)
+    public static void EpsilonToVelocity(ReadOnlySpan<float> epsilon, ReadOnlySpan<float> sample, double alpha, double sigma, Span<float> destination) =>
+        // (x_t·(−σ) + ε)/α
+        ElementWise.Apply(new AffineThenDivide((float)-sigma, (float)alpha), sample, epsilon, destination);
+
+    /// <summary>destination = a·x + b·y, element-wise, in one pass; the destination may be the memory of x or y.</summary>
+    public static void Combine(float a, ReadOnlySpan<float> x, float b, ReadOnlySpan<float> y, Span<float> destination) =>
+        ElementWise.Apply(new Combination2(a, b), x, y, destination);
+
+    /// <summary>destination = (a·x + b·y) + c·z, element-wise, in one pass (summed in that order); the destination may be the memory of an input.</summary>
+    public static void Combine(float a, ReadOnlySpan<float> x, float b, ReadOnlySpan<float> y, float c, ReadOnlySpan<float> z, Span<float> destination) =>
+        ElementWise.Apply(new Combination3(a, b, c), x, y, z, destination);
+
+    /// <summary>(u·m + v)/d: the conversions that divide.</summary>
+    private readonly record struct AffineThenDivide(float Multiplier, float Divisor) : ElementWise.IOperator2
     {
-        TensorPrimitives.MultiplyAdd(sample, (float)-sigma, epsilon, destination);
-        TensorPrimitives.Divide(destination, (float)alpha, destination);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> u, Vector<float> v) => (u * Multiplier + v) / Divisor;
     }
 
-    /// <summary>destination = a·x + b·y, element-wise, without a temporary.</summary>
-    public static void Combine(float a, ReadOnlySpan<float> x, float b, ReadOnlySpan<float> y, Span<float> destination)
+    /// <summary>x·a + y·b.</summary>
+    private readonly record struct Combination2(float A, float B) : ElementWise.IOperator2
     {
-        if (destination.Overlaps(x) && !destination.Overlaps(y))
-        {
-            TensorPrimitives.Multiply(x, a, destination);
-            TensorPrimitives.MultiplyAdd(y, b, destination, destination);
-        }
-        else
-        {
-            TensorPrimitives.Multiply(y, b, destination);
-            TensorPrimitives.MultiplyAdd(x, a, destination, destination);
-        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x, Vector<float> y) => x * A + y * B;
+    }
+
+    /// <summary>(x·a + y·b) + z·c.</summary>
+    private readonly record struct Combination3(float A, float B, float C) : ElementWise.IOperator3
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x, Vector<float> y, Vector<float> z) => x * A + y * B + z * C;
     }
 }

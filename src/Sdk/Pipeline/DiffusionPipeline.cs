@@ -159,8 +159,11 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             System.Numerics.Tensors.TensorPrimitives.Multiply(x, (float)sampler.InitNoiseSigma, x);
         }
 
-        // 2. The model, guided when asked, halving its batch once if memory runs out.
-        var halving = new HalvingDenoiser(Model.CreateDenoiser(), batch => _logger.LogWarning(
+        // 2. The model, guided when asked, halving its batch once if memory runs out. The run's denoiser holds native
+        //    buffers (an ONNX denoiser: pinned tensors and an IO binding), released when the run ends.
+        var modelDenoiser = Model.CreateDenoiser();
+        using var ownedDenoiser = modelDenoiser as IDisposable;
+        var halving = new HalvingDenoiser(modelDenoiser, batch => _logger.LogWarning(
             "The model ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
         var denoiser = Guided(halving, options, request);
 

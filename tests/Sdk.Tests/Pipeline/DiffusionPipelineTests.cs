@@ -168,6 +168,29 @@ public sealed class DiffusionPipelineTests
         Assert.That(itemMeans.Count(m => m > 0), Is.InRange(16, 48), "both components appear");
     }
 
+    [Test]
+    public void TheRunsDenoiserIsDisposedWhenTheRunEndsOrFails()
+    {
+        var created = new List<DisposalProbe>();
+        var model = new ClosedFormModel(inner =>
+        {
+            var probe = new DisposalProbe(created.Count == 1 ? new PoisonAfter(inner, 2) : inner);
+            created.Add(probe);
+            return probe;
+        });
+        Pipeline(model).Generate(Request());
+        Assert.Throws<NonFiniteValueException>(() => Pipeline(model).Generate(Request()));
+        Assert.That(created.Select(d => d.Disposed), Is.EqualTo(new[] { true, true }));
+    }
+
+    private sealed class DisposalProbe(IDenoiser inner) : IDenoiser, IDisposable
+    {
+        public bool Disposed { get; private set; }
+        public int? FixedBatchSize => inner.FixedBatchSize;
+        public void Predict(in DenoiserInput input, Span<float> output) => inner.Predict(input, output);
+        public void Dispose() => Disposed = true;
+    }
+
     private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
     {
         public void Report(T value) => report(value);

@@ -1,0 +1,78 @@
+using Diffusion.Configuration;
+using Diffusion.Scheduling;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Diffusion.Benchmarks.Infrastructure;
+
+/// <summary>
+/// One sampler setting the benchmarks compare: a registered sampler plus the options that make it a variant
+/// (DPM-Solver++ 3M is the dpm-solver sampler with <c>solver_order</c> 3; Euler with Karras σ is the Euler sampler
+/// behind the Karras wrapper). Every variant runs on the model's own <c>scheduler_config.json</c>.
+/// </summary>
+/// <param name="Key">Short machine-readable name (JSON keys, file names).</param>
+/// <param name="Label">Name for tables and plots.</param>
+/// <param name="SchedulerType">The registered sampler.</param>
+/// <param name="KarrasSigmas">Karras et al. σ spacing.</param>
+/// <param name="SolverOrder">DPM-Solver's order (null: the sampler's default, 2).</param>
+/// <param name="Spacing">A timestep spacing other than the model's (null: the model's).</param>
+public sealed record SamplerVariant(string Key, string Label, string SchedulerType, bool KarrasSigmas = false, int? SolverOrder = null, TimestepSpacing? Spacing = null)
+{
+    /// <summary>Every built-in sampler, with DPM-Solver++ at orders 2 and 3 and Euler with and without Karras σ.</summary>
+    public static IReadOnlyList<SamplerVariant> All { get; } =
+    [
+        new("ddpm", "DDPM", SamplerNames.Ddpm),
+        new("ddim", "DDIM", SamplerNames.Ddim),
+        new("dpm-2m", "DPM-Solver++ 2M", SamplerNames.DpmSolver),
+        new("dpm-3m", "DPM-Solver++ 3M", SamplerNames.DpmSolver, SolverOrder: 3),
+        new("euler", "Euler", SamplerNames.Euler),
+        new("euler-karras", "Euler (Karras σ)", SamplerNames.Euler, KarrasSigmas: true),
+        new("euler-ancestral", "Euler ancestral", SamplerNames.EulerAncestral),
+        new("pndm", "PNDM", SamplerNames.Pndm),
+        // PNDM steps by T // n whatever the spacing; with the model's trailing spacing the listed timesteps are T/n apart,
+        // which differs when n does not divide T. Its own default spacing, leading, lists multiples of T // n.
+        new("pndm-leading", "PNDM (leading spacing)", SamplerNames.Pndm, Spacing: TimestepSpacing.Leading),
+    ];
+
+    /// <summary>Whether the variant is a sampler of its own for the cost of a step (a spacing changes which timesteps, not the step).</summary>
+    public bool HasOwnStepCost => Spacing is null;
+
+    /// <summary>PNDM's Runge–Kutta warm-up: 12 evaluations over its first 4 timesteps, then one per timestep.</summary>
+    public const int PndmExtraEvaluations = 9;
+
+    /// <summary>
+    /// The inference steps that cost <paramref name="nfe"/> network evaluations per sample, or null where the sampler
+    /// cannot (PNDM needs at least 4 steps, i.e. 13 evaluations). Every other sampler evaluates once per step.
+    /// </summary>
+    public int? StepsForNfe(int nfe)
+    {
+        var steps = SchedulerType == SamplerNames.Pndm ? nfe - PndmExtraEvaluations : nfe;
+        var minimum = SchedulerType == SamplerNames.Pndm ? 4 : 1;
+        return steps >= minimum && steps <= 1000 ? steps : null;
+    }
+
+    /// <summary>The options for this variant on a model whose scheduler configuration is <paramref name="modelConfig"/>.</summary>
+    public SamplingOptions Options(SchedulerConfig modelConfig, int steps, double guidance)
+    {
+        var options = SamplingOptions.FromSchedulerConfig(modelConfig, SchedulerType);
+        options.NumInferenceSteps = steps;
+        options.GuidanceScale = guidance;
+        options.UseKarrasSigmas = KarrasSigmas;
+        if (SolverOrder is { } order) options.BaseConfig!.SolverOrder = order;
+        if (Spacing is { } spacing) options.BaseConfig!.TimestepSpacing = spacing;
+        return options;
+    }
+
+    /// <summary>A sampler factory with every built-in sampler registered, as an application sets it up.</summary>
+    public static ServiceProvider BuildHost()
+    {
+        var services = new ServiceCollection();
+        services.AddDiffusionSampling()
+            .AddDdpmSampler()
+            .AddDdimSampler()
+            .AddDpmSolverSampler()
+            .AddEulerSampler()
+            .AddEulerAncestralSampler()
+            .AddPndmSampler();
+        return services.BuildServiceProvider();
+    }
+}
