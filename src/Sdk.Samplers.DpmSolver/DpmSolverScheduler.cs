@@ -50,10 +50,6 @@ namespace Diffusion.Samplers.DpmSolver;
 /// </remarks>
 public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
 {
-    // ᾱ used for the last training timestep when rescale_betas_zero_snr makes it 0: 2^−24, close to zero while keeping
-    // σ_max finite (the reference's choice, the smallest positive fp16 subnormal).
-    private const double ZeroSnrAlphaCumprod = 1.0 / (1 << 24);
-
     // lower_order_final lowers the order of the last two steps only for schedules shorter than this, as the reference does.
     private const int LowerOrderFinalStepLimit = 15;
 
@@ -111,7 +107,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
         for (var t = 0; t < count; t++)
         {
             var alphaBar = Schedule.AlphasCumprod[t];
-            if (t == count - 1 && Config.RescaleBetasZeroSnr) alphaBar = ZeroSnrAlphaCumprod;
+            if (t == count - 1 && Config.RescaleBetasZeroSnr) alphaBar = SigmaMath.ZeroTerminalSnrAlphaCumprod;
             _trainSigmas[t] = Math.Sqrt((1 - alphaBar) / alphaBar);
             _logTrainSigmas[t] = Math.Log(_trainSigmas[t]);
             _trainIndices[t] = t;

@@ -22,10 +22,6 @@ namespace Diffusion.Samplers.Euler;
 /// </remarks>
 public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
 {
-    // ᾱ of the last training step under zero-terminal-SNR rescaling: 2⁻²⁴ instead of 0, so that σ_max stays finite
-    // (the reference's choice: the smallest fp16 subnormal).
-    private const double ZeroSnrAlphaCumprod = 1.0 / (1 << 24);
-
     // Scratch buffers: x̂₀ when the caller does not want it, and (subclasses) fresh noise.
     private const int X0Slot = 0;
     private protected const int NoiseSlot = 1;
@@ -40,7 +36,7 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
         // σ_t = √((1−ᾱ_t)/ᾱ_t) in float32 from the reference's float32 ᾱ: its rounding moves σ-derived timesteps by
         // many float32 units, and a step must be called with exactly the timestep the reference lists.
         var alphasCumprod = Float32Schedule.AlphasCumprod(Config);
-        if (Config.RescaleBetasZeroSnr) alphasCumprod[^1] = ZeroSnrAlphaCumprod;
+        if (Config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
         _trainingTimesteps = new double[alphasCumprod.Length];
         _trainingSigmas = new double[alphasCumprod.Length];
         for (var t = 0; t < alphasCumprod.Length; t++)

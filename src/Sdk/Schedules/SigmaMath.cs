@@ -10,6 +10,12 @@ public static class SigmaMath
     public const double KarrasRho = 7.0;
 
     /// <summary>
+    /// ᾱ that sigma-space samplers use for the last training step of a zero-terminal-SNR schedule (whose true ᾱ is 0,
+    /// where σ would be infinite): 2⁻²⁴, the reference's choice, which keeps σ_max ≈ 4096 finite.
+    /// </summary>
+    public const double ZeroTerminalSnrAlphaCumprod = 1.0 / (1 << 24);
+
+    /// <summary>
     /// n noise levels σ_i = (σ_max^{1/ρ} + i/(n−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, from σ_max down to σ_min
     /// (Karras et al. 2022, eq. 5): dense steps at low noise, where detail forms.
     /// </summary>
