@@ -82,6 +82,24 @@ public sealed class SchedulerConfig
     /// <summary>Space sigmas as Karras et al. 2022 propose (<c>use_karras_sigmas</c>).</summary>
     public bool? UseKarrasSigmas { get; set; }
 
+    /// <summary>Space sigmas geometrically between the ends of the table (<c>use_exponential_sigmas</c>).</summary>
+    public bool? UseExponentialSigmas { get; set; }
+
+    /// <summary>Space sigmas by the quantiles of a Beta(0.6, 0.6) distribution (<c>use_beta_sigmas</c>), Lee et al. 2024.</summary>
+    public bool? UseBetaSigmas { get; set; }
+
+    /// <summary>UniPC: predict x₀ (data prediction) rather than ε (<c>predict_x0</c>).</summary>
+    public bool? PredictX0 { get; set; }
+
+    /// <summary>UniPC: the steps (0-based) at which the corrector is skipped (<c>disable_corrector</c>).</summary>
+    public int[]? DisableCorrector { get; set; }
+
+    /// <summary>LCM and TCD: the number of steps of the distillation schedule the timesteps are taken from (<c>original_inference_steps</c>).</summary>
+    public int? OriginalInferenceSteps { get; set; }
+
+    /// <summary>LCM: the factor applied to the timestep in the boundary-condition scalings c_skip and c_out (<c>timestep_scaling</c>).</summary>
+    public double? TimestepScaling { get; set; }
+
     /// <summary>The sigma after the last step (<c>final_sigmas_type</c>): <c>zero</c> or <c>sigma_min</c>.</summary>
     public string? FinalSigmasType { get; set; }
 
@@ -114,6 +132,7 @@ public sealed class SchedulerConfig
     {
         var copy = (SchedulerConfig)MemberwiseClone();
         copy.TrainedBetas = TrainedBetas?.ToArray();
+        copy.DisableCorrector = DisableCorrector?.ToArray();
         var extra = new SortedDictionary<string, JsonElement>(StringComparer.Ordinal);
         foreach (var (key, value) in AdditionalKeys) extra[key] = value.Clone();
         copy.AdditionalKeys = extra;

@@ -46,6 +46,12 @@ public static class SchedulerConfigJson
         new("lower_order_final", (c, v, k, s) => c.LowerOrderFinal = Bool(v, k, s), (c, w) => { if (c.LowerOrderFinal is { } x) w.WriteBoolean("lower_order_final", x); }),
         new("euler_at_final", (c, v, k, s) => c.EulerAtFinal = Bool(v, k, s), (c, w) => { if (c.EulerAtFinal is { } x) w.WriteBoolean("euler_at_final", x); }),
         new("use_karras_sigmas", (c, v, k, s) => c.UseKarrasSigmas = Bool(v, k, s), (c, w) => { if (c.UseKarrasSigmas is { } x) w.WriteBoolean("use_karras_sigmas", x); }),
+        new("use_exponential_sigmas", (c, v, k, s) => c.UseExponentialSigmas = Bool(v, k, s), (c, w) => { if (c.UseExponentialSigmas is { } x) w.WriteBoolean("use_exponential_sigmas", x); }),
+        new("use_beta_sigmas", (c, v, k, s) => c.UseBetaSigmas = Bool(v, k, s), (c, w) => { if (c.UseBetaSigmas is { } x) w.WriteBoolean("use_beta_sigmas", x); }),
+        new("predict_x0", (c, v, k, s) => c.PredictX0 = Bool(v, k, s), (c, w) => { if (c.PredictX0 is { } x) w.WriteBoolean("predict_x0", x); }),
+        new("disable_corrector", (c, v, k, s) => c.DisableCorrector = IntArray(v, k, s), (c, w) => { if (c.DisableCorrector is { } d) { w.WriteStartArray("disable_corrector"); foreach (var x in d) w.WriteNumberValue(x); w.WriteEndArray(); } }),
+        new("original_inference_steps", (c, v, k, s) => c.OriginalInferenceSteps = Int(v, k, s), (c, w) => { if (c.OriginalInferenceSteps is { } x) w.WriteNumber("original_inference_steps", x); }),
+        new("timestep_scaling", (c, v, k, s) => c.TimestepScaling = Num(v, k, s), (c, w) => { if (c.TimestepScaling is { } x) w.WriteNumber("timestep_scaling", x); }),
         new("final_sigmas_type", (c, v, k, s) => c.FinalSigmasType = Str(v, k, s), (c, w) => { if (c.FinalSigmasType is { } x) w.WriteString("final_sigmas_type", x); }),
         new("lambda_min_clipped", (c, v, k, s) => c.LambdaMinClipped = NumOrInf(v, k, s), (c, w) => { if (c.LambdaMinClipped is { } x && double.IsFinite(x)) w.WriteNumber("lambda_min_clipped", x); }),
         new("interpolation_type", (c, v, k, s) => c.InterpolationType = Str(v, k, s), (c, w) => { if (c.InterpolationType is { } x) w.WriteString("interpolation_type", x); }),
@@ -61,7 +67,7 @@ public static class SchedulerConfigJson
     // are kept silently; any other value is kept too, but the user is warned that it is ignored.
     private static readonly Dictionary<string, string> KnownInactiveDefaults = new(StringComparer.Ordinal)
     {
-        ["use_exponential_sigmas"] = "false", ["use_beta_sigmas"] = "false", ["use_lu_lambdas"] = "false",
+        ["use_lu_lambdas"] = "false",
         ["use_flow_sigmas"] = "false", ["use_dynamic_shifting"] = "false", ["flow_shift"] = "1.0",
         ["timestep_type"] = "\"discrete\"", ["variance_type"] = "null", ["trained_betas"] = "null",
     };
@@ -211,6 +217,19 @@ public static class SchedulerConfigJson
         foreach (var item in v.EnumerateArray())
         {
             result[i] = Num(item, $"{key}[{i}]", source);
+            i++;
+        }
+        return result;
+    }
+
+    private static int[] IntArray(JsonElement v, string key, string? source)
+    {
+        if (v.ValueKind != JsonValueKind.Array) throw new SchedulerConfigException(key, Abbreviate(v.GetRawText()), "an array of integers", source);
+        var result = new int[v.GetArrayLength()];
+        var i = 0;
+        foreach (var item in v.EnumerateArray())
+        {
+            result[i] = Int(item, $"{key}[{i}]", source);
             i++;
         }
         return result;

@@ -13,10 +13,14 @@ namespace Diffusion.Tests.Conformance;
 [TestFixture]
 public sealed class ReferenceConformanceTests
 {
-    private static readonly Dictionary<string, string> SamplerByReferenceName = new()
+    /// <summary>The SDK sampler name for each reference kind (a file's <c>scheduler</c> field).</summary>
+    internal static readonly Dictionary<string, string> SamplerByReferenceName = new()
     {
         ["ddpm"] = SamplerNames.Ddpm, ["ddim"] = SamplerNames.Ddim, ["dpm_solver"] = SamplerNames.DpmSolver,
         ["euler"] = SamplerNames.Euler, ["euler_ancestral"] = SamplerNames.EulerAncestral, ["pndm"] = SamplerNames.Pndm,
+        // The second set's kinds; each is ignored until its sampler is registered.
+        ["unipc"] = "unipc", ["deis"] = "deis", ["dpm_solver_singlestep"] = "dpm-solver-singlestep", ["lms"] = "lms",
+        ["heun"] = "heun", ["kdpm2"] = "kdpm2", ["kdpm2_ancestral"] = "kdpm2-ancestral", ["lcm"] = "lcm", ["tcd"] = "tcd",
     };
 
     public static IEnumerable<TestCaseData> Files()
@@ -44,6 +48,9 @@ public sealed class ReferenceConformanceTests
 
         var config = SchedulerConfigJson.Parse(reference.ConfigJson, source: reference.File);
         if (reference.Eta is { } eta) config.Eta = eta;
+        // step_kwargs are per-step arguments in the reference; here they are sampler settings.
+        if (reference.StepEta is { } gamma) config.Eta = gamma;
+        if (reference.StepOrder is { } order) config.SolverOrder = order;
         var sampler = TestHost.Factory.Create(name, config);
         sampler.SetTimesteps(reference.NumInferenceSteps);
 

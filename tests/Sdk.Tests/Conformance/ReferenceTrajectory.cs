@@ -11,6 +11,9 @@ public sealed class ReferenceTrajectory
     public required string ConfigJson { get; init; }
     public required int NumInferenceSteps { get; init; }
     public double? Eta { get; init; }
+    /// <summary>The <c>step_kwargs</c> of the file: <c>order</c> (LMS) and <c>eta</c> (TCD's gamma), null when absent.</summary>
+    public int? StepOrder { get; init; }
+    public double? StepEta { get; init; }
     public required double[] Timesteps { get; init; }
     public double[]? Sigmas { get; init; }
     public required double InitNoiseSigma { get; init; }
@@ -21,7 +24,8 @@ public sealed class ReferenceTrajectory
 
     public int BatchSize => Shape[0];
 
-    public sealed record Step(double T, double[] ModelInput, double[] ModelOutput, double[]? Noise, double[] PrevSample, double[]? PredOriginalSample);
+    public sealed record Step(double T, double[] ModelInput, double[] ModelOutput, double[]? Noise, double[] PrevSample, double[]? PredOriginalSample,
+        double[]? Denoised = null, double[]? PredNoisedSample = null);
 
     public sealed record AddNoiseCase(double[] Original, double[] Noise, double[] Timesteps, double[] Expected);
 
@@ -30,7 +34,7 @@ public sealed class ReferenceTrajectory
         var root = JsonNode.Parse(System.IO.File.ReadAllText(path))!.AsObject();
         var steps = root["steps"]!.AsArray().Select(s => new Step(
             s!["t"]!.GetValue<double>(), Doubles(s["model_input"])!, Doubles(s["model_output"])!, Doubles(s["noise"]),
-            Doubles(s["prev_sample"])!, Doubles(s["pred_original_sample"]))).ToArray();
+            Doubles(s["prev_sample"])!, Doubles(s["pred_original_sample"]), Doubles(s["denoised"]), Doubles(s["pred_noised_sample"]))).ToArray();
         var add = root["add_noise"] is JsonObject a
             ? new AddNoiseCase(Doubles(a["original"])!, Doubles(a["noise"])!, Doubles(a["timesteps"])!, Doubles(a["expected"])!)
             : null;
@@ -41,6 +45,8 @@ public sealed class ReferenceTrajectory
             ConfigJson = root["config"]!.ToJsonString(),
             NumInferenceSteps = root["num_inference_steps"]!.GetValue<int>(),
             Eta = root["eta"]?.GetValue<double>(),
+            StepOrder = root["step_kwargs"]?["order"]?.GetValue<int>(),
+            StepEta = root["step_kwargs"]?["eta"]?.GetValue<double>(),
             Timesteps = Doubles(root["timesteps"])!,
             Sigmas = Doubles(root["sigmas"]),
             InitNoiseSigma = root["init_noise_sigma"]!.GetValue<double>(),

@@ -13,11 +13,6 @@ namespace Diffusion.Tests.Wrappers;
 [TestFixture]
 public sealed class KarrasWrapperReferenceTests
 {
-    private static readonly Dictionary<string, string> Names = new()
-    {
-        ["ddpm"] = "ddpm", ["ddim"] = "ddim", ["dpm_solver"] = "dpm-solver", ["euler"] = "euler", ["euler_ancestral"] = "euler-ancestral", ["pndm"] = "pndm",
-    };
-
     public static IEnumerable<TestCaseData> KarrasFiles() =>
         Directory.EnumerateFiles(TestData.Path("reference", "schedulers"), "*.json").Order(StringComparer.Ordinal)
             .Where(f => System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(f))!["config"]!["use_karras_sigmas"]?.GetValue<bool>() == true)
@@ -30,7 +25,7 @@ public sealed class KarrasWrapperReferenceTests
     public void TimestepsAndSigmasMatchTheReference(string path)
     {
         var reference = ReferenceTrajectory.Load(path);
-        var name = Names[reference.Scheduler];
+        var name = ReferenceConformanceTests.SamplerByReferenceName[reference.Scheduler];
         if (!TestHost.Factory.Names.Contains(name)) Assert.Ignore($"The '{name}' sampler is not built yet.");
         var config = SchedulerConfigJson.Parse(reference.ConfigJson);
         config.UseKarrasSigmas = false;
