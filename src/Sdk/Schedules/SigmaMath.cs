@@ -32,6 +32,45 @@ public static class SigmaMath
     }
 
     /// <summary>
+    /// n noise levels spaced geometrically from σ_max down to σ_min: exp of n points evenly spaced in log σ (the
+    /// reference's <c>use_exponential_sigmas</c>).
+    /// </summary>
+    public static double[] Exponential(double sigmaMin, double sigmaMax, int count)
+    {
+        CheckRange(sigmaMin, sigmaMax, count);
+        var logs = TimestepSpacings.Linspace(Math.Log(sigmaMax), Math.Log(sigmaMin), count);
+        for (var i = 0; i < count; i++) logs[i] = Math.Exp(logs[i]);
+        return logs;
+    }
+
+    /// <summary>Both parameters of the Beta distribution whose quantiles space <see cref="Beta"/> sigmas (the reference's default).</summary>
+    public const double BetaSigmasShape = 0.6;
+
+    /// <summary>
+    /// n noise levels σ_i = σ_min + q_i·(σ_max − σ_min), q_i the quantile at 1 − i/(n−1) of a Beta(α, β) distribution
+    /// ("Beta Sampling is All You Need", Lee et al. 2024, https://arxiv.org/abs/2407.12173): with α = β &lt; 1 the steps
+    /// crowd at both ends of the noise range (the reference's <c>use_beta_sigmas</c>).
+    /// </summary>
+    public static double[] Beta(double sigmaMin, double sigmaMax, int count, double alpha = BetaSigmasShape, double beta = BetaSigmasShape)
+    {
+        CheckRange(sigmaMin, sigmaMax, count);
+        var ramp = TimestepSpacings.Linspace(0, 1, count);
+        var sigmas = new double[count];
+        for (var i = 0; i < count; i++)
+        {
+            var q = MathNet.Numerics.Distributions.Beta.InvCDF(alpha, beta, 1 - ramp[i]);
+            sigmas[i] = sigmaMin + q * (sigmaMax - sigmaMin);
+        }
+        return sigmas;
+    }
+
+    private static void CheckRange(double sigmaMin, double sigmaMax, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        if (!(sigmaMin > 0) || !(sigmaMax >= sigmaMin)) throw new ArgumentOutOfRangeException(nameof(sigmaMin), $"Need 0 < sigma_min <= sigma_max (got {sigmaMin}, {sigmaMax}).");
+    }
+
+    /// <summary>
     /// The fractional training timestep whose σ is <paramref name="sigma"/>, by linear interpolation of log σ between
     /// the two neighbouring training timesteps (clamped to the table's range).
     /// </summary>
