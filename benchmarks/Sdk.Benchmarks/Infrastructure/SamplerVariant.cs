@@ -72,7 +72,9 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
             .AddDpmSolverSampler()
             .AddEulerSampler()
             .AddEulerAncestralSampler()
-            .AddPndmSampler();
+            .AddPndmSampler()
+            .AddUniPcSampler()
+            .AddDeisSampler();
         return services.BuildServiceProvider();
     }
 }

@@ -15,6 +15,10 @@ public static class SamplerNames
     public const string EulerAncestral = "euler-ancestral";
     /// <summary>Pseudo numerical methods for diffusion models (Liu et al. 2022).</summary>
     public const string Pndm = "pndm";
+    /// <summary>UniPC, a unified multistep predictor-corrector (Zhao et al. 2023).</summary>
+    public const string UniPc = "unipc";
+    /// <summary>DEIS, the diffusion exponential integrator sampler (Zhang &amp; Chen 2023).</summary>
+    public const string Deis = "deis";
 
     private static readonly Dictionary<string, string> ByClassName = new(StringComparer.Ordinal)
     {
@@ -24,9 +28,11 @@ public static class SamplerNames
         ["EulerDiscreteScheduler"] = Euler,
         ["EulerAncestralDiscreteScheduler"] = EulerAncestral,
         ["PNDMScheduler"] = Pndm,
+        ["UniPCMultistepScheduler"] = UniPc,
+        ["DEISMultistepScheduler"] = Deis,
     };
 
-    /// <summary>The SDK name for a reference class name, or null when the class is not one of the built-in six.</summary>
+    /// <summary>The SDK name for a reference class name, or null when the class is not one of the built-in samplers.</summary>
     public static string? FromClassName(string className) => ByClassName.GetValueOrDefault(className);
 
     /// <summary>The reference class name for an SDK name, or null when there is none.</summary>

@@ -1,0 +1,13 @@
+using Diffusion.Configuration;
+using Diffusion.Samplers.Deis;
+using Diffusion.Scheduling;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers the DEIS multistep sampler.</summary>
+public static class DeisServiceCollectionExtensions
+{
+    /// <summary>Makes the <c>deis</c> sampler (reference class DEISMultistepScheduler) available to the sampler factory.</summary>
+    public static IDiffusionBuilder AddDeisSampler(this IDiffusionBuilder builder) =>
+        builder.AddSampler(SamplerNames.Deis, "DEISMultistepScheduler", config => new DeisScheduler(config));
+}
