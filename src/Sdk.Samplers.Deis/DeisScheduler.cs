@@ -51,10 +51,8 @@ public sealed class DeisScheduler : SigmaTableSchedulerBase
     }
 
     /// <inheritdoc/>
-    public override int Order => _order;
-
-    /// <inheritdoc/>
-    protected override double FinalSigma(double lastSigma, bool spaced) => spaced ? lastSigma : Table.SigmaMin;
+    /// <remarks>σ of training step 0 (the last σ where it lies below); a σ spacing's last σ repeated, as the reference does.</remarks>
+    protected override double FinalSigma(double lastSigma, bool spaced) => spaced ? lastSigma : Math.Min(lastSigma, Table.SigmaMin);
 
     /// <inheritdoc/>
     protected override void OnReset()

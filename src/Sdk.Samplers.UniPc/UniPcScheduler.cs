@@ -66,10 +66,10 @@ public sealed class UniPcScheduler : SigmaTableSchedulerBase
     }
 
     /// <inheritdoc/>
-    public override int Order => _order;
-
-    /// <inheritdoc/>
-    protected override double FinalSigma(double lastSigma, bool spaced) => _finalSigmaIsZero ? 0 : spaced ? lastSigma : Table.SigmaMin;
+    /// <remarks>0, or with <c>sigma_min</c>: σ of training step 0 (the last σ where it lies below), and a σ spacing's
+    /// last σ repeated, as the reference does.</remarks>
+    protected override double FinalSigma(double lastSigma, bool spaced) =>
+        _finalSigmaIsZero ? 0 : spaced ? lastSigma : Math.Min(lastSigma, Table.SigmaMin);
 
     /// <inheritdoc/>
     protected override void OnReset()

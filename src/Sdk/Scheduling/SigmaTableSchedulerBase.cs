@@ -45,8 +45,8 @@ public abstract class SigmaTableSchedulerBase : SchedulerBase, ISigmaScheduler
     public override bool AcceptsExplicitTimesteps => SigmaSpacing == SigmaSpacing.Timesteps;
 
     /// <summary>
-    /// The σ after the last step, given the last step's σ. <paramref name="spaced"/>: the σ came from a σ spacing or an
-    /// explicit σ list, not from timesteps (the reference treats the two differently).
+    /// The σ after the last step, given the last step's σ. <paramref name="spaced"/>: the σ came from the configuration's
+    /// σ spacing, whose end the reference treats differently from that of timesteps or an explicit σ list.
     /// </summary>
     protected abstract double FinalSigma(double lastSigma, bool spaced);
 
@@ -77,13 +77,13 @@ public abstract class SigmaTableSchedulerBase : SchedulerBase, ISigmaScheduler
     }
 
     /// <inheritdoc/>
-    /// <remarks>As with <c>use_karras_sigmas</c>: the steps use each σ exactly, the network sees the nearest whole
-    /// timestep (which neighbouring σ may share), and the final σ is the one a σ spacing gets.</remarks>
+    /// <remarks>As with <c>use_karras_sigmas</c>, the steps use each σ exactly and the network sees the nearest whole
+    /// timestep (which neighbouring σ may share); the final σ is the one a timestep schedule ends on.</remarks>
     public void SetSigmas(IReadOnlyList<double> sigmas)
     {
         var list = SigmaMath.ValidateSigmas(sigmas);
         var timesteps = Table.TimestepsFor(list, SigmaSpacing.Karras);
-        Install(list, spaced: true);
+        Install(list, spaced: false);
         ReplaceTimesteps(timesteps);
     }
 
