@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text;
 
 namespace Diffusion.Tokenizers;
@@ -15,7 +14,7 @@ internal static class ClipTextCleaner
 {
     public static string Clean(string text)
     {
-        var unescaped = WebUtility.HtmlDecode(WebUtility.HtmlDecode(text));
+        var unescaped = HtmlUnescaper.Unescape(HtmlUnescaper.Unescape(text));
         var collapsed = CollapseWhitespace(unescaped);
         return PythonLower(collapsed);
     }

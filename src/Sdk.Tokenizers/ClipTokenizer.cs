@@ -13,11 +13,9 @@ namespace Diffusion.Tokenizers;
 public sealed class ClipTokenizer
 {
     private readonly ClipBpe _bpe;
-    private readonly IReadOnlyDictionary<string, int> _vocabulary;
 
     private ClipTokenizer(ClipTokenizerFiles files)
     {
-        _vocabulary = files.Vocabulary;
         _bpe = new ClipBpe(files.Vocabulary, files.Merges);
         ModelMaxLength = files.ModelMaxLength;
         BosTokenId = files.Vocabulary[files.BosToken];
@@ -35,7 +33,7 @@ public sealed class ClipTokenizer
     /// <exception cref="TokenizerException">A file is missing or malformed; the exception names it.</exception>
     public static ClipTokenizer FromFolder(string folder) => new(ClipTokenizerFiles.Read(folder));
 
-    /// <summary>The length of every <see cref="Encode"/> result, <c>model_max_length</c> of <c>tokenizer_config.json</c> (77 for CLIP).</summary>
+    /// <summary>The length of every <see cref="Encode(string)"/> result, <c>model_max_length</c> of <c>tokenizer_config.json</c> (77 for CLIP).</summary>
     public int ModelMaxLength { get; }
 
     /// <summary>The id that starts every sequence (<c>&lt;|startoftext|&gt;</c>, 49406).</summary>
@@ -78,14 +76,28 @@ public sealed class ClipTokenizer
     /// <param name="text">The prompt; null or empty gives the unconditional input (begin, end, padding).</param>
     public int[] Encode(string text)
     {
+        var result = new int[ModelMaxLength];
+        Encode(text, result);
+        return result;
+    }
+
+    /// <summary>
+    /// Writes <see cref="Encode(string)"/>'s <see cref="ModelMaxLength"/> ids into <paramref name="destination"/>, for
+    /// filling one row of a batch buffer in place.
+    /// </summary>
+    /// <param name="text">The prompt; null or empty gives the unconditional input.</param>
+    /// <param name="destination">At least <see cref="ModelMaxLength"/> ids long; only the first <see cref="ModelMaxLength"/> are written.</param>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is shorter than <see cref="ModelMaxLength"/>.</exception>
+    public void Encode(string text, Span<int> destination)
+    {
+        if (destination.Length < ModelMaxLength)
+            throw new ArgumentException($"The destination holds {destination.Length} ids; the tokenizer writes {ModelMaxLength} (model_max_length).", nameof(destination));
         var ids = Tokenize(text);
         var kept = Math.Min(ids.Count, ModelMaxLength - 2);
-        var result = new int[ModelMaxLength];
-        result[0] = BosTokenId;
-        for (var i = 0; i < kept; i++) result[i + 1] = ids[i];
-        result[kept + 1] = EosTokenId;
-        result.AsSpan(kept + 2).Fill(PadTokenId);
-        return result;
+        destination[0] = BosTokenId;
+        for (var i = 0; i < kept; i++) destination[i + 1] = ids[i];
+        destination[kept + 1] = EosTokenId;
+        destination[(kept + 2)..ModelMaxLength].Fill(PadTokenId);
     }
 
     /// <summary>The BPE token strings of <paramref name="text"/> (byte-mapped, <c>&lt;/w&gt;</c> ending each word).</summary>
