@@ -8,6 +8,15 @@ namespace Diffusion.Tokenizers;
 /// <para>The ids are those of openai's <c>simple_tokenizer.py</c> (run without ftfy), framed as diffusers' pipelines
 /// frame them: <c>[BOS] + ids[..(max - 2)] + [EOS]</c>, padded to <see cref="ModelMaxLength"/> with the folder's pad
 /// token (<c>&lt;|endoftext|&gt;</c> for SD 1.x, <c>!</c> for SD 2.x).</para>
+/// <para>How it is built: the byte-level BPE merges (bytes_to_unicode symbols, <c>&lt;/w&gt;</c> on each word's last
+/// symbol, a cache of words up to 15 characters) are Microsoft.ML.Tokenizers' <c>BpeTokenizer</c>; the cleaning and the pre-tokenisation
+/// before it are CLIP's own, written here. ML.Tokenizers alone, with its <c>LowerCaseNormalizer</c> and a
+/// <c>RegexPreTokenizer</c> on CLIP's pattern, matches all 30 reference cases but only 3 of the 4 divergent inputs and
+/// 336 of the 1,014 generated probes: it does not decode HTML entities, .NET's regex puts letters and digits outside
+/// the BMP in the punctuation class and does not treat U+001C–U+001F as Python does, invariant lower-casing has no
+/// final sigma and maps İ to i, and special tokens are split out before the pattern runs. With CLIP's cleaning
+/// (<c>ClipTextCleaner</c>: Python's <c>html.unescape</c> twice, whitespace, <c>str.lower</c>) and pattern scanner
+/// (<c>ClipPreTokenizer</c>) in front, the same BPE is exact on 30/30, 4/4 and 1,014/1,014.</para>
 /// <para>Instances are immutable and safe to share between threads.</para>
 /// </remarks>
 public sealed class ClipTokenizer
