@@ -4,10 +4,14 @@ using Diffusion.Scheduling;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the multistep DPM-Solver sampler.</summary>
+/// <summary>Registers the DPM-Solver samplers, multistep and single-step.</summary>
 public static class DpmSolverServiceCollectionExtensions
 {
     /// <summary>Makes the <c>dpm-solver</c> sampler (reference class DPMSolverMultistepScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddDpmSolverSampler(this IDiffusionBuilder builder) =>
         builder.AddSampler(SamplerNames.DpmSolver, "DPMSolverMultistepScheduler", config => new DpmSolverScheduler(config));
+
+    /// <summary>Makes the <c>dpm-solver-singlestep</c> sampler (reference class DPMSolverSinglestepScheduler) available to the sampler factory.</summary>
+    public static IDiffusionBuilder AddDpmSolverSinglestepSampler(this IDiffusionBuilder builder) =>
+        builder.AddSampler(SamplerNames.DpmSolverSinglestep, "DPMSolverSinglestepScheduler", config => new DpmSolverSinglestepScheduler(config));
 }

@@ -15,6 +15,12 @@ public static class SamplerNames
     public const string EulerAncestral = "euler-ancestral";
     /// <summary>Pseudo numerical methods for diffusion models (Liu et al. 2022).</summary>
     public const string Pndm = "pndm";
+    /// <summary>DPM-Solver / DPM-Solver++ single-step (Lu et al. 2022).</summary>
+    public const string DpmSolverSinglestep = "dpm-solver-singlestep";
+    /// <summary>Latent consistency models (Luo et al. 2023).</summary>
+    public const string Lcm = "lcm";
+    /// <summary>Trajectory consistency distillation (Zheng et al. 2024).</summary>
+    public const string Tcd = "tcd";
 
     private static readonly Dictionary<string, string> ByClassName = new(StringComparer.Ordinal)
     {
@@ -24,9 +30,12 @@ public static class SamplerNames
         ["EulerDiscreteScheduler"] = Euler,
         ["EulerAncestralDiscreteScheduler"] = EulerAncestral,
         ["PNDMScheduler"] = Pndm,
+        ["DPMSolverSinglestepScheduler"] = DpmSolverSinglestep,
+        ["LCMScheduler"] = Lcm,
+        ["TCDScheduler"] = Tcd,
     };
 
-    /// <summary>The SDK name for a reference class name, or null when the class is not one of the built-in six.</summary>
+    /// <summary>The SDK name for a reference class name, or null when the class is not a built-in sampler's.</summary>
     public static string? FromClassName(string className) => ByClassName.GetValueOrDefault(className);
 
     /// <summary>The reference class name for an SDK name, or null when there is none.</summary>

@@ -30,5 +30,8 @@ public static class TestHost
         builder.AddDpmSolverSampler();
         builder.AddEulerSampler();
         builder.AddEulerAncestralSampler();
+        builder.AddDpmSolverSinglestepSampler();
+        builder.AddLcmSampler();
+        builder.AddTcdSampler();
     }
 }
