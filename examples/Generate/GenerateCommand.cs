@@ -24,7 +24,7 @@ internal static class GenerateCommand
     private static readonly Option<bool> Threshold = new("--threshold") { Description = "Dynamic thresholding of the predicted image" };
     private static readonly Option<double> Temperature = new("--temperature") { Description = "Divide the model output by T before each step", DefaultValueFactory = _ => 1.0, HelpName = "T" };
     private static readonly Option<double> NoiseInjection = new("--noise-injection") { Description = "Add X·N(0, I) to the model output before each step", HelpName = "X" };
-    private static readonly Option<double> Eta = new("--eta") { Description = "DDIM's η (0 = deterministic)", HelpName = "E" };
+    private static readonly Option<double?> Eta = new("--eta") { Description = "DDIM's η (default 0 = deterministic) or TCD's γ (default 0.3)", HelpName = "E" };
     private static readonly Option<OnnxExecutionProvider> Device = new("--device")
     {
         Description = "cpu, cuda (needs the GPU build) or auto (cuda, else cpu)", DefaultValueFactory = _ => OnnxExecutionProvider.Cpu, HelpName = "cpu|cuda|auto",

@@ -21,7 +21,7 @@ internal sealed record GenerateSettings
     public bool Threshold { get; init; }
     public double Temperature { get; init; } = 1;
     public double NoiseInjection { get; init; }
-    public double Eta { get; init; }
+    public double? Eta { get; init; }
     public OnnxExecutionProvider Device { get; init; }
     public int? NumTrainTimesteps { get; init; }
     public PredictionType? PredictionType { get; init; }
@@ -41,7 +41,7 @@ internal sealed record GenerateSettings
         if (!(Guidance >= 0) || !double.IsFinite(Guidance)) return $"--guidance must be a finite number >= 0 (got {Guidance})";
         if (!(Temperature > 0) || !double.IsFinite(Temperature)) return $"--temperature must be a finite number > 0 (got {Temperature})";
         if (!(NoiseInjection >= 0) || !double.IsFinite(NoiseInjection)) return $"--noise-injection must be a finite number >= 0 (got {NoiseInjection})";
-        if (!(Eta >= 0) || !double.IsFinite(Eta)) return $"--eta must be a finite number >= 0 (got {Eta})";
+        if (Eta is { } eta && (!(eta >= 0) || !double.IsFinite(eta))) return $"--eta must be a finite number >= 0 (got {Eta})";
         if (Label is not ("all" or "none") && !long.TryParse(Label, out _)) return $"--label must be a class number, 'all' or 'none' (got '{Label}')";
         if (PluginsDirectory is not null && !Directory.Exists(PluginsDirectory)) return $"--plugins folder '{PluginsDirectory}' does not exist";
         if (!File.Exists(ModelPath) && !Directory.Exists(ModelPath)) return $"--model '{ModelPath}' is neither a model folder nor an .onnx file";

@@ -95,7 +95,10 @@ public sealed class LcmScheduler : SchedulerBase
 
         // 4. f = c_out·x̂₀ + c_skip·x_t, then x_{t'} = √ᾱ_{t'}·f + √(1−ᾱ_{t'})·z; the last step (and a one-step run)
         //    returns f without noise.
-        var update = new Update(toX0, clip, (float)scale, (float)skip, (float)Math.Sqrt(alphaProdPrev), (float)Math.Sqrt(1 - alphaProdPrev));
+        //    Without clipping f is linear in the model output m and x_t, f = m·(A·c_out/D) + x·(B·c_out/D + c_skip) for
+        //    x̂₀ = (m·A + x·B)/D, which spares the division.
+        var update = new Update(toX0, clip, (float)scale, (float)skip,
+            (float)(toX0.A * scale / toX0.D), (float)(toX0.B * scale / toX0.D + skip), (float)Math.Sqrt(alphaProdPrev), (float)Math.Sqrt(1 - alphaProdPrev));
         var wrote = !output.PredictedOriginal.IsEmpty;
         if (last)
         {
@@ -110,15 +113,15 @@ public sealed class LcmScheduler : SchedulerBase
         return wrote;
     }
 
-    // f = (clamp(x̂₀)·c_out + x·c_skip); x_{t'} = f·√ᾱ_{t'} + z·√(1−ᾱ_{t'}).
-    private readonly record struct Update(PredictionFormula ToX0, float Clip, float Out, float Skip, float Signal, float Noise)
+    // f = clamp(x̂₀)·c_out + x·c_skip (m·Fm + x·Fx unclipped); x_{t'} = f·√ᾱ_{t'} + z·√(1−ᾱ_{t'}).
+    private readonly record struct Update(PredictionFormula ToX0, float Clip, float Out, float Skip, float Fm, float Fx, float Signal, float Noise)
         : ElementWise.IOperator2, ElementWise.IOperator3, ElementWise.IOperator3To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample)
         {
-            var x0 = ToX0.Invoke(modelOutput, sample);
-            if (Clip < float.PositiveInfinity) x0 = Vector.Max(Vector.Min(x0, new Vector<float>(Clip)), new Vector<float>(-Clip));
+            if (Clip == float.PositiveInfinity) return modelOutput * Fm + sample * Fx;
+            var x0 = Vector.Max(Vector.Min(ToX0.Invoke(modelOutput, sample), new Vector<float>(Clip)), new Vector<float>(-Clip));
             return x0 * Out + sample * Skip;
         }
 

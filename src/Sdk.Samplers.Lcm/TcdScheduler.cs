@@ -72,9 +72,12 @@ public sealed class TcdScheduler : SchedulerBase
         double alpha = Math.Sqrt(alphaProd), sigma = Math.Sqrt(1 - alphaProd);
 
         // 3. x̂_s = √ᾱ_s·x̂₀ + √(1−ᾱ_s)·ε̂, from x̂₀ and ε̂ of the network (the trajectory consistency function to s).
-        var update = new Update(
-            PredictionFormula.ToSample(Config.PredictionType, alpha, sigma), PredictionFormula.ToEpsilon(Config.PredictionType, alpha, sigma),
-            (float)Math.Sqrt(alphaProdS), (float)Math.Sqrt(1 - alphaProdS),
+        //    x̂₀ = (m·A₀ + x·B₀)/D₀ and ε̂ = (m·A₁ + x·B₁)/D₁ make x̂_s linear in the model output m and x_t: m·P + x·Q.
+        var toX0 = PredictionFormula.ToSample(Config.PredictionType, alpha, sigma);
+        var toEpsilon = PredictionFormula.ToEpsilon(Config.PredictionType, alpha, sigma);
+        double signalS = Math.Sqrt(alphaProdS), noiseS = Math.Sqrt(1 - alphaProdS);
+        var update = new Update(toX0,
+            (float)(toX0.A / toX0.D * signalS + toEpsilon.A / toEpsilon.D * noiseS), (float)(toX0.B / toX0.D * signalS + toEpsilon.B / toEpsilon.D * noiseS),
             (float)Math.Sqrt(alphaProdPrev / alphaProdS), (float)Math.Sqrt(1 - alphaProdPrev / alphaProdS));
 
         // 4. Forward to t' with fresh noise (γ > 0, all but the last step); otherwise x̂_s is the next sample.
@@ -93,13 +96,12 @@ public sealed class TcdScheduler : SchedulerBase
         return wrote;
     }
 
-    // x̂_s = x̂₀·√ᾱ_s + ε̂·√(1−ᾱ_s); x_{t'} = x̂_s·√(ᾱ_{t'}/ᾱ_s) + z·√(1−ᾱ_{t'}/ᾱ_s).
-    private readonly record struct Update(PredictionFormula ToX0, PredictionFormula ToEpsilon, float SignalS, float NoiseS, float Signal, float Noise)
+    // x̂_s = x̂₀·√ᾱ_s + ε̂·√(1−ᾱ_s) = m·P + x·Q; x_{t'} = x̂_s·√(ᾱ_{t'}/ᾱ_s) + z·√(1−ᾱ_{t'}/ᾱ_s).
+    private readonly record struct Update(PredictionFormula ToX0, float P, float Q, float Signal, float Noise)
         : ElementWise.IOperator2, ElementWise.IOperator3, ElementWise.IOperator3To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample) =>
-            ToX0.Invoke(modelOutput, sample) * SignalS + ToEpsilon.Invoke(modelOutput, sample) * NoiseS;
+        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample) => modelOutput * P + sample * Q;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample, Vector<float> z) =>
@@ -109,7 +111,7 @@ public sealed class TcdScheduler : SchedulerBase
         public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample, Vector<float> z, out Vector<float> x0)
         {
             x0 = ToX0.Invoke(modelOutput, sample);
-            return (x0 * SignalS + ToEpsilon.Invoke(modelOutput, sample) * NoiseS) * Signal + z * Noise;
+            return (modelOutput * P + sample * Q) * Signal + z * Noise;
         }
     }
 }

@@ -15,7 +15,9 @@ namespace Diffusion.Benchmarks.Infrastructure;
 /// <param name="KarrasSigmas">Karras et al. σ spacing.</param>
 /// <param name="SolverOrder">DPM-Solver's order (null: the sampler's default, 2).</param>
 /// <param name="Spacing">A timestep spacing other than the model's (null: the model's).</param>
-public sealed record SamplerVariant(string Key, string Label, string SchedulerType, bool KarrasSigmas = false, int? SolverOrder = null, TimestepSpacing? Spacing = null)
+/// <param name="OriginalInferenceSteps">LCM's and TCD's distillation schedule (null: theirs, 50 steps); 1000 lets them take every step count.</param>
+public sealed record SamplerVariant(string Key, string Label, string SchedulerType, bool KarrasSigmas = false, int? SolverOrder = null, TimestepSpacing? Spacing = null,
+    int? OriginalInferenceSteps = null)
 {
     /// <summary>Every built-in sampler, with DPM-Solver++ at orders 2 and 3 and Euler with and without Karras σ.</summary>
     public static IReadOnlyList<SamplerVariant> All { get; } =
@@ -31,6 +33,10 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         // PNDM steps by T // n whatever the spacing; with the model's trailing spacing the listed timesteps are T/n apart,
         // which differs when n does not divide T. Its own default spacing, leading, lists multiples of T // n.
         new("pndm-leading", "PNDM (leading spacing)", SamplerNames.Pndm, Spacing: TimestepSpacing.Leading),
+        new("dpm-2s", "DPM-Solver++ 2S", SamplerNames.DpmSolverSinglestep),
+        // Consistency samplers are meant for distilled networks; on these models they run on the plain denoiser.
+        new("lcm", "LCM", SamplerNames.Lcm, OriginalInferenceSteps: 1000),
+        new("tcd", "TCD (γ = 0.3)", SamplerNames.Tcd, OriginalInferenceSteps: 1000),
     ];
 
     /// <summary>Whether the variant is a sampler of its own for the cost of a step (a spacing changes which timesteps, not the step).</summary>
@@ -59,6 +65,7 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         options.UseKarrasSigmas = KarrasSigmas;
         if (SolverOrder is { } order) options.BaseConfig!.SolverOrder = order;
         if (Spacing is { } spacing) options.BaseConfig!.TimestepSpacing = spacing;
+        if (OriginalInferenceSteps is { } original) options.BaseConfig!.OriginalInferenceSteps = original;
         return options;
     }
 
@@ -72,7 +79,10 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
             .AddDpmSolverSampler()
             .AddEulerSampler()
             .AddEulerAncestralSampler()
-            .AddPndmSampler();
+            .AddPndmSampler()
+            .AddDpmSolverSinglestepSampler()
+            .AddLcmSampler()
+            .AddTcdSampler();
         return services.BuildServiceProvider();
     }
 }

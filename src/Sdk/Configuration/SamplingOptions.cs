@@ -61,8 +61,8 @@ public sealed class SamplingOptions
     /// <summary>Largest threshold of dynamic thresholding.</summary>
     public double SampleMaxValue { get; set; } = 1.0;
 
-    /// <summary>DDIM's η (0 = deterministic).</summary>
-    public double Eta { get; set; }
+    /// <summary>DDIM's η (0 = deterministic) and TCD's γ; null: the sampler's default (DDIM 0, TCD 0.3).</summary>
+    public double? Eta { get; set; }
 
     /// <summary>DPM-Solver algorithm type (null: the sampler's default).</summary>
     public string? AlgorithmType { get; set; }
@@ -90,7 +90,7 @@ public sealed class SamplingOptions
             PredictionType = config.PredictionType,
             UseKarrasSigmas = config.UseKarrasSigmas ?? false,
             ClipSample = config.ClipSample,
-            Eta = config.Eta ?? 0,
+            Eta = config.Eta,
             AlgorithmType = config.AlgorithmType,
             SolverType = config.SolverType,
             BaseConfig = config.Clone(),
@@ -111,7 +111,7 @@ public sealed class SamplingOptions
         config.BetaSchedule = BetaSchedule;
         config.PredictionType = PredictionType;
         config.ClipSample = ClipSample ?? config.ClipSample;
-        config.Eta = Eta;
+        config.Eta = Eta ?? config.Eta;
         config.AlgorithmType = AlgorithmType ?? config.AlgorithmType;
         config.SolverType = SolverType ?? config.SolverType;
         config.UseKarrasSigmas = null;
@@ -133,7 +133,7 @@ public sealed class SamplingOptions
         if (!(NoiseInjection >= 0) || !double.IsFinite(NoiseInjection)) Fail(nameof(NoiseInjection), NoiseInjection, "a finite number >= 0");
         if (!(DynamicThresholdingRatio > 0 && DynamicThresholdingRatio <= 1)) Fail(nameof(DynamicThresholdingRatio), DynamicThresholdingRatio, "a number in (0, 1]");
         if (!(SampleMaxValue > 0) || !double.IsFinite(SampleMaxValue)) Fail(nameof(SampleMaxValue), SampleMaxValue, "a finite number > 0");
-        if (!(Eta >= 0) || !double.IsFinite(Eta)) Fail(nameof(Eta), Eta, "a finite number >= 0");
+        if (Eta is { } eta && (!(eta >= 0) || !double.IsFinite(eta))) Fail(nameof(Eta), eta, "a finite number >= 0");
         if (!double.IsFinite(BetaStart) || !double.IsFinite(BetaEnd) || (BetaSchedule != BetaSchedule.SquaredCosCapV2 && !(BetaEnd > BetaStart)))
             Fail(nameof(BetaEnd), BetaEnd, $"a finite number above BetaStart = {BetaStart.ToString(CultureInfo.InvariantCulture)}");
     }

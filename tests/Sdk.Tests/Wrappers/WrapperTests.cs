@@ -72,7 +72,7 @@ public sealed class WrapperTests
         using var provider = services.BuildServiceProvider();
         var options = provider.GetRequiredService<IOptions<SamplingOptions>>().Value;
         Assert.That((options.SchedulerType, options.NumInferenceSteps, options.GuidanceScale, options.BetaSchedule, options.Eta),
-            Is.EqualTo(("ddpm", 25, 3.0, BetaSchedule.ScaledLinear, 0.5)));
+            Is.EqualTo(("ddpm", 25, 3.0, BetaSchedule.ScaledLinear, (double?)0.5)));
 
         var bad = new ConfigurationBuilder().AddJsonStream(new MemoryStream(System.Text.Encoding.UTF8.GetBytes("""{"Sampling": {"Temperature": 0}}"""))).Build();
         var badServices = new ServiceCollection();
