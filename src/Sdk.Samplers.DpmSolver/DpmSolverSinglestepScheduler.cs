@@ -165,7 +165,7 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase, ISigmaSchedule
         var start = stepIndex - (order - 1); // the cycle's first step, s
 
         // 2. The prediction this algorithm integrates (x₀ for the ++ variants, ε for dpmsolver), pushed onto the history.
-        var (alphaS0, sigmaS0) = AlphaSigma(_sigmas[stepIndex]);
+        var (alphaS0, sigmaS0) = VpSigmas.AlphaSigma(_sigmas[stepIndex]);
         _newest = (_newest + 1) % _order;
         var m0 = Buffer(_newest, n);
         ConvertModelOutput(input, alphaS0, sigmaS0, m0);
@@ -214,29 +214,11 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase, ISigmaSchedule
     /// </summary>
     public override void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, ReadOnlySpan<double> timesteps, Span<float> destination)
     {
-        var itemLength = CheckAddNoise(original, noise, timesteps, destination);
-        for (var b = 0; b < timesteps.Length; b++)
-        {
-            var t = timesteps[b];
-            if (!(t >= 0 && t <= Schedule.NumTrainTimesteps - 1))
-                throw new SchedulerStateException($"Timestep {Format(t)} is outside [0, {Schedule.NumTrainTimesteps - 1}].");
-            int first = -1, index = -1;
-            for (var i = 0; i < Timesteps.Count && index < 0; i++)
-                if (Timesteps[i] == t) (first, index) = first < 0 ? (i, -1) : (first, i);
-            index = index >= 0 ? index : first;
-            var (alpha, sigma) = AlphaSigma(index >= 0 ? _sigmas[index] : SigmaMath.Interpolate(t, _trainIndices, _trainSigmas));
-            var range = new Range(b * itemLength, (b + 1) * itemLength);
-            PredictionMath.Combine((float)alpha, original[range], (float)sigma, noise[range], destination[range]);
-        }
+        CheckAddNoise(original, noise, timesteps, destination);
+        VpSigmas.AddNoise(Timesteps, _sigmas, _trainSigmas, original, noise, timesteps, destination);
     }
 
     private Span<float> History(int age, int length) => Buffer((_newest - age + _order) % _order, length);
-
-    private static (double Alpha, double Sigma) AlphaSigma(double sigma)
-    {
-        var alpha = 1 / Math.Sqrt(sigma * sigma + 1);
-        return (alpha, sigma * alpha);
-    }
 
     private static SchedulerConfig WithoutZeroSnr(SchedulerConfig config)
     {
@@ -270,8 +252,8 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase, ISigmaSchedule
     /// </summary>
     private StepCoefficients Coefficients(int order, int start, int stepIndex)
     {
-        var (alphaT, sigmaT) = AlphaSigma(_sigmas[stepIndex + 1]);
-        var (alphaS, sigmaS) = AlphaSigma(_sigmas[start]);
+        var (alphaT, sigmaT) = VpSigmas.AlphaSigma(_sigmas[stepIndex + 1]);
+        var (alphaS, sigmaS) = VpSigmas.AlphaSigma(_sigmas[start]);
         var h = _lambdas[stepIndex + 1] - _lambdas[start];
         double sample, d0, k1, k2, noise = 0;
         if (_sde)

@@ -79,26 +79,27 @@ public sealed class LcmScheduler : SchedulerBase
         // 2. The boundary scalings at t (Consistency Models, eq. 3's parameterisation).
         var (skip, scale) = BoundaryScalings(t);
 
-        // 3. x̂₀ from the network; with dynamic thresholding it needs a pass of its own (a per-item quantile), else the
-        //    conversion and clipping happen inside the update's pass.
+        // 3. x̂₀ from the network. Clipping and dynamic thresholding need it in a pass of its own (thresholding takes a
+        //    per-item quantile); otherwise the conversion happens inside the update's pass.
         ReadOnlySpan<float> source = input.ModelOutput;
         var toX0 = PredictionFormula.ToSample(Config.PredictionType, alpha, sigma);
-        var clip = _clipSample ? (float)Config.ClipSampleRange : float.PositiveInfinity;
-        if (Config.Thresholding)
+        if (Config.Thresholding || _clipSample)
         {
             var x0 = Buffer(X0Slot, n);
             PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, x0);
-            SampleThresholding.Dynamic(x0, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue, Buffer(ThresholdSlot, n / input.BatchSize));
+            if (Config.Thresholding)
+                SampleThresholding.Dynamic(x0, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue, Buffer(ThresholdSlot, n / input.BatchSize));
+            else
+                SampleThresholding.Clip(x0, Config.ClipSampleRange);
             source = x0;
-            (toX0, clip) = (new PredictionFormula(1f, 0f, 1f), float.PositiveInfinity);
+            toX0 = new PredictionFormula(1f, 0f, 1f);
         }
 
         // 4. f = c_out·x̂₀ + c_skip·x_t, then x_{t'} = √ᾱ_{t'}·f + √(1−ᾱ_{t'})·z; the last step (and a one-step run)
-        //    returns f without noise.
-        //    Without clipping f is linear in the model output m and x_t, f = m·(A·c_out/D) + x·(B·c_out/D + c_skip) for
-        //    x̂₀ = (m·A + x·B)/D, which spares the division.
-        var update = new Update(toX0, clip, (float)scale, (float)skip,
-            (float)(toX0.A * scale / toX0.D), (float)(toX0.B * scale / toX0.D + skip), (float)Math.Sqrt(alphaProdPrev), (float)Math.Sqrt(1 - alphaProdPrev));
+        //    returns f without noise. With x̂₀ = (m·A + x·B)/D, f is linear in the model output m and x_t:
+        //    f = m·(A·c_out/D) + x·(B·c_out/D + c_skip), which spares the division.
+        var update = new Update((float)(toX0.A * scale / toX0.D), (float)(toX0.B * scale / toX0.D + skip),
+            (float)Math.Sqrt(alphaProdPrev), (float)Math.Sqrt(1 - alphaProdPrev));
         var wrote = !output.PredictedOriginal.IsEmpty;
         if (last)
         {
@@ -113,26 +114,21 @@ public sealed class LcmScheduler : SchedulerBase
         return wrote;
     }
 
-    // f = clamp(x̂₀)·c_out + x·c_skip (m·Fm + x·Fx unclipped); x_{t'} = f·√ᾱ_{t'} + z·√(1−ᾱ_{t'}).
-    private readonly record struct Update(PredictionFormula ToX0, float Clip, float Out, float Skip, float Fm, float Fx, float Signal, float Noise)
+    // f = m·Fm + x·Fx; x_{t'} = f·√ᾱ_{t'} + z·√(1−ᾱ_{t'}).
+    private readonly record struct Update(float Fm, float Fx, float Signal, float Noise)
         : ElementWise.IOperator2, ElementWise.IOperator3, ElementWise.IOperator3To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample)
-        {
-            if (Clip == float.PositiveInfinity) return modelOutput * Fm + sample * Fx;
-            var x0 = Vector.Max(Vector.Min(ToX0.Invoke(modelOutput, sample), new Vector<float>(Clip)), new Vector<float>(-Clip));
-            return x0 * Out + sample * Skip;
-        }
+        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample) => modelOutput * Fm + sample * Fx;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample, Vector<float> z) =>
-            Invoke(modelOutput, sample) * Signal + z * Noise;
+            (modelOutput * Fm + sample * Fx) * Signal + z * Noise;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample, Vector<float> z, out Vector<float> denoised)
         {
-            denoised = Invoke(modelOutput, sample);
+            denoised = modelOutput * Fm + sample * Fx;
             return denoised * Signal + z * Noise;
         }
     }
