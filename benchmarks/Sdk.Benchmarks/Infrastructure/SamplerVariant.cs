@@ -15,7 +15,10 @@ namespace Diffusion.Benchmarks.Infrastructure;
 /// <param name="KarrasSigmas">Karras et al. σ spacing.</param>
 /// <param name="SolverOrder">DPM-Solver's order (null: the sampler's default, 2).</param>
 /// <param name="Spacing">A timestep spacing other than the model's (null: the model's).</param>
-/// <param name="OriginalInferenceSteps">LCM's and TCD's distillation schedule (null: theirs, 50 steps); 1000 lets them take every step count.</param>
+/// <param name="OriginalInferenceSteps">
+/// LCM's and TCD's distillation schedule for the step-cost suite, which needs 1000 steps (null: the model's, by default 50,
+/// the most steps these samplers take).
+/// </param>
 public sealed record SamplerVariant(string Key, string Label, string SchedulerType, bool KarrasSigmas = false, int? SolverOrder = null, TimestepSpacing? Spacing = null,
     int? OriginalInferenceSteps = null)
 {
@@ -53,21 +56,31 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
     {
         var steps = SchedulerType == SamplerNames.Pndm ? nfe - PndmExtraEvaluations : nfe;
         var minimum = SchedulerType == SamplerNames.Pndm ? 4 : 1;
-        return steps >= minimum && steps <= 1000 ? steps : null;
+        // LCM and TCD take at most original_inference_steps steps (50 on the models' own configurations).
+        var maximum = SchedulerType is SamplerNames.Lcm or SamplerNames.Tcd ? 50 : 1000;
+        return steps >= minimum && steps <= maximum ? steps : null;
     }
 
-    /// <summary>The options for this variant on a model whose scheduler configuration is <paramref name="modelConfig"/>.</summary>
-    public SamplingOptions Options(SchedulerConfig modelConfig, int steps, double guidance)
+    /// <summary>The model's scheduler configuration with this variant's <see cref="OriginalInferenceSteps"/>, if any.</summary>
+    public SchedulerConfig ModelConfig(SchedulerConfig modelConfig)
     {
-        var options = SamplingOptions.FromSchedulerConfig(modelConfig, SchedulerType);
-        options.NumInferenceSteps = steps;
-        options.GuidanceScale = guidance;
-        options.UseKarrasSigmas = KarrasSigmas;
-        if (SolverOrder is { } order) options.BaseConfig!.SolverOrder = order;
-        if (Spacing is { } spacing) options.BaseConfig!.TimestepSpacing = spacing;
-        if (OriginalInferenceSteps is { } original) options.BaseConfig!.OriginalInferenceSteps = original;
-        return options;
+        ArgumentNullException.ThrowIfNull(modelConfig);
+        if (OriginalInferenceSteps is null) return modelConfig;
+        var config = modelConfig.Clone();
+        config.OriginalInferenceSteps = OriginalInferenceSteps;
+        return config;
     }
+
+    /// <summary>The request options for this variant (applied over the model's own scheduler configuration by the factory).</summary>
+    public SamplingOptions Options(int steps, double guidance) => new()
+    {
+        Sampler = SchedulerType,
+        Steps = steps,
+        GuidanceScale = guidance,
+        UseKarrasSigmas = KarrasSigmas ? true : null,
+        SolverOrder = SolverOrder,
+        TimestepSpacing = Spacing,
+    };
 
     /// <summary>A sampler factory with every built-in sampler registered, as an application sets it up.</summary>
     public static ServiceProvider BuildHost()
