@@ -96,9 +96,6 @@ public sealed class DpmSolverSinglestepScheduler : SchedulerBase, ISigmaSchedule
     /// <inheritdoc/>
     public double SigmaMax => _trainSigmas[^1];
 
-    /// <inheritdoc/>
-    public override int Order => _order;
-
     /// <summary>The order of each step of the current schedule (cycles of 1 … <c>solver_order</c>).</summary>
     public IReadOnlyList<int> StepOrders => _orders;
 
