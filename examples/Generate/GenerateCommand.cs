@@ -67,11 +67,28 @@ internal static class GenerateCommand
         var parsed = Create().Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            var message = string.Join(" ", parsed.Errors[0].Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            // An option missing its value also makes the next value "unrecognized": the option's own error says more.
+            var error = parsed.Errors.FirstOrDefault(e => !e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
+            var message = string.Join(" ", error.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             Console.Error.WriteLine($"error: {message} (see --help)");
             return ExitCodes.BadArguments;
         }
-        return await parsed.InvokeAsync();
+        try
+        {
+            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("error: cancelled; nothing was written");
+            return ExitCodes.Cancelled;
+        }
+        catch (Exception e)
+        {
+            // Nothing reaches the user as a stack trace: one line with the failure's type and message.
+            var message = string.Join(" ", e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            Console.Error.WriteLine($"error: unexpected {e.GetType().Name}: {message}");
+            return ExitCodes.Failed;
+        }
     }
 
     public static RootCommand Create()
