@@ -137,6 +137,14 @@ public sealed class SamplingOptions
         return config;
     }
 
+    /// <summary>A copy of these options that names <paramref name="sampler"/> (an ensemble's member).</summary>
+    internal SamplingOptions WithSampler(string sampler)
+    {
+        var copy = (SamplingOptions)MemberwiseClone();
+        copy.Sampler = sampler;
+        return copy;
+    }
+
     /// <summary>Throws <see cref="SamplingOptionException"/> naming the first option outside its range.</summary>
     public void Validate()
     {

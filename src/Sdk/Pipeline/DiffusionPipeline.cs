@@ -22,7 +22,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
 
     /// <summary>Generates one batch.</summary>
     /// <param name="request">What to generate.</param>
-    /// <param name="progress">Receives the step index, timestep and elapsed time after every step.</param>
+    /// <param name="progress">Receives the step index, timestep and elapsed time after every step (an ensemble's members' steps one after another).</param>
     /// <param name="cancellationToken">Checked between steps.</param>
     /// <exception cref="SamplingOptionException">A sampling option is invalid (the message names it).</exception>
     /// <exception cref="SchedulerConfigException">The model's configuration with the request's overrides is invalid (the message names the key).</exception>
@@ -32,8 +32,8 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
     public Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var run = Prepare(request); // argument errors surface before any work starts
-        return Task.Run(() => Run(run, request, progress, cancellationToken), cancellationToken);
+        var runs = PrepareAll(request); // argument errors surface before any work starts
+        return Task.Run(() => RunAll(runs, request, progress, cancellationToken), cancellationToken);
     }
 
     /// <summary>Generates one batch on the calling thread.</summary>
@@ -41,12 +41,51 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
     public GenerationResult Generate(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        return Run(Prepare(request), request, progress, cancellationToken);
+        return RunAll(PrepareAll(request), request, progress, cancellationToken);
     }
 
-    private sealed record PreparedRun(IScheduler Sampler, TensorShape Shape, long[] Labels, float[] Hidden, int StartIndex, Func<IDenoiser, IDenoiser> Guide);
+    private sealed record PreparedRun(IScheduler Sampler, TensorShape Shape, long[] Labels, float[] Hidden, int StartIndex, Func<IDenoiser, IDenoiser> Guide)
+    {
+        public int Steps => Sampler.Timesteps.Count - StartIndex;
+    }
 
-    private PreparedRun Prepare(GenerationRequest request)
+    // One run, or one per ensemble member, all prepared (and so checked) before the first model call.
+    private PreparedRun[] PrepareAll(GenerationRequest request)
+    {
+        if (request.Ensemble is not { } ensemble) return [Prepare(request, request.Sampling)];
+        var runs = ensemble.Members.Select(m => Prepare(request, request.Sampling.WithSampler(m.Sampler))).ToArray();
+        for (var k = 1; k < runs.Length; k++)
+            if (runs[k].Shape != runs[0].Shape)
+                throw Invalid($"{nameof(request.Ensemble)}[{k}]", runs[k].Shape, $"the shape {runs[0].Shape} of the first member: members' latents are averaged element by element");
+        return runs;
+    }
+
+    // A single run, or the members of an ensemble one after another, then their weighted mean.
+    private GenerationResult RunAll(PreparedRun[] runs, GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    {
+        if (request.Ensemble is not { } ensemble) return Run(runs[0], request, progress, cancellationToken, 0, runs[0].Steps);
+        var clock = Stopwatch.StartNew();
+        var total = runs.Sum(r => r.Steps);
+        var members = new GenerationResult[runs.Length];
+        for (int k = 0, offset = 0; k < runs.Length; offset += runs[k].Steps, k++)
+            members[k] = Run(runs[k], request, progress is null ? null : new EnsembleClock(progress, clock), cancellationToken, offset, total);
+        var latents = new float[members[0].Latents.Length];
+        ensemble.Combine(members.Select(m => m.Latents).ToArray(), latents);
+        Check(latents, total - 1, members[^1].Timesteps[^1], "ensemble mean");
+        return new GenerationResult
+        {
+            Latents = latents,
+            Shape = members[0].Shape,
+            SamplerName = $"ensemble({string.Join(", ", members.Select((m, k) => $"{m.SamplerName}:{ensemble.Weights[k].ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}"))})",
+            Timesteps = members.SelectMany(m => m.Timesteps).ToArray(),
+            ModelEvaluations = members.Sum(m => m.ModelEvaluations),
+            Elapsed = clock.Elapsed,
+            Statistics = request.CollectStatistics ? members.SelectMany(m => m.Statistics ?? []).ToArray() : null,
+            Members = members,
+        };
+    }
+
+    private PreparedRun Prepare(GenerationRequest request, SamplingOptions options)
     {
         var info = Model.Info;
         if (request.BatchSize < 1) throw Invalid(nameof(request.BatchSize), request.BatchSize, "an integer >= 1");
@@ -56,10 +95,9 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         if (info.Width is { } w && request.Width is { } rw && rw != w) throw Invalid(nameof(request.Width), rw, $"{w} (the model {info.Source} is fixed to it) or null");
         if (height < 1) throw Invalid(nameof(request.Height), height, "an integer >= 1");
         if (width < 1) throw Invalid(nameof(request.Width), width, "an integer >= 1");
-        var shape = BatchMemory.Check(request.BatchSize, info.Channels, height, width, guided: (request.Sampling.GuidanceScale ?? 1) != 1);
+        var shape = BatchMemory.Check(request.BatchSize, info.Channels, height, width, guided: (options.GuidanceScale ?? 1) != 1);
 
         // One path: the model's own scheduler configuration plus the request's overrides, straight to the factory.
-        var options = request.Sampling;
         var sampler = samplers.Create(options, Model.SchedulerConfig);
         Guard(sampler, "setting its timesteps", () => sampler.SetTimesteps(options.Steps));
 
@@ -121,7 +159,9 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         return all;
     }
 
-    private GenerationResult Run(PreparedRun run, GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    // The loop. An ensemble's members report their steps after the earlier members' (stepOffset) out of all members' (total).
+    private GenerationResult Run(PreparedRun run, GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken,
+        int stepOffset, int total)
     {
         var (sampler, shape, labels, hidden, startIndex, _) = run;
         var clock = Stopwatch.StartNew();
@@ -152,7 +192,6 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         var modelOutput = new float[n];
         var next = new float[n];
         var statistics = request.CollectStatistics ? new List<StepStatistics>() : null;
-        var total = sampler.Timesteps.Count - startIndex;
 
         // 3. The loop: one direction, the sampler never sees the model and the model never sees the spacing.
         for (var k = startIndex; k < sampler.Timesteps.Count; k++)
@@ -182,8 +221,8 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             Check(x, step, t, "sample");
 
             statistics?.Add(new StepStatistics(step, t, TensorChecks.Statistics(modelInput), TensorChecks.Statistics(modelOutput)));
-            request.OnStep?.Invoke(new StepInfo(step, total, t), x);
-            progress?.Report(new GenerationProgress(step + 1, total, t, clock.Elapsed));
+            request.OnStep?.Invoke(new StepInfo(stepOffset + step, total, t), x);
+            progress?.Report(new GenerationProgress(stepOffset + step + 1, total, t, clock.Elapsed));
         }
 
         return new GenerationResult
@@ -239,6 +278,12 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         {
             throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), doing, e);
         }
+    }
+
+    // Progress of an ensemble's member, its elapsed time counted from the ensemble's start.
+    private sealed class EnsembleClock(IProgress<GenerationProgress> inner, Stopwatch clock) : IProgress<GenerationProgress>
+    {
+        public void Report(GenerationProgress value) => inner.Report(value with { Elapsed = clock.Elapsed });
     }
 
     private static SamplingOptionException Invalid(string property, object? value, string allowed) =>

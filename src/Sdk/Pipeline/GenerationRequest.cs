@@ -49,6 +49,13 @@ public sealed class GenerationRequest
 
     /// <summary>Collect min, max, mean and standard deviation of the sample and the model output at every step.</summary>
     public bool CollectStatistics { get; init; }
+
+    /// <summary>
+    /// Run several samplers from the same initial noise and conditioning and return the weighted mean of their final
+    /// latents (null: one sampler, <see cref="SamplingOptions.Sampler"/>). Each member runs with <see cref="Sampling"/>,
+    /// its sampler name replaced by the member's; progress and <see cref="OnStep"/> count the members' steps one after another.
+    /// </summary>
+    public SamplerEnsemble? Ensemble { get; init; }
 }
 
 /// <summary>Progress of a generation, reported once per step.</summary>
@@ -97,6 +104,12 @@ public sealed class GenerationResult
 
     /// <summary>Per-step statistics, when requested.</summary>
     public IReadOnlyList<StepStatistics>? Statistics { get; init; }
+
+    /// <summary>
+    /// For an ensemble (<see cref="GenerationRequest.Ensemble"/>): each member's own result, in member order; the
+    /// ensemble's <see cref="ModelEvaluations"/> is their sum. Null for a single sampler.
+    /// </summary>
+    public IReadOnlyList<GenerationResult>? Members { get; init; }
 }
 
 /// <summary>
