@@ -11,6 +11,7 @@ internal static class GenerateCommand
 
     private static readonly Option<string> Model = new("--model") { Description = "A model folder (model_index.json, scheduler/, unet/) or an .onnx file", DefaultValueFactory = _ => DefaultModel, HelpName = "PATH" };
     private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, unipc, deis, lcm, tcd, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
+    private static readonly Option<string?> Ensemble = new("--ensemble") { Description = "Several samplers from the same noise, their results averaged with weights, e.g. ddim:0.5,dpm-solver:0.5 (instead of --sampler; costs the sum of their model calls)", HelpName = "NAME:W,…" };
     private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
     private static readonly Option<double?> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none; default 3 for a conditional model, 1 otherwise)", HelpName = "W" };
     private static readonly Option<double> GuidanceRescale = new("--guidance-rescale") { Description = "Guidance rescale φ in [0, 1]", HelpName = "PHI" };
@@ -94,7 +95,7 @@ internal static class GenerateCommand
     public static RootCommand Create()
     {
         var root = new RootCommand("Generate images with a diffusion model and any sampler. Example: generate --out digits.png");
-        foreach (var option in new Option[] { Model, Sampler, Steps, Guidance, GuidanceRescale, Label, Seed, Batch, Out, OutDir, Columns, Karras, Threshold,
+        foreach (var option in new Option[] { Model, Sampler, Ensemble, Steps, Guidance, GuidanceRescale, Label, Seed, Batch, Out, OutDir, Columns, Karras, Threshold,
                      Temperature, NoiseInjection, Eta, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput, Plugins, Statistics })
             root.Options.Add(option);
         root.SetAction((result, cancellationToken) => Runner.RunAsync(Read(result), cancellationToken));
@@ -105,6 +106,7 @@ internal static class GenerateCommand
     {
         ModelPath = r.GetValue(Model)!,
         Sampler = r.GetValue(Sampler),
+        Ensemble = r.GetValue(Ensemble),
         Steps = r.GetValue(Steps),
         Guidance = r.GetValue(Guidance),
         GuidanceRescale = r.GetValue(GuidanceRescale),

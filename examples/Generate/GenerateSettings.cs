@@ -8,6 +8,7 @@ internal sealed record GenerateSettings
 {
     public required string ModelPath { get; init; }
     public string? Sampler { get; init; }
+    public string? Ensemble { get; init; }
     public int Steps { get; init; }
     public double? Guidance { get; init; }
     public double GuidanceRescale { get; init; }
@@ -39,6 +40,8 @@ internal sealed record GenerateSettings
         if (Columns is < 1) return $"--columns must be at least 1 (got {Columns})";
         if (Columns > Batch) return $"--columns must be from 1 to --batch = {Batch} (got {Columns})";
         if (SamplingProblem() is { } sampling) return sampling;
+        if (Ensemble is not null && Sampler is not null) return "give either --sampler or --ensemble, not both (an ensemble names its samplers)";
+        if (EnsembleProblem() is { } ensemble) return ensemble;
         if (Label is not ("all" or "none") && !long.TryParse(Label, out _)) return $"--label must be a class number, 'all' or 'none' (got '{Label}')";
         if (PluginsDirectory is not null && File.Exists(PluginsDirectory)) return $"--plugins '{PluginsDirectory}' is a file; name the folder that holds the plugin assemblies";
         if (PluginsDirectory is not null && !Directory.Exists(PluginsDirectory)) return $"--plugins folder '{PluginsDirectory}' does not exist";
@@ -65,6 +68,22 @@ internal sealed record GenerateSettings
         NoiseInjection = NoiseInjection,
         Eta = Eta,
     };
+
+    /// <summary>The parsed <c>--ensemble</c>, or null when none was given (call after <see cref="Problem"/>).</summary>
+    public Diffusion.Pipeline.SamplerEnsemble? SamplerEnsemble() => Ensemble is null ? null : Diffusion.Pipeline.SamplerEnsemble.Parse(Ensemble);
+
+    private string? EnsembleProblem()
+    {
+        try
+        {
+            SamplerEnsemble();
+            return null;
+        }
+        catch (Diffusion.SamplingOptionException e)
+        {
+            return $"--ensemble must be {e.Allowed} (got '{Ensemble}')";
+        }
+    }
 
     // The options' own range checks, reworded with the command line's option names.
     private string? SamplingProblem()
@@ -97,6 +116,7 @@ internal sealed record GenerateSettings
         nameof(Diffusion.Configuration.SamplingOptions.Thresholding) => "--threshold",
         nameof(Diffusion.Pipeline.GenerationRequest.BatchSize) => "--batch",
         nameof(Diffusion.Pipeline.GenerationRequest.ClassLabel) or nameof(Diffusion.Pipeline.GenerationRequest.ClassLabels) => "--label",
+        _ when option.StartsWith(nameof(Diffusion.Pipeline.GenerationRequest.Ensemble), StringComparison.Ordinal) => "--ensemble",
         _ => option,
     };
 

@@ -54,13 +54,16 @@ internal static class Runner
                 Seed = settings.Seed,
                 ClassLabels = labels,
                 CollectStatistics = settings.Statistics,
+                Ensemble = settings.SamplerEnsemble(),
             };
 
             GenerationResult result;
             try
             {
                 var pipeline = provider.GetRequiredService<DiffusionPipeline>();
-                var samplerName = provider.GetRequiredService<Diffusion.Scheduling.ISamplerFactory>().ResolveName(request.Sampling, model.SchedulerConfig);
+                var samplerName = request.Ensemble is { } ensemble
+                    ? $"ensemble {ensemble}"
+                    : provider.GetRequiredService<Diffusion.Scheduling.ISamplerFactory>().ResolveName(request.Sampling, model.SchedulerConfig);
                 result = await ConsoleProgress.Run($"{samplerName}, {settings.Steps} steps",
                     progress => pipeline.GenerateAsync(request, progress, cancellationToken));
             }

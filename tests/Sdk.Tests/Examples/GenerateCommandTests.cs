@@ -73,6 +73,11 @@ public sealed class GenerateCommandTests
     [TestCase("--bogus", "1")]
     [TestCase("--model", "/nonexistent/model")]
     [TestCase("--prediction-type", "noise")]
+    [TestCase("--ensemble", "ddim")]
+    [TestCase("--ensemble", "ddim:x")]
+    [TestCase("--ensemble", "ddim:0.5,euler:-0.5")]
+    [TestCase("--ensemble", "ddim:1,nope:1")]
+    [TestCase("--ensemble", "ddim:nan")]
     public async Task BadArgumentsExitNonZeroWithOneLineAndWriteNothing(string option, string value)
     {
         var grid = Path.Combine(_folder, "grid.png");
@@ -87,11 +92,23 @@ public sealed class GenerateCommandTests
     }
 
     [Test]
+    public async Task AnEnsembleRunsItsMembersAndReportsTheirModelCalls()
+    {
+        var grid = Path.Combine(_folder, "grid.png");
+        var (code, output, error) = await Run("--ensemble", "ddim:0.5,dpm-solver:0.5", "--steps", "4", "--batch", "2", "--out", grid);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(output, Does.Contain("ensemble(ddim:0.5, dpm-solver:0.5)").And.Contain("8 model calls"));
+        var (both, _, bothError) = await Run("--ensemble", "ddim:1", "--sampler", "ddim", "--steps", "2", "--batch", "1", "--out", Path.Combine(_folder, "x.png"));
+        Assert.That(both, Is.EqualTo(2));
+        Assert.That(bothError, Does.Contain("not both"));
+    }
+
+    [Test]
     public async Task HelpListsEveryOption()
     {
         var (code, output, _) = await Run("--help");
         Assert.That(code, Is.Zero);
-        foreach (var option in new[] { "--model", "--sampler", "--steps", "--guidance", "--label", "--seed", "--batch", "--out", "--out-dir", "--karras", "--threshold",
+        foreach (var option in new[] { "--model", "--sampler", "--ensemble", "--steps", "--guidance", "--label", "--seed", "--batch", "--out", "--out-dir", "--karras", "--threshold",
                      "--temperature", "--noise-injection", "--eta", "--device", "--num-train-timesteps", "--prediction-type", "--sample-input", "--timestep-input", "--plugins" })
             Assert.That(output, Does.Contain(option));
     }
