@@ -1,7 +1,9 @@
 // Benchmarks of the SDK, one suite per argument, or all of them:
 //
 //   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | pipeline | forward | digits-card | report
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | pipeline | forward | digits-card | ensembles | report
+//
+// `ensembles` only prints its table (docs/ensembles.md records it); it is not part of `all`.
 //
 // Every suite writes its numbers into benchmarks/results/latest.json (replacing only its own section) and then
 // rewrites docs/benchmarks.md and its figures from that file; `report` only rewrites the report. Options:
@@ -28,7 +30,7 @@ using Diffusion.Benchmarks.Steps;
 using Diffusion.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
 
-var suiteNames = new[] { "all", "quality", "steps", "pipeline", "forward", "digits-card", "report" };
+var suiteNames = new[] { "all", "quality", "steps", "pipeline", "forward", "digits-card", "ensembles", "report" };
 if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
     Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
@@ -104,6 +106,9 @@ foreach (var name in run)
         case "digits-card":
             results.DigitsCard = Measure(name, () => DigitsCard.Run(factory, options.CardSamples, Repository.ImagesFolder, Log));
             break;
+        case "ensembles":
+            MixtureEnsembles.Run(factory, Log);
+            return 0;
         case "report":
             break;
     }
