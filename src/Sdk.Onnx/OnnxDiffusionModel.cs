@@ -173,7 +173,7 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
         if (options.DeviceId < 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.DeviceId, $"{nameof(OnnxModelOptions.DeviceId)} must be >= 0.");
         if (options.IntraOpThreads < 0 || options.InterOpThreads < 0)
-            throw new ArgumentOutOfRangeException(nameof(options), $"{nameof(OnnxModelOptions.IntraOpThreads)} and {nameof(OnnxModelOptions.InterOpThreads)} must be >= 0 (0 or null: ONNX Runtime's default).");
+            throw new ArgumentOutOfRangeException(nameof(options), $"{nameof(OnnxModelOptions.IntraOpThreads)} and {nameof(OnnxModelOptions.InterOpThreads)} must be >= 0 (IntraOpThreads null: one per logical core; 0: ONNX Runtime's default).");
         if (options.ExecutionMode is { } mode && !Enum.IsDefined(mode))
             throw new ArgumentOutOfRangeException(nameof(options), mode, $"{nameof(OnnxModelOptions.ExecutionMode)} must be Sequential, Parallel or null.");
         if (!Enum.IsDefined(options.GraphOptimizationLevel))
@@ -257,13 +257,14 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
                 _ => GraphOptimizationLevel.ORT_ENABLE_ALL,
             },
         };
-        if (options.IntraOpThreads is { } intra) so.IntraOpNumThreads = intra;
+        // Null: one thread per logical core, set explicitly, because ONNX Runtime's own default (0) pins its threads.
+        so.IntraOpNumThreads = options.IntraOpThreads ?? Environment.ProcessorCount;
         if (options.InterOpThreads is { } inter) so.InterOpNumThreads = inter;
         var parallel = options.ExecutionMode is { } mode ? mode == OnnxExecutionMode.Parallel : options.InterOpThreads > 1;
         so.ExecutionMode = parallel ? ExecutionMode.ORT_PARALLEL : ExecutionMode.ORT_SEQUENTIAL;
         so.EnableCpuMemArena = options.EnableMemoryArena;
         so.EnableMemoryPattern = options.EnableMemoryPattern;
-        if (options.AllowSpinning is { } spin) so.AddSessionConfigEntry("session.intra_op.allow_spinning", spin ? "1" : "0");
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
         if (options.DenormalsAsZero) so.AddSessionConfigEntry("session.set_denormal_as_zero", "1");
         return so;
     }
