@@ -107,7 +107,10 @@ foreach (var name in run)
             results.DigitsCard = Measure(name, () => DigitsCard.Run(factory, options.CardSamples, Repository.ImagesFolder, Log));
             break;
         case "onnx-settings":
-            results.OnnxSettings = Measure(name, () => OnnxSettingsSuite.Run(options.OnnxRounds, Log));
+            var earlier = results.OnnxSettings is { } previous
+                ? [.. previous.Results.Earlier, new(previous.Date, previous.Load.OtherCores, previous.Results.AfterToBefore())]
+                : new List<OnnxSettingsEarlierRun>();
+            results.OnnxSettings = Measure(name, () => OnnxSettingsSuite.Run(options.OnnxRounds, Log) with { Earlier = [.. earlier.TakeLast(5)] });
             break;
         case "report":
             break;

@@ -43,6 +43,19 @@ public static class OnnxSettingsReport
                 after.CallsPerSecond, after.RatioToBefore, fastest.Setting, fastest.RatioToBefore));
         }
         md.AppendLine();
+        if (r.Earlier.Count > 0)
+        {
+            md.AppendLine("The same suite run before (after ÷ before per case, each a median over its own rounds), then this run:");
+            md.AppendLine();
+            md.AppendLine("| run (UTC) | other processes' cores | " + string.Join(" | ", r.Cases.Select(k => $"{k.Model}, {Shape(k.Shape)}")) + " |");
+            md.AppendLine("| --- | ---: |" + string.Concat(r.Cases.Select(_ => " ---: |")));
+            foreach (var e in r.Earlier)
+                md.AppendLine(string.Format(c, "| {0:yyyy-MM-dd HH:mm} | {1:F2} | ", e.Date, e.OtherCores) +
+                              string.Join(" | ", r.Cases.Select(k => e.AfterToBefore.TryGetValue($"{k.Model}, {k.Shape}", out var v) ? v.ToString("F2", c) : "–")) + " |");
+            md.AppendLine(string.Format(c, "| {0:yyyy-MM-dd HH:mm} (this run) | {1:F2} | ", run.Date, run.Load.OtherCores) +
+                          string.Join(" | ", r.Cases.Select(k => k.Rows[^1].RatioToBefore.ToString("F2", c))) + " |");
+            md.AppendLine();
+        }
         md.AppendLine("Reading the tables (the mechanisms are ONNX Runtime's; the sizes are this machine's under this load):");
         md.AppendLine();
         md.AppendLine("- **Threads.** Left at 0, ONNX Runtime starts one thread per physical core and pins each to a core; when another process " +
@@ -52,6 +65,12 @@ public static class OnnxSettingsReport
                       "finishes sooner with all cores, so the default stays at one per core and `IntraOpThreads = 1` is the setting for shared machines.");
         md.AppendLine("- **Spinning.** Idle pool threads spin between operators by default; with as many threads as cores they take the cores from " +
                       "the thread that has the work, and from the sessions of other settings here. Off, they sleep.");
+        md.AppendLine("- **Both together** gained far more on this loaded machine than either alone, more than two cores' worth of parallelism " +
+                      "can explain: the calls of the other rows were slowed by the contention, not by their own work. A likely cause is the " +
+                      "kernel's scheduler, which lets a thread that sleeps and wakes run ahead of threads that keep the core busy (the other " +
+                      "processes' compilers, and a spinning or pinned pool); unpinned threads that sleep when idle get the cores when there " +
+                      "is work. On an idle machine expect much smaller differences: these figures say which setting to prefer, not how fast " +
+                      "it is elsewhere.");
         md.AppendLine("- **Parallel mode** splits the threads between operators, but a UNet is one chain with few independent branches: it only adds " +
                       "scheduling. **Lower graph optimization levels** lose the fusions (convolution with its activation, attention, layer-norm " +
                       "patterns) and are slower; the level changes outputs in the last bits (the max |Δ| column). **Arena and memory pattern** change " +

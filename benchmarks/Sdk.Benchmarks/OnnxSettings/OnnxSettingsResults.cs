@@ -19,8 +19,22 @@ public sealed record OnnxSettingRow(string Setting, double CallsPerSecond, doubl
 /// <param name="Rows">One row per setting; the first is the previous defaults, the last the new ones.</param>
 public sealed record OnnxSettingsCase(string Model, string Path, string Shape, int CallsPerBlock, List<OnnxSettingRow> Rows);
 
+/// <summary>An earlier run's headline: the new defaults against the previous ones, per case.</summary>
+/// <param name="Date">When that run started.</param>
+/// <param name="OtherCores">Cores other processes kept busy during it.</param>
+/// <param name="AfterToBefore">Per case ("model, shape"), the median ratio of the new defaults to the previous ones.</param>
+public sealed record OnnxSettingsEarlierRun(DateTimeOffset Date, double OtherCores, Dictionary<string, double> AfterToBefore);
+
 /// <summary>The onnx-settings suite's numbers.</summary>
 /// <param name="Rounds">Rounds per case; each times every setting once, in an order rotated from round to round.</param>
 /// <param name="Cases">One per model and batch size.</param>
 /// <param name="Seconds">The suite's wall time.</param>
-public sealed record OnnxSettingsResult(int Rounds, List<OnnxSettingsCase> Cases, double Seconds);
+public sealed record OnnxSettingsResult(int Rounds, List<OnnxSettingsCase> Cases, double Seconds)
+{
+    /// <summary>The headlines of up to five earlier runs (the same settings), oldest first, so that a repeat is visible.</summary>
+    public List<OnnxSettingsEarlierRun> Earlier { get; init; } = [];
+
+    /// <summary>This run's headline, for the next run's <see cref="Earlier"/>.</summary>
+    public Dictionary<string, double> AfterToBefore() =>
+        Cases.ToDictionary(k => $"{k.Model}, {k.Shape}", k => k.Rows[^1].RatioToBefore);
+}
