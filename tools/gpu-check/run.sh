@@ -55,12 +55,13 @@ case "${1:-}" in
   check)
     parts=${2:?check needs the number of provider pieces}
     [ -f out/gpu-stage/app.tar.xz ] && mv -f out/gpu-stage/app.tar.xz out/gpu-stage/SHA256SUMS "$recv/"
-    have=$(ls "$recv"/provider.xz.part-* 2>/dev/null | wc -l)
+    have=$(ls "$recv"/provider.gz.part-* 2>/dev/null | wc -l)
     if [ "$have" -ne "$parts" ]; then echo "error: $have of $parts provider pieces arrived (the machine was given back in between?): stage again" >&2; exit 1; fi
     (cd "$recv" && sha256sum -c SHA256SUMS) || exit 1
-    rm -rf "$recv/app" && (cd "$recv" && xz -dc app.tar.xz | tar -xf -) || exit 1
+    unxz() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi; }
+    rm -rf "$recv/app" && (cd "$recv" && unxz app.tar.xz | tar -xf -) || exit 1
     native="$recv/app/gpucheck/runtimes/linux-x64/native"
-    cat "$recv"/provider.xz.part-* | xz -dc > "$native/libonnxruntime_providers_cuda.so" || exit 1
+    cat "$recv"/provider.gz.part-* | gzip -dc > "$native/libonnxruntime_providers_cuda.so" || exit 1
     export DOTNET_ROOT="$PWD/$recv/app/dotnet" DOTNET_CLI_TELEMETRY_OPTOUT=1
     export LD_LIBRARY_PATH="$(cuda_library_path):${LD_LIBRARY_PATH:-}"
     echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"

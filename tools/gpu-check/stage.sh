@@ -2,12 +2,14 @@
 # Packs the CUDA check for a GPU machine that has no .NET and takes at most 64 MiB of files per command (the working
 # tree, about 20 MiB, included): see README.md here for the plan. Run on the build machine, from anywhere:
 #
-#   tools/gpu-check/stage.sh            # writes out/gpu-stage/: app.tar.xz and provider.xz.part-NN (each < 40 MiB)
+#   tools/gpu-check/stage.sh            # writes out/gpu-stage/: app.tar.xz and provider.gz.part-NN (each < 40 MiB)
 #
 # app.tar.xz:   GpuCheck built against the GPU package (framework-dependent), the .NET runtime it runs on (the host,
 #               hostfxr and Microsoft.NETCore.App of this machine's dotnet), libonnxruntime.so and the shared
 #               provider library, and the Stable Diffusion test UNet with its channel dimension fixed.
-# provider.xz.part-NN: libonnxruntime_providers_cuda.so (284 MB) compressed with xz and cut into pieces, one per command.
+# provider.gz.part-NN: libonnxruntime_providers_cuda.so (284 MB) compressed with gzip and cut into pieces, one per
+#               command. gzip, not xz: the provider's GPU code is compressed already, so xz gains little (zstd -12 gets
+#               188 MB) and took over 40 minutes on 2 busy cores; gzip takes about a minute and every machine unpacks it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stage="$root/out/gpu-stage"
@@ -42,13 +44,13 @@ if [ -d "$sd" ]; then
 fi
 
 (cd "$stage" && tar -cf - app | xz -6 -T0 > app.tar.xz && rm -rf app)
-xz -6 -T0 -c "$native/libonnxruntime_providers_cuda.so" | split -b "$part_bytes" -d -a 2 - "$stage/provider.xz.part-"
-(cd "$stage" && sha256sum app.tar.xz provider.xz.part-* > SHA256SUMS)
+gzip -6 -c "$native/libonnxruntime_providers_cuda.so" | split -b "$part_bytes" -d -a 2 - "$stage/provider.gz.part-"
+(cd "$stage" && sha256sum app.tar.xz provider.gz.part-* > SHA256SUMS)
 ls -l "$stage"
-parts=$(cd "$stage" && ls provider.xz.part-* | wc -l)
+parts=$(cd "$stage" && ls provider.gz.part-* | wc -l)
 echo
 echo "Staged. On the GPU machine, one command per file, back to back (the machine is kept only while calls follow each other):"
-for p in $(cd "$stage" && ls provider.xz.part-*); do
+for p in $(cd "$stage" && ls provider.gz.part-*); do
   echo "  run carry=[\"out/gpu-stage/$p\"]      command: tools/gpu-check/run.sh receive out/gpu-stage/$p"
 done
 echo "  run carry=[\"out/gpu-stage/app.tar.xz\",\"out/gpu-stage/SHA256SUMS\"]  command: tools/gpu-check/run.sh check $parts"
