@@ -94,10 +94,8 @@ bool Check(string label, string path, OnnxModelOptions options, int[] batches, i
 
 (double Cpu, double Cuda, double LatentDifference) Generations(OnnxDiffusionModel cpu, OnnxDiffusionModel cuda, TensorShape shape, long[] labels, float[] hidden, int tokens)
 {
-    var config = cpu.SchedulerConfig ?? new SchedulerConfig();
-    var sampling = SamplingOptions.FromSchedulerConfig(config, SamplerNames.Ddim);
-    sampling.NumInferenceSteps = 20;
-    sampling.GuidanceScale = 3;
+    // Applied over the model's own scheduler configuration by the sampler factory.
+    var sampling = new SamplingOptions { Sampler = SamplerNames.Ddim, Steps = 20, GuidanceScale = 3 };
     var request = new GenerationRequest
     {
         Sampling = sampling, BatchSize = shape.Batch, Seed = 3,
