@@ -17,10 +17,11 @@ public sealed record TensorTolerance(double Absolute, double Relative)
     public static TensorTolerance Exact { get; } = new(0, 0);
 
     /// <summary>
-    /// The tolerance calibrated for sampling runs through ONNX Runtime's CPU kernels (latents in [−1, 1] after a
-    /// few to a few tens of steps): 2e-4 + 2e-4·|e| (docs/snapshots.md says how it was measured).
+    /// The tolerance calibrated for sampling runs through ONNX Runtime's CPU kernels (latents in about [−1, 1] after a
+    /// few to a few tens of steps): 4e-4 + 1e-4·|e|, about 2.5 times the largest difference measured. Other kernel choices moved single latents by up to 1.85e-4 and the
+    /// statistics by up to 4.4e-5; another CPU moved the statistics by up to 4e-5 (docs/snapshots.md has the measurements).
     /// </summary>
-    public static TensorTolerance CpuKernels { get; } = new(2e-4, 2e-4);
+    public static TensorTolerance CpuKernels { get; } = new(4e-4, 1e-4);
 
     /// <summary>Whether this tolerance demands identical bits everywhere.</summary>
     public bool IsExact => Absolute == 0 && Relative == 0;

@@ -11,6 +11,7 @@ namespace Diffusion.Tests.Wrappers;
 /// as the reference does with <c>use_karras_sigmas</c> on: every reference file that uses it is a case.
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class KarrasWrapperReferenceTests
 {
     public static IEnumerable<TestCaseData> KarrasFiles() =>
