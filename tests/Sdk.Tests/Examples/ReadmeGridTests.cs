@@ -19,7 +19,7 @@ public sealed class ReadmeGridTests
     /// <summary>What the command runs with its defaults (the calibration repeats it through the pipeline).</summary>
     public static GenerationRequest ReadmeRequest() => new()
     {
-        Sampling = new SamplingOptions { SchedulerType = "ddim", NumInferenceSteps = 20, GuidanceScale = 3 },
+        Sampling = new SamplingOptions { Sampler = "ddim", Steps = 20, GuidanceScale = 3 },
         BatchSize = 100, Seed = 0, ClassLabels = [.. Enumerable.Range(0, 100).Select(i => (long)(i / 10))],
     };
 

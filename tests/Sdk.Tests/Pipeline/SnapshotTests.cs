@@ -58,7 +58,7 @@ public sealed class SnapshotTests
     {
         var result = await new DiffusionPipeline(_mixture!, TestHost.Factory).GenerateAsync(new GenerationRequest
         {
-            Sampling = new SamplingOptions { SchedulerType = sampler, NumInferenceSteps = 12, GuidanceScale = 2 },
+            Sampling = new SamplingOptions { Sampler = sampler, Steps = 12, GuidanceScale = 2 },
             BatchSize = 4, ClassLabels = [0, 1, 0, 1], Seed = 7, Height = 8, Width = 8,
         });
         Assert.Multiple(() =>
@@ -72,7 +72,7 @@ public sealed class SnapshotTests
     public void TheSameRequestGivesTheSameBytesTwice()
     {
         var pipeline = new DiffusionPipeline(_digits!, TestHost.Factory);
-        var request = new GenerationRequest { Sampling = new SamplingOptions { SchedulerType = "euler-ancestral", NumInferenceSteps = 5, GuidanceScale = 2 }, BatchSize = 2, ClassLabel = 4, Seed = 99 };
+        var request = new GenerationRequest { Sampling = new SamplingOptions { Sampler = "euler-ancestral", Steps = 5, GuidanceScale = 2 }, BatchSize = 2, ClassLabel = 4, Seed = 99 };
         var a = ImageEncoder.EncodeGridPng(pipeline.Generate(request).Latents, new Denoising.TensorShape(2, 1, 28, 28));
         var b = ImageEncoder.EncodeGridPng(pipeline.Generate(request).Latents, new Denoising.TensorShape(2, 1, 28, 28));
         Assert.That(b, Is.EqualTo(a));
@@ -94,7 +94,7 @@ public sealed record DigitsSnapshotSettings(string Sampler, int Steps, double Gu
 
     public GenerationRequest Request() => new()
     {
-        Sampling = new SamplingOptions { SchedulerType = Sampler, NumInferenceSteps = Steps, GuidanceScale = Guidance, UseKarrasSigmas = Karras && Sampler != "pndm" },
+        Sampling = new SamplingOptions { Sampler = Sampler, Steps = Steps, GuidanceScale = Guidance, UseKarrasSigmas = Karras && Sampler != "pndm" },
         BatchSize = 4, ClassLabels = [0, 3, 7, 9], Seed = 2024,
     };
 
