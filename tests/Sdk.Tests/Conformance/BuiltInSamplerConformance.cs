@@ -143,6 +143,7 @@ public sealed class ConformanceCoverageTests
     }
 }
 
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class UniPcConformance : SamplerConformanceTests
 {
     // Defaults: UniPC-2 with bh2, data prediction, the corrector on every step, final σ = 0.
@@ -151,6 +152,7 @@ public sealed class UniPcConformance : SamplerConformanceTests
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 }
 
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class UniPcOrder3Bh1Conformance : SamplerConformanceTests
 {
     // The other B(h) at the highest order, with a final σ = 0 step that the reference turns into NaN for bh1.
@@ -164,6 +166,7 @@ public sealed class UniPcOrder3Bh1Conformance : SamplerConformanceTests
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 }
 
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class UniPcNoisePredictionConformance : SamplerConformanceTests
 {
     // predict_x0 false integrates ε; the step to σ = 0 is undefined there, so it ends at σ_min.
@@ -177,6 +180,7 @@ public sealed class UniPcNoisePredictionConformance : SamplerConformanceTests
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 }
 
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class DeisConformance : SamplerConformanceTests
 {
     // Defaults: DEIS-2 (ρAB, log-ρ polynomial), ending at σ of training step 0.
@@ -192,6 +196,7 @@ public sealed class DeisConformance : SamplerConformanceTests
     protected override IReadOnlyList<int> ConvergenceSteps { get; } = [10, 50, 100, 200];
 }
 
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class DeisOrder3Conformance : SamplerConformanceTests
 {
     // Third order on exponential σ (even steps in log ρ, where the log-ρ polynomial is accurate): 0.23 / 0.018 / 1.8e-3 /

@@ -42,6 +42,10 @@ public sealed class SdkArithmeticBitsTests
         ("dpm-solver-dpmsolver-heun", () => new SamplingOptions { Sampler = "dpm-solver", Steps = 8, AlgorithmType = "dpmsolver", SolverType = "heun" }),
         ("dpm-solver-threshold", () => new SamplingOptions { Sampler = "dpm-solver", Steps = 8, Thresholding = true, DynamicThresholdingRatio = 0.9 }),
         ("pndm", () => new SamplingOptions { Sampler = "pndm", Steps = 10 }),
+        ("unipc", () => new SamplingOptions { Sampler = "unipc", Steps = 8 }),
+        ("unipc-3-karras-guidance", () => new SamplingOptions { Sampler = "unipc", Steps = 8, SolverOrder = 3, UseKarrasSigmas = true, GuidanceScale = 2 }),
+        ("deis", () => new SamplingOptions { Sampler = "deis", Steps = 8 }),
+        ("deis-3-threshold", () => new SamplingOptions { Sampler = "deis", Steps = 8, SolverOrder = 3, Thresholding = true, DynamicThresholdingRatio = 0.9 }),
         ("pndm-guidance-rescale", () => new SamplingOptions { Sampler = "pndm", Steps = 10, GuidanceScale = 2.5, GuidanceRescale = 0.5 }),
     ];
 
