@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Diffusion.Numerics;
 
 namespace Diffusion.Denoising;
 
@@ -116,13 +117,12 @@ public sealed class ClassifierFreeGuidance : IDenoiser
         }
     }
 
-    // Only the ratio of two standard deviations is used, so the normalisation (n or n − 1) cancels.
+    // Only the ratio of two standard deviations is used, so the normalisation (n or n − 1) cancels. Fixed-order sums,
+    // so that the ratio (and the guided output) has the same bits whatever the machine's vector width.
     private static float StandardDeviation(ReadOnlySpan<float> x)
     {
-        var mean = TensorPrimitives.Sum(x) / x.Length;
-        double sum = 0;
-        foreach (var v in x) sum += (v - mean) * (double)(v - mean);
-        return (float)Math.Sqrt(sum / x.Length);
+        var mean = FixedOrderSum.Sum(x) / x.Length;
+        return (float)Math.Sqrt(FixedOrderSum.SumOfSquaredDeviations(x, mean) / x.Length);
     }
 
     private ReadOnlySpan<long> BothLabels(in DenoiserInput input)

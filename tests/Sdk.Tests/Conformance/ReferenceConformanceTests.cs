@@ -11,6 +11,7 @@ namespace Diffusion.Tests.Conformance;
 /// 1e-4 absolute + 1e-4 relative, carrying its own sample forward. Samplers not registered yet are skipped.
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class ReferenceConformanceTests
 {
     /// <summary>The SDK sampler name for each reference kind (a file's <c>scheduler</c> field).</summary>

@@ -14,6 +14,7 @@ namespace Diffusion.Tests.Wrappers;
 /// the spaced timesteps (the Euler-type samplers), which is the range the wrapper uses.
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class KarrasWrapperReferenceTests
 {
     // Kinds whose reference takes the Karras range from the sigmas at the spaced timesteps (the reference README);
