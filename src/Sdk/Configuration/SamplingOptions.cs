@@ -120,6 +120,9 @@ public sealed class SamplingOptions
         return config;
     }
 
+    /// <summary>A shallow copy (<see cref="BaseConfig"/> is shared; it is cloned wherever it is used).</summary>
+    public SamplingOptions Clone() => (SamplingOptions)MemberwiseClone();
+
     /// <summary>Throws <see cref="SchedulerConfigException"/> naming the first invalid field.</summary>
     public void Validate()
     {

@@ -99,12 +99,12 @@ public static class SchedulerConfigJson
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            document = JsonDocument.Parse(QuoteNonFiniteLiterals(json), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
         }
         catch (JsonException e)
         {
             throw new SchedulerConfigException("(json)", $"malformed at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}",
-                "a JSON object of scheduler settings (numbers must be finite: NaN and Infinity are not JSON)", source, e);
+                "a JSON object of scheduler settings", source, e);
         }
 
         using (document)
@@ -168,6 +168,57 @@ public static class SchedulerConfigJson
         finally
         {
             if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    /// <summary>
+    /// Python's json module writes the non-finite floats as bare <c>NaN</c>, <c>Infinity</c> and <c>-Infinity</c>
+    /// (e.g. DPM-Solver's <c>lambda_min_clipped</c>), which are not JSON. Outside strings they are rewritten as the
+    /// strings <c>"NaN"</c>, <c>"Infinity"</c>, <c>"-Infinity"</c>, which the number readers accept where a key allows them.
+    /// Any other JSON reader of the reference's config files can use it too.
+    /// </summary>
+    public static string QuoteNonFiniteLiterals(string json)
+    {
+        if (!json.Contains("NaN", StringComparison.Ordinal) && !json.Contains("Infinity", StringComparison.Ordinal)) return json;
+        var result = new StringBuilder(json.Length + 16);
+        var inString = false;
+        for (var i = 0; i < json.Length; i++)
+        {
+            var c = json[i];
+            if (inString)
+            {
+                result.Append(c);
+                if (c == '\\' && i + 1 < json.Length) result.Append(json[++i]);
+                else if (c == '"') inString = false;
+                continue;
+            }
+            if (c == '"')
+            {
+                inString = true;
+                result.Append(c);
+                continue;
+            }
+            var literal = Literal(json, i);
+            if (literal is not null)
+            {
+                result.Append('"').Append(literal).Append('"');
+                i += literal.Length - 1;
+                continue;
+            }
+            result.Append(c);
+        }
+        return result.ToString();
+
+        static string? Literal(string text, int at)
+        {
+            foreach (var word in (ReadOnlySpan<string>)["-Infinity", "Infinity", "NaN"])
+            {
+                if (string.CompareOrdinal(text, at, word, 0, word.Length) != 0) continue;
+                var end = at + word.Length;
+                if (end < text.Length && char.IsLetterOrDigit(text[end])) continue;
+                return word;
+            }
+            return null;
         }
     }
 

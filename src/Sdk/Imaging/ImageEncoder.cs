@@ -55,6 +55,16 @@ public static class ImageEncoder
         return Png(grid, gridWidth, gridHeight, (ColorComponents)components);
     }
 
+    /// <summary>PNG bytes of 8-bit pixels, interleaved (HWC) with 1 (grey), 3 (RGB) or 4 (RGBA) channels.</summary>
+    public static byte[] EncodePixelsPng(byte[] pixels, int width, int height, int channels)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        if (channels is not (1 or 3 or 4)) throw new ArgumentOutOfRangeException(nameof(channels), channels, "1, 3 or 4 channels.");
+        if (width < 1 || height < 1 || pixels.Length != width * height * channels)
+            throw new ArgumentException($"{pixels.Length} bytes are not {width}×{height} pixels of {channels} channels.", nameof(pixels));
+        return Png(pixels, width, height, (ColorComponents)channels);
+    }
+
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically (temporary file, then rename), creating the folder.</summary>
     public static void WriteAtomically(string path, ReadOnlySpan<byte> bytes)
     {

@@ -77,28 +77,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         return new PreparedRun(sampler, shape, Labels(request, info, shape.Batch), Hidden(request, info, shape.Batch), startIndex, options);
     }
 
-    private SamplingOptions EffectiveOptions(SamplingOptions requested)
-    {
-        requested.Validate();
-        if (Model.SchedulerConfig is not { } shipped || requested.BaseConfig is not null) return requested;
-        // The model's own scheduler configuration defines the schedule; the request picks sampler, steps and wrappers.
-        var options = SamplingOptions.FromSchedulerConfig(shipped, requested.SchedulerType);
-        options.NumInferenceSteps = requested.NumInferenceSteps;
-        options.GuidanceScale = requested.GuidanceScale;
-        options.GuidanceRescale = requested.GuidanceRescale;
-        options.Temperature = requested.Temperature;
-        options.NoiseInjection = requested.NoiseInjection;
-        options.UseKarrasSigmas = requested.UseKarrasSigmas;
-        options.Thresholding = requested.Thresholding;
-        options.DynamicThresholdingRatio = requested.DynamicThresholdingRatio;
-        options.SampleMaxValue = requested.SampleMaxValue;
-        options.Eta = requested.Eta;
-        options.ClipSample = requested.ClipSample ?? options.ClipSample;
-        options.AlgorithmType = requested.AlgorithmType ?? options.AlgorithmType;
-        options.SolverType = requested.SolverType ?? options.SolverType;
-        options.BaseConfig!.TimestepSpacing ??= shipped.TimestepSpacing;
-        return options;
-    }
+    private SamplingOptions EffectiveOptions(SamplingOptions requested) => ModelSamplingOptions.Resolve(Model.SchedulerConfig, requested);
 
     private static long[] Labels(GenerationRequest request, ModelInfo info, int batch)
     {
@@ -167,29 +146,14 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             "The model ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
         var denoiser = Guided(halving, options, request);
 
-        var modelInput = new float[n];
-        var modelOutput = new float[n];
-        var next = new float[n];
         var statistics = request.CollectStatistics ? new List<StepStatistics>() : null;
-        var total = sampler.Timesteps.Count - startIndex;
 
-        // 3. The loop: one direction, the sampler never sees the model and the model never sees the spacing.
-        for (var k = startIndex; k < sampler.Timesteps.Count; k++)
+        // 3. The loop, shared with the other pipelines.
+        x = new SamplingLoop
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var step = k - startIndex;
-            var t = sampler.Timesteps[k];
-            sampler.ScaleModelInput(x, t, modelInput);
-            denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput);
-            Check(modelOutput, step, t, "model output");
-            sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
-            (x, next) = (next, x);
-            Check(x, step, t, "sample");
-
-            statistics?.Add(new StepStatistics(step, t, TensorChecks.Statistics(modelInput), TensorChecks.Statistics(modelOutput)));
-            request.OnStep?.Invoke(new StepInfo(step, total, t), x);
-            progress?.Report(new GenerationProgress(step + 1, total, t, clock.Elapsed));
-        }
+            Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex,
+            OnStep = request.OnStep, Progress = progress, Statistics = statistics, Clock = clock,
+        }.Run(x, shape, noise, labels, hidden, cancellationToken);
 
         return new GenerationResult
         {
@@ -222,11 +186,5 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         }
         throw new SchedulerConfigException(nameof(SamplingOptions.GuidanceScale), options.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture),
             $"1: the model {info.Source} is unconditional, so there is nothing to guide toward");
-    }
-
-    private static void Check(ReadOnlySpan<float> tensor, int step, double timestep, string name)
-    {
-        var index = TensorChecks.FirstNonFinite(tensor);
-        if (index >= 0) throw new NonFiniteValueException(step, timestep, name, index, tensor[index]);
     }
 }
