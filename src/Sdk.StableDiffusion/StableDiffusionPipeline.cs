@@ -66,7 +66,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             if (Model.VaeEncoder is null)
                 throw new InvalidImageException($"Image to image needs a VAE encoder, and {Model.Folder} has no vae_encoder/model.onnx.");
             if (!(request.Strength > 0 && request.Strength <= 1))
-                throw new SchedulerConfigException("strength", request.Strength.ToString("R", CultureInfo.InvariantCulture), "a number in (0, 1]");
+                throw new SamplingOptionException(nameof(request.Strength), request.Strength.ToString("R", CultureInfo.InvariantCulture), "a number in (0, 1]");
             (rgb, var w, var h) = StableDiffusionImages.Decode(file);
             if ((request.Width is { } rw && rw != w) || (request.Height is { } rh && rh != h))
                 throw new InvalidImageException($"The start image is {w}×{h} but the request asks for {request.Width}×{request.Height}; resize the picture first (the SDK does not resample), or leave Width and Height unset.");
@@ -85,35 +85,26 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
 
         // The sampler: the request's, else the model's own class; the model's configuration supplies the schedule.
         var options = request.Sampling?.Clone() ?? new SamplingOptions();
-        options.NumInferenceSteps = request.Steps;
+        options.Sampler = request.Sampler ?? options.Sampler;
+        options.Steps = request.Steps;
         options.GuidanceScale = request.GuidanceScale;
         options.GuidanceRescale = request.GuidanceRescale;
-        var shipped = Model.SchedulerConfig;
-        var schedulerType = request.Sampler ?? (shipped?.ClassName is { } c
-            ? SamplerNames.FromClassName(c) ?? throw new SchedulerConfigException("_class_name", ConfigNames.Quote(c),
-                $"a class with a sampler in this SDK; name a sampler with Sampler ({string.Join(", ", _samplers.Names)})", Model.SchedulerConfig is null ? null : "scheduler/scheduler_config.json")
-            : null);
-        var resolved = ModelSamplingOptions.Resolve(shipped, options, schedulerType);
-        var sampler = _samplers.Create(resolved);
-        sampler.SetTimesteps(resolved.NumInferenceSteps);
+        var sampler = _samplers.Create(options, Model.SchedulerConfig);
+        sampler.SetTimesteps(options.Steps);
 
-        var startIndex = rgb is null ? 0 : StartIndex(sampler, resolved.NumInferenceSteps, request.Strength);
+        var startIndex = 0;
+        if (rgb is not null)
+        {
+            // As the reference: init = min(int(steps · strength), steps), t_start = max(steps − init, 0), and the
+            // schedule from t_start · order (the sampler's model calls per step).
+            var steps = options.Steps;
+            var tStart = Math.Max(steps - Math.Min((int)(steps * request.Strength), steps), 0);
+            startIndex = Math.Min(tStart * sampler.Order, sampler.Timesteps.Count - 1);
+            sampler.SetBeginIndex(startIndex);
+        }
         // As the reference: guidance runs only for a weight above 1.
-        var guided = resolved.GuidanceScale > 1;
-        return new Plan(request, prompts, sampler, resolved, latent, guided, rgb, startIndex);
-    }
-
-    /// <summary>
-    /// The reference's image-to-image start: <c>init = min(int(steps · strength), steps)</c>,
-    /// <c>t_start = max(steps − init, 0)</c>, and the schedule from <c>t_start · order</c>, where the reference's
-    /// <c>order</c> is the number of timesteps per step (2 for Heun-like samplers whose list visits most timesteps twice, else 1).
-    /// </summary>
-    internal static int StartIndex(IScheduler sampler, int steps, double strength)
-    {
-        var init = Math.Min((int)(steps * strength), steps);
-        var tStart = Math.Max(steps - init, 0);
-        var perStep = sampler.Order > 1 && sampler.Timesteps.Count >= steps * sampler.Order - (sampler.Order - 1) ? sampler.Order : 1;
-        return Math.Min(tStart * perStep, sampler.Timesteps.Count - 1);
+        var guided = request.GuidanceScale > 1;
+        return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex);
     }
 
     private StableDiffusionResult Run(Plan plan, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
@@ -146,7 +137,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         var halving = new HalvingDenoiser(unet, batch => _logger.LogWarning(
             "The UNet ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
         IDenoiser denoiser = guided
-            ? new ClassifierFreeGuidance(halving, options.GuidanceScale, options.GuidanceRescale, unconditionalHiddenStates: unconditional)
+            ? new ClassifierFreeGuidance(halving, request.GuidanceScale, request.GuidanceRescale, unconditionalHiddenStates: unconditional)
             : halving;
 
         // 4. The loop, shared with the SDK's other pipelines.

@@ -24,7 +24,8 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
     /// <param name="request">What to generate.</param>
     /// <param name="progress">Receives the step index, timestep and elapsed time after every step.</param>
     /// <param name="cancellationToken">Checked between steps.</param>
-    /// <exception cref="SchedulerConfigException">A sampling option is invalid (the message names it).</exception>
+    /// <exception cref="SamplingOptionException">A sampling option is invalid (the message names it).</exception>
+    /// <exception cref="SchedulerConfigException">The model's configuration with the request's overrides is invalid (the message names the key).</exception>
     /// <exception cref="ArgumentException">The request does not fit the model (labels, shape, start image).</exception>
     /// <exception cref="NonFiniteValueException">A NaN or infinity appeared.</exception>
     /// <exception cref="ModelOutOfMemoryException">The model ran out of memory even for half the batch.</exception>
@@ -55,29 +56,29 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         if (info.Width is { } w && request.Width is { } rw && rw != w) throw new ArgumentException($"The model {info.Source} is fixed to width {w}; the request asks for {rw}.", nameof(request));
         var shape = new TensorShape(request.BatchSize, info.Channels, height, width);
 
-        var options = EffectiveOptions(request.Sampling);
-        var sampler = samplers.Create(options);
-        sampler.SetTimesteps(options.NumInferenceSteps);
+        // One path: the model's own scheduler configuration plus the request's overrides, straight to the factory.
+        var options = request.Sampling;
+        var sampler = samplers.Create(options, Model.SchedulerConfig);
+        sampler.SetTimesteps(options.Steps);
 
         if (!(request.Strength > 0 && request.Strength <= 1))
-            throw new SchedulerConfigException("strength", request.Strength.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a number in (0, 1]");
+            throw new SamplingOptionException(nameof(request.Strength), request.Strength.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a number in (0, 1]");
         var startIndex = 0;
         if (request.InitImage is { } init)
         {
             if (init.Length != shape.ItemLength && init.Length != shape.Length)
                 throw new ArgumentException($"The start image has {init.Length} values; the model's samples have {shape.ItemLength} per item ({shape}).", nameof(request));
-            // As the reference image-to-image pipelines: skip the first (1 − strength) of the schedule.
-            var count = sampler.Timesteps.Count;
-            var run = Math.Min((int)(count * request.Strength), count);
-            startIndex = Math.Clamp(count - run, 0, count - 1);
-            // Samplers that visit a timestep twice (PNDM's warm-up, Heun) must start at the first of the pair.
-            while (startIndex > 0 && sampler.Timesteps[startIndex - 1] == sampler.Timesteps[startIndex]) startIndex--;
+            // As the reference's image-to-image pipelines: skip the first (1 − strength) of the steps, counting
+            // Order entries of the timestep list per step (a two-stage sampler then starts at the first call of a
+            // step, the second copy of a repeated timestep).
+            var steps = options.Steps;
+            var tStart = Math.Max(steps - Math.Min((int)(steps * request.Strength), steps), 0);
+            startIndex = Math.Min(tStart * sampler.Order, sampler.Timesteps.Count - 1);
+            sampler.SetBeginIndex(startIndex);
         }
 
         return new PreparedRun(sampler, shape, Labels(request, info, shape.Batch), Hidden(request, info, shape.Batch), startIndex, options);
     }
-
-    private SamplingOptions EffectiveOptions(SamplingOptions requested) => ModelSamplingOptions.Resolve(Model.SchedulerConfig, requested);
 
     private static long[] Labels(GenerationRequest request, ModelInfo info, int batch)
     {
@@ -169,22 +170,24 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
 
     private IDenoiser Guided(IDenoiser denoiser, SamplingOptions options, GenerationRequest request)
     {
-        if (options.GuidanceScale == 1) return denoiser;
+        // No guidance unless asked for: a model without a conditioning input has nothing to guide toward.
+        var scale = options.GuidanceScale ?? 1;
+        if (scale == 1) return denoiser;
         var info = Model.Info;
         if (info.HasClassLabels)
         {
             var unconditional = info.UnconditionalLabel
-                ?? throw new SchedulerConfigException(nameof(SamplingOptions.GuidanceScale), options.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ?? throw new SamplingOptionException(nameof(SamplingOptions.GuidanceScale), scale.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     $"1: the model {info.Source} has no unconditional label, which classifier-free guidance needs");
-            return new ClassifierFreeGuidance(denoiser, options.GuidanceScale, options.GuidanceRescale, unconditional);
+            return new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditional);
         }
         if (info.EncoderHiddenStatesLength is not null)
         {
             var unconditional = request.UnconditionalHiddenStates
                 ?? throw new ArgumentException("Guidance on a text-conditioned model needs UnconditionalHiddenStates (the empty prompt's embeddings).", nameof(request));
-            return new ClassifierFreeGuidance(denoiser, options.GuidanceScale, options.GuidanceRescale, unconditionalHiddenStates: unconditional);
+            return new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditionalHiddenStates: unconditional);
         }
-        throw new SchedulerConfigException(nameof(SamplingOptions.GuidanceScale), options.GuidanceScale.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        throw new SamplingOptionException(nameof(SamplingOptions.GuidanceScale), scale.ToString(System.Globalization.CultureInfo.InvariantCulture),
             $"1: the model {info.Source} is unconditional, so there is nothing to guide toward");
     }
 }
