@@ -53,7 +53,7 @@ public static class SchedulerConfigJson
         new("original_inference_steps", (c, v, k, s) => c.OriginalInferenceSteps = Int(v, k, s), (c, w) => { if (c.OriginalInferenceSteps is { } x) w.WriteNumber("original_inference_steps", x); }),
         new("timestep_scaling", (c, v, k, s) => c.TimestepScaling = Num(v, k, s), (c, w) => { if (c.TimestepScaling is { } x) w.WriteNumber("timestep_scaling", x); }),
         new("final_sigmas_type", (c, v, k, s) => c.FinalSigmasType = Str(v, k, s), (c, w) => { if (c.FinalSigmasType is { } x) w.WriteString("final_sigmas_type", x); }),
-        new("lambda_min_clipped", (c, v, k, s) => c.LambdaMinClipped = NumOrInf(v, k, s), (c, w) => { if (c.LambdaMinClipped is { } x && double.IsFinite(x)) w.WriteNumber("lambda_min_clipped", x); }),
+        new("lambda_min_clipped", (c, v, k, s) => c.LambdaMinClipped = NumOrInf(v, k, s), (c, w) => { if (c.LambdaMinClipped is { } x) WriteNumberOrNamed(w, "lambda_min_clipped", x); }),
         new("interpolation_type", (c, v, k, s) => c.InterpolationType = Str(v, k, s), (c, w) => { if (c.InterpolationType is { } x) w.WriteString("interpolation_type", x); }),
         new("timestep_type", (c, v, k, s) => c.TimestepType = Str(v, k, s), (c, w) => { if (c.TimestepType is { } x) w.WriteString("timestep_type", x); }),
         new("skip_prk_steps", (c, v, k, s) => c.SkipPrkSteps = Bool(v, k, s), (c, w) => { if (c.SkipPrkSteps is { } x) w.WriteBoolean("skip_prk_steps", x); }),
@@ -220,6 +220,13 @@ public static class SchedulerConfigJson
             }
             return null;
         }
+    }
+
+    // JSON has no -Infinity: a non-finite value is written as the string the readers accept, so a round trip keeps it.
+    private static void WriteNumberOrNamed(Utf8JsonWriter json, string key, double value)
+    {
+        if (double.IsFinite(value)) json.WriteNumber(key, value);
+        else json.WriteString(key, double.IsNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
     }
 
     private static string Str(JsonElement v, string key, string? source) =>

@@ -16,6 +16,16 @@ public static class SdFixture
     /// <summary>The legacy-layout model (shared; never disposed by a test).</summary>
     public static StableDiffusionModel Model => LazyModel.Value;
 
+    private static readonly Lazy<StableDiffusionModel> LazyOptimum = new(() => StableDiffusionModel.Load(OptimumLayout.Folder, new StableDiffusionOptions { Tokenizer = RecordedTokenizer.FromCases(Folder) }));
+
+    /// <summary>The same weights in the Optimum layout (shared; never disposed by a test).</summary>
+    public static StableDiffusionModel OptimumModel => LazyOptimum.Value;
+
+    private static readonly Lazy<StableDiffusionPipeline> LazyOptimumPipeline = new(() => new StableDiffusionPipeline(OptimumModel, TestHost.Factory));
+
+    /// <summary>A pipeline over <see cref="OptimumModel"/>.</summary>
+    public static StableDiffusionPipeline OptimumPipeline => LazyOptimumPipeline.Value;
+
     private static readonly Lazy<StableDiffusionPipeline> LazyPipeline = new(() => new StableDiffusionPipeline(Model, TestHost.Factory));
 
     /// <summary>A pipeline over <see cref="Model"/> with every built-in sampler.</summary>

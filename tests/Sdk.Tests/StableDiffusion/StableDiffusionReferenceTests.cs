@@ -38,12 +38,17 @@ public sealed class StableDiffusionReferenceTests
     }
 
     [TestCaseSource(typeof(SdFixture), nameof(SdFixture.Cases))]
-    public async Task TheWholeRunMatchesStepForStep(string name)
+    public Task TheWholeRunMatchesStepForStep(string name) => RunAndCompare(SdFixture.Pipeline, name);
+
+    [TestCaseSource(typeof(SdFixture), nameof(SdFixture.Cases))]
+    public Task TheOptimumLayoutMatchesStepForStep(string name) => RunAndCompare(SdFixture.OptimumPipeline, name);
+
+    private static async Task RunAndCompare(StableDiffusionPipeline pipeline, string name)
     {
         var c = SdFixture.Case(name);
         var recorded = c.StepsRecorded;
         var steps = new List<(double T, float[] Latents)>();
-        var result = await SdFixture.Pipeline.GenerateAsync(SdFixture.Request(c, (step, latents) => steps.Add((step.Timestep, latents.ToArray()))));
+        var result = await pipeline.GenerateAsync(SdFixture.Request(c, (step, latents) => steps.Add((step.Timestep, latents.ToArray()))));
 
         Assert.That(result.Timesteps, Is.EqualTo(recorded.Select(s => s.GetProperty("t").GetDouble())), "timesteps");
         Assert.That(result.UnetEvaluations, Is.EqualTo(c.Root.GetProperty("unet_calls").GetInt32()), "UNet calls");
