@@ -132,11 +132,10 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         var initial = x.ToArray();
 
         // 3. The UNet: guided, retrying with half the batch once if memory runs out.
-        var unet = Model.Unet.CreateDenoiser();
-        using var ownedDenoiser = unet as IDisposable;
-        var halving = new HalvingDenoiser(unet, batch => _logger.LogWarning(
+        var halving = new HalvingDenoiser(Model.Unet.CreateDenoiser(), batch => _logger.LogWarning(
             "The UNet ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
-        IDenoiser denoiser = guided
+        // The outermost denoiser owns the chain down to the UNet's buffers, released when the run ends.
+        using IDenoiser denoiser = guided
             ? new ClassifierFreeGuidance(halving, request.GuidanceScale, request.GuidanceRescale, unconditionalHiddenStates: unconditional)
             : halving;
 

@@ -224,7 +224,8 @@ public static class PipelineOverhead
         {
             public int? FixedBatchSize => null;
 
-            public void Predict(in DenoiserInput input, Span<float> output) => input.Sample.CopyTo(output);
+            public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default) => input.Sample.CopyTo(output);
+            public void Dispose() { }
         }
     }
 

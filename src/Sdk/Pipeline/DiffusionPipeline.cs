@@ -44,7 +44,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         return Run(Prepare(request), request, progress, cancellationToken);
     }
 
-    private sealed record PreparedRun(IScheduler Sampler, TensorShape Shape, long[] Labels, float[] Hidden, int StartIndex, SamplingOptions Options);
+    private sealed record PreparedRun(IScheduler Sampler, TensorShape Shape, long[] Labels, float[] Hidden, int StartIndex, Func<IDenoiser, IDenoiser> Guide);
 
     private PreparedRun Prepare(GenerationRequest request)
     {
@@ -77,7 +77,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             sampler.SetBeginIndex(startIndex);
         }
 
-        return new PreparedRun(sampler, shape, Labels(request, info, shape.Batch), Hidden(request, info, shape.Batch), startIndex, options);
+        return new PreparedRun(sampler, shape, Labels(request, info, shape.Batch), Hidden(request, info, shape.Batch), startIndex, Guidance(options, request));
     }
 
     private static long[] Labels(GenerationRequest request, ModelInfo info, int batch)
@@ -120,7 +120,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
 
     private GenerationResult Run(PreparedRun run, GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
-        var (sampler, shape, labels, hidden, startIndex, options) = run;
+        var (sampler, shape, labels, hidden, startIndex, _) = run;
         var clock = Stopwatch.StartNew();
         var n = shape.Length;
         var noise = new TorchGaussianNoise(request.Seed);
@@ -141,11 +141,9 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
 
         // 2. The model, guided when asked, halving its batch once if memory runs out. The run's denoiser holds native
         //    buffers (an ONNX denoiser: pinned tensors and an IO binding), released when the run ends.
-        var modelDenoiser = Model.CreateDenoiser();
-        using var ownedDenoiser = modelDenoiser as IDisposable;
-        var halving = new HalvingDenoiser(modelDenoiser, batch => _logger.LogWarning(
+        var halving = new HalvingDenoiser(Model.CreateDenoiser(), batch => _logger.LogWarning(
             "The model ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
-        var denoiser = Guided(halving, options, request);
+        using var denoiser = run.Guide(halving); // owns the chain down to the model's denoiser
 
         var statistics = request.CollectStatistics ? new List<StepStatistics>() : null;
 
@@ -168,24 +166,25 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         };
     }
 
-    private IDenoiser Guided(IDenoiser denoiser, SamplingOptions options, GenerationRequest request)
+    // How the run's denoiser is guided, checked before any work starts.
+    private Func<IDenoiser, IDenoiser> Guidance(SamplingOptions options, GenerationRequest request)
     {
         // No guidance unless asked for: a model without a conditioning input has nothing to guide toward.
         var scale = options.GuidanceScale ?? 1;
-        if (scale == 1) return denoiser;
+        if (scale == 1) return denoiser => denoiser;
         var info = Model.Info;
         if (info.HasClassLabels)
         {
             var unconditional = info.UnconditionalLabel
                 ?? throw new SamplingOptionException(nameof(SamplingOptions.GuidanceScale), scale.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     $"1: the model {info.Source} has no unconditional label, which classifier-free guidance needs");
-            return new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditional);
+            return denoiser => new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditional);
         }
         if (info.EncoderHiddenStatesLength is not null)
         {
             var unconditional = request.UnconditionalHiddenStates
                 ?? throw new ArgumentException("Guidance on a text-conditioned model needs UnconditionalHiddenStates (the empty prompt's embeddings).", nameof(request));
-            return new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditionalHiddenStates: unconditional);
+            return denoiser => new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditionalHiddenStates: unconditional);
         }
         throw new SamplingOptionException(nameof(SamplingOptions.GuidanceScale), scale.ToString(System.Globalization.CultureInfo.InvariantCulture),
             $"1: the model {info.Source} is unconditional, so there is nothing to guide toward");

@@ -18,8 +18,11 @@ public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDe
     /// <summary>Calls made to the inner denoiser so far.</summary>
     public int Evaluations { get; private set; }
 
+    /// <summary>Disposes the inner denoiser, which this one owns.</summary>
+    public void Dispose() => inner.Dispose();
+
     /// <inheritdoc/>
-    public void Predict(in DenoiserInput input, Span<float> output)
+    public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
     {
         var batch = input.Shape.Batch;
         if (!_halved)
@@ -27,7 +30,7 @@ public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDe
             try
             {
                 Evaluations++;
-                inner.Predict(input, output);
+                inner.Predict(input, output, cancellationToken);
                 return;
             }
             catch (ModelOutOfMemoryException) when (batch > 1)
@@ -39,15 +42,15 @@ public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDe
         if (batch == 1)
         {
             Evaluations++;
-            inner.Predict(input, output);
+            inner.Predict(input, output, cancellationToken);
             return;
         }
 
         var first = batch / 2;
         try
         {
-            PredictPart(input, output, 0, first);
-            PredictPart(input, output, first, batch - first);
+            PredictPart(input, output, 0, first, cancellationToken);
+            PredictPart(input, output, first, batch - first, cancellationToken);
         }
         catch (ModelOutOfMemoryException e)
         {
@@ -55,7 +58,7 @@ public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDe
         }
     }
 
-    private void PredictPart(in DenoiserInput input, Span<float> output, int start, int count)
+    private void PredictPart(in DenoiserInput input, Span<float> output, int start, int count, CancellationToken cancellationToken)
     {
         var shape = input.Shape;
         var item = shape.ItemLength;
@@ -65,6 +68,6 @@ public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDe
             input.ClassLabels.IsEmpty ? default : input.ClassLabels.Slice(start, count),
             hiddenPerItem == 0 ? default : input.EncoderHiddenStates.Slice(start * hiddenPerItem, count * hiddenPerItem));
         Evaluations++;
-        inner.Predict(part, output.Slice(start * item, count * item));
+        inner.Predict(part, output.Slice(start * item, count * item), cancellationToken);
     }
 }

@@ -42,7 +42,7 @@ public sealed class SamplingLoop
     /// <param name="noise">The run's generator, for stochastic samplers' draws inside <c>Step</c>.</param>
     /// <param name="labels">Class labels per item, or empty.</param>
     /// <param name="hidden">Encoder hidden states per item, or empty.</param>
-    /// <param name="cancellationToken">Checked before every step.</param>
+    /// <param name="cancellationToken">Checked before every step, and passed to the denoiser (an ONNX run stops part-way).</param>
     /// <exception cref="NonFiniteValueException">A NaN or infinity appeared in the model output or the sample.</exception>
     public float[] Run(float[] x, TensorShape shape, INoiseSource noise, ReadOnlySpan<long> labels, ReadOnlySpan<float> hidden, CancellationToken cancellationToken)
     {
@@ -63,7 +63,7 @@ public sealed class SamplingLoop
             var step = k - StartIndex;
             var t = sampler.Timesteps[k];
             sampler.ScaleModelInput(x, t, modelInput);
-            Denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput);
+            Denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
             Check(modelOutput, step, t, "model output");
             sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
             (x, next) = (next, x);

@@ -183,11 +183,11 @@ public sealed class DiffusionPipelineTests
         Assert.That(created.Select(d => d.Disposed), Is.EqualTo(new[] { true, true }));
     }
 
-    private sealed class DisposalProbe(IDenoiser inner) : IDenoiser, IDisposable
+    private sealed class DisposalProbe(IDenoiser inner) : IDenoiser
     {
         public bool Disposed { get; private set; }
         public int? FixedBatchSize => inner.FixedBatchSize;
-        public void Predict(in DenoiserInput input, Span<float> output) => inner.Predict(input, output);
+        public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default) => inner.Predict(input, output, cancellationToken);
         public void Dispose() => Disposed = true;
     }
 
@@ -200,9 +200,10 @@ public sealed class DiffusionPipelineTests
     {
         private int _calls;
         public int? FixedBatchSize => inner.FixedBatchSize;
-        public void Predict(in DenoiserInput input, Span<float> output)
+        public void Dispose() => inner.Dispose();
+        public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
         {
-            inner.Predict(input, output);
+            inner.Predict(input, output, cancellationToken);
             if (_calls++ == calls) output[5] = float.NaN;
         }
     }
@@ -210,10 +211,11 @@ public sealed class DiffusionPipelineTests
     private sealed class MemoryLimit(IDenoiser inner, int maxBatch) : IDenoiser
     {
         public int? FixedBatchSize => inner.FixedBatchSize;
-        public void Predict(in DenoiserInput input, Span<float> output)
+        public void Dispose() => inner.Dispose();
+        public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
         {
             if (input.Shape.Batch > maxBatch) throw new ModelOutOfMemoryException($"batch {input.Shape.Batch} does not fit");
-            inner.Predict(input, output);
+            inner.Predict(input, output, cancellationToken);
         }
     }
 }

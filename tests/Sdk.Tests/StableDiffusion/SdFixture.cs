@@ -11,12 +11,12 @@ public static class SdFixture
 
     public static string ModelFolder { get; } = Path.Combine(Folder, "model");
 
-    private static readonly Lazy<StableDiffusionModel> LazyModel = new(() => StableDiffusionModel.Load(ModelFolder, new StableDiffusionOptions { Tokenizer = RecordedTokenizer.FromCases(Folder) }));
+    private static readonly Lazy<StableDiffusionModel> LazyModel = new(() => StableDiffusionModel.Load(ModelFolder));
 
     /// <summary>The legacy-layout model (shared; never disposed by a test).</summary>
     public static StableDiffusionModel Model => LazyModel.Value;
 
-    private static readonly Lazy<StableDiffusionModel> LazyOptimum = new(() => StableDiffusionModel.Load(OptimumLayout.Folder, new StableDiffusionOptions { Tokenizer = RecordedTokenizer.FromCases(Folder) }));
+    private static readonly Lazy<StableDiffusionModel> LazyOptimum = new(() => StableDiffusionModel.Load(OptimumLayout.Folder));
 
     /// <summary>The same weights in the Optimum layout (shared; never disposed by a test).</summary>
     public static StableDiffusionModel OptimumModel => LazyOptimum.Value;
@@ -46,29 +46,9 @@ public static class SdFixture
         Seed = c.Seed,
         Width = c.Width,
         Height = c.Height,
-        Sampler = c.UsesShippedScheduler ? null : Diffusion.Configuration.SamplerNames.FromClassName(c.SchedulerClass),
+        Sampler = c.UsesShippedScheduler ? null : TestHost.Factory.ResolveName(new Diffusion.Configuration.SamplingOptions(), new Diffusion.Configuration.SchedulerConfig { ClassName = c.SchedulerClass }),
         InitImage = c.InputPng,
         Strength = c.Strength ?? 0.8,
         OnStep = onStep,
     };
-
-    // TEMPORARY until the CLIP tokenizer lands from main: the ids the reference recorded for each case's prompts.
-    private sealed class RecordedTokenizer(Dictionary<string, int[]> ids) : IPromptTokenizer
-    {
-        public int ModelMaxLength => 77;
-
-        public int[] Encode(string text) => ids.TryGetValue(text, out var found) ? found : throw new KeyNotFoundException($"No recorded ids for '{text}'.");
-
-        public static RecordedTokenizer FromCases(string folder)
-        {
-            var ids = new Dictionary<string, int[]>(StringComparer.Ordinal);
-            foreach (var file in SdReferenceCase.Files(folder))
-            {
-                var c = SdReferenceCase.Load(file);
-                ids[c.Prompt] = c.PromptIds;
-                if (c.NegativeIds is { } n) ids[c.NegativePrompt ?? ""] = n;
-            }
-            return new RecordedTokenizer(ids);
-        }
-    }
 }

@@ -14,6 +14,15 @@ namespace Diffusion.Tests.StableDiffusion;
 public sealed class StableDiffusionReferenceTests
 {
     [TestCaseSource(typeof(SdFixture), nameof(SdFixture.Cases))]
+    public void TheTokenIdsMatchExactly(string name)
+    {
+        var c = SdFixture.Case(name);
+        var tokenizer = SdFixture.Model.Tokenizer;
+        Assert.That(tokenizer.Encode(c.Prompt), Is.EqualTo(c.PromptIds), "prompt");
+        if (c.NegativeIds is { } negative) Assert.That(tokenizer.Encode(c.NegativePrompt ?? ""), Is.EqualTo(negative), "negative prompt (\"\" when none)");
+    }
+
+    [TestCaseSource(typeof(SdFixture), nameof(SdFixture.Cases))]
     public void TheTextEmbeddingsMatch(string name)
     {
         var c = SdFixture.Case(name);
