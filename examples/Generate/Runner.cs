@@ -15,6 +15,7 @@ internal static class Runner
     public static async Task<int> RunAsync(GenerateSettings settings, CancellationToken cancellationToken)
     {
         if (settings.Problem() is { } problem) return Fail(problem, ExitCodes.BadArguments);
+        if (settings.Prompt is not null) return await StableDiffusionRunner.RunAsync(settings, cancellationToken);
 
         // Warnings (an unknown scheduler class, an option the sampler ignores, a plugin that failed) go to stderr.
         using var loggers = LoggerFactory.Create(b =>
@@ -43,11 +44,11 @@ internal static class Runner
             if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
             await using var provider = services.BuildServiceProvider();
 
-            var (labels, columns) = LabelPlan.For(settings.Label, settings.Batch, model.Info, settings.Columns);
+            var (labels, columns) = LabelPlan.For(settings.Label, settings.Batch ?? 100, model.Info, settings.Columns);
             var request = new GenerationRequest
             {
                 Sampling = settings.SamplingOptions(conditional: model.Info.HasClassLabels || model.Info.EncoderHiddenStatesLength is not null),
-                BatchSize = settings.Batch,
+                BatchSize = settings.Batch ?? 100,
                 Seed = settings.Seed,
                 ClassLabels = labels,
                 CollectStatistics = settings.Statistics,
@@ -83,6 +84,11 @@ internal static class Runner
 
     private static void Write(GenerateSettings settings, GenerationResult result, int? columns)
     {
+        if (settings.LatentsOut is { } npy)
+        {
+            ImageEncoder.WriteAtomically(npy, Npy.Float32(result.Latents, result.Shape));
+            Console.WriteLine($"wrote {npy}");
+        }
         if (settings.Out is { } grid)
         {
             ImageEncoder.WriteAtomically(grid, ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns));
@@ -96,7 +102,7 @@ internal static class Runner
         }
     }
 
-    private static int Fail(string message, int code)
+    internal static int Fail(string message, int code)
     {
         Console.Error.WriteLine($"error: {message}");
         return code;
