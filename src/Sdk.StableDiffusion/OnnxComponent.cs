@@ -31,6 +31,9 @@ internal sealed class OnnxComponent : IDisposable
     /// <summary>What the part is, for messages ("text encoder").</summary>
     public string Role { get; }
 
+    /// <summary>The session (the benchmarks call it bare, so that both sides share its thread pool).</summary>
+    internal InferenceSession Session => _session;
+
     public IReadOnlyDictionary<string, NodeMetadata> Inputs => _session.InputMetadata;
 
     public IReadOnlyDictionary<string, NodeMetadata> Outputs => _session.OutputMetadata;

@@ -45,6 +45,8 @@ public sealed class OnnxTextEncoder : IDisposable
     /// <summary>The model file.</summary>
     public string File => _component.File;
 
+    internal OnnxComponent Component => _component;
+
     /// <summary>Tokens per prompt when the export fixes it (77 for CLIP), else null.</summary>
     public int? SequenceLength { get; }
 

@@ -32,6 +32,8 @@ public sealed class OnnxVaeDecoder : IDisposable
     /// <summary>The model file.</summary>
     public string File => _component.File;
 
+    internal OnnxComponent Component => _component;
+
     /// <summary>Decodes <paramref name="latents"/> of <paramref name="shape"/>; returns the pixels and their shape.</summary>
     public (float[] Pixels, TensorShape Shape) Decode(float[] latents, TensorShape shape)
     {

@@ -146,17 +146,15 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             OnStep = request.OnStep, Progress = progress, Clock = clock,
         }.Run(x, shape, noise, default, hidden, cancellationToken);
 
-        // 5. Decode: latents / scaling factor → VAE → (x / 2 + 0.5).clamp(0, 1) → PNG.
+        // 5. Decode: latents / scaling factor → VAE → (x / 2 + 0.5).clamp(0, 1); the PNG files are encoded on demand.
         cancellationToken.ThrowIfCancellationRequested();
         var scaled = new float[x.Length];
         TensorPrimitives.Divide(x, (float)Model.ScalingFactor, scaled);
         var (images, imageShape) = Model.VaeDecoder.Decode(scaled, shape);
         StableDiffusionImages.Postprocess(images);
-        var png = Enumerable.Range(0, imageShape.Batch).Select(i => StableDiffusionImages.EncodePng(images, imageShape, i)).ToArray();
 
         return new StableDiffusionResult
         {
-            Png = png,
             Images = images,
             ImageShape = imageShape,
             Latents = x,

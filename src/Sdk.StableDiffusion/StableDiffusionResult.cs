@@ -5,8 +5,16 @@ namespace Diffusion.StableDiffusion;
 /// <summary>A finished Stable Diffusion generation.</summary>
 public sealed class StableDiffusionResult
 {
-    /// <summary>The images as PNG files, one per batch item.</summary>
-    public required IReadOnlyList<byte[]> Png { get; init; }
+    private readonly Lazy<IReadOnlyList<byte[]>> _png;
+
+    /// <summary>Creates the result; the PNG files are encoded from <see cref="Images"/> when <see cref="Png"/> is first read.</summary>
+    public StableDiffusionResult() => _png = new(() => Enumerable.Range(0, ImageShape.Batch).Select(i => StableDiffusionImages.EncodePng(Images, ImageShape, i)).ToArray());
+
+    /// <summary>
+    /// The images as PNG files, one per batch item: <c>round(x · 255)</c> of <see cref="Images"/>. Encoded on first
+    /// read (thread-safe), so that callers who want the pixels or the latents do not pay for compression.
+    /// </summary>
+    public IReadOnlyList<byte[]> Png => _png.Value;
 
     /// <summary>The images in [0, 1], NCHW (RGB), as the reference's <c>(x / 2 + 0.5).clamp(0, 1)</c>.</summary>
     public required float[] Images { get; init; }
