@@ -25,7 +25,8 @@ public static class StableDiffusionServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         var builder = services.AddDiffusionSampling()
-            .AddDdpmSampler().AddDdimSampler().AddPndmSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler();
+            .AddDdpmSampler().AddDdimSampler().AddPndmSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler()
+            .AddUniPcSampler().AddDeisSampler();
         return builder.AddStableDiffusion(folder, configure);
     }
 

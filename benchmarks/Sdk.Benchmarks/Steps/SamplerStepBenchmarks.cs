@@ -70,6 +70,8 @@ public class SamplerStepBenchmarks
         "dpm-2m" => "read output, sample, 1 past x₀; write sample, this x₀",
         "dpm-3m" => "read output, sample, 2 past x₀; write sample, this x₀",
         "pndm" => "read output, sample, 3 past ε; write sample, this ε",
+        "unipc" => "read output, sample, corrected sample, 2 past x₀; write sample, this x₀, corrected sample",
+        "deis" => "read output, sample, 1 past ε; write sample, this ε",
         _ => "read output, sample; write sample",
     };
 
@@ -80,6 +82,8 @@ public class SamplerStepBenchmarks
         "dpm-2m" => 5,
         "dpm-3m" => 6,
         "pndm" => 7,
+        "unipc" => 8,
+        "deis" => 5,
         _ => 3,
     };
 

@@ -18,4 +18,8 @@ public static class SamplerNames
     public const string EulerAncestral = "euler-ancestral";
     /// <summary>Pseudo numerical methods for diffusion models (Liu et al. 2022).</summary>
     public const string Pndm = "pndm";
+    /// <summary>UniPC, a unified multistep predictor-corrector (Zhao et al. 2023).</summary>
+    public const string UniPc = "unipc";
+    /// <summary>DEIS, the diffusion exponential integrator sampler (Zhang &amp; Chen 2023).</summary>
+    public const string Deis = "deis";
 }

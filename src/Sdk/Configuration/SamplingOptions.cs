@@ -160,7 +160,7 @@ public sealed class SamplingOptions
         if (SolverOrder is { } order && order is < 1 or > 3) Fail(nameof(SolverOrder), order, "1, 2 or 3");
         if (BetaStart is { } b0 && !(b0 >= 0 && b0 < 1)) Fail(nameof(BetaStart), b0, "a number in [0, 1)");
         if (BetaEnd is { } b1 && !(b1 > 0 && b1 < 1)) Fail(nameof(BetaEnd), b1, "a number in (0, 1)");
-        if (BetaStart is { } start && BetaEnd is { } end && BetaSchedule != Configuration.BetaSchedule.SquaredCosCapV2 && !(end > start))
+        if (BetaStart is { } start && BetaEnd is { } end && BetaSchedule != global::Diffusion.Configuration.BetaSchedule.SquaredCosCapV2 && !(end > start))
             Fail(nameof(BetaEnd), end, $"a number above BetaStart = {start.ToString("R", CultureInfo.InvariantCulture)}");
     }
 

@@ -39,5 +39,7 @@ public static class TestHost
         builder.AddDpmSolverSampler();
         builder.AddEulerSampler();
         builder.AddEulerAncestralSampler();
+        builder.AddUniPcSampler();
+        builder.AddDeisSampler();
     }
 }
