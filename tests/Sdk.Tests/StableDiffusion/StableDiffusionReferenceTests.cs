@@ -66,6 +66,8 @@ public sealed class StableDiffusionReferenceTests
         for (var i = 0; i < recorded.Count; i++)
             Tolerance.AssertClose(steps[i].Latents, Doubles(SdReferenceCase.Values(recorded[i].GetProperty("latents"))), $"latents after step {i} (t = {steps[i].T})", abs: 1e-3, rel: 1e-4);
         Tolerance.AssertClose(result.Latents, Doubles(c.Tensor("final_latents")), "final latents", abs: 1e-3, rel: 1e-4);
+        var worstStep = Enumerable.Range(0, recorded.Count).Max(i => MaxDifference(steps[i].Latents, SdReferenceCase.Values(recorded[i].GetProperty("latents"))));
+        TestContext.Out.WriteLine($"{name}: largest latent difference over the steps {worstStep:g3}");
 
         // The image: [64, 64, 3] HWC in the file, NCHW here.
         var expectedImage = c.Tensor("image");
@@ -83,6 +85,8 @@ public sealed class StableDiffusionReferenceTests
         var worst = ours.Zip(theirs, (a, b) => Math.Abs(a - b)).Max();
         Assert.That(worst, Is.LessThanOrEqualTo(1), "PNG bytes differ by more than 1");
     }
+
+    private static double MaxDifference(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs((double)x - y)).Max();
 
     private static double[] Doubles(float[] values) => Array.ConvertAll(values, v => (double)v);
 }
