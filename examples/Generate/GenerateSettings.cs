@@ -14,6 +14,9 @@ internal sealed record GenerateSettings
     public string Label { get; init; } = "all";
     public ulong Seed { get; init; }
     public int? Batch { get; init; }
+
+    /// <summary>Images to generate: --batch, else 100 (the digits grid) or, with --prompt, 1.</summary>
+    public int ImageCount => Batch ?? (Prompt is null ? 100 : 1);
     public string? Prompt { get; init; }
     public string? NegativePrompt { get; init; }
     public int? Width { get; init; }
@@ -52,9 +55,13 @@ internal sealed record GenerateSettings
         if (Steps < 1) return $"--steps must be at least 1 (got {Steps})";
         if (Batch is < 1) return $"--batch must be at least 1 (got {Batch})";
         if (Columns is < 1) return $"--columns must be at least 1 (got {Columns})";
+        if (Columns > ImageCount) return $"--columns must be from 1 to --batch = {ImageCount} (got {Columns})";
         if (SamplingProblem() is { } sampling) return sampling;
         if (Label is not ("all" or "none") && !long.TryParse(Label, out _)) return $"--label must be a class number, 'all' or 'none' (got '{Label}')";
+        if (PluginsDirectory is not null && File.Exists(PluginsDirectory)) return $"--plugins '{PluginsDirectory}' is a file; name the folder that holds the plugin assemblies";
         if (PluginsDirectory is not null && !Directory.Exists(PluginsDirectory)) return $"--plugins folder '{PluginsDirectory}' does not exist";
+        if (Out is not null && OutputPaths.FileProblem(Out) is { } grid) return grid;
+        if (OutDir is not null && OutputPaths.FolderProblem(OutDir, Out, ImageCount) is { } folder) return folder;
         if (!File.Exists(ModelPath) && !Directory.Exists(ModelPath)) return $"--model '{ModelPath}' is neither a model folder nor an .onnx file";
         if (Prompt is null && IsStableDiffusionFolder) return $"--model '{ModelPath}' is a Stable Diffusion folder: give --prompt TEXT";
         if (Prompt is not null && !IsStableDiffusionFolder) return $"--prompt needs a Stable Diffusion folder (tokenizer/, text_encoder/, unet/, vae_decoder/); '{ModelPath}' is not one";
@@ -92,9 +99,13 @@ internal sealed record GenerateSettings
         }
         catch (Diffusion.SamplingOptionException e)
         {
-            return $"{CommandLineName(e.Option)} must be {e.Allowed} (got {e.Value})";
+            return Reword(e);
         }
     }
+
+    /// <summary>An option or request error in the command line's words: the option, what it allows, what was given.</summary>
+    public static string Reword(Diffusion.SamplingOptionException e) =>
+        CommandLineName(e.Option) is var name && name == e.Option ? e.Message : $"{name} must be {e.Allowed} (got {e.Value ?? "nothing"})";
 
     private static string CommandLineName(string option) => option switch
     {
@@ -105,6 +116,10 @@ internal sealed record GenerateSettings
         nameof(Diffusion.Configuration.SamplingOptions.NoiseInjection) => "--noise-injection",
         nameof(Diffusion.Configuration.SamplingOptions.Eta) => "--eta",
         nameof(Diffusion.Configuration.SamplingOptions.Sampler) => "--sampler",
+        nameof(Diffusion.Configuration.SamplingOptions.UseKarrasSigmas) => "--karras",
+        nameof(Diffusion.Configuration.SamplingOptions.Thresholding) => "--threshold",
+        nameof(Diffusion.Pipeline.GenerationRequest.BatchSize) => "--batch",
+        nameof(Diffusion.Pipeline.GenerationRequest.ClassLabel) or nameof(Diffusion.Pipeline.GenerationRequest.ClassLabels) => "--label",
         _ => option,
     };
 

@@ -43,7 +43,8 @@ public sealed class SamplingLoop
     /// <param name="labels">Class labels per item, or empty.</param>
     /// <param name="hidden">Encoder hidden states per item, or empty.</param>
     /// <param name="cancellationToken">Checked before every step, and passed to the denoiser (an ONNX run stops part-way).</param>
-    /// <exception cref="NonFiniteValueException">A NaN or infinity appeared in the model output or the sample.</exception>
+    /// <exception cref="NonFiniteValueException">A NaN, an infinity or an overflowing value appeared in the model output or the sample.</exception>
+    /// <exception cref="SamplerFailedException">The sampler itself failed (a plugin's bug), named with what it was doing.</exception>
     public float[] Run(float[] x, TensorShape shape, INoiseSource noise, ReadOnlySpan<long> labels, ReadOnlySpan<float> hidden, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(x);
@@ -62,10 +63,25 @@ public sealed class SamplingLoop
             cancellationToken.ThrowIfCancellationRequested();
             var step = k - StartIndex;
             var t = sampler.Timesteps[k];
-            sampler.ScaleModelInput(x, t, modelInput);
+            try
+            {
+                sampler.ScaleModelInput(x, t, modelInput);
+            }
+            catch (Exception e) when (SamplerFailedException.IsForeign(e))
+            {
+                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"scaling the model input at step {step}", e);
+            }
             Denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
             Check(modelOutput, step, t, "model output");
-            sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
+            try
+            {
+                sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
+            }
+            catch (Exception e) when (SamplerFailedException.IsForeign(e))
+            {
+                // A sampler's own failure (a plugin's bug) becomes one SDK error naming it; SDK errors pass through.
+                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"taking step {step} (timestep {t:0.###})", e);
+            }
             (x, next) = (next, x);
             Check(x, step, t, "sample");
 
@@ -78,7 +94,7 @@ public sealed class SamplingLoop
 
     private static void Check(ReadOnlySpan<float> tensor, int step, double timestep, string name)
     {
-        var index = TensorChecks.FirstNonFinite(tensor);
+        var index = TensorChecks.FirstOutOfRange(tensor);
         if (index >= 0) throw new NonFiniteValueException(step, timestep, name, index, tensor[index]);
     }
 }
