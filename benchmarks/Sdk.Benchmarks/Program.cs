@@ -1,7 +1,7 @@
 // Benchmarks of the SDK, one suite per argument, or all of them:
 //
 //   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | pipeline | forward | digits-card | onnx-settings | report
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | pipeline | text-to-image | forward | digits-card | onnx-settings | report
 //
 // Every suite writes its numbers into benchmarks/results/latest.json (replacing only its own section) and then
 // rewrites docs/benchmarks.md and its figures from that file; `report` only rewrites the report. Options:
@@ -30,7 +30,7 @@ using Diffusion.Benchmarks.Steps;
 using Diffusion.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
 
-var suiteNames = new[] { "all", "quality", "steps", "pipeline", "forward", "digits-card", "onnx-settings", "report" };
+var suiteNames = new[] { "all", "quality", "steps", "pipeline", "text-to-image", "forward", "digits-card", "onnx-settings", "report" };
 if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
     Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
@@ -72,7 +72,7 @@ void Save()
     BenchmarksReport.Write(results, Repository.ReportFile, Repository.ImagesFolder);
 }
 
-var run = suite == "all" ? new[] { "forward", "steps", "pipeline", "quality", "digits-card" } : [suite];
+var run = suite == "all" ? new[] { "forward", "steps", "pipeline", "text-to-image", "quality", "digits-card" } : [suite];
 foreach (var name in run)
 {
     switch (name)
@@ -97,6 +97,9 @@ foreach (var name in run)
             break;
         case "pipeline":
             results.Pipeline = Measure(name, () => PipelineOverhead.Run(factory, [1, 8], options.Rounds, Log));
+            break;
+        case "text-to-image":
+            results.TextToImage = Measure(name, () => TextToImageOverhead.Run(factory, 3 * options.Rounds, Log));
             break;
         case "quality":
             results.Quality = Measure(name, () => new QualityResults(

@@ -50,6 +50,9 @@ public sealed class BenchmarkResults
     /// <summary>The pipeline-overhead suite.</summary>
     public SuiteRun<PipelineOverheadResult>? Pipeline { get; set; }
 
+    /// <summary>The text-to-image suite: the Stable Diffusion pipeline against its bare network calls on the tiny fixture.</summary>
+    public SuiteRun<TextToImageOverheadResult>? TextToImage { get; set; }
+
     /// <summary>The forward-process suite.</summary>
     public SuiteRun<List<ForwardRow>>? Forward { get; set; }
 
