@@ -1,4 +1,4 @@
-namespace Diffusion.Samplers.Euler;
+namespace Diffusion.Schedules;
 
 /// <summary>
 /// The float32 arithmetic by which the reference turns σ into timesteps (Karras spacing) and spaces σ in log
@@ -6,7 +6,7 @@ namespace Diffusion.Samplers.Euler;
 /// these reproduce the reference's rounding, not just its math; each was needed to match the bundled reference
 /// vectors bit for bit (correctly rounded logs and double weights miss by one float32 unit in 2 to 6 of 15 timesteps).
 /// </summary>
-internal static class ReferenceFloat32
+public static class ReferenceFloat32
 {
     // The rational approximation numpy uses for float32 log on AVX2/AVX512F machines (its coefficients, from a
     // Remez fit of log(1+y) on the reduced mantissa; up to ~3.8 ulp from the correctly rounded value).
@@ -48,7 +48,7 @@ internal static class ReferenceFloat32
     }
 
     /// <summary>
-    /// <see cref="Schedules.SigmaMath.SigmaToTimestep"/> as the reference evaluates it: the log-σ table is float32,
+    /// <see cref="SigmaMath.SigmaToTimestep"/> as the reference evaluates it: the log-σ table is float32,
     /// so (numpy's value-based casting) the differences and the weight w are float32 too, and only
     /// (1 − w)·low + w·high is formed in double. Each rounding moves the result by float32 units of the timestep.
     /// </summary>
@@ -62,5 +62,23 @@ internal static class ReferenceFloat32
         var high = low + 1;
         var w = Math.Clamp((logSigmas[low] - logSigma) / (logSigmas[low] - logSigmas[high]), 0f, 1f);
         return (double)(1 - w) * low + (double)w * high;
+    }
+
+    /// <summary>
+    /// <see cref="SigmaToTimestep"/> for a float32 σ given as a torch tensor, the way the reference converts its
+    /// interpolated (KDPM2) noise levels: log σ is numpy's float32 log, and with torch's type promotion the weight
+    /// and (1 − w)·low + w·high are float32 too, so the result is a float32 value.
+    /// </summary>
+    public static double Float32SigmaToTimestep(float sigma, float[] logSigmas)
+    {
+        ArgumentNullException.ThrowIfNull(logSigmas);
+        var logSigma = NumpyLog(MathF.Max(sigma, 1e-10f));
+        var low = 0;
+        for (var i = 0; i < logSigmas.Length; i++)
+            if (logSigma - logSigmas[i] >= 0) low = i;
+        low = Math.Min(low, logSigmas.Length - 2);
+        var high = low + 1;
+        var w = Math.Clamp((logSigmas[low] - logSigma) / (logSigmas[low] - logSigmas[high]), 0f, 1f);
+        return (1 - w) * low + w * high;
     }
 }
