@@ -56,7 +56,7 @@ public abstract class SigmaSchedulerBase : SchedulerBase, ISigmaScheduler
     {
         _twoEvaluations = twoEvaluationsPerInterval;
         _clipSample = clipSample && Config.ClipSample == true;
-        SigmaSpacing = sigmaSpacings ? SpacingFromConfig(Config) : SigmaSpacing.Timesteps;
+        SigmaSpacing = sigmaSpacings ? SigmaSpacings.FromConfig(Config) : SigmaSpacing.Timesteps;
 
         // σ_t = √((1−ᾱ_t)/ᾱ_t) in float32 from the reference's float32 ᾱ: its rounding moves σ-derived timesteps by
         // many float32 units, and a step must be called with exactly the timestep the reference lists.
@@ -481,15 +481,6 @@ public abstract class SigmaSchedulerBase : SchedulerBase, ISigmaScheduler
         for (var i = 0; i < values.Count; i++)
             if (values[i] == value) return i;
         return -1;
-    }
-
-    private static SigmaSpacing SpacingFromConfig(SchedulerConfig config)
-    {
-        bool karras = config.UseKarrasSigmas ?? false, exponential = config.UseExponentialSigmas ?? false, beta = config.UseBetaSigmas ?? false;
-        if ((karras ? 1 : 0) + (exponential ? 1 : 0) + (beta ? 1 : 0) > 1)
-            throw new SchedulerConfigException(beta ? "use_beta_sigmas" : "use_exponential_sigmas", "true",
-                "false: use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas choose the σ spacing, so at most one may be true");
-        return karras ? SigmaSpacing.Karras : exponential ? SigmaSpacing.Exponential : beta ? SigmaSpacing.Beta : SigmaSpacing.Timesteps;
     }
 
     private static float Square(float x) => x * x;
