@@ -34,6 +34,7 @@ internal static class Runner
             services.AddSingleton<IDiffusionModel>(model);
             var diffusion = services.AddDiffusionSampling()
                 .AddDdpmSampler().AddDdimSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler().AddPndmSampler()
+                .AddHeunSampler().AddKdpm2Sampler().AddKdpm2AncestralSampler().AddLmsSampler()
                 .AddDiffusionPipeline();
             if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
             await using var provider = services.BuildServiceProvider();

@@ -73,6 +73,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     public DpmSolverScheduler(SchedulerConfig config) : base(SamplerNames.DpmSolver, config)
     {
         _order = Config.SolverOrder ?? 2;
+        if (_order > 3) throw new SchedulerConfigException("solver_order", _order.ToString(CultureInfo.InvariantCulture), "1, 2 or 3 (DPM-Solver has no higher-order multistep update)");
 
         // DEIS and UniPC configurations use names this method does not define; the reference maps them as here.
         var algorithm = Config.AlgorithmType ?? "dpmsolver++";

@@ -72,7 +72,11 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
             .AddDpmSolverSampler()
             .AddEulerSampler()
             .AddEulerAncestralSampler()
-            .AddPndmSampler();
+            .AddPndmSampler()
+            .AddHeunSampler()
+            .AddKdpm2Sampler()
+            .AddKdpm2AncestralSampler()
+            .AddLmsSampler();
         return services.BuildServiceProvider();
     }
 }

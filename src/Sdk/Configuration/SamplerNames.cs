@@ -15,6 +15,14 @@ public static class SamplerNames
     public const string EulerAncestral = "euler-ancestral";
     /// <summary>Pseudo numerical methods for diffusion models (Liu et al. 2022).</summary>
     public const string Pndm = "pndm";
+    /// <summary>Heun's second-order method on the probability-flow ODE in sigma space (Karras et al. 2022).</summary>
+    public const string Heun = "heun";
+    /// <summary>k-diffusion's DPM-Solver-2 (KDPM2): a second-order step through the geometric midpoint in sigma.</summary>
+    public const string Kdpm2 = "kdpm2";
+    /// <summary>KDPM2 with ancestral sampling noise.</summary>
+    public const string Kdpm2Ancestral = "kdpm2-ancestral";
+    /// <summary>Linear multistep in sigma space (Karras et al. 2022; k-diffusion's sample_lms).</summary>
+    public const string Lms = "lms";
 
     private static readonly Dictionary<string, string> ByClassName = new(StringComparer.Ordinal)
     {
@@ -24,9 +32,13 @@ public static class SamplerNames
         ["EulerDiscreteScheduler"] = Euler,
         ["EulerAncestralDiscreteScheduler"] = EulerAncestral,
         ["PNDMScheduler"] = Pndm,
+        ["HeunDiscreteScheduler"] = Heun,
+        ["KDPM2DiscreteScheduler"] = Kdpm2,
+        ["KDPM2AncestralDiscreteScheduler"] = Kdpm2Ancestral,
+        ["LMSDiscreteScheduler"] = Lms,
     };
 
-    /// <summary>The SDK name for a reference class name, or null when the class is not one of the built-in six.</summary>
+    /// <summary>The SDK name for a reference class name, or null when the class is not one of the built-in samplers.</summary>
     public static string? FromClassName(string className) => ByClassName.GetValueOrDefault(className);
 
     /// <summary>The reference class name for an SDK name, or null when there is none.</summary>

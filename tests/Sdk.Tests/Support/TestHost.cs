@@ -30,5 +30,9 @@ public static class TestHost
         builder.AddDpmSolverSampler();
         builder.AddEulerSampler();
         builder.AddEulerAncestralSampler();
+        builder.AddHeunSampler();
+        builder.AddKdpm2Sampler();
+        builder.AddKdpm2AncestralSampler();
+        builder.AddLmsSampler();
     }
 }
