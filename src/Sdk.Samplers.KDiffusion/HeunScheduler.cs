@@ -25,8 +25,8 @@ namespace Diffusion.Samplers.KDiffusion;
 /// Configuration: <c>timestep_spacing</c> (linspace, not rounded; leading; trailing), <c>use_karras_sigmas</c>,
 /// <c>use_exponential_sigmas</c> or <c>use_beta_sigmas</c> (between the ends of the spaced timesteps' σ, or
 /// <c>sigma_min</c>/<c>sigma_max</c>), every <c>prediction_type</c>, <c>clip_sample</c>/<c>clip_sample_range</c> on x̂₀.
-/// Image-to-image: start at the first of a repeated timestep (a corrector with nothing to correct leaves the sample at
-/// its σ, and the next evaluation starts the interval).
+/// Image-to-image: a run that starts on a repeated timestep begins at its second position, the first evaluation of an
+/// interval, as the reference's does.
 /// </para>
 /// </remarks>
 public sealed class HeunScheduler : SigmaSchedulerBase

@@ -3,6 +3,7 @@ using Diffusion.Configuration;
 using Diffusion.Denoising;
 using Diffusion.Noise;
 using Diffusion.Scheduling;
+using Diffusion.Wrappers;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -70,8 +71,12 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             var count = sampler.Timesteps.Count;
             var run = Math.Min((int)(count * request.Strength), count);
             startIndex = Math.Clamp(count - run, 0, count - 1);
-            // Samplers that visit a timestep twice (PNDM's warm-up, Heun) must start at the first of the pair.
-            while (startIndex > 0 && sampler.Timesteps[startIndex - 1] == sampler.Timesteps[startIndex]) startIndex--;
+            // A timestep listed twice: PNDM's warm-up must start at the first of the pair; the σ-space samplers (Heun,
+            // KDPM2) start at the second, the first evaluation of an interval, as the reference's do.
+            if (SchedulerDecorator.Unwrap(sampler) is SigmaSchedulerBase)
+                while (startIndex + 1 < count && sampler.Timesteps[startIndex + 1] == sampler.Timesteps[startIndex]) startIndex++;
+            else
+                while (startIndex > 0 && sampler.Timesteps[startIndex - 1] == sampler.Timesteps[startIndex]) startIndex--;
         }
 
         return new PreparedRun(sampler, shape, Labels(request, info, shape.Batch), Hidden(request, info, shape.Batch), startIndex, options);

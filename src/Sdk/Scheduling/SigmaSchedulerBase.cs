@@ -270,6 +270,12 @@ public abstract class SigmaSchedulerBase : SchedulerBase, ISigmaScheduler
         _historyNewest = -1;
     }
 
+    /// <summary>
+    /// A run that starts part-way into the schedule on a timestep listed twice begins at its second position, as the
+    /// reference's samplers do (for Heun the first evaluation of the interval, not a corrector with nothing to correct).
+    /// </summary>
+    protected override int FirstStepIndex(double timestep) => ScheduleIndex(timestep);
+
     /// <summary>One evaluation: x̂₀ from the network output at the evaluation's σ, then the sampler's <see cref="Advance"/>.</summary>
     protected sealed override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)
     {
