@@ -13,6 +13,9 @@ public sealed class Dpmpp2sAncestralPlugin : ISamplerPlugin
     public void Register(IDiffusionBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.AddSampler(new SamplerRegistration(Dpmpp2sAncestralScheduler.SamplerName, (config, _) => new Dpmpp2sAncestralScheduler(config)));
+        builder.AddSampler(new SamplerRegistration(Dpmpp2sAncestralScheduler.SamplerName, (config, _) => new Dpmpp2sAncestralScheduler(config))
+        {
+            ConfigKeys = ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "sigma_min", "sigma_max"],
+        });
     }
 }

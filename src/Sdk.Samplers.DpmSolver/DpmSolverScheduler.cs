@@ -132,9 +132,6 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     /// <inheritdoc/>
     public double SigmaMax => _trainSigmas[^1];
 
-    /// <inheritdoc/>
-    public override int Order => _order;
-
     /// <summary>False with Karras, exponential or beta σ, which choose their own timesteps (the reference refuses both).</summary>
     public override bool AcceptsExplicitTimesteps => _spacing == SigmaSpacing.Timesteps;
 

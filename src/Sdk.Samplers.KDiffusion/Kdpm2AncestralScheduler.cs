@@ -38,6 +38,9 @@ public sealed class Kdpm2AncestralScheduler : SigmaSchedulerBase
     /// <summary>Karras timesteps rounded to integers, exponential and beta ones at double precision, as the reference lists them.</summary>
     protected override double[] TimestepsOfSpacedSigmas(double[] sigmas) => KDiffusionMath.Kdpm2Timesteps(sigmas, SigmaSpacing, LogTrainingSigmas);
 
+    /// <summary>An explicit σ list (the Karras wrapper's) takes integer timesteps, as the reference's Karras spacing does.</summary>
+    protected override double[] TimestepsOfExplicitSigmas(double[] sigmas) => KDiffusionMath.Kdpm2Timesteps(sigmas, SigmaSpacing.Karras, LogTrainingSigmas);
+
     /// <inheritdoc/>
     protected override void Advance(in SigmaStep step, INoiseSource noise)
     {

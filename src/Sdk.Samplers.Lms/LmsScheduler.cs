@@ -43,13 +43,13 @@ public sealed class LmsScheduler : SigmaSchedulerBase
         if (_order < 1) throw new SchedulerConfigException("solver_order", _order.ToString(CultureInfo.InvariantCulture), "an integer >= 1");
     }
 
-    /// <inheritdoc/>
-    public override int Order => _order;
+    /// <summary>The method's order (<c>solver_order</c>, default 4): how many past slopes one step combines at most.</summary>
+    public int SolverOrder => _order;
 
     /// <inheritdoc/>
     protected override int HistoryCapacity => _order;
 
-    /// <summary>c_{i,j} for every step i of the new schedule, <see cref="Order"/> per step (unused ones 0).</summary>
+    /// <summary>c_{i,j} for every step i of the new schedule, <see cref="SolverOrder"/> per step (unused ones 0).</summary>
     protected override void OnScheduleChanged()
     {
         var sigmas = Sigmas;

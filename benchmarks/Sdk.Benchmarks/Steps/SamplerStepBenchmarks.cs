@@ -93,7 +93,7 @@ public class SamplerStepBenchmarks
         _host = SamplerVariant.BuildHost();
         var variant = SamplerVariant.All.Single(v => v.Key == Sampler);
         var modelConfig = SchedulerConfigJson.Load(Path.Combine(Repository.DigitsModel, "scheduler", "scheduler_config.json"));
-        _sampler = _host.GetRequiredService<ISamplerFactory>().Create(variant.Options(modelConfig, ScheduleSteps, guidance: 1));
+        _sampler = _host.GetRequiredService<ISamplerFactory>().Create(variant.Options(ScheduleSteps, guidance: 1), modelConfig);
 
         var source = new TorchGaussianNoise(7);
         _modelOutput = new float[n];

@@ -170,9 +170,15 @@ public abstract class SigmaSchedulerBase : SchedulerBase, ISigmaScheduler
     public void SetSigmas(IReadOnlyList<double> sigmas)
     {
         var list = SigmaMath.ValidateSigmas(sigmas);
-        var timesteps = new double[list.Length];
-        for (var i = 0; i < list.Length; i++) timesteps[i] = ReferenceFloat32.SigmaToTimestep(list[i], _logTrainingSigmas);
-        ReplaceTimesteps(Install(ToFloat32(timesteps), list));
+        ReplaceTimesteps(Install(TimestepsOfExplicitSigmas(list), list));
+    }
+
+    /// <summary>The timestep of each σ of an explicit list (<see cref="SetSigmas"/>): the fractional training timestep as float32 by default.</summary>
+    protected virtual double[] TimestepsOfExplicitSigmas(double[] sigmas)
+    {
+        var timesteps = new double[sigmas.Length];
+        for (var i = 0; i < sigmas.Length; i++) timesteps[i] = ReferenceFloat32.SigmaToTimestep(sigmas[i], _logTrainingSigmas);
+        return ToFloat32(timesteps);
     }
 
     /// <summary>σ of the spaced timesteps: σ_t interpolated linearly by default (numpy's <c>interp</c>). May return more σ than timesteps.</summary>

@@ -97,7 +97,7 @@ public sealed class ReferenceConformanceTests
     /// the final σ each twice, then the final σ once more), not the midpoints the network sees at every other call.
     /// Those are checked through each step's model input, x/√(σ²+1).
     /// </summary>
-    private static float[] ReferenceSigmaTable(string kind, ISigmaScheduler sampler)
+    internal static float[] ReferenceSigmaTable(string kind, ISigmaScheduler sampler)
     {
         if (kind is not ("kdpm2" or "kdpm2_ancestral")) return sampler.Sigmas.Select(s => (float)s).ToArray();
         var intervals = ((SigmaSchedulerBase)sampler).IntervalSigmas;

@@ -1,5 +1,6 @@
 using Diffusion.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Diffusion.Tests.Support;
 
@@ -19,6 +20,14 @@ public static class TestHost
         AddBuiltInSamplers(builder);
         configure(builder);
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+    }
+
+    /// <summary>A fresh provider with the built-in samplers whose log goes to <paramref name="logger"/>.</summary>
+    public static ServiceProvider Build(ListLogger logger, Action<IDiffusionBuilder>? configure = null)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(logger));
+        return Build(configure ?? (_ => { }), services);
     }
 
     /// <summary>Registers every built-in sampler assembly.</summary>
