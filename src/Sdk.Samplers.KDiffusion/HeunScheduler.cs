@@ -58,8 +58,7 @@ public sealed class HeunScheduler : SigmaSchedulerBase
         if (!step.IsSecondEvaluation)
         {
             // 1. Predictor: d_i = (x − x̂₀)/σ_i, kept for the corrector; x̃ = x + (σ_{i+1} − σ_i)·d_i.
-            TensorPrimitives.Subtract(step.Sample, step.Denoised, slope);
-            TensorPrimitives.Divide(slope, step.SigmaFrom, slope);
+            Slope(step.Sample, step.Denoised, step.SigmaFrom, slope);
             TensorPrimitives.MultiplyAdd(slope, dt, step.Sample, step.Destination);
             return;
         }

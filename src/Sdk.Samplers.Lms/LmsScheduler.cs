@@ -73,8 +73,7 @@ public sealed class LmsScheduler : SigmaSchedulerBase
         var n = step.Sample.Length;
         // 1. The slope d_i = (x − x̂₀)/σ_i joins the history (the oldest beyond the order is dropped).
         var d0 = PushHistory(n);
-        TensorPrimitives.Subtract(step.Sample, step.Denoised, d0);
-        TensorPrimitives.Divide(d0, step.Sigma, d0);
+        Slope(step.Sample, step.Denoised, step.Sigma, d0);
 
         // 2. x_{i+1} = x_i + Σ_j c_{i,j}·d_{i−j}, summed from the newest slope on (the reference's order).
         var k = Math.Min(step.CallIndex + 1, Math.Min(_order, HistoryCount));

@@ -31,6 +31,10 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         // PNDM steps by T // n whatever the spacing; with the model's trailing spacing the listed timesteps are T/n apart,
         // which differs when n does not divide T. Its own default spacing, leading, lists multiples of T // n.
         new("pndm-leading", "PNDM (leading spacing)", SamplerNames.Pndm, Spacing: TimestepSpacing.Leading),
+        new("heun", "Heun", SamplerNames.Heun),
+        new("kdpm2", "KDPM2", SamplerNames.Kdpm2),
+        new("kdpm2-ancestral", "KDPM2 ancestral", SamplerNames.Kdpm2Ancestral),
+        new("lms", "LMS (order 4)", SamplerNames.Lms),
     ];
 
     /// <summary>Whether the variant is a sampler of its own for the cost of a step (a spacing changes which timesteps, not the step).</summary>
@@ -41,11 +45,14 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
 
     /// <summary>
     /// The inference steps that cost <paramref name="nfe"/> network evaluations per sample, or null where the sampler
-    /// cannot (PNDM needs at least 4 steps, i.e. 13 evaluations). Every other sampler evaluates once per step.
+    /// cannot (PNDM needs at least 4 steps, i.e. 13 evaluations). Heun and the KDPM2 kinds evaluate twice per step but
+    /// the last (n steps: 2n − 1 evaluations, at most <paramref name="nfe"/>); every other sampler once per step.
     /// </summary>
     public int? StepsForNfe(int nfe)
     {
-        var steps = SchedulerType == SamplerNames.Pndm ? nfe - PndmExtraEvaluations : nfe;
+        var steps = SchedulerType == SamplerNames.Pndm ? nfe - PndmExtraEvaluations
+            : SchedulerType is SamplerNames.Heun or SamplerNames.Kdpm2 or SamplerNames.Kdpm2Ancestral ? (nfe + 1) / 2
+            : nfe;
         var minimum = SchedulerType == SamplerNames.Pndm ? 4 : 1;
         return steps >= minimum && steps <= 1000 ? steps : null;
     }

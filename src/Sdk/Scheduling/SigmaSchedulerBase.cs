@@ -345,12 +345,16 @@ public abstract class SigmaSchedulerBase : SchedulerBase, ISigmaScheduler
     /// of KDPM2-type methods).
     /// </summary>
     protected static void SlopeStep(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float step, Span<float> destination) =>
-        ElementWise.Apply(new Slope(sigma, step, 0), sample, x0, start, destination);
+        ElementWise.Apply(new SlopeFrom(sigma, step, 0), sample, x0, start, destination);
 
     /// <inheritdoc cref="SlopeStep(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, Span{float})"/>
     protected static void SlopeStep(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float step, ReadOnlySpan<float> noise,
         float noiseScale, Span<float> destination) =>
-        ElementWise.Apply(new Slope(sigma, step, noiseScale), sample, x0, start, noise, destination);
+        ElementWise.Apply(new SlopeFrom(sigma, step, noiseScale), sample, x0, start, noise, destination);
+
+    /// <summary>The ODE's slope d = (x − x̂₀)/σ, in one pass (the reference's two tensor operations, same rounding).</summary>
+    protected static void Slope(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, Span<float> destination) =>
+        ElementWise.Apply(new SlopeOnly(sigma), sample, x0, destination);
 
     /// <summary>
     /// k-diffusion's <c>get_ancestral_step</c> with η = 1, in the reference's float32 order: σ_up = √(σ_next²·(σ² − σ_next²)/σ²)
@@ -372,8 +376,14 @@ public abstract class SigmaSchedulerBase : SchedulerBase, ISigmaScheduler
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> noise) => (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
     }
 
+    private readonly record struct SlopeOnly(float Sigma) : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0) => (sample - x0) / Sigma;
+    }
+
     // d = (x − x̂₀)/σ; x' = start + d·step [+ z·scale].
-    private readonly record struct Slope(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator3, ElementWise.IOperator4
+    private readonly record struct SlopeFrom(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator3, ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> start) => start + (sample - x0) / Sigma * Step;
