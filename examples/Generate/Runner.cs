@@ -40,6 +40,7 @@ internal static class Runner
             var diffusion = services.AddDiffusionSampling()
                 .AddDdpmSampler().AddDdimSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler().AddPndmSampler()
                 .AddHeunSampler().AddKdpm2Sampler().AddKdpm2AncestralSampler().AddLmsSampler()
+                .AddUniPcSampler().AddDeisSampler()
                 .AddDiffusionPipeline();
             if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
             await using var provider = services.BuildServiceProvider();

@@ -99,7 +99,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
 
         _lowerOrderFinal = Config.LowerOrderFinal ?? true;
         _eulerAtFinal = Config.EulerAtFinal ?? false;
-        _spacing = SigmaSpacings.FromConfig(Config);
+        _spacing = IntegerTimestepSigmas.SpacingOf(Config);
         _useKarras = _spacing == SigmaSpacing.Karras;
         _lambdaMinClipped = Config.LambdaMinClipped ?? double.NegativeInfinity;
 

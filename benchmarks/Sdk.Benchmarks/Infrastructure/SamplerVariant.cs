@@ -28,6 +28,8 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         new("euler-karras", "Euler (Karras σ)", SamplerNames.Euler, KarrasSigmas: true),
         new("euler-ancestral", "Euler ancestral", SamplerNames.EulerAncestral),
         new("pndm", "PNDM", SamplerNames.Pndm),
+        new("unipc", "UniPC-2 (bh2)", SamplerNames.UniPc),
+        new("deis", "DEIS-2", SamplerNames.Deis),
         // PNDM steps by T // n whatever the spacing; with the model's trailing spacing the listed timesteps are T/n apart,
         // which differs when n does not divide T. Its own default spacing, leading, lists multiples of T // n.
         new("pndm-leading", "PNDM (leading spacing)", SamplerNames.Pndm, Spacing: TimestepSpacing.Leading),
@@ -82,7 +84,9 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
             .AddHeunSampler()
             .AddKdpm2Sampler()
             .AddKdpm2AncestralSampler()
-            .AddLmsSampler();
+            .AddLmsSampler()
+            .AddUniPcSampler()
+            .AddDeisSampler();
         return services.BuildServiceProvider();
     }
 }

@@ -74,6 +74,8 @@ public class SamplerStepBenchmarks
         "heun" => "read output, sample; write sample, start, slope | read output, sample, start, slope; write sample",
         "kdpm2" or "kdpm2-ancestral" => "read output, sample; write sample, start | read output, sample, start [, noise]; write sample",
         "lms" => "read output, sample, 3 past slopes; write sample, this slope",
+        "unipc" => "read output, sample, corrected sample, 2 past x₀; write sample, this x₀, corrected sample",
+        "deis" => "read output, sample, 1 past ε; write sample, this ε",
         _ => "read output, sample; write sample",
     };
 
@@ -87,6 +89,8 @@ public class SamplerStepBenchmarks
         "heun" => 5,
         "kdpm2" or "kdpm2-ancestral" => 4,
         "lms" => 7,
+        "unipc" => 8,
+        "deis" => 5,
         _ => 3,
     };
 

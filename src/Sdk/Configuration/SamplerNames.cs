@@ -26,4 +26,8 @@ public static class SamplerNames
     public const string Kdpm2Ancestral = "kdpm2-ancestral";
     /// <summary>Linear multistep in sigma space (Karras et al. 2022; k-diffusion's sample_lms).</summary>
     public const string Lms = "lms";
+    /// <summary>UniPC, a unified multistep predictor-corrector (Zhao et al. 2023).</summary>
+    public const string UniPc = "unipc";
+    /// <summary>DEIS, the diffusion exponential integrator sampler (Zhang &amp; Chen 2023).</summary>
+    public const string Deis = "deis";
 }

@@ -56,7 +56,7 @@ public abstract class SigmaSchedulerBase : SchedulerBase, ISigmaScheduler
     {
         _twoEvaluations = twoEvaluationsPerInterval;
         _clipSample = clipSample && Config.ClipSample == true;
-        SigmaSpacing = sigmaSpacings ? SigmaSpacings.FromConfig(Config) : SigmaSpacing.Timesteps;
+        SigmaSpacing = sigmaSpacings ? IntegerTimestepSigmas.SpacingOf(Config) : SigmaSpacing.Timesteps;
 
         // σ_t = √((1−ᾱ_t)/ᾱ_t) in float32 from the reference's float32 ᾱ: its rounding moves σ-derived timesteps by
         // many float32 units, and a step must be called with exactly the timestep the reference lists.

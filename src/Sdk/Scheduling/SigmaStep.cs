@@ -1,40 +1,4 @@
-using Diffusion.Configuration;
-
 namespace Diffusion.Scheduling;
-
-/// <summary>How a σ-space sampler chooses its noise levels σ_0 &gt; … &gt; σ_{n−1} for a count-based schedule.</summary>
-public enum SigmaSpacing
-{
-    /// <summary>σ at each timestep of the configured <c>timestep_spacing</c> (the default).</summary>
-    Timesteps,
-
-    /// <summary>Karras et al. 2022, eq. 5 (<c>use_karras_sigmas</c>): dense at low noise.</summary>
-    Karras,
-
-    /// <summary>Evenly spaced in log σ (<c>use_exponential_sigmas</c>).</summary>
-    Exponential,
-
-    /// <summary>Quantiles of a Beta(0.6, 0.6) distribution (<c>use_beta_sigmas</c>, Lee et al. 2024): dense at both ends.</summary>
-    Beta,
-}
-
-/// <summary>Reads the σ spacing from a configuration's three keys.</summary>
-public static class SigmaSpacings
-{
-    /// <summary>
-    /// <c>use_karras_sigmas</c>, <c>use_exponential_sigmas</c> or <c>use_beta_sigmas</c>, whichever is true, else
-    /// <see cref="SigmaSpacing.Timesteps"/>; throws <see cref="SchedulerConfigException"/> when more than one is true.
-    /// </summary>
-    public static SigmaSpacing FromConfig(SchedulerConfig config)
-    {
-        ArgumentNullException.ThrowIfNull(config);
-        bool karras = config.UseKarrasSigmas ?? false, exponential = config.UseExponentialSigmas ?? false, beta = config.UseBetaSigmas ?? false;
-        if ((karras ? 1 : 0) + (exponential ? 1 : 0) + (beta ? 1 : 0) > 1)
-            throw new SchedulerConfigException(beta ? "use_beta_sigmas" : "use_exponential_sigmas", "true",
-                "false: use_karras_sigmas, use_exponential_sigmas and use_beta_sigmas each choose the σ spacing, so at most one may be true");
-        return karras ? SigmaSpacing.Karras : exponential ? SigmaSpacing.Exponential : beta ? SigmaSpacing.Beta : SigmaSpacing.Timesteps;
-    }
-}
 
 /// <summary>
 /// One network evaluation of a <see cref="SigmaSchedulerBase"/> sampler, as its update sees it: the current sample,

@@ -110,7 +110,7 @@ public sealed class KDiffusionTests
     public void TwoSigmaSpacingsAtOnceAreATypedError(string name)
     {
         var error = Assert.Throws<SchedulerConfigException>(() => TestHost.Factory.Create(name, new SchedulerConfig { UseKarrasSigmas = true, UseBetaSigmas = true }))!;
-        Assert.That(error.Key, Is.EqualTo("use_beta_sigmas"));
+        Assert.That(error.Key, Is.EqualTo("use_karras_sigmas"));
     }
 
     [TestCase(SamplerNames.Heun, "use_exponential_sigmas")]

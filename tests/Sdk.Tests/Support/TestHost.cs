@@ -43,5 +43,7 @@ public static class TestHost
         builder.AddKdpm2Sampler();
         builder.AddKdpm2AncestralSampler();
         builder.AddLmsSampler();
+        builder.AddUniPcSampler();
+        builder.AddDeisSampler();
     }
 }
