@@ -10,7 +10,7 @@ internal static class GenerateCommand
     public static readonly string DefaultModel = Path.Combine(AppContext.BaseDirectory, "models", "digits");
 
     private static readonly Option<string> Model = new("--model") { Description = "A model folder (model_index.json, scheduler/, unet/) or an .onnx file", DefaultValueFactory = _ => DefaultModel, HelpName = "PATH" };
-    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, unipc, deis, lcm, tcd, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
+    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, unipc, deis, heun, kdpm2, kdpm2-ancestral, lms, lcm, tcd, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
     private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
     private static readonly Option<double?> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none; default 3 for a conditional model, 1 otherwise)", HelpName = "W" };
     private static readonly Option<double> GuidanceRescale = new("--guidance-rescale") { Description = "Guidance rescale φ in [0, 1]", HelpName = "PHI" };

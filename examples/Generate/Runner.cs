@@ -40,6 +40,7 @@ internal static class Runner
             services.AddSingleton<IDiffusionModel>(model);
             var diffusion = services.AddDiffusionSampling()
                 .AddDdpmSampler().AddDdimSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler().AddPndmSampler()
+                .AddHeunSampler().AddKdpm2Sampler().AddKdpm2AncestralSampler().AddLmsSampler()
                 .AddUniPcSampler().AddDeisSampler()
                 .AddDpmSolverSinglestepSampler().AddLcmSampler().AddTcdSampler()
                 .AddDiffusionPipeline();
