@@ -80,7 +80,7 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
     /// <paramref name="timestep"/>.
     /// </summary>
     public override void ScaleModelInput(ReadOnlySpan<float> sample, double timestep, Span<float> destination) =>
-        TensorPrimitives.Divide(sample, MathF.Sqrt(Square((float)SigmaAt(timestep, _next)) + 1), destination);
+        PredictionMath.Divide(sample, MathF.Sqrt(Square((float)SigmaAt(timestep, _next)) + 1), destination);
 
     /// <summary>
     /// The forward process in this view: x = x₀ + σ·ε, with σ of each item's timestep: the schedule's σ for a listed
@@ -226,15 +226,15 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
         switch (Config.PredictionType)
         {
             case PredictionType.Epsilon:
-                TensorPrimitives.MultiplyAdd(modelOutput, -sigma, sample, destination);
+                PredictionMath.MultiplyAdd(modelOutput, -sigma, sample, destination);
                 break;
             case PredictionType.Sample:
                 modelOutput.CopyTo(destination);
                 break;
             case PredictionType.VPrediction:
                 var scale = Square(sigma) + 1;
-                TensorPrimitives.Divide(sample, scale, destination);
-                TensorPrimitives.MultiplyAdd(modelOutput, -sigma / MathF.Sqrt(scale), destination, destination);
+                PredictionMath.Divide(sample, scale, destination);
+                PredictionMath.MultiplyAdd(modelOutput, -sigma / MathF.Sqrt(scale), destination, destination);
                 break;
             default:
                 throw new InvalidOperationException($"Prediction type {Config.PredictionType} is not defined.");

@@ -16,7 +16,9 @@ namespace Diffusion.Noise;
 /// Three paths give the same bits: one lane at a time, one block per <see cref="Vector256{T}"/> pair, and two blocks
 /// per <see cref="Vector512{T}"/> pair. Every operation is an IEEE single-precision operation with one rounding
 /// (add, multiply, square root, exact integer conversions, bit masks), and the multiply-adds the reference fuses are
-/// explicit fused multiply-adds in each path, so the vector width cannot change a result.
+/// explicit fused multiply-adds in each path, so the vector width cannot change a result. The loops are compiled
+/// fully optimized on first use (<see cref="MethodImplOptions.AggressiveOptimization"/>), so the first draws of a
+/// process do not run as unoptimized tier-0 code.
 /// </remarks>
 internal static class CephesBoxMuller
 {
@@ -75,6 +77,7 @@ internal static class CephesBoxMuller
     }
 
     /// <summary>The blocks one lane at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TransformScalar(Span<float> data)
     {
         CheckBlocks(data);
@@ -96,6 +99,7 @@ internal static class CephesBoxMuller
     }
 
     /// <summary>The blocks one at a time: the eight u1 in one vector, the eight u2 in another.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TransformVector256(Span<float> data)
     {
         CheckBlocks(data);
@@ -112,6 +116,7 @@ internal static class CephesBoxMuller
     }
 
     /// <summary>Two blocks at a time: the u1 of both in one vector, their u2 in another; a lone last block goes through <see cref="TransformVector256"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TransformVector512(Span<float> data)
     {
         CheckBlocks(data);

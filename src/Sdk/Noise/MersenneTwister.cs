@@ -11,7 +11,7 @@ namespace Diffusion.Noise;
 /// <see cref="Vector256"/> integer operations where the machine has them; integer arithmetic is exact, so every path
 /// yields the same words (the tests compare them).
 /// </summary>
-/// <remarks>Not thread-safe.</remarks>
+/// <remarks>Not thread-safe. The bulk loops are compiled fully optimized on first use (<see cref="MethodImplOptions.AggressiveOptimization"/>).</remarks>
 internal sealed class MersenneTwister
 {
     /// <summary>Words of state (n).</summary>
@@ -64,6 +64,7 @@ internal sealed class MersenneTwister
     /// Fills <paramref name="destination"/> with the next outputs as float uniforms, <c>(word &amp; 0xFFFFFF)·2^-24</c>,
     /// exactly as that many successive <see cref="NextUInt32"/> calls converted one by one.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void FillFloatUniforms(Span<float> destination)
     {
         while (!destination.IsEmpty)
@@ -119,6 +120,7 @@ internal sealed class MersenneTwister
     /// The twist one word at a time from word <paramref name="from"/> on (0: the whole state). Word k depends on words
     /// k+1 and k+m (mod n) as they were before this twist for k &lt; n − m, and on word k+m−n, already renewed, after.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TwistScalar(Span<uint> state, int from)
     {
         for (int k = from; k < StateSize - ShiftSize; k++)
@@ -139,6 +141,7 @@ internal sealed class MersenneTwister
     /// renews: the words k+1 it reads are renewed later, and the words k+m−n were renewed at least n − m − 8 positions
     /// earlier. Each of the two runs ends with single words where fewer than eight remain.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TwistVector256(Span<uint> state)
     {
         ref uint s = ref MemoryMarshal.GetReference(state);
@@ -165,6 +168,7 @@ internal sealed class MersenneTwister
     }
 
     /// <summary>The twist sixteen words at a time (the reasoning of <see cref="TwistVector256"/> holds for 16 lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TwistVector512(Span<uint> state)
     {
         ref uint s = ref MemoryMarshal.GetReference(state);
@@ -191,6 +195,7 @@ internal sealed class MersenneTwister
     }
 
     /// <summary>Tempering and conversion one word at a time, from position <paramref name="from"/> on.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TemperScalar(ReadOnlySpan<uint> words, Span<float> destination, int from)
     {
         for (int i = from; i < words.Length; i++)
@@ -200,6 +205,7 @@ internal sealed class MersenneTwister
     }
 
     /// <summary>Tempering and conversion eight words at a time; the conversion of a 24-bit integer and the scaling by 2^-24 are exact.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TemperVector256(ReadOnlySpan<uint> words, Span<float> destination)
     {
         ref uint w = ref MemoryMarshal.GetReference(words);
@@ -215,6 +221,7 @@ internal sealed class MersenneTwister
     }
 
     /// <summary>Tempering and conversion sixteen words at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TemperVector512(ReadOnlySpan<uint> words, Span<float> destination)
     {
         ref uint w = ref MemoryMarshal.GetReference(words);

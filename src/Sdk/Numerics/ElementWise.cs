@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Diffusion.Numerics;
@@ -21,9 +22,22 @@ namespace Diffusion.Numerics;
 /// The destination may be the same memory as any input (each element is read before it is written), but must not
 /// overlap one partially (shifted). Nothing is allocated.
 /// </para>
+/// <para>
+/// The loops are compiled fully optimized on first use (<see cref="MethodImplOptions.AggressiveOptimization"/>):
+/// with tiered compilation a sampler's step would otherwise run its first runs as unoptimized tier-0 code, where
+/// the operator is not inlined and every vector goes through the stack, many times slower, for as many steps as a
+/// user's whole run takes. Optimization changes no rounding.
+/// </para>
 /// </remarks>
 public static class ElementWise
 {
+    /// <summary>A formula of one tensor.</summary>
+    public interface IOperator1
+    {
+        /// <summary>The formula on one vector of elements.</summary>
+        Vector<float> Invoke(Vector<float> a);
+    }
+
     /// <summary>A formula of two tensors.</summary>
     public interface IOperator2
     {
@@ -73,7 +87,30 @@ public static class ElementWise
         Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e, out Vector<float> second);
     }
 
+    /// <summary>destination[i] = op(a[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, Span<float> destination)
+        where TOperator : struct, IOperator1
+    {
+        Check(destination, a, a, a, a, a);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset)).StoreUnsafe(ref rd, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[2 * width];
+        op.Invoke(Lane(a[i..], lanes, 0)).CopyTo(lanes);
+        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    }
+
     /// <summary>destination[i] = op(a[i], b[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
         where TOperator : struct, IOperator2
     {
@@ -96,6 +133,7 @@ public static class ElementWise
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination)
         where TOperator : struct, IOperator3
     {
@@ -119,6 +157,7 @@ public static class ElementWise
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i], d[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination)
         where TOperator : struct, IOperator4
     {
@@ -144,6 +183,7 @@ public static class ElementWise
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i], d[i], e[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e,
         Span<float> destination)
         where TOperator : struct, IOperator5
@@ -171,6 +211,7 @@ public static class ElementWise
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination, Span<float> second)
         where TOperator : struct, IOperator3To2
     {
@@ -198,6 +239,7 @@ public static class ElementWise
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination,
         Span<float> second)
         where TOperator : struct, IOperator4To2
@@ -228,6 +270,7 @@ public static class ElementWise
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i], e[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e,
         Span<float> destination, Span<float> second)
         where TOperator : struct, IOperator5To2

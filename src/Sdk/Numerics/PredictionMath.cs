@@ -80,6 +80,42 @@ public static class PredictionMath
     public static void Combine(float a, ReadOnlySpan<float> x, float b, ReadOnlySpan<float> y, float c, ReadOnlySpan<float> z, Span<float> destination) =>
         ElementWise.Apply(new Combination3(a, b, c), x, y, z, destination);
 
+    /// <summary>destination = x / d, element-wise, in one pass (the σ-space samplers' model-input scaling); the destination may be x's memory.</summary>
+    public static void Divide(ReadOnlySpan<float> x, float divisor, Span<float> destination) =>
+        ElementWise.Apply(new DivideBy(divisor), x, destination);
+
+    /// <summary>destination = a·x, element-wise, in one pass; the destination may be x's memory.</summary>
+    public static void Multiply(ReadOnlySpan<float> x, float a, Span<float> destination) =>
+        ElementWise.Apply(new MultiplyBy(a), x, destination);
+
+    /// <summary>
+    /// destination = x·a + y, element-wise, in one pass, rounded after the product and after the sum (not fused), as
+    /// <c>TensorPrimitives.MultiplyAdd</c>; the destination may be the memory of x or y.
+    /// </summary>
+    public static void MultiplyAdd(ReadOnlySpan<float> x, float a, ReadOnlySpan<float> y, Span<float> destination) =>
+        ElementWise.Apply(new ScaledSum(a), x, y, destination);
+
+    /// <summary>x·a + y.</summary>
+    private readonly record struct ScaledSum(float A) : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x, Vector<float> y) => x * A + y;
+    }
+
+    /// <summary>a·x.</summary>
+    private readonly record struct MultiplyBy(float A) : ElementWise.IOperator1
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x) => x * A;
+    }
+
+    /// <summary>x / d.</summary>
+    private readonly record struct DivideBy(float Divisor) : ElementWise.IOperator1
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x) => x / Divisor;
+    }
+
     /// <summary>(u·m + v)/d: the conversions that divide.</summary>
     private readonly record struct AffineThenDivide(float Multiplier, float Divisor) : ElementWise.IOperator2
     {
