@@ -20,7 +20,7 @@ public sealed class EulerAncestralScheduler : EulerSchedulerBase
     public EulerAncestralScheduler(SchedulerConfig config) : base(SamplerNames.EulerAncestral, config) { }
 
     /// <inheritdoc/>
-    private protected override void Advance(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float sigmaNext, Span<float> destination, INoiseSource noise)
+    private protected override void Advance(ReadOnlySpan<float> sample, in Denoised x0, float sigma, float sigmaNext, Span<float> destination, INoiseSource noise)
     {
         // 1. σ_up = √(σ_next²·(σ² − σ_next²)/σ²) and σ_down = √(σ_next² − σ_up²) (k-diffusion's get_ancestral_step),
         //    in the reference's float32 order (the first step's x + (σ_down − σ)·d cancels at large σ, so its rounding

@@ -80,7 +80,7 @@ public sealed class EulerScheduler : EulerSchedulerBase
     }
 
     /// <inheritdoc/>
-    private protected override void Advance(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float sigmaNext, Span<float> destination, INoiseSource noise) =>
+    private protected override void Advance(ReadOnlySpan<float> sample, in Denoised x0, float sigma, float sigmaNext, Span<float> destination, INoiseSource noise) =>
         EulerStep(sample, x0, sigma, sigmaNext, destination);
 
     // exp of count points evenly spaced from ln σ_max down to ln σ_min of the training table, in the reference's

@@ -22,8 +22,7 @@ namespace Diffusion.Samplers.Euler;
 /// </remarks>
 public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
 {
-    // Scratch buffers: x̂₀ when the caller does not want it, and (subclasses) fresh noise.
-    private const int X0Slot = 0;
+    // Scratch buffer (subclasses): fresh noise. x̂₀ needs none: it is computed inside the update's pass.
     private protected const int NoiseSlot = 1;
 
     private readonly double[] _trainingTimesteps;
@@ -171,25 +170,75 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
     /// <inheritdoc/>
     protected override void OnReset() => _next = 0;
 
-    /// <summary>One step: x̂₀ from the network output, then the sampler's update from σ = Sigmas[stepIndex].</summary>
+    /// <summary>One step: x̂₀ from the network output, then the sampler's update from σ = Sigmas[stepIndex], in one pass over memory.</summary>
     protected sealed override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)
     {
         _next = stepIndex + 1;
-        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(X0Slot, input.Sample.Length) : output.PredictedOriginal;
         float sigma = (float)_sigmas[stepIndex], sigmaNext = (float)_sigmas[stepIndex + 1];
-        PredictOriginal(input.ModelOutput, input.Sample, sigma, x0);
-        Advance(input.Sample, x0, sigma, sigmaNext, output.PrevSample, noise);
+        Advance(input.Sample, DenoisedOf(input.ModelOutput, sigma, output.PredictedOriginal), sigma, sigmaNext, output.PrevSample, noise);
         return !output.PredictedOriginal.IsEmpty;
     }
 
     /// <summary>Moves <paramref name="sample"/> at noise level <paramref name="sigma"/> towards <paramref name="sigmaNext"/>, given x̂₀.</summary>
     /// <param name="sample">The current sample x (may be the same memory as <paramref name="destination"/>).</param>
-    /// <param name="x0">The denoised prediction x̂₀ = D(x; σ).</param>
+    /// <param name="x0">The denoised prediction x̂₀ = D(x; σ), computed inside the update's pass (<see cref="Denoised"/>).</param>
     /// <param name="sigma">The current noise level.</param>
     /// <param name="sigmaNext">The next entry of the σ table.</param>
     /// <param name="destination">Receives the next sample.</param>
     /// <param name="noise">Fresh noise, for stochastic samplers.</param>
-    private protected abstract void Advance(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float sigmaNext, Span<float> destination, INoiseSource noise);
+    private protected abstract void Advance(ReadOnlySpan<float> sample, in Denoised x0, float sigma, float sigmaNext, Span<float> destination, INoiseSource noise);
+
+    /// <summary>
+    /// x̂₀ of one step, not yet computed: x̂₀ = output·<see cref="OutputScale"/> + x/<see cref="SampleDivisor"/>, evaluated
+    /// per element inside the update's pass (and stored in <see cref="Store"/> when the caller asked for it); or the
+    /// network output itself (<see cref="IsGiven"/>) for an x₀-predicting network.
+    /// </summary>
+    private protected readonly ref struct Denoised
+    {
+        public Denoised(ReadOnlySpan<float> modelOutput, bool isGiven, float outputScale, float sampleDivisor, Span<float> store)
+        {
+            ModelOutput = modelOutput;
+            IsGiven = isGiven;
+            OutputScale = outputScale;
+            SampleDivisor = sampleDivisor;
+            Store = store;
+        }
+
+        /// <summary>The network output.</summary>
+        public ReadOnlySpan<float> ModelOutput { get; }
+
+        /// <summary>Whether the network output is x̂₀ itself.</summary>
+        public bool IsGiven { get; }
+
+        /// <summary>The factor of the network output in x̂₀.</summary>
+        public float OutputScale { get; }
+
+        /// <summary>The divisor of the sample in x̂₀.</summary>
+        public float SampleDivisor { get; }
+
+        /// <summary>Where x̂₀ goes, or empty.</summary>
+        public Span<float> Store { get; }
+    }
+
+    // x̂₀ from the network output in this view, with the reference's float32 scalars: ε: x − σ·ε (as ε·(−σ) + x/1, and
+    // x/1 is exact); x₀: as given; v: x/(σ²+1) − σ/√(σ²+1)·v (its c_skip and c_out; PredictionMath's √ᾱ·x_vp − √(1−ᾱ)·v
+    // with x_vp = x/√(σ²+1)), as v·(−σ/√(σ²+1)) + x/(σ²+1).
+    private Denoised DenoisedOf(ReadOnlySpan<float> modelOutput, float sigma, Span<float> store)
+    {
+        switch (Config.PredictionType)
+        {
+            case PredictionType.Epsilon:
+                return new Denoised(modelOutput, false, -sigma, 1f, store);
+            case PredictionType.Sample:
+                if (!store.IsEmpty) modelOutput.CopyTo(store);
+                return new Denoised(modelOutput, true, 1f, 1f, default);
+            case PredictionType.VPrediction:
+                var scale = Square(sigma) + 1;
+                return new Denoised(modelOutput, false, -sigma / MathF.Sqrt(scale), scale, store);
+            default:
+                throw new InvalidOperationException($"Prediction type {Config.PredictionType} is not defined.");
+        }
+    }
 
     /// <summary>
     /// One Euler step of the probability-flow ODE dx/dσ = (x − x̂₀)/σ (Karras et al. 2022, eq. 4 with σ(t) = t) from σ
@@ -200,13 +249,27 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
     /// blend (target/σ)·x + (1 − target/σ)·x̂₀: at σ ≈ 2·10⁴ (the cosine schedule's first step) x + dt·d cancels
     /// four orders of magnitude, and the reference's rounding there is ~3e-3, more than the conformance tolerance.
     /// </remarks>
-    private protected static void EulerStep(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float target, Span<float> destination) =>
-        ElementWise.Apply(new Euler(sigma, target - sigma, 0), sample, x0, destination);
+    private protected static void EulerStep(ReadOnlySpan<float> sample, in Denoised x0, float sigma, float target, Span<float> destination)
+    {
+        if (x0.IsGiven)
+            ElementWise.Apply(new Euler(sigma, target - sigma, 0), sample, x0.ModelOutput, destination);
+        else if (x0.Store.IsEmpty)
+            ElementWise.Apply(new EulerFromOutput(x0.OutputScale, x0.SampleDivisor, sigma, target - sigma, 0), x0.ModelOutput, sample, destination);
+        else
+            ElementWise.Apply(new EulerFromOutput(x0.OutputScale, x0.SampleDivisor, sigma, target - sigma, 0), x0.ModelOutput, sample, destination, x0.Store);
+    }
 
     /// <summary>The Euler step to <paramref name="target"/>, plus <paramref name="noiseScale"/>·<paramref name="noise"/>, in one pass.</summary>
-    private protected static void EulerStep(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float target, ReadOnlySpan<float> noise, float noiseScale,
-        Span<float> destination) =>
-        ElementWise.Apply(new Euler(sigma, target - sigma, noiseScale), sample, x0, noise, destination);
+    private protected static void EulerStep(ReadOnlySpan<float> sample, in Denoised x0, float sigma, float target, ReadOnlySpan<float> noise, float noiseScale,
+        Span<float> destination)
+    {
+        if (x0.IsGiven)
+            ElementWise.Apply(new Euler(sigma, target - sigma, noiseScale), sample, x0.ModelOutput, noise, destination);
+        else if (x0.Store.IsEmpty)
+            ElementWise.Apply(new EulerFromOutput(x0.OutputScale, x0.SampleDivisor, sigma, target - sigma, noiseScale), x0.ModelOutput, sample, noise, destination);
+        else
+            ElementWise.Apply(new EulerFromOutput(x0.OutputScale, x0.SampleDivisor, sigma, target - sigma, noiseScale), x0.ModelOutput, sample, noise, destination, x0.Store);
+    }
 
     // d = (x − x̂₀)/σ; x' = d·(target − σ) + x [+ z·scale], with the roundings of one tensor operation per step of that.
     private readonly record struct Euler(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator2, ElementWise.IOperator3
@@ -215,29 +278,32 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0) => (sample - x0) / Sigma * Step + sample;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> noise) => (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
     }
 
-    // x̂₀ from the network output in this view, with the reference's float32 scalars: ε: x − σ·ε; x₀: as given;
-    // v: x/(σ²+1) − σ/√(σ²+1)·v (its c_skip and c_out; PredictionMath's √ᾱ·x_vp − √(1−ᾱ)·v with x_vp = x/√(σ²+1)).
-    private void PredictOriginal(ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float sigma, Span<float> destination)
+    // The same step with x̂₀ = output·a + x/b computed in the pass (rounded as the two tensor operations it replaces),
+    // and optionally returned as the second result.
+    private readonly record struct EulerFromOutput(float OutputScale, float SampleDivisor, float Sigma, float Step, float NoiseScale)
+        : ElementWise.IOperator2, ElementWise.IOperator2To2, ElementWise.IOperator3, ElementWise.IOperator3To2
     {
-        switch (Config.PredictionType)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> output, Vector<float> sample) => Invoke(output, sample, out _);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> output, Vector<float> sample, out Vector<float> x0)
         {
-            case PredictionType.Epsilon:
-                PredictionMath.MultiplyAdd(modelOutput, -sigma, sample, destination);
-                break;
-            case PredictionType.Sample:
-                modelOutput.CopyTo(destination);
-                break;
-            case PredictionType.VPrediction:
-                var scale = Square(sigma) + 1;
-                PredictionMath.Divide(sample, scale, destination);
-                PredictionMath.MultiplyAdd(modelOutput, -sigma / MathF.Sqrt(scale), destination, destination);
-                break;
-            default:
-                throw new InvalidOperationException($"Prediction type {Config.PredictionType} is not defined.");
+            x0 = output * OutputScale + sample / SampleDivisor;
+            return (sample - x0) / Sigma * Step + sample;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> output, Vector<float> sample, Vector<float> noise) => Invoke(output, sample, noise, out _);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> output, Vector<float> sample, Vector<float> noise, out Vector<float> x0)
+        {
+            x0 = output * OutputScale + sample / SampleDivisor;
+            return (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
         }
     }
 

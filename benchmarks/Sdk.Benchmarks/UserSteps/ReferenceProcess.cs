@@ -89,10 +89,10 @@ public sealed class ReferenceProcess : IDisposable
     }
 
     /// <summary>
-    /// Median µs per scheduler call of <paramref name="runs"/> user-shaped runs of <paramref name="className"/>
+    /// Median µs (thread CPU time when <paramref name="threadTime"/>, else wall time) per scheduler call of <paramref name="runs"/> user-shaped runs of <paramref name="className"/>
     /// (after one warm-up run), and the number of calls per run; or the reason it could not be measured.
     /// </summary>
-    public (double UsPerCall, int Calls)? Loop(string className, int[] shape, int steps, int runs, out string? reason)
+    public (double UsPerCall, int Calls)? Loop(string className, int[] shape, int steps, int runs, bool threadTime, out string? reason)
     {
         reason = null;
         if (!HasDiffusers)
@@ -100,7 +100,7 @@ public sealed class ReferenceProcess : IDisposable
             reason = "not measured";
             return null;
         }
-        var reply = Ask(new JsonObject { ["op"] = "loop", ["class"] = className, ["shape"] = Shape(shape), ["steps"] = steps, ["runs"] = runs });
+        var reply = Ask(new JsonObject { ["op"] = "loop", ["class"] = className, ["shape"] = Shape(shape), ["steps"] = steps, ["runs"] = runs, ["thread_time"] = threadTime });
         if (reply is null || reply["error"] is { } error)
         {
             reason = $"not measured: {(string?)reply?["error"] ?? "the reference process ended"}";
@@ -109,11 +109,11 @@ public sealed class ReferenceProcess : IDisposable
         return ((double)reply["us_per_call"]!, (int)reply["calls"]!);
     }
 
-    /// <summary>Median over <paramref name="runs"/> of the mean µs of one <c>torch.randn(shape)</c> over <paramref name="draws"/> draws.</summary>
-    public double? Randn(int[] shape, int draws, int runs)
+    /// <summary>Median over <paramref name="runs"/> of the mean µs (thread CPU time when <paramref name="threadTime"/>, else wall time) of one <c>torch.randn(shape)</c> over <paramref name="draws"/> draws.</summary>
+    public double? Randn(int[] shape, int draws, int runs, bool threadTime)
     {
         if (!HasTorch) return null;
-        var reply = Ask(new JsonObject { ["op"] = "randn", ["shape"] = Shape(shape), ["draws"] = draws, ["runs"] = runs });
+        var reply = Ask(new JsonObject { ["op"] = "randn", ["shape"] = Shape(shape), ["draws"] = draws, ["runs"] = runs, ["thread_time"] = threadTime });
         return reply is null || reply["error"] is not null ? null : (double)reply["us"]!;
     }
 

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Numerics.Tensors;
 using Diffusion.Benchmarks.Infrastructure;
 using Diffusion.Configuration;
@@ -79,7 +78,7 @@ public static class UserStepsSuite
         foreach (var shape in Shapes)
         {
             var (sdk, bytes) = MeasureNoise(shape);
-            var torch = reference.Randn(shape, NoiseDraws, NoiseRuns);
+            var torch = reference.Randn(shape, NoiseDraws, NoiseRuns, ThreadClock.IsThreadCpuTime);
             var row = new UserNoiseRow(Label(shape), Elements(shape), Math.Round(sdk, 2), Round(torch), Round(torch / sdk), bytes);
             noise.Add(row);
             log($"noise {row.Shape,-10} SDK {row.SdkUs,8:F1} µs  torch.randn {Text(row.TorchUs, "F1", " µs")}  ratio {Text(row.Ratio, "F2", "×")}");
@@ -94,7 +93,7 @@ public static class UserStepsSuite
                 var (sdk, calls, warmBytes, firstBytes) = loop.Measure();
                 var className = classNames.GetValueOrDefault(name);
                 string? note = null;
-                var measured = className is null ? null : reference.Loop(className, shape, Steps, ReferenceRuns, out note);
+                var measured = className is null ? null : reference.Loop(className, shape, Steps, ReferenceRuns, ThreadClock.IsThreadCpuTime, out note);
                 if (className is null) note = "not measured: no reference class";
                 if (measured is { } m && m.Calls != calls) note = $"the reference takes {m.Calls} calls, the SDK {calls}";
                 var row = new UserStepRow(name, className, Label(shape), calls, Math.Round(sdk, 2), Round(measured?.UsPerCall), Round(measured?.UsPerCall / sdk), note,
@@ -105,7 +104,7 @@ public static class UserStepsSuite
             }
         }
 
-        var method = $"per (sampler, shape): the SDK's run repeated {SdkWarmRuns} times to warm the JIT, then the median of {SdkRuns} runs; right after it, " +
+        var method = $"time on the {ThreadClock.Name} of the measuring thread, on both sides; per (sampler, shape): the SDK's run repeated {SdkWarmRuns} times to warm the JIT, then the median of {SdkRuns} runs; right after it, " +
                      $"the reference's median of {ReferenceRuns} runs after one warm-up run, in its own process. A run: a fresh sampler, set-timesteps({Steps}), " +
                      "the initial noise (seed 42, times the initial σ), then scale-model-input and step per timestep with a fixed model output " +
                      "(0.1·randn, seed 3) and the sampler's own seeded noise; µs per step call = the run's time ÷ its calls. " +
@@ -123,9 +122,9 @@ public static class UserStepsSuite
         for (var r = 0; r < NoiseRuns; r++)
         {
             var before = GC.GetAllocatedBytesForCurrentThread();
-            var clock = Stopwatch.StartNew();
+            var clock = ThreadClock.NowMicroseconds();
             for (var i = 0; i < NoiseDraws; i++) source.NextGaussian(buffer);
-            var elapsed = clock.Elapsed.TotalMicroseconds;
+            var elapsed = ThreadClock.NowMicroseconds() - clock;
             bytes = Math.Max(bytes, (GC.GetAllocatedBytesForCurrentThread() - before) / NoiseDraws);
             times.Add(elapsed / NoiseDraws);
         }
@@ -157,7 +156,7 @@ public static class UserStepsSuite
         private double RunOnce(out int calls, out long warmStepBytes, out long firstRunBytes)
         {
             var start = GC.GetAllocatedBytesForCurrentThread();
-            var clock = Stopwatch.StartNew();
+            var clock = ThreadClock.NowMicroseconds();
             var sampler = factory.Create(name, _config);
             sampler.SetTimesteps(Steps);
             var noise = new TorchGaussianNoise(seed: 42);
@@ -173,7 +172,7 @@ public static class UserStepsSuite
                 sampler.Step(new StepInput(_modelOutput, t, _sample, batch), new StepOutput(_sample), noise);
                 if (k == 0) afterFirst = GC.GetAllocatedBytesForCurrentThread();
             }
-            var elapsed = clock.Elapsed.TotalMicroseconds;
+            var elapsed = ThreadClock.NowMicroseconds() - clock;
             var end = GC.GetAllocatedBytesForCurrentThread();
             calls = timesteps.Count;
             warmStepBytes = end - afterFirst;

@@ -4,9 +4,9 @@ Run by benchmarks/Sdk.Benchmarks (UserStepsSuite), which talks to it over stdin/
 so that each reference measurement lies next to the SDK's measurement of the same case. Requests:
 
   {"op": "hello"}                                      -> {"torch": "1.13.0", "diffusers": "0.40.0.dev0"}
-  {"op": "loop", "class": "DDIMScheduler", "shape": [1, 4, 64, 64], "steps": 50, "runs": 5}
+  {"op": "loop", "class": "DDIMScheduler", "shape": [1, 4, 64, 64], "steps": 50, "runs": 5, "thread_time": true}
                                                        -> {"us_per_call": ..., "calls": 50}  (median of the runs)
-  {"op": "randn", "shape": [1, 4, 64, 64], "draws": 100, "runs": 7}
+  {"op": "randn", "shape": [1, 4, 64, 64], "draws": 100, "runs": 7, "thread_time": true}
                                                        -> {"us": ...}  (median over runs of the mean draw)
 
 diffusers is not installed as a package: DIFFUSERS_SRC names a checkout's `src` folder (see docs/benchmarks.md).
@@ -162,9 +162,9 @@ def _scheduler_class(root, name):
 CONFIG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
 
 
-def _loop(cls, shape, steps, model_output):
+def _loop(cls, shape, steps, model_output, clock):
     """One user-shaped run: a fresh scheduler, set_timesteps, then scale_model_input + step per timestep."""
-    start = time.perf_counter()
+    start = clock()
     scheduler = cls(**CONFIG)
     scheduler.set_timesteps(steps)
     generator = torch.Generator().manual_seed(42)
@@ -176,7 +176,7 @@ def _loop(cls, shape, steps, model_output):
         scheduler.scale_model_input(sample, t)
         sample = scheduler.step(model_output, t, sample, return_dict=False, **extra)[0]
         calls += 1
-    return (time.perf_counter() - start) * 1e6 / calls, calls
+    return (clock() - start) * 1e6 / calls, calls
 
 
 def main():
@@ -190,6 +190,8 @@ def main():
             problem = f"{type(error).__name__}: {error}"
     for line in sys.stdin:
         request = json.loads(line)
+        # The caller's clock: the thread's CPU time (counts only the time this thread ran), or wall time.
+        clock = time.thread_time if request.get("thread_time") else time.perf_counter
         try:
             if request["op"] == "hello":
                 reply = {"torch": torch.__version__, "diffusers": version, "problem": None if version else problem}
@@ -199,8 +201,8 @@ def main():
                 cls = _scheduler_class(root, request["class"])
                 shape = request["shape"]
                 model_output = torch.randn(shape, generator=torch.Generator().manual_seed(3)) * 0.1
-                _loop(cls, shape, request["steps"], model_output)  # warm-up
-                runs = [_loop(cls, shape, request["steps"], model_output) for _ in range(request["runs"])]
+                _loop(cls, shape, request["steps"], model_output, clock)  # warm-up
+                runs = [_loop(cls, shape, request["steps"], model_output, clock) for _ in range(request["runs"])]
                 reply = {"us_per_call": statistics.median(r[0] for r in runs), "calls": runs[0][1]}
             elif request["op"] == "randn":
                 shape, draws = request["shape"], request["draws"]
@@ -209,10 +211,10 @@ def main():
                     torch.randn(shape, generator=generator)
                 times = []
                 for _ in range(request["runs"]):
-                    start = time.perf_counter()
+                    start = clock()
                     for _ in range(draws):
                         torch.randn(shape, generator=generator)
-                    times.append((time.perf_counter() - start) * 1e6 / draws)
+                    times.append((clock() - start) * 1e6 / draws)
                 reply = {"us": statistics.median(times)}
             else:
                 reply = {"error": f"unknown op {request['op']}"}

@@ -66,6 +66,18 @@ public static class ElementWise
         Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e);
     }
 
+    /// <summary>A formula of two tensors with two results (for example an intermediate the caller keeps, and the step's output).</summary>
+    /// <remarks>
+    /// An operator that is also an <see cref="IOperator3"/> fits both <c>Apply(op, a, b, c, destination)</c> and
+    /// <c>Apply(op, a, b, destination, second)</c>: pass a third input as a <see cref="ReadOnlySpan{T}"/>, or a
+    /// writable span binds it as the first result.
+    /// </remarks>
+    public interface IOperator2To2
+    {
+        /// <summary>The formula on one vector of elements; returns the first result.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, out Vector<float> second);
+    }
+
     /// <summary>A formula of three tensors with two results (for example an intermediate the caller keeps, and the step's output).</summary>
     public interface IOperator3To2
     {
@@ -208,6 +220,33 @@ public static class ElementWise
         Span<float> lanes = stackalloc float[6 * width];
         op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), Lane(e[i..], lanes, 4)).CopyTo(lanes);
         lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    }
+
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator2To2
+    {
+        Check(destination, a, b, b, b, b);
+        Check(second, a, b, b, b, b);
+        CheckApart(destination, second);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        ref var rs = ref MemoryMarshal.GetReference(second);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), out var other).StoreUnsafe(ref rd, offset);
+            other.StoreUnsafe(ref rs, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[3 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), out var last).CopyTo(lanes);
+        StoreTail(lanes, last, destination[i..], second[i..]);
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i]).</summary>

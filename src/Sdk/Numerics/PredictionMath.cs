@@ -109,6 +109,15 @@ public static class PredictionMath
         public Vector<float> Invoke(Vector<float> x) => x * A;
     }
 
+    /// <summary>
+    /// x̂₀ of an ε model on one vector, clamped: clamp((ε·(−σ) + x)/α, −r, r), rounded as <see cref="ToSample"/>
+    /// followed by <see cref="SampleThresholding.Clip"/>; an infinite <paramref name="range"/> clamps nothing (the bits
+    /// of <see cref="ToSample"/> alone). For steps that compute x̂₀ inside their update's pass.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<float> ClampedSampleFromEpsilon(Vector<float> epsilon, Vector<float> sample, float minusSigma, float alpha, float range) =>
+        Vector.Max(Vector.Min((epsilon * minusSigma + sample) / alpha, new Vector<float>(range)), new Vector<float>(-range));
+
     /// <summary>x / d.</summary>
     private readonly record struct DivideBy(float Divisor) : ElementWise.IOperator1
     {
