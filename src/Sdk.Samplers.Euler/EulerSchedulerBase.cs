@@ -22,7 +22,9 @@ namespace Diffusion.Samplers.Euler;
 /// </remarks>
 public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
 {
-    // Scratch buffer (subclasses): fresh noise. x̂₀ needs none: it is computed inside the update's pass.
+    // Scratch buffers: x̂₀ of a v model when the caller does not want it (an ε model's is computed inside the
+    // update's pass), and (subclasses) fresh noise.
+    private const int X0Slot = 0;
     private protected const int NoiseSlot = 1;
 
     private readonly double[] _trainingTimesteps;
@@ -175,7 +177,7 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
     {
         _next = stepIndex + 1;
         float sigma = (float)_sigmas[stepIndex], sigmaNext = (float)_sigmas[stepIndex + 1];
-        Advance(input.Sample, DenoisedOf(input.ModelOutput, sigma, output.PredictedOriginal), sigma, sigmaNext, output.PrevSample, noise);
+        Advance(input.Sample, DenoisedOf(input.ModelOutput, input.Sample, sigma, output.PredictedOriginal), sigma, sigmaNext, output.PrevSample, noise);
         return !output.PredictedOriginal.IsEmpty;
     }
 
@@ -189,52 +191,51 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
     private protected abstract void Advance(ReadOnlySpan<float> sample, in Denoised x0, float sigma, float sigmaNext, Span<float> destination, INoiseSource noise);
 
     /// <summary>
-    /// x̂₀ of one step, not yet computed: x̂₀ = output·<see cref="OutputScale"/> + x/<see cref="SampleDivisor"/>, evaluated
-    /// per element inside the update's pass (and stored in <see cref="Store"/> when the caller asked for it); or the
-    /// network output itself (<see cref="IsGiven"/>) for an x₀-predicting network.
+    /// x̂₀ of one step: for an ε model not yet computed, x̂₀ = x − σ·ε evaluated per element inside the update's pass
+    /// (and stored in <see cref="Store"/> when the caller asked for it); otherwise a tensor (<see cref="IsGiven"/>):
+    /// the network output itself for an x₀ model, x̂₀ computed beforehand for a v model.
     /// </summary>
     private protected readonly ref struct Denoised
     {
-        public Denoised(ReadOnlySpan<float> modelOutput, bool isGiven, float outputScale, float sampleDivisor, Span<float> store)
+        public Denoised(ReadOnlySpan<float> tensor, bool isGiven, float sigma, Span<float> store)
         {
-            ModelOutput = modelOutput;
+            Tensor = tensor;
             IsGiven = isGiven;
-            OutputScale = outputScale;
-            SampleDivisor = sampleDivisor;
+            Sigma = sigma;
             Store = store;
         }
 
-        /// <summary>The network output.</summary>
-        public ReadOnlySpan<float> ModelOutput { get; }
+        /// <summary>x̂₀ when <see cref="IsGiven"/>, else the network's ε.</summary>
+        public ReadOnlySpan<float> Tensor { get; }
 
-        /// <summary>Whether the network output is x̂₀ itself.</summary>
+        /// <summary>Whether <see cref="Tensor"/> is x̂₀ itself.</summary>
         public bool IsGiven { get; }
 
-        /// <summary>The factor of the network output in x̂₀.</summary>
-        public float OutputScale { get; }
-
-        /// <summary>The divisor of the sample in x̂₀.</summary>
-        public float SampleDivisor { get; }
+        /// <summary>σ of x̂₀ = x − σ·ε.</summary>
+        public float Sigma { get; }
 
         /// <summary>Where x̂₀ goes, or empty.</summary>
         public Span<float> Store { get; }
     }
 
-    // x̂₀ from the network output in this view, with the reference's float32 scalars: ε: x − σ·ε (as ε·(−σ) + x/1, and
-    // x/1 is exact); x₀: as given; v: x/(σ²+1) − σ/√(σ²+1)·v (its c_skip and c_out; PredictionMath's √ᾱ·x_vp − √(1−ᾱ)·v
-    // with x_vp = x/√(σ²+1)), as v·(−σ/√(σ²+1)) + x/(σ²+1).
-    private Denoised DenoisedOf(ReadOnlySpan<float> modelOutput, float sigma, Span<float> store)
+    // x̂₀ from the network output in this view, with the reference's float32 scalars: ε: x − σ·ε (as ε·(−σ) + x, in the
+    // update's pass); x₀: as given; v: x/(σ²+1) − σ/√(σ²+1)·v (its c_skip and c_out; PredictionMath's √ᾱ·x_vp − √(1−ᾱ)·v
+    // with x_vp = x/√(σ²+1)), computed first.
+    private Denoised DenoisedOf(ReadOnlySpan<float> modelOutput, ReadOnlySpan<float> sample, float sigma, Span<float> store)
     {
         switch (Config.PredictionType)
         {
             case PredictionType.Epsilon:
-                return new Denoised(modelOutput, false, -sigma, 1f, store);
+                return new Denoised(modelOutput, false, sigma, store);
             case PredictionType.Sample:
                 if (!store.IsEmpty) modelOutput.CopyTo(store);
-                return new Denoised(modelOutput, true, 1f, 1f, default);
+                return new Denoised(modelOutput, true, sigma, default);
             case PredictionType.VPrediction:
+                var x0 = store.IsEmpty ? Buffer(X0Slot, sample.Length) : store;
                 var scale = Square(sigma) + 1;
-                return new Denoised(modelOutput, false, -sigma / MathF.Sqrt(scale), scale, store);
+                PredictionMath.Divide(sample, scale, x0);
+                PredictionMath.MultiplyAdd(modelOutput, -sigma / MathF.Sqrt(scale), x0, x0);
+                return new Denoised(x0, true, sigma, default);
             default:
                 throw new InvalidOperationException($"Prediction type {Config.PredictionType} is not defined.");
         }
@@ -252,11 +253,11 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
     private protected static void EulerStep(ReadOnlySpan<float> sample, in Denoised x0, float sigma, float target, Span<float> destination)
     {
         if (x0.IsGiven)
-            ElementWise.Apply(new Euler(sigma, target - sigma, 0), sample, x0.ModelOutput, destination);
+            ElementWise.Apply(new Euler(sigma, target - sigma, 0), sample, x0.Tensor, destination);
         else if (x0.Store.IsEmpty)
-            ElementWise.Apply(new EulerFromOutput(x0.OutputScale, x0.SampleDivisor, sigma, target - sigma, 0), x0.ModelOutput, sample, destination);
+            ElementWise.Apply(new EulerFromEpsilon(-x0.Sigma, sigma, target - sigma, 0), x0.Tensor, sample, destination);
         else
-            ElementWise.Apply(new EulerFromOutput(x0.OutputScale, x0.SampleDivisor, sigma, target - sigma, 0), x0.ModelOutput, sample, destination, x0.Store);
+            ElementWise.Apply(new EulerFromEpsilon(-x0.Sigma, sigma, target - sigma, 0), x0.Tensor, sample, destination, x0.Store);
     }
 
     /// <summary>The Euler step to <paramref name="target"/>, plus <paramref name="noiseScale"/>·<paramref name="noise"/>, in one pass.</summary>
@@ -264,11 +265,11 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
         Span<float> destination)
     {
         if (x0.IsGiven)
-            ElementWise.Apply(new Euler(sigma, target - sigma, noiseScale), sample, x0.ModelOutput, noise, destination);
+            ElementWise.Apply(new Euler(sigma, target - sigma, noiseScale), sample, x0.Tensor, noise, destination);
         else if (x0.Store.IsEmpty)
-            ElementWise.Apply(new EulerFromOutput(x0.OutputScale, x0.SampleDivisor, sigma, target - sigma, noiseScale), x0.ModelOutput, sample, noise, destination);
+            ElementWise.Apply(new EulerFromEpsilon(-x0.Sigma, sigma, target - sigma, noiseScale), x0.Tensor, sample, noise, destination);
         else
-            ElementWise.Apply(new EulerFromOutput(x0.OutputScale, x0.SampleDivisor, sigma, target - sigma, noiseScale), x0.ModelOutput, sample, noise, destination, x0.Store);
+            ElementWise.Apply(new EulerFromEpsilon(-x0.Sigma, sigma, target - sigma, noiseScale), x0.Tensor, sample, noise, destination, x0.Store);
     }
 
     // d = (x − x̂₀)/σ; x' = d·(target − σ) + x [+ z·scale], with the roundings of one tensor operation per step of that.
@@ -281,28 +282,28 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> noise) => (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
     }
 
-    // The same step with x̂₀ = output·a + x/b computed in the pass (rounded as the two tensor operations it replaces),
-    // and optionally returned as the second result.
-    private readonly record struct EulerFromOutput(float OutputScale, float SampleDivisor, float Sigma, float Step, float NoiseScale)
+    // The same step with an ε model's x̂₀ = ε·(−σ) + x computed in the pass (rounded as the tensor operation it
+    // replaces), and optionally returned as the second result.
+    private readonly record struct EulerFromEpsilon(float MinusSigma, float Sigma, float Step, float NoiseScale)
         : ElementWise.IOperator2, ElementWise.IOperator2To2, ElementWise.IOperator3, ElementWise.IOperator3To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> output, Vector<float> sample) => Invoke(output, sample, out _);
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => Invoke(epsilon, sample, out _);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> output, Vector<float> sample, out Vector<float> x0)
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, out Vector<float> x0)
         {
-            x0 = output * OutputScale + sample / SampleDivisor;
+            x0 = epsilon * MinusSigma + sample;
             return (sample - x0) / Sigma * Step + sample;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> output, Vector<float> sample, Vector<float> noise) => Invoke(output, sample, noise, out _);
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> noise) => Invoke(epsilon, sample, noise, out _);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> output, Vector<float> sample, Vector<float> noise, out Vector<float> x0)
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> noise, out Vector<float> x0)
         {
-            x0 = output * OutputScale + sample / SampleDivisor;
+            x0 = epsilon * MinusSigma + sample;
             return (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
         }
     }
