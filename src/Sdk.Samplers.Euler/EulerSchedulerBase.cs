@@ -32,6 +32,7 @@ public abstract class EulerSchedulerBase : SchedulerBase, ISigmaScheduler
     private double[] _sigmas = [];
     private int _next;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private protected EulerSchedulerBase(string name, SchedulerConfig config) : base(name, config)
     {
         // σ_t = √((1−ᾱ_t)/ᾱ_t) in float32 from the reference's float32 ᾱ: its rounding moves σ-derived timesteps by

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Diffusion.Configuration;
 
 namespace Diffusion.Schedules;
@@ -20,6 +21,7 @@ public sealed class NoiseSchedule
         _posteriorLogVarianceClipped, _snr, _logSnr, _sigmas;
 
     /// <summary>Builds the schedule from explicit betas, one per training timestep, each in (0, 1].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public NoiseSchedule(ReadOnlySpan<double> betas)
     {
         if (betas.IsEmpty) throw new ArgumentException("A noise schedule needs at least one beta.", nameof(betas));
@@ -41,6 +43,7 @@ public sealed class NoiseSchedule
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double[] Table(ref double[]? table, Func<NoiseSchedule, int, double> entry)
     {
         if (table is { } existing) return existing;
