@@ -51,6 +51,9 @@ public sealed class TorchGaussianNoise : INoiseSource
     // torch switches from the double, element-by-element path to normal_fill at this many elements.
     private const int BlockSize = CephesBoxMuller.BlockSize;
 
+    // Values drawn and converted together: a multiple of the block size, small enough to stay in the L1 cache.
+    private const int ChunkSize = 64 * BlockSize;
+
     private readonly MersenneTwister _engine;
 
     // CPUGeneratorImpl::next_double_normal_sample_: the sine half of the last double Box–Muller pair, not yet used.
@@ -89,8 +92,18 @@ public sealed class TorchGaussianNoise : INoiseSource
     {
         int n = data.Length;
         int whole = n - (n % BlockSize);
-        _engine.FillFloatUniforms(data);
-        CephesBoxMuller.TransformBlocks(data[..whole]);
+
+        // torch draws every uniform first, then converts the blocks; a block's values depend only on its own uniforms,
+        // so drawing and converting a chunk at a time gives the same numbers while the chunk is still in the L1 cache.
+        for (int start = 0; start < whole; start += ChunkSize)
+        {
+            Span<float> chunk = data[start..Math.Min(start + ChunkSize, whole)];
+            _engine.FillFloatUniforms(chunk);
+            CephesBoxMuller.TransformBlocks(chunk);
+        }
+
+        // The uniforms after the last whole block are drawn too (and then overwritten by the tail below).
+        _engine.FillFloatUniforms(data[whole..]);
 
         if (whole != n)
         {
