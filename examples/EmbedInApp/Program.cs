@@ -16,7 +16,7 @@ await using var provider = services.BuildServiceProvider();
 var pipeline = provider.GetRequiredService<DiffusionPipeline>();
 var result = await pipeline.GenerateAsync(new GenerationRequest
 {
-    Sampling = new SamplingOptions { SchedulerType = "euler", NumInferenceSteps = 20, GuidanceScale = 3 },
+    Sampling = new SamplingOptions { Sampler = "euler", Steps = 20, GuidanceScale = 3 },
     BatchSize = 10,
     ClassLabels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
     Seed = 42,

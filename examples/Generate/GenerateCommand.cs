@@ -10,9 +10,9 @@ internal static class GenerateCommand
     public static readonly string DefaultModel = Path.Combine(AppContext.BaseDirectory, "models", "digits");
 
     private static readonly Option<string> Model = new("--model") { Description = "A model folder (model_index.json, scheduler/, unet/) or an .onnx file", DefaultValueFactory = _ => DefaultModel, HelpName = "PATH" };
-    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, euler, euler-ancestral, pndm, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
+    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, euler, euler-ancestral, pndm, unipc, deis, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
     private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
-    private static readonly Option<double> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none)", DefaultValueFactory = _ => 3.0, HelpName = "W" };
+    private static readonly Option<double?> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none; default 3 for a conditional model, 1 otherwise)", HelpName = "W" };
     private static readonly Option<double> GuidanceRescale = new("--guidance-rescale") { Description = "Guidance rescale φ in [0, 1]", HelpName = "PHI" };
     private static readonly Option<string> Label = new("--label") { Description = "Class label for every image, 'all' (every class in turn) or 'none' (unconditional)", DefaultValueFactory = _ => "all", HelpName = "L" };
     private static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of every random draw; the same seed and options give the same bytes", HelpName = "S" };
@@ -20,11 +20,11 @@ internal static class GenerateCommand
     private static readonly Option<string?> Out = new("--out") { Description = "Write a grid of all images to this PNG file", HelpName = "FILE.png" };
     private static readonly Option<string?> OutDir = new("--out-dir") { Description = "Write one PNG per image (000.png, 001.png, …) to this folder", HelpName = "DIR" };
     private static readonly Option<int?> Columns = new("--columns") { Description = "Images per grid row (default: one row per class with --label all)", HelpName = "N" };
-    private static readonly Option<bool> Karras = new("--karras") { Description = "Karras et al. noise-level spacing" };
-    private static readonly Option<bool> Threshold = new("--threshold") { Description = "Dynamic thresholding of the predicted image" };
+    private static readonly Option<bool> Karras = new("--karras") { Description = "Karras et al. noise-level spacing (default: the model's use_karras_sigmas)" };
+    private static readonly Option<bool> Threshold = new("--threshold") { Description = "Dynamic thresholding of the predicted image (default: the model's thresholding)" };
     private static readonly Option<double> Temperature = new("--temperature") { Description = "Divide the model output by T before each step", DefaultValueFactory = _ => 1.0, HelpName = "T" };
     private static readonly Option<double> NoiseInjection = new("--noise-injection") { Description = "Add X·N(0, I) to the model output before each step", HelpName = "X" };
-    private static readonly Option<double> Eta = new("--eta") { Description = "DDIM's η (0 = deterministic)", HelpName = "E" };
+    private static readonly Option<double?> Eta = new("--eta") { Description = "DDIM's η in [0, 1] (0 = deterministic; default: the model's)", HelpName = "E" };
     private static readonly Option<OnnxExecutionProvider> Device = new("--device")
     {
         Description = "cpu, cuda (needs the GPU build) or auto (cuda, else cpu)", DefaultValueFactory = _ => OnnxExecutionProvider.Cpu, HelpName = "cpu|cuda|auto",

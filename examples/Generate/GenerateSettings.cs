@@ -9,7 +9,7 @@ internal sealed record GenerateSettings
     public required string ModelPath { get; init; }
     public string? Sampler { get; init; }
     public int Steps { get; init; }
-    public double Guidance { get; init; }
+    public double? Guidance { get; init; }
     public double GuidanceRescale { get; init; }
     public string Label { get; init; } = "all";
     public ulong Seed { get; init; }
@@ -21,7 +21,7 @@ internal sealed record GenerateSettings
     public bool Threshold { get; init; }
     public double Temperature { get; init; } = 1;
     public double NoiseInjection { get; init; }
-    public double Eta { get; init; }
+    public double? Eta { get; init; }
     public OnnxExecutionProvider Device { get; init; }
     public int? NumTrainTimesteps { get; init; }
     public PredictionType? PredictionType { get; init; }
@@ -38,29 +38,55 @@ internal sealed record GenerateSettings
         if (Steps < 1) return $"--steps must be at least 1 (got {Steps})";
         if (Batch < 1) return $"--batch must be at least 1 (got {Batch})";
         if (Columns is < 1) return $"--columns must be at least 1 (got {Columns})";
-        if (!(Guidance >= 0) || !double.IsFinite(Guidance)) return $"--guidance must be a finite number >= 0 (got {Guidance})";
-        if (!(Temperature > 0) || !double.IsFinite(Temperature)) return $"--temperature must be a finite number > 0 (got {Temperature})";
-        if (!(NoiseInjection >= 0) || !double.IsFinite(NoiseInjection)) return $"--noise-injection must be a finite number >= 0 (got {NoiseInjection})";
-        if (!(Eta >= 0) || !double.IsFinite(Eta)) return $"--eta must be a finite number >= 0 (got {Eta})";
+        if (SamplingProblem() is { } sampling) return sampling;
         if (Label is not ("all" or "none") && !long.TryParse(Label, out _)) return $"--label must be a class number, 'all' or 'none' (got '{Label}')";
         if (PluginsDirectory is not null && !Directory.Exists(PluginsDirectory)) return $"--plugins folder '{PluginsDirectory}' does not exist";
         if (!File.Exists(ModelPath) && !Directory.Exists(ModelPath)) return $"--model '{ModelPath}' is neither a model folder nor an .onnx file";
         return null;
     }
 
-    public SamplingOptions SamplingOptions(string defaultSampler) => new()
+    /// <summary>
+    /// The request's sampling options: only what the command line set overrides the model's configuration (a flag
+    /// left off keeps the model's own use_karras_sigmas or thresholding). Guidance defaults to 3 for a model with
+    /// a conditioning input and to 1 (none) for one without.
+    /// </summary>
+    public SamplingOptions SamplingOptions(bool conditional = true) => new()
     {
-        SchedulerType = Sampler ?? defaultSampler,
-        NumInferenceSteps = Steps,
-        GuidanceScale = Guidance,
+        Sampler = Sampler,
+        Steps = Steps,
+        GuidanceScale = Guidance ?? (conditional ? 3 : 1),
         GuidanceRescale = GuidanceRescale,
-        UseKarrasSigmas = Karras,
-        Thresholding = Threshold,
+        UseKarrasSigmas = Karras ? true : null,
+        Thresholding = Threshold ? true : null,
         Temperature = Temperature,
         NoiseInjection = NoiseInjection,
         Eta = Eta,
-        NumTrainTimesteps = NumTrainTimesteps ?? 1000,
-        PredictionType = PredictionType ?? Diffusion.Configuration.PredictionType.Epsilon,
+    };
+
+    // The options' own range checks, reworded with the command line's option names.
+    private string? SamplingProblem()
+    {
+        try
+        {
+            SamplingOptions().Validate();
+            return null;
+        }
+        catch (Diffusion.SamplingOptionException e)
+        {
+            return $"{CommandLineName(e.Option)} must be {e.Allowed} (got {e.Value})";
+        }
+    }
+
+    private static string CommandLineName(string option) => option switch
+    {
+        nameof(Diffusion.Configuration.SamplingOptions.Steps) => "--steps",
+        nameof(Diffusion.Configuration.SamplingOptions.GuidanceScale) => "--guidance",
+        nameof(Diffusion.Configuration.SamplingOptions.GuidanceRescale) => "--guidance-rescale",
+        nameof(Diffusion.Configuration.SamplingOptions.Temperature) => "--temperature",
+        nameof(Diffusion.Configuration.SamplingOptions.NoiseInjection) => "--noise-injection",
+        nameof(Diffusion.Configuration.SamplingOptions.Eta) => "--eta",
+        nameof(Diffusion.Configuration.SamplingOptions.Sampler) => "--sampler",
+        _ => option,
     };
 
     public OnnxModelOptions ModelOptions() => new()

@@ -16,7 +16,12 @@ internal static class Runner
     {
         if (settings.Problem() is { } problem) return Fail(problem, ExitCodes.BadArguments);
 
-        using var loggers = LoggerFactory.Create(b => b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning));
+        // Warnings (an unknown scheduler class, an option the sampler ignores, a plugin that failed) go to stderr.
+        using var loggers = LoggerFactory.Create(b =>
+        {
+            b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+            b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        });
         OnnxDiffusionModel model;
         try
         {
@@ -34,15 +39,15 @@ internal static class Runner
             services.AddSingleton<IDiffusionModel>(model);
             var diffusion = services.AddDiffusionSampling()
                 .AddDdpmSampler().AddDdimSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler().AddPndmSampler()
+                .AddUniPcSampler().AddDeisSampler()
                 .AddDiffusionPipeline();
             if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
             await using var provider = services.BuildServiceProvider();
 
-            var defaultSampler = model.SchedulerConfig?.ClassName is { } className ? SamplerNames.FromClassName(className) ?? SamplerNames.Ddim : SamplerNames.Ddim;
             var (labels, columns) = LabelPlan.For(settings.Label, settings.Batch, model.Info, settings.Columns);
             var request = new GenerationRequest
             {
-                Sampling = settings.SamplingOptions(defaultSampler),
+                Sampling = settings.SamplingOptions(conditional: model.Info.HasClassLabels || model.Info.EncoderHiddenStatesLength is not null),
                 BatchSize = settings.Batch,
                 Seed = settings.Seed,
                 ClassLabels = labels,
@@ -53,7 +58,8 @@ internal static class Runner
             try
             {
                 var pipeline = provider.GetRequiredService<DiffusionPipeline>();
-                result = await ConsoleProgress.Run($"{request.Sampling.SchedulerType}, {settings.Steps} steps",
+                var samplerName = provider.GetRequiredService<Diffusion.Scheduling.ISamplerFactory>().ResolveName(request.Sampling, model.SchedulerConfig);
+                result = await ConsoleProgress.Run($"{samplerName}, {settings.Steps} steps",
                     progress => pipeline.GenerateAsync(request, progress, cancellationToken));
             }
             catch (Exception e) when (e is DiffusionException or ArgumentException)

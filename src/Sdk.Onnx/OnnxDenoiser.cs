@@ -25,7 +25,7 @@ namespace Diffusion.Onnx;
 /// retries with half the batch); a request that does not fit the model is a <see cref="ModelInputException"/>.</item>
 /// </list>
 /// </remarks>
-public sealed class OnnxDenoiser : IDenoiser, IDisposable
+public sealed class OnnxDenoiser : IDenoiser
 {
     private readonly OnnxDiffusionModel _model;
     private readonly OnnxSignature _signature;
@@ -81,10 +81,13 @@ public sealed class OnnxDenoiser : IDenoiser, IDisposable
     /// <exception cref="ModelInputException">The request does not fit the model (channels, size, labels, hidden states).</exception>
     /// <exception cref="ModelOutOfMemoryException">ONNX Runtime could not allocate memory for this batch.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed to run the model for another reason.</exception>
-    public void Predict(in DenoiserInput input, Span<float> output)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; a running model call is stopped.</exception>
+    /// <exception cref="ObjectDisposedException">This denoiser or its model was disposed (also during the call).</exception>
+    public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var session = _model.Session;
+        ObjectDisposedException.ThrowIf(_model.IsDisposed, _model);
+        cancellationToken.ThrowIfCancellationRequested();
         var shape = input.Shape;
         if (output.Length != input.Sample.Length)
             throw new ArgumentException($"The output has {output.Length} values but the sample {shape} has {input.Sample.Length}.", nameof(output));
@@ -116,7 +119,7 @@ public sealed class OnnxDenoiser : IDenoiser, IDisposable
                 _hidden.Write(input.EncoderHiddenStates.Slice(start * hiddenItem, count * hiddenItem), 0);
                 if (count < runBatch) _hidden.Clear(count * hiddenItem);
             }
-            Run(session, shape.WithBatch(runBatch));
+            Run(shape.WithBatch(runBatch), cancellationToken);
             _output.Read(0, output.Slice(start * itemLength, count * itemLength));
         }
     }
@@ -260,12 +263,23 @@ public sealed class OnnxDenoiser : IDenoiser, IDisposable
         _bindingStale = false;
     }
 
-    private void Run(InferenceSession session, TensorShape runShape)
+    private void Run(TensorShape runShape, CancellationToken cancellationToken)
     {
+        // Cancellation and disposal reach a running call through ONNX Runtime's terminate flag.
+        using var stop = cancellationToken.Register(static o => ((RunOptions)o!).Terminate = true, _runOptions);
+        var session = _model.BeginRun(_runOptions);
         try
         {
             if (_bindingStale || _bindInputsEveryRun) Bind(session);
             session.RunWithBinding(_runOptions, _binding!);
+        }
+        catch (OnnxRuntimeException) when (_model.IsDisposed)
+        {
+            throw new ObjectDisposedException(_model.ModelPath, $"The model {_model.ModelPath} was disposed during a model call; the call was stopped.");
+        }
+        catch (OnnxRuntimeException e) when (cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("The model call was cancelled.", e, cancellationToken);
         }
         catch (OnnxRuntimeException e) when (OnnxErrors.IsOutOfMemory(e))
         {
@@ -274,6 +288,11 @@ public sealed class OnnxDenoiser : IDenoiser, IDisposable
         catch (OnnxRuntimeException e)
         {
             throw new DiffusionException($"ONNX Runtime failed to run {_model.ModelPath} on a batch of {runShape}: {e.Message}", e);
+        }
+        finally
+        {
+            _model.EndRun(_runOptions);
+            _runOptions.Terminate = false;
         }
     }
 }

@@ -73,6 +73,33 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
 
     internal OnnxSignature Signature { get; }
 
+    // Runs in flight, and their run options (so that Dispose can ask them to stop). The session is released only
+    // once the last of them has returned: disposing it under a running call crashes the process in native code.
+    private readonly HashSet<RunOptions> _running = [];
+
+    /// <summary>Enters a runtime call: the session stays alive until the matching <see cref="EndRun"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    internal InferenceSession BeginRun(RunOptions runOptions)
+    {
+        lock (_running)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _running.Add(runOptions);
+            return _session;
+        }
+    }
+
+    /// <summary>Leaves a runtime call started with <see cref="BeginRun"/>.</summary>
+    internal void EndRun(RunOptions runOptions)
+    {
+        lock (_running)
+        {
+            _running.Remove(runOptions);
+            if (_running.Count == 0) Monitor.PulseAll(_running);
+        }
+    }
+
+    /// <summary>The session itself, for callers that time bare runtime calls next to the SDK's (the benchmarks); not gated by <see cref="BeginRun"/>.</summary>
     internal InferenceSession Session
     {
         get
@@ -82,6 +109,9 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
         }
     }
 
+    /// <summary>Whether <see cref="Dispose"/> has been called.</summary>
+    internal bool IsDisposed => _disposed;
+
     /// <inheritdoc/>
     public IDenoiser CreateDenoiser()
     {
@@ -89,11 +119,21 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
         return new OnnxDenoiser(this);
     }
 
-    /// <summary>Releases the ONNX Runtime session. Denoisers created from this model fail afterwards.</summary>
+    /// <summary>
+    /// Releases the ONNX Runtime session. Model calls in flight are asked to stop and end with an
+    /// <see cref="ObjectDisposedException"/>; the session is released after the last of them has returned, so
+    /// disposing during a generation never pulls native memory from under a running call. Denoisers created from
+    /// this model fail with <see cref="ObjectDisposedException"/> afterwards.
+    /// </summary>
     public void Dispose()
     {
-        if (_disposed) return;
-        _disposed = true;
+        lock (_running)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            foreach (var run in _running) run.Terminate = true;
+            while (_running.Count > 0) Monitor.Wait(_running);
+        }
         _session.Dispose();
     }
 

@@ -9,5 +9,6 @@ public static class DdimServiceCollectionExtensions
 {
     /// <summary>Makes the <c>ddim</c> sampler (reference class DDIMScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddDdimSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Ddim, "DDIMScheduler", config => new DdimScheduler(config));
+        builder.AddSampler(SamplerNames.Ddim, "DDIMScheduler", config => new DdimScheduler(config),
+            ["eta", "clip_sample", "clip_sample_range", "set_alpha_to_one", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 }

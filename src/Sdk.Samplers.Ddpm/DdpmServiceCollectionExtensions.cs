@@ -9,5 +9,6 @@ public static class DdpmServiceCollectionExtensions
 {
     /// <summary>Makes the <c>ddpm</c> sampler (reference class DDPMScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddDdpmSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Ddpm, "DDPMScheduler", config => new DdpmScheduler(config));
+        builder.AddSampler(SamplerNames.Ddpm, "DDPMScheduler", config => new DdpmScheduler(config),
+            ["variance_type", "clip_sample", "clip_sample_range", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 }

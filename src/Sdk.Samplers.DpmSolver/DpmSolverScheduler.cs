@@ -127,9 +127,6 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     /// <inheritdoc/>
     public double SigmaMax => _trainSigmas[^1];
 
-    /// <inheritdoc/>
-    public override int Order => _order;
-
     /// <summary>False with <c>use_karras_sigmas</c>: Karras spacing chooses its own timesteps (the reference refuses both).</summary>
     public override bool AcceptsExplicitTimesteps => !_useKarras;
 

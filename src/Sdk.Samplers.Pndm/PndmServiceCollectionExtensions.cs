@@ -9,5 +9,5 @@ public static class PndmServiceCollectionExtensions
 {
     /// <summary>Makes the <c>pndm</c> sampler (reference class PNDMScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddPndmSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Pndm, "PNDMScheduler", config => new PndmScheduler(config));
+        builder.AddSampler(SamplerNames.Pndm, "PNDMScheduler", config => new PndmScheduler(config), ["skip_prk_steps", "set_alpha_to_one"]);
 }

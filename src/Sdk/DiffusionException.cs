@@ -63,3 +63,33 @@ public sealed class UnknownSamplerException : DiffusionException
     /// <summary>The name that was asked for.</summary>
     public string Name { get; }
 }
+
+/// <summary>
+/// A request option is outside its range: <see cref="Option"/> names it (as the options object spells it),
+/// <see cref="Value"/> what was given and <see cref="Allowed"/> what is accepted. Options are the caller's
+/// arguments, so this is an <see cref="ArgumentException"/>; errors in a model's <c>scheduler_config.json</c> are
+/// <see cref="SchedulerConfigException"/>s instead.
+/// </summary>
+public sealed class SamplingOptionException : ArgumentException
+{
+    /// <summary>Creates the exception for one invalid option.</summary>
+    public SamplingOptionException(string option, string? value, string allowed)
+        : base($"Invalid option '{option}' = {value ?? "(missing)"}; allowed: {allowed}.", option)
+    {
+        Option = option;
+        Value = value;
+        Allowed = allowed;
+    }
+
+    /// <summary>The option's name.</summary>
+    public string Option { get; }
+
+    /// <summary>The rejected value as text.</summary>
+    public string? Value { get; }
+
+    /// <summary>What the option accepts.</summary>
+    public string Allowed { get; }
+
+    /// <summary>The message alone, without the parameter-name suffix <see cref="ArgumentException"/> would add.</summary>
+    public override string Message => $"Invalid option '{Option}' = {Value ?? "(missing)"}; allowed: {Allowed}.";
+}

@@ -28,6 +28,8 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         new("euler-karras", "Euler (Karras σ)", SamplerNames.Euler, KarrasSigmas: true),
         new("euler-ancestral", "Euler ancestral", SamplerNames.EulerAncestral),
         new("pndm", "PNDM", SamplerNames.Pndm),
+        new("unipc", "UniPC-2 (bh2)", SamplerNames.UniPc),
+        new("deis", "DEIS-2", SamplerNames.Deis),
         // PNDM steps by T // n whatever the spacing; with the model's trailing spacing the listed timesteps are T/n apart,
         // which differs when n does not divide T. Its own default spacing, leading, lists multiples of T // n.
         new("pndm-leading", "PNDM (leading spacing)", SamplerNames.Pndm, Spacing: TimestepSpacing.Leading),
@@ -50,17 +52,16 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         return steps >= minimum && steps <= 1000 ? steps : null;
     }
 
-    /// <summary>The options for this variant on a model whose scheduler configuration is <paramref name="modelConfig"/>.</summary>
-    public SamplingOptions Options(SchedulerConfig modelConfig, int steps, double guidance)
+    /// <summary>The request options for this variant (applied over the model's own scheduler configuration by the factory).</summary>
+    public SamplingOptions Options(int steps, double guidance) => new()
     {
-        var options = SamplingOptions.FromSchedulerConfig(modelConfig, SchedulerType);
-        options.NumInferenceSteps = steps;
-        options.GuidanceScale = guidance;
-        options.UseKarrasSigmas = KarrasSigmas;
-        if (SolverOrder is { } order) options.BaseConfig!.SolverOrder = order;
-        if (Spacing is { } spacing) options.BaseConfig!.TimestepSpacing = spacing;
-        return options;
-    }
+        Sampler = SchedulerType,
+        Steps = steps,
+        GuidanceScale = guidance,
+        UseKarrasSigmas = KarrasSigmas ? true : null,
+        SolverOrder = SolverOrder,
+        TimestepSpacing = Spacing,
+    };
 
     /// <summary>A sampler factory with every built-in sampler registered, as an application sets it up.</summary>
     public static ServiceProvider BuildHost()
@@ -72,7 +73,9 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
             .AddDpmSolverSampler()
             .AddEulerSampler()
             .AddEulerAncestralSampler()
-            .AddPndmSampler();
+            .AddPndmSampler()
+            .AddUniPcSampler()
+            .AddDeisSampler();
         return services.BuildServiceProvider();
     }
 }

@@ -94,7 +94,7 @@ public static class PipelineOverhead
         // threads spin after each run and take this 2-core machine's cores from the other side.
         var session = model.Session;
 
-        var sampler = factory.Create(ddim.Options(modelConfig, Steps, 1));
+        var sampler = factory.Create(ddim.Options(Steps, 1), modelConfig);
         sampler.SetTimesteps(Steps);
         var timesteps = sampler.Timesteps.ToArray();
 
@@ -108,7 +108,7 @@ public static class PipelineOverhead
             var labels = Enumerable.Range(0, batch).Select(i => (long)(i % 10)).ToArray();
             GenerationRequest Request(double w, StepCallback? onStep = null) => new()
             {
-                Sampling = ddim.Options(modelConfig, Steps, w), BatchSize = batch, ClassLabels = labels, Seed = 5, OnStep = onStep,
+                Sampling = ddim.Options(Steps, w), BatchSize = batch, ClassLabels = labels, Seed = 5, OnStep = onStep,
             };
             var unguided = Request(1);
             var guided = Request(3);
@@ -224,7 +224,8 @@ public static class PipelineOverhead
         {
             public int? FixedBatchSize => null;
 
-            public void Predict(in DenoiserInput input, Span<float> output) => input.Sample.CopyTo(output);
+            public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default) => input.Sample.CopyTo(output);
+            public void Dispose() { }
         }
     }
 

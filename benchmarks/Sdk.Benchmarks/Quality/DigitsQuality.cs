@@ -32,7 +32,7 @@ public static class DigitsQuality
             var batchLabels = Enumerable.Range(start, count).Select(i => (long)(i % 10)).ToArray();
             var result = pipeline.Generate(new GenerationRequest
             {
-                Sampling = variant.Options(modelConfig, steps, guidance),
+                Sampling = variant.Options(steps, guidance),
                 BatchSize = count, ClassLabels = batchLabels, Seed = seed + (ulong)(start / Batch),
             });
             evaluations = result.ModelEvaluations;

@@ -63,7 +63,7 @@ public static class MixtureQuality
                 var run = Stopwatch.StartNew();
                 var result = pipeline.Generate(new GenerationRequest
                 {
-                    Sampling = variant.Options(modelConfig, steps, guidance: 1),
+                    Sampling = variant.Options(steps, guidance: 1),
                     BatchSize = Samples, Height = Height, Width = Width, Seed = GenerationSeed,
                 });
                 run.Stop();

@@ -70,6 +70,8 @@ public class SamplerStepBenchmarks
         "dpm-2m" => "read output, sample, 1 past x₀; write sample, this x₀",
         "dpm-3m" => "read output, sample, 2 past x₀; write sample, this x₀",
         "pndm" => "read output, sample, 3 past ε; write sample, this ε",
+        "unipc" => "read output, sample, corrected sample, 2 past x₀; write sample, this x₀, corrected sample",
+        "deis" => "read output, sample, 1 past ε; write sample, this ε",
         _ => "read output, sample; write sample",
     };
 
@@ -80,6 +82,8 @@ public class SamplerStepBenchmarks
         "dpm-2m" => 5,
         "dpm-3m" => 6,
         "pndm" => 7,
+        "unipc" => 8,
+        "deis" => 5,
         _ => 3,
     };
 
@@ -93,7 +97,7 @@ public class SamplerStepBenchmarks
         _host = SamplerVariant.BuildHost();
         var variant = SamplerVariant.All.Single(v => v.Key == Sampler);
         var modelConfig = SchedulerConfigJson.Load(Path.Combine(Repository.DigitsModel, "scheduler", "scheduler_config.json"));
-        _sampler = _host.GetRequiredService<ISamplerFactory>().Create(variant.Options(modelConfig, ScheduleSteps, guidance: 1));
+        _sampler = _host.GetRequiredService<ISamplerFactory>().Create(variant.Options(ScheduleSteps, guidance: 1), modelConfig);
 
         var source = new TorchGaussianNoise(7);
         _modelOutput = new float[n];

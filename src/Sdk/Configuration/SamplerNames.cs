@@ -1,6 +1,9 @@
 namespace Diffusion.Configuration;
 
-/// <summary>The SDK's sampler names and the reference class names (<c>_class_name</c>) they correspond to.</summary>
+/// <summary>
+/// The built-in samplers' names. Which reference class (<c>_class_name</c>) each implements is declared by its
+/// registration and resolved by the sampler factory, so plugins' classes resolve the same way.
+/// </summary>
 public static class SamplerNames
 {
     /// <summary>Denoising diffusion probabilistic models (Ho et al. 2020).</summary>
@@ -15,21 +18,8 @@ public static class SamplerNames
     public const string EulerAncestral = "euler-ancestral";
     /// <summary>Pseudo numerical methods for diffusion models (Liu et al. 2022).</summary>
     public const string Pndm = "pndm";
-
-    private static readonly Dictionary<string, string> ByClassName = new(StringComparer.Ordinal)
-    {
-        ["DDPMScheduler"] = Ddpm,
-        ["DDIMScheduler"] = Ddim,
-        ["DPMSolverMultistepScheduler"] = DpmSolver,
-        ["EulerDiscreteScheduler"] = Euler,
-        ["EulerAncestralDiscreteScheduler"] = EulerAncestral,
-        ["PNDMScheduler"] = Pndm,
-    };
-
-    /// <summary>The SDK name for a reference class name, or null when the class is not one of the built-in six.</summary>
-    public static string? FromClassName(string className) => ByClassName.GetValueOrDefault(className);
-
-    /// <summary>The reference class name for an SDK name, or null when there is none.</summary>
-    public static string? ToClassName(string samplerName) =>
-        ByClassName.FirstOrDefault(p => p.Value == samplerName).Key;
+    /// <summary>UniPC, a unified multistep predictor-corrector (Zhao et al. 2023).</summary>
+    public const string UniPc = "unipc";
+    /// <summary>DEIS, the diffusion exponential integrator sampler (Zhang &amp; Chen 2023).</summary>
+    public const string Deis = "deis";
 }

@@ -54,14 +54,17 @@ public sealed class ClassifierFreeGuidance : IDenoiser
     /// <inheritdoc/>
     public int? FixedBatchSize => _inner.FixedBatchSize;
 
+    /// <summary>Disposes the wrapped denoiser, which this wrapper owns.</summary>
+    public void Dispose() => _inner.Dispose();
+
     /// <inheritdoc/>
-    public void Predict(in DenoiserInput input, Span<float> output)
+    public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
     {
         if (Scale == 1)
         {
             // w = 1 is the conditional model itself: one evaluation, not two.
             Evaluations++;
-            _inner.Predict(input, output);
+            _inner.Predict(input, output, cancellationToken);
             return;
         }
 
@@ -81,16 +84,16 @@ public sealed class ClassifierFreeGuidance : IDenoiser
             var labels = BothLabels(input);
             var hidden = BothHiddenStates(input);
             Evaluations++;
-            _inner.Predict(new DenoiserInput(_sample.AsSpan(0, 2 * n), both, input.Timestep, labels, hidden), _output.AsSpan(0, 2 * n));
+            _inner.Predict(new DenoiserInput(_sample.AsSpan(0, 2 * n), both, input.Timestep, labels, hidden), _output.AsSpan(0, 2 * n), cancellationToken);
         }
         else
         {
             Evaluations += 2;
-            _inner.Predict(input, cond);
+            _inner.Predict(input, cond, cancellationToken);
             var labels = BothLabels(input);
             var hidden = BothHiddenStates(input);
             _inner.Predict(new DenoiserInput(input.Sample, shape, input.Timestep,
-                labels.IsEmpty ? default : labels[shape.Batch..], hidden.IsEmpty ? default : hidden[(hidden.Length / 2)..]), uncond);
+                labels.IsEmpty ? default : labels[shape.Batch..], hidden.IsEmpty ? default : hidden[(hidden.Length / 2)..]), uncond, cancellationToken);
         }
 
         // out = uncond + w·(cond − uncond)

@@ -5,13 +5,21 @@ namespace Diffusion.Denoising;
 /// inputs at one timestep. It knows nothing of timestep spacing or samplers; an ONNX UNet, a closed-form test
 /// network, or a guidance wrapper around either all look the same to the sampling loop.
 /// </summary>
-public interface IDenoiser
+/// <remarks>
+/// Ownership: whoever creates a denoiser disposes it (the pipeline disposes the one it takes from
+/// <see cref="IDiffusionModel.CreateDenoiser"/> when the run ends); a decorator such as guidance owns the denoiser it
+/// wraps and disposes it with itself.
+/// </remarks>
+public interface IDenoiser : IDisposable
 {
     /// <summary>The batch size the model is fixed to, or null when it accepts any batch size.</summary>
     int? FixedBatchSize { get; }
 
     /// <summary>Evaluates the model on <see cref="DenoiserInput.Sample"/> and writes its output (same shape) to <paramref name="output"/>.</summary>
-    void Predict(in DenoiserInput input, Span<float> output);
+    /// <param name="input">The noisy input and its conditioning.</param>
+    /// <param name="output">Receives the prediction.</param>
+    /// <param name="cancellationToken">Stops the evaluation, inside a long model call where the runtime allows it.</param>
+    void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default);
 }
 
 /// <summary>One model evaluation's inputs. Refers to the caller's buffers; build one per call.</summary>

@@ -26,7 +26,9 @@ public static class DiffusionServiceCollectionExtensions
     /// <param name="name">The name users ask for.</param>
     /// <param name="className">The reference <c>_class_name</c> that selects it, if any.</param>
     /// <param name="create">Builds an instance from a configuration.</param>
-    public static IDiffusionBuilder AddSampler<TScheduler>(this IDiffusionBuilder builder, string name, string? className, Func<SchedulerConfig, TScheduler> create)
+    /// <param name="configKeys">The <c>scheduler_config.json</c> keys the sampler reads beyond the schedule's (<see cref="SamplerRegistration.ConfigKeys"/>).</param>
+    public static IDiffusionBuilder AddSampler<TScheduler>(this IDiffusionBuilder builder, string name, string? className, Func<SchedulerConfig, TScheduler> create,
+        IEnumerable<string>? configKeys = null)
         where TScheduler : IScheduler
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -34,6 +36,7 @@ public static class DiffusionServiceCollectionExtensions
         return builder.AddSampler(new SamplerRegistration(name, (config, _) => create(config), className)
         {
             Source = typeof(TScheduler).Assembly.GetName().Name ?? typeof(TScheduler).FullName!,
+            ConfigKeys = configKeys?.ToHashSet(StringComparer.Ordinal),
         });
     }
 

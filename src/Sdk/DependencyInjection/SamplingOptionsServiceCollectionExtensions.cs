@@ -32,7 +32,7 @@ public static class SamplingOptionsServiceCollectionExtensions
                 options.Validate();
                 return ValidateOptionsResult.Success;
             }
-            catch (SchedulerConfigException e)
+            catch (SamplingOptionException e)
             {
                 return ValidateOptionsResult.Fail(e.Message);
             }

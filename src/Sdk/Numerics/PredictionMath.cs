@@ -80,6 +80,16 @@ public static class PredictionMath
     public static void Combine(float a, ReadOnlySpan<float> x, float b, ReadOnlySpan<float> y, float c, ReadOnlySpan<float> z, Span<float> destination) =>
         ElementWise.Apply(new Combination3(a, b, c), x, y, z, destination);
 
+    /// <summary>destination = ((a·x + b·y) + c·z) + d·w, element-wise, in one pass; the destination may be the memory of an input.</summary>
+    public static void Combine(float a, ReadOnlySpan<float> x, float b, ReadOnlySpan<float> y, float c, ReadOnlySpan<float> z, float d, ReadOnlySpan<float> w,
+        Span<float> destination) =>
+        ElementWise.Apply(new Combination4(a, b, c, d), x, y, z, w, destination);
+
+    /// <summary>destination = (((a·x + b·y) + c·z) + d·w) + e·v, element-wise, in one pass; the destination may be the memory of an input.</summary>
+    public static void Combine(float a, ReadOnlySpan<float> x, float b, ReadOnlySpan<float> y, float c, ReadOnlySpan<float> z, float d, ReadOnlySpan<float> w,
+        float e, ReadOnlySpan<float> v, Span<float> destination) =>
+        ElementWise.Apply(new Combination5(a, b, c, d, e), x, y, z, w, v, destination);
+
     /// <summary>destination = x / d, element-wise, in one pass (the σ-space samplers' model-input scaling); the destination may be x's memory.</summary>
     public static void Divide(ReadOnlySpan<float> x, float divisor, Span<float> destination) =>
         ElementWise.Apply(new DivideBy(divisor), x, destination);
@@ -144,5 +154,19 @@ public static class PredictionMath
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> x, Vector<float> y, Vector<float> z) => x * A + y * B + z * C;
+    }
+
+    /// <summary>((x·a + y·b) + z·c) + w·d.</summary>
+    private readonly record struct Combination4(float A, float B, float C, float D) : ElementWise.IOperator4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x, Vector<float> y, Vector<float> z, Vector<float> w) => x * A + y * B + z * C + w * D;
+    }
+
+    /// <summary>(((x·a + y·b) + z·c) + w·d) + v·e.</summary>
+    private readonly record struct Combination5(float A, float B, float C, float D, float E) : ElementWise.IOperator5
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x, Vector<float> y, Vector<float> z, Vector<float> w, Vector<float> v) => x * A + y * B + z * C + w * D + v * E;
     }
 }

@@ -14,7 +14,9 @@ internal sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : I
 
     public int Evaluations { get; private set; }
 
-    public void Predict(in DenoiserInput input, Span<float> output)
+    public void Dispose() => inner.Dispose();
+
+    public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
     {
         var batch = input.Shape.Batch;
         if (!_halved)
@@ -22,7 +24,7 @@ internal sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : I
             try
             {
                 Evaluations++;
-                inner.Predict(input, output);
+                inner.Predict(input, output, cancellationToken);
                 return;
             }
             catch (ModelOutOfMemoryException) when (batch > 1)
@@ -34,15 +36,15 @@ internal sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : I
         if (batch == 1)
         {
             Evaluations++;
-            inner.Predict(input, output);
+            inner.Predict(input, output, cancellationToken);
             return;
         }
 
         var first = batch / 2;
         try
         {
-            PredictPart(input, output, 0, first);
-            PredictPart(input, output, first, batch - first);
+            PredictPart(input, output, 0, first, cancellationToken);
+            PredictPart(input, output, first, batch - first, cancellationToken);
         }
         catch (ModelOutOfMemoryException e)
         {
@@ -50,7 +52,7 @@ internal sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : I
         }
     }
 
-    private void PredictPart(in DenoiserInput input, Span<float> output, int start, int count)
+    private void PredictPart(in DenoiserInput input, Span<float> output, int start, int count, CancellationToken cancellationToken)
     {
         var shape = input.Shape;
         var item = shape.ItemLength;
@@ -60,6 +62,6 @@ internal sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : I
             input.ClassLabels.IsEmpty ? default : input.ClassLabels.Slice(start, count),
             hiddenPerItem == 0 ? default : input.EncoderHiddenStates.Slice(start * hiddenPerItem, count * hiddenPerItem));
         Evaluations++;
-        inner.Predict(part, output.Slice(start * item, count * item));
+        inner.Predict(part, output.Slice(start * item, count * item), cancellationToken);
     }
 }

@@ -11,7 +11,7 @@ public interface IDiffusionBuilder
     /// <summary>Makes a sampler available to <see cref="ISamplerFactory"/>.</summary>
     IDiffusionBuilder AddSampler(SamplerRegistration registration);
 
-    /// <summary>Adds a sampler wrapper that <see cref="ISamplerFactory.Create(Configuration.SamplingOptions)"/> applies in its order.</summary>
+    /// <summary>Adds a sampler wrapper that <see cref="ISamplerFactory.Create(Configuration.SamplingOptions, Configuration.SchedulerConfig?)"/> applies in its order.</summary>
     IDiffusionBuilder AddWrapper(Wrappers.WrapperRegistration registration);
 }
 

@@ -24,10 +24,21 @@ public interface ISamplerFactory
     IScheduler CreateFromFile(string path, string? name = null);
 
     /// <summary>
-    /// Creates the sampler <see cref="SamplingOptions.SchedulerType"/> names, configured by the options, with the
-    /// wrappers they ask for (built-in and registered ones) applied in their fixed order (<see cref="Wrappers.BuiltInWrapperOrder"/>).
-    /// Timesteps are not set yet: call <see cref="IScheduler.SetTimesteps(int)"/> with <see cref="SamplingOptions.NumInferenceSteps"/>.
+    /// The one path from configuration to sampler: lays the request's overrides over the model's configuration
+    /// (<see cref="SamplingOptions.ApplyTo"/>), picks the sampler (the one the options name, else the class of the
+    /// model's <c>_class_name</c> through the registry, plugins included, else <c>ddim</c> with a logged warning),
+    /// and applies the wrappers in their fixed order (<see cref="Wrappers.BuiltInWrapperOrder"/>): Karras spacing and
+    /// thresholding through the sampler's own implementation where its registration declares the key, else through
+    /// their wrappers. An option the request sets that the sampler does not read is logged as a warning naming it.
+    /// Timesteps are not set yet: call <see cref="IScheduler.SetTimesteps(int)"/> with <see cref="SamplingOptions.Steps"/>.
     /// </summary>
-    /// <exception cref="SchedulerConfigException">A field is invalid; the message names it.</exception>
-    IScheduler Create(SamplingOptions options);
+    /// <param name="options">The request's sampler, steps, wrappers and overrides.</param>
+    /// <param name="modelConfig">The model's own <c>scheduler_config.json</c>, or null for the reference's defaults.</param>
+    /// <exception cref="SamplingOptionException">An option is out of range; the message names it.</exception>
+    /// <exception cref="SchedulerConfigException">The resulting configuration is invalid for the sampler; the message names the key.</exception>
+    /// <exception cref="UnknownSamplerException">The options name a sampler nobody registered.</exception>
+    IScheduler Create(SamplingOptions options, SchedulerConfig? modelConfig = null);
+
+    /// <summary>The name of the sampler <see cref="Create(SamplingOptions, SchedulerConfig?)"/> would create, without creating it.</summary>
+    string ResolveName(SamplingOptions options, SchedulerConfig? modelConfig = null);
 }

@@ -26,8 +26,22 @@ public interface IScheduler
     /// <summary>The standard deviation of the initial noise x_T (1 for variance-preserving samplers, σ_max for sigma-space ones).</summary>
     double InitNoiseSigma { get; }
 
-    /// <summary>The method's order (how many network outputs one update combines at most).</summary>
+    /// <summary>
+    /// The reference's <c>order</c>: how many consecutive entries of <see cref="Timesteps"/> one step of the method
+    /// spans, i.e. model calls per step — 2 for two-stage methods such as Heun and KDPM2 (whose timesteps repeat),
+    /// 1 for every other sampler, multistep ones included (a multistep method's order of accuracy is its
+    /// <c>solver_order</c>, in <see cref="Config"/>). Image-to-image starts at <c>t_start × Order</c>, as the reference's
+    /// pipelines slice <c>timesteps[t_start * scheduler.order:]</c>.
+    /// </summary>
     int Order { get; }
+
+    /// <summary>
+    /// Makes the next step the one at position <paramref name="index"/> of <see cref="Timesteps"/> (the reference's
+    /// <c>set_begin_index</c>), for runs that start part-way into the schedule (image-to-image). Call it after
+    /// setting timesteps and before the first step.
+    /// </summary>
+    /// <exception cref="SchedulerStateException">No timesteps are set, a step was already taken, or the index is outside the schedule.</exception>
+    void SetBeginIndex(int index);
 
     /// <summary>Chooses <paramref name="numInferenceSteps"/> timesteps and resets all state of a previous run.</summary>
     /// <exception cref="SchedulerConfigException">The count is below 1 or above the training timesteps.</exception>

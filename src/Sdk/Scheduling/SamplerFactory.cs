@@ -57,18 +57,71 @@ internal sealed class SamplerFactory : ISamplerFactory
         throw new SchedulerConfigException("_class_name", ConfigNames.Quote(className), ConfigNames.OneOf(_byClassName.Keys.Order(StringComparer.Ordinal)));
     }
 
-    public IScheduler Create(SamplingOptions options)
+    public IScheduler Create(SamplingOptions options, SchedulerConfig? modelConfig = null)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var sampler = Create(options.SchedulerType, options.ToSchedulerConfig());
-        foreach (var wrapper in _wrappers) sampler = wrapper.Wrap(sampler, options, _services);
+        var config = options.ApplyTo(modelConfig);
+        var registration = Resolve(options.Sampler, config, warn: true);
+
+        // Karras spacing and thresholding: the sampler's own implementation where it has one (as the reference
+        // does), else the wrapper around it, never both.
+        var karras = config.UseKarrasSigmas == true && !registration.Reads("use_karras_sigmas");
+        var thresholding = config.Thresholding && !registration.Reads("thresholding");
+        if (karras) config.UseKarrasSigmas = null;
+        if (thresholding) config.Thresholding = false;
+        foreach (var (key, option) in options.OverriddenKeys())
+        {
+            if (registration.Reads(key) || key is "use_karras_sigmas" or "thresholding" or "timestep_spacing") continue;
+            if (key is "dynamic_thresholding_ratio" or "sample_max_value" && (thresholding || registration.Reads("thresholding"))) continue;
+            _logger.LogWarning("The option {Option} ({Key}) has no effect: the '{Sampler}' sampler does not use it.", option, key, registration.Name);
+        }
+
+        var sampler = registration.Create(config, _services);
+        if (karras && sampler is not ISigmaScheduler && sampler is SchedulerBase { AcceptsExplicitTimesteps: false })
+        {
+            var allowed = $"false: the '{registration.Name}' sampler cannot run on Karras-spaced noise levels (it takes neither explicit sigmas nor explicit timesteps)";
+            throw options.UseKarrasSigmas == true
+                ? new SamplingOptionException(nameof(SamplingOptions.UseKarrasSigmas), "true", allowed)
+                : new SchedulerConfigException("use_karras_sigmas", "true", allowed);
+        }
+        var chain = _wrappers.AsEnumerable();
+        if (karras) chain = chain.Append(new("karras-sigmas", BuiltInWrapperOrder.KarrasSigmas, (s, _, _) => new KarrasSigmasWrapper(s)));
+        if (thresholding)
+            chain = chain.Append(new("thresholding", BuiltInWrapperOrder.Thresholding,
+                (s, _, _) => new ThresholdingWrapper(s, ThresholdingMode.Dynamic, config.DynamicThresholdingRatio, config.SampleMaxValue)));
+        foreach (var wrapper in chain.OrderBy(w => w.Order)) sampler = wrapper.Wrap(sampler, options, _services);
         return sampler;
     }
 
+    public string ResolveName(SamplingOptions options, SchedulerConfig? modelConfig = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Resolve(options.Sampler, modelConfig, warn: false).Name;
+    }
+
+    // The sampler a request runs: the one it names; else the class the model's configuration names, through the
+    // registry (plugins included); else DDIM, with a warning when the configuration named a class nobody registered.
+    private SamplerRegistration Resolve(string? name, SchedulerConfig? config, bool warn)
+    {
+        if (name is not null)
+            return _byName.TryGetValue(name, out var named) ? named : throw new UnknownSamplerException(name, Names);
+        if (config?.ClassName is { } className)
+        {
+            if (_byClassName.TryGetValue(className, out var byClass)) return byClass;
+            var fallback = _byName.GetValueOrDefault(DefaultSampler) ?? throw new UnknownSamplerException(DefaultSampler, Names);
+            if (warn)
+                _logger.LogWarning("The model's scheduler configuration names the class '{ClassName}', which no registered sampler implements; " +
+                               "sampling with '{Sampler}' instead. Name a sampler explicitly, or register one that implements it ({Known}).",
+                className, fallback.Name, string.Join(", ", _byClassName.Keys.Order(StringComparer.Ordinal)));
+            return fallback;
+        }
+        return _byName.TryGetValue(DefaultSampler, out var ddim) ? ddim : throw new UnknownSamplerException(DefaultSampler, Names);
+    }
+
+    private const string DefaultSampler = SamplerNames.Ddim;
+
     private static readonly WrapperRegistration[] BuiltInWrappers =
     [
-        new("karras-sigmas", BuiltInWrapperOrder.KarrasSigmas, (s, o, _) => o.UseKarrasSigmas ? new KarrasSigmasWrapper(s) : s),
-        new("thresholding", BuiltInWrapperOrder.Thresholding, (s, o, _) => o.Thresholding ? new ThresholdingWrapper(s, ThresholdingMode.Dynamic, o.DynamicThresholdingRatio, o.SampleMaxValue) : s),
         new("noise-injection", BuiltInWrapperOrder.NoiseInjection, (s, o, _) => o.NoiseInjection != 0 ? new NoiseInjectionWrapper(s, o.NoiseInjection) : s),
         new("temperature", BuiltInWrapperOrder.Temperature, (s, o, _) => o.Temperature != 1 ? new TemperatureWrapper(s, o.Temperature) : s),
     ];

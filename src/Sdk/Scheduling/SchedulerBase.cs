@@ -16,6 +16,7 @@ public abstract class SchedulerBase : IScheduler
 {
     private double[] _timesteps = [];
     private int _nextIndex;
+    private int _stepsTaken;
     private float[][] _buffers = [];
 
     /// <summary>Validates <paramref name="config"/> (a private copy is kept) and builds its noise schedule.</summary>
@@ -85,6 +86,18 @@ public abstract class SchedulerBase : IScheduler
         _timesteps = timesteps;
         NumInferenceSteps = null;
         Reset();
+    }
+
+    /// <inheritdoc/>
+    public void SetBeginIndex(int index)
+    {
+        if (_timesteps.Length == 0)
+            throw new SchedulerStateException($"The '{Name}' sampler has no timesteps: call SetTimesteps before SetBeginIndex.");
+        if (_stepsTaken > 0)
+            throw new SchedulerStateException($"The '{Name}' sampler has already taken a step: set the begin index before the first step.");
+        if (index < 0 || index >= _timesteps.Length)
+            throw new SchedulerStateException($"Begin index {index} is outside the '{Name}' sampler's {_timesteps.Length} timesteps (0 to {_timesteps.Length - 1}).");
+        _nextIndex = index;
     }
 
     /// <inheritdoc/>
@@ -159,6 +172,7 @@ public abstract class SchedulerBase : IScheduler
     private void Reset()
     {
         _nextIndex = 0;
+        _stepsTaken = 0;
         OnReset();
     }
 
@@ -181,13 +195,15 @@ public abstract class SchedulerBase : IScheduler
         var index = _nextIndex;
         if (_timesteps[index] != input.Timestep)
         {
-            // The first step may start part-way into the schedule (image-to-image); after that, steps follow the list.
-            index = _nextIndex == 0 ? Array.IndexOf(_timesteps, input.Timestep) : -1;
+            // The first step may start part-way into the schedule (image-to-image; SetBeginIndex picks among repeated
+            // timesteps); after that, steps follow the list.
+            index = _stepsTaken == 0 ? Array.IndexOf(_timesteps, input.Timestep) : -1;
             if (index < 0)
                 throw new SchedulerStateException(
                     $"Timestep {Format(input.Timestep)} is not the next step of the '{Name}' sampler: expected {Format(_timesteps[_nextIndex])} (step {_nextIndex + 1} of {_timesteps.Length}).");
         }
         _nextIndex = index + 1;
+        _stepsTaken++;
         return index;
     }
 

@@ -10,6 +10,13 @@ namespace Diffusion.Wrappers;
 /// map to by log-σ interpolation, rounded to whole training steps (repeats removed). A sampler that accepts neither
 /// is refused with a <see cref="SchedulerConfigException"/> naming it.
 /// </summary>
+/// <remarks>
+/// σ_max and σ_min are the noise levels at the first and last of the sampler's own spaced timesteps (so
+/// <c>timestep_spacing</c> and <c>steps_offset</c> move them), as the reference's Karras option does for Euler-type
+/// samplers; <c>sigma_min</c>/<c>sigma_max</c> in the configuration override them. The factory uses this wrapper
+/// only for samplers that have no Karras option of their own: one that does (Euler, DPM-Solver, …) gets
+/// <c>use_karras_sigmas</c> in its configuration instead, and follows the reference's range for that class.
+/// </remarks>
 public sealed class KarrasSigmasWrapper(IScheduler inner, double rho = SigmaMath.KarrasRho) : SchedulerDecorator(inner)
 {
     /// <summary>ρ of the spacing.</summary>
@@ -22,10 +29,24 @@ public sealed class KarrasSigmasWrapper(IScheduler inner, double rho = SigmaMath
         if (numInferenceSteps < 1 || numInferenceSteps > schedule.NumTrainTimesteps)
             throw new SchedulerConfigException("num_inference_steps", numInferenceSteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 $"an integer from 1 to num_train_timesteps = {schedule.NumTrainTimesteps}");
-        // The range of the sampler's own σ table where it has one (its precision may differ from the schedule's).
+        // The range: the noise levels at the ends of the sampler's own spaced schedule, from its σ table where it
+        // has one (its precision may differ from the schedule's).
+        Inner.SetTimesteps(numInferenceSteps);
         var sigmaSampler = Inner as ISigmaScheduler;
-        var sigmaMin = Config.SigmaMin ?? sigmaSampler?.SigmaMin ?? schedule.Sigmas[0];
-        var sigmaMax = Config.SigmaMax ?? sigmaSampler?.SigmaMax ?? schedule.Sigmas[^1];
+        var spaced = Inner.Timesteps;
+        double sigmaMax, sigmaMin;
+        if (sigmaSampler is not null)
+        {
+            sigmaMax = sigmaSampler.Sigmas[0];
+            sigmaMin = sigmaSampler.Sigmas[spaced.Count - 1];
+        }
+        else
+        {
+            sigmaMax = SigmaMath.SigmaAtTimestep(spaced.Max(), schedule);
+            sigmaMin = SigmaMath.SigmaAtTimestep(spaced.Min(), schedule);
+        }
+        sigmaMin = Config.SigmaMin ?? sigmaMin;
+        sigmaMax = Config.SigmaMax ?? sigmaMax;
         var sigmas = SigmaMath.Karras(sigmaMin, sigmaMax, numInferenceSteps, Rho);
 
         try

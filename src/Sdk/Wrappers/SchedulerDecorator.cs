@@ -36,6 +36,9 @@ public abstract class SchedulerDecorator : IScheduler
     public int Order => Inner.Order;
 
     /// <inheritdoc/>
+    public void SetBeginIndex(int index) => Inner.SetBeginIndex(index);
+
+    /// <inheritdoc/>
     public virtual void SetTimesteps(int numInferenceSteps) => Inner.SetTimesteps(numInferenceSteps);
 
     /// <inheritdoc/>

@@ -1,4 +1,5 @@
 using Diffusion.Configuration;
+using Diffusion.Tests.Support;
 using Microsoft.Extensions.Logging;
 
 namespace Diffusion.Tests.Configuration;
@@ -31,7 +32,7 @@ public sealed class SchedulerConfigJsonTests
         Assert.Multiple(() =>
         {
             Assert.That(config.ClassName, Is.EqualTo("DDIMScheduler"));
-            Assert.That(SamplerNames.FromClassName(config.ClassName!), Is.EqualTo("ddim"));
+            Assert.That(TestHost.Factory.Create(new SamplingOptions(), config).Name, Is.EqualTo("ddim"));
             Assert.That(config.BetaSchedule, Is.EqualTo(BetaSchedule.ScaledLinear));
             Assert.That(config.BetaStart, Is.EqualTo(0.00085));
             Assert.That(config.BetaEnd, Is.EqualTo(0.012));

@@ -133,3 +133,73 @@ public sealed class ConformanceCoverageTests
         Assert.That(TestHost.Factory.Names, Is.SubsetOf(covered));
     }
 }
+
+public sealed class UniPcConformance : SamplerConformanceTests
+{
+    // Defaults: UniPC-2 with bh2, data prediction, the corrector on every step, final σ = 0.
+    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.UniPc, config);
+
+    protected override SamplerKind Kind => SamplerKind.Deterministic;
+}
+
+public sealed class UniPcOrder3Bh1Conformance : SamplerConformanceTests
+{
+    // The other B(h) at the highest order, with a final σ = 0 step that the reference turns into NaN for bh1.
+    protected override IScheduler CreateSampler(SchedulerConfig config)
+    {
+        config.SolverOrder = 3;
+        config.SolverType = "bh1";
+        return TestHost.Factory.Create(SamplerNames.UniPc, config);
+    }
+
+    protected override SamplerKind Kind => SamplerKind.Deterministic;
+}
+
+public sealed class UniPcNoisePredictionConformance : SamplerConformanceTests
+{
+    // predict_x0 false integrates ε; the step to σ = 0 is undefined there, so it ends at σ_min.
+    protected override IScheduler CreateSampler(SchedulerConfig config)
+    {
+        config.PredictX0 = false;
+        config.FinalSigmasType = "sigma_min";
+        return TestHost.Factory.Create(SamplerNames.UniPc, config);
+    }
+
+    protected override SamplerKind Kind => SamplerKind.Deterministic;
+}
+
+public sealed class DeisConformance : SamplerConformanceTests
+{
+    // Defaults: DEIS-2 (ρAB, log-ρ polynomial), ending at σ of training step 0.
+    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Deis, config);
+
+    protected override SamplerKind Kind => SamplerKind.Deterministic;
+
+    // On linspace timesteps the error is not monotone in the step count: 0.36 / 0.067 / 0.014 / 0.019 / 0.022 / 0.011 /
+    // 0.0036 at 10 / 15 / 20 / 30 / 50 / 100 / 200 steps. The last steps are long in log ρ (training steps 5 → 0 are
+    // 0.9 apart), where ε ∝ ρ is exponential in log ρ and a polynomial in log ρ follows it poorly; at 20 steps that
+    // error happens to cancel the first steps'. So the kit's 20 would compare with a lucky point: checked at 10 / 50 /
+    // 100 / 200 instead (order ≥ 0.75 between each). DeisOrder3Conformance checks the spacing the method is built for.
+    protected override IReadOnlyList<int> ConvergenceSteps { get; } = [10, 50, 100, 200];
+}
+
+public sealed class DeisOrder3Conformance : SamplerConformanceTests
+{
+    // Third order on exponential σ (even steps in log ρ, where the log-ρ polynomial is accurate): 0.23 / 0.018 / 1.8e-3 /
+    // 5.1e-5 from its own final σ at 5 / 10 / 20 / 50 steps. The kit measures to ᾱ = 1, and DEIS stops at σ_min ≈ 0.01,
+    // 9e-4 from it on this data: that floor is reached by 20 steps, so checked at 5 / 10 / 20 and to 2e-3. On linspace
+    // timesteps its error is not monotone (0.12 at 15 steps, 0.13 at 20, 2.3e-4 at 100, 8.5e-4 at 200) for the reason
+    // DeisConformance gives.
+    protected override IScheduler CreateSampler(SchedulerConfig config)
+    {
+        config.SolverOrder = 3;
+        config.UseExponentialSigmas = true;
+        return TestHost.Factory.Create(SamplerNames.Deis, config);
+    }
+
+    protected override SamplerKind Kind => SamplerKind.Deterministic;
+
+    protected override IReadOnlyList<int> ConvergenceSteps { get; } = [5, 10, 20];
+
+    protected override double ConvergedError => 2e-3;
+}

@@ -12,7 +12,7 @@ public sealed class DiffusionPipelineTests
 
     private static GenerationRequest Request(string sampler = "ddim", int steps = 10, double guidance = 1, ulong seed = 1, int batch = 4) => new()
     {
-        Sampling = new SamplingOptions { SchedulerType = sampler, NumInferenceSteps = steps, GuidanceScale = guidance },
+        Sampling = new SamplingOptions { Sampler = sampler, Steps = steps, GuidanceScale = guidance },
         BatchSize = batch,
         Seed = seed,
         ClassLabel = 1,
@@ -43,7 +43,7 @@ public sealed class DiffusionPipelineTests
         var seen = new List<int>();
         var request = new GenerationRequest
         {
-            Sampling = new SamplingOptions { NumInferenceSteps = 7 }, ClassLabel = 0, BatchSize = 2, CollectStatistics = true,
+            Sampling = new SamplingOptions { Steps = 7 }, ClassLabel = 0, BatchSize = 2, CollectStatistics = true,
             OnStep = (step, latents) => { seen.Add(step.Index); Assert.That(latents.Length, Is.EqualTo(32)); },
         };
         var result = await Pipeline().GenerateAsync(request, new SynchronousProgress<GenerationProgress>(reports.Add));
@@ -111,8 +111,8 @@ public sealed class DiffusionPipelineTests
     {
         var start = Enumerable.Repeat(-0.5f, 16).ToArray(); // a component-0 image
         float Distance(GenerationResult r) => r.Latents.Take(16).Zip(start, (a, b) => Math.Abs(a - b)).Max();
-        var weak = Pipeline().Generate(new GenerationRequest { Sampling = new SamplingOptions { NumInferenceSteps = 10 }, InitImage = start, Strength = 0.3, ClassLabel = 2 });
-        var strong = Pipeline().Generate(new GenerationRequest { Sampling = new SamplingOptions { NumInferenceSteps = 10 }, InitImage = start, Strength = 1.0, ClassLabel = 1 });
+        var weak = Pipeline().Generate(new GenerationRequest { Sampling = new SamplingOptions { Steps = 10 }, InitImage = start, Strength = 0.3, ClassLabel = 2 });
+        var strong = Pipeline().Generate(new GenerationRequest { Sampling = new SamplingOptions { Steps = 10 }, InitImage = start, Strength = 1.0, ClassLabel = 1 });
         Assert.Multiple(() =>
         {
             Assert.That(weak.Timesteps, Has.Count.EqualTo(3));
@@ -130,7 +130,7 @@ public sealed class DiffusionPipelineTests
         {
             var request = new GenerationRequest
             {
-                Sampling = new SamplingOptions { SchedulerType = sampler, NumInferenceSteps = 10 }, InitImage = start, Strength = strength, ClassLabel = 1,
+                Sampling = new SamplingOptions { Sampler = sampler, Steps = 10 }, InitImage = start, Strength = strength, ClassLabel = 1,
             };
             try
             {
@@ -154,16 +154,16 @@ public sealed class DiffusionPipelineTests
             Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { ClassLabel = 7 }));
             Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { BatchSize = 0 }));
             Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { InitImage = new float[5] }));
-            Assert.That(Assert.Throws<SchedulerConfigException>(() => pipeline.Generate(new GenerationRequest { InitImage = new float[16], Strength = 0 }))!.Key, Is.EqualTo("strength"));
-            Assert.That(Assert.Throws<SchedulerConfigException>(() => pipeline.Generate(new GenerationRequest { Sampling = new SamplingOptions { NumInferenceSteps = 0 } }))!.Key, Is.EqualTo("NumInferenceSteps"));
-            Assert.Throws<UnknownSamplerException>(() => pipeline.Generate(new GenerationRequest { Sampling = new SamplingOptions { SchedulerType = "nope" } }));
+            Assert.That(Assert.Throws<SamplingOptionException>(() => pipeline.Generate(new GenerationRequest { InitImage = new float[16], Strength = 0 }))!.Option, Is.EqualTo("Strength"));
+            Assert.That(Assert.Throws<SamplingOptionException>(() => pipeline.Generate(new GenerationRequest { Sampling = new SamplingOptions { Steps = 0 } }))!.Option, Is.EqualTo("Steps"));
+            Assert.Throws<UnknownSamplerException>(() => pipeline.Generate(new GenerationRequest { Sampling = new SamplingOptions { Sampler = "nope" } }));
         });
     }
 
     [Test]
     public void WithoutALabelAClassConditionalModelSamplesUnconditionally()
     {
-        var result = Pipeline().Generate(new GenerationRequest { BatchSize = 64, Sampling = new SamplingOptions { NumInferenceSteps = 20 }, Seed = 5 });
+        var result = Pipeline().Generate(new GenerationRequest { BatchSize = 64, Sampling = new SamplingOptions { Steps = 20 }, Seed = 5 });
         var itemMeans = Enumerable.Range(0, 64).Select(b => result.Latents.Skip(b * 16).Take(16).Average()).ToArray();
         Assert.That(itemMeans.Count(m => m > 0), Is.InRange(16, 48), "both components appear");
     }
@@ -183,11 +183,11 @@ public sealed class DiffusionPipelineTests
         Assert.That(created.Select(d => d.Disposed), Is.EqualTo(new[] { true, true }));
     }
 
-    private sealed class DisposalProbe(IDenoiser inner) : IDenoiser, IDisposable
+    private sealed class DisposalProbe(IDenoiser inner) : IDenoiser
     {
         public bool Disposed { get; private set; }
         public int? FixedBatchSize => inner.FixedBatchSize;
-        public void Predict(in DenoiserInput input, Span<float> output) => inner.Predict(input, output);
+        public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default) => inner.Predict(input, output, cancellationToken);
         public void Dispose() => Disposed = true;
     }
 
@@ -200,9 +200,10 @@ public sealed class DiffusionPipelineTests
     {
         private int _calls;
         public int? FixedBatchSize => inner.FixedBatchSize;
-        public void Predict(in DenoiserInput input, Span<float> output)
+        public void Dispose() => inner.Dispose();
+        public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
         {
-            inner.Predict(input, output);
+            inner.Predict(input, output, cancellationToken);
             if (_calls++ == calls) output[5] = float.NaN;
         }
     }
@@ -210,10 +211,11 @@ public sealed class DiffusionPipelineTests
     private sealed class MemoryLimit(IDenoiser inner, int maxBatch) : IDenoiser
     {
         public int? FixedBatchSize => inner.FixedBatchSize;
-        public void Predict(in DenoiserInput input, Span<float> output)
+        public void Dispose() => inner.Dispose();
+        public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
         {
             if (input.Shape.Batch > maxBatch) throw new ModelOutOfMemoryException($"batch {input.Shape.Batch} does not fit");
-            inner.Predict(input, output);
+            inner.Predict(input, output, cancellationToken);
         }
     }
 }

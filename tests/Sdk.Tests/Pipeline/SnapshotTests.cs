@@ -47,7 +47,7 @@ public sealed class SnapshotTests
         var pipeline = new DiffusionPipeline(_digits!, TestHost.Factory);
         var result = await pipeline.GenerateAsync(new GenerationRequest
         {
-            Sampling = new SamplingOptions { SchedulerType = sampler, NumInferenceSteps = steps, GuidanceScale = guidance, UseKarrasSigmas = karras && sampler != "pndm" },
+            Sampling = new SamplingOptions { Sampler = sampler, Steps = steps, GuidanceScale = guidance, UseKarrasSigmas = karras && sampler != "pndm" },
             BatchSize = 4, ClassLabels = [0, 3, 7, 9], Seed = 2024,
         });
         var png = ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns: 4);
@@ -61,7 +61,7 @@ public sealed class SnapshotTests
     {
         var result = await new DiffusionPipeline(_mixture!, TestHost.Factory).GenerateAsync(new GenerationRequest
         {
-            Sampling = new SamplingOptions { SchedulerType = sampler, NumInferenceSteps = 12, GuidanceScale = 2 },
+            Sampling = new SamplingOptions { Sampler = sampler, Steps = 12, GuidanceScale = 2 },
             BatchSize = 4, ClassLabels = [0, 1, 0, 1], Seed = 7, Height = 8, Width = 8,
         });
         Snapshot.Match("mixture.json", sampler, ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns: 4), result.Latents);
@@ -71,7 +71,7 @@ public sealed class SnapshotTests
     public void TheSameRequestGivesTheSameBytesTwice()
     {
         var pipeline = new DiffusionPipeline(_digits!, TestHost.Factory);
-        var request = new GenerationRequest { Sampling = new SamplingOptions { SchedulerType = "euler-ancestral", NumInferenceSteps = 5, GuidanceScale = 2 }, BatchSize = 2, ClassLabel = 4, Seed = 99 };
+        var request = new GenerationRequest { Sampling = new SamplingOptions { Sampler = "euler-ancestral", Steps = 5, GuidanceScale = 2 }, BatchSize = 2, ClassLabel = 4, Seed = 99 };
         var a = ImageEncoder.EncodeGridPng(pipeline.Generate(request).Latents, new Denoising.TensorShape(2, 1, 28, 28));
         var b = ImageEncoder.EncodeGridPng(pipeline.Generate(request).Latents, new Denoising.TensorShape(2, 1, 28, 28));
         Assert.That(b, Is.EqualTo(a));

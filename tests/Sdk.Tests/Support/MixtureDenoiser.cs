@@ -17,7 +17,9 @@ public sealed class MixtureDenoiser(Func<double, double> alphaBarAt, int? fixedB
 
     public int? FixedBatchSize => fixedBatch;
 
-    public void Predict(in DenoiserInput input, Span<float> output)
+    public void Dispose() { }
+
+    public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
     {
         if (fixedBatch is { } b && input.Shape.Batch != b) throw new InvalidOperationException($"fixed batch {b}, got {input.Shape.Batch}");
         Calls++;

@@ -1,5 +1,6 @@
 using Diffusion.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Diffusion.Tests.Support;
 
@@ -21,6 +22,14 @@ public static class TestHost
         return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
     }
 
+    /// <summary>A fresh provider with the built-in samplers whose log goes to <paramref name="logger"/>.</summary>
+    public static ServiceProvider Build(ListLogger logger, Action<IDiffusionBuilder>? configure = null)
+    {
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(logger));
+        return Build(configure ?? (_ => { }), services);
+    }
+
     /// <summary>Registers every built-in sampler assembly.</summary>
     public static void AddBuiltInSamplers(IDiffusionBuilder builder)
     {
@@ -30,5 +39,7 @@ public static class TestHost
         builder.AddDpmSolverSampler();
         builder.AddEulerSampler();
         builder.AddEulerAncestralSampler();
+        builder.AddUniPcSampler();
+        builder.AddDeisSampler();
     }
 }

@@ -1,0 +1,94 @@
+using Diffusion.Configuration;
+using Diffusion.Denoising;
+using Diffusion.Onnx;
+using Diffusion.Pipeline;
+using Diffusion.Tests.Support;
+
+namespace Diffusion.Tests.Onnx;
+
+/// <summary>
+/// Cancellation and disposal reach a running model call: ONNX Runtime's terminate flag stops it, the call ends
+/// with <see cref="OperationCanceledException"/> or <see cref="ObjectDisposedException"/>, and the session is
+/// released only after the call has returned (disposing it under a running call would crash in native code).
+/// </summary>
+[TestFixture]
+public sealed class OnnxLifetimeTests
+{
+    private static readonly string DigitsFolder = Path.Combine(AppContext.BaseDirectory, "models", "digits");
+
+    // One call on this batch takes seconds on 2 cores, long enough to be stopped in the middle.
+    private const int LongBatch = 2048;
+
+    [Test]
+    public void CancellingStopsALongModelCallFromInside()
+    {
+        using var model = OnnxDiffusionModel.Load(DigitsFolder);
+        using var denoiser = model.CreateDenoiser();
+        var (sample, shape, labels) = LongRequest(model);
+        var output = new float[sample.Length];
+        using var cancel = new CancellationTokenSource();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var call = Task.Run(() => denoiser.Predict(new DenoiserInput(sample, shape, 500, labels), output, cancel.Token));
+        Thread.Sleep(200);
+        cancel.Cancel();
+        Assert.That(() => call.GetAwaiter().GetResult(), Throws.InstanceOf<OperationCanceledException>());
+        var stopped = clock.Elapsed;
+
+        // The same denoiser still works afterwards (the terminate flag was reset), and a full call takes longer
+        // than the cancelled one did, so the cancelled call was stopped inside the runtime.
+        clock.Restart();
+        denoiser.Predict(new DenoiserInput(sample, shape, 500, labels), output);
+        Assert.That(clock.Elapsed, Is.GreaterThan(stopped - TimeSpan.FromMilliseconds(200)), "a whole call outlasts the stopped one");
+        Assert.That(output.All(float.IsFinite), Is.True);
+    }
+
+    [Test]
+    public void DisposingTheModelDuringACallEndsThatCallWithObjectDisposedAndNeverCrashes()
+    {
+        var model = OnnxDiffusionModel.Load(DigitsFolder);
+        var denoiser = model.CreateDenoiser();
+        var (sample, shape, labels) = LongRequest(model);
+        var output = new float[sample.Length];
+        using var started = new ManualResetEventSlim();
+        var call = Task.Run(() =>
+        {
+            started.Set();
+            denoiser.Predict(new DenoiserInput(sample, shape, 500, labels), output);
+        });
+        started.Wait();
+        Thread.Sleep(200);
+        model.Dispose(); // waits for the running call to return before the session is released
+        Assert.That(() => call.GetAwaiter().GetResult(), Throws.InstanceOf<ObjectDisposedException>());
+        Assert.That(() => denoiser.Predict(new DenoiserInput(sample, shape, 500, labels), output), Throws.InstanceOf<ObjectDisposedException>());
+        Assert.That(model.CreateDenoiser, Throws.InstanceOf<ObjectDisposedException>());
+        denoiser.Dispose();
+    }
+
+    [Test]
+    public async Task DisposingTheModelDuringAGenerationEndsItWithObjectDisposed()
+    {
+        var model = OnnxDiffusionModel.Load(DigitsFolder);
+        var pipeline = new DiffusionPipeline(model, TestHost.Factory);
+        var steps = 0;
+        using var stepped = new ManualResetEventSlim();
+        var run = pipeline.GenerateAsync(new GenerationRequest
+        {
+            Sampling = new SamplingOptions { Sampler = "ddim", Steps = 50 }, BatchSize = 256, ClassLabel = 3,
+            OnStep = (_, _) => { if (++steps == 1) stepped.Set(); },
+        });
+        stepped.Wait(TimeSpan.FromMinutes(2));
+        model.Dispose();
+        Assert.That(async () => await run, Throws.InstanceOf<ObjectDisposedException>());
+        Assert.That(steps, Is.LessThan(50), "the run stopped when the model went away");
+        await Task.CompletedTask;
+    }
+
+    private static (float[] Sample, TensorShape Shape, long[] Labels) LongRequest(IDiffusionModel model)
+    {
+        var info = model.Info;
+        var shape = new TensorShape(LongBatch, info.Channels, info.Height!.Value, info.Width!.Value);
+        var sample = new float[shape.Length];
+        new Diffusion.Noise.TorchGaussianNoise(1).NextGaussian(sample);
+        return (sample, shape, Enumerable.Repeat(1L, LongBatch).ToArray());
+    }
+}
