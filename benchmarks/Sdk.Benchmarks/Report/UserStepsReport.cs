@@ -19,7 +19,8 @@ public static class UserStepsReport
                       "schedule (scaled linear β from 0.00085 to 0.012, 1000 training steps; every other setting the sampler's default), next to the " +
                       "same loop through the reference (diffusers' scheduler classes on torch, CPU, one thread), measured in the same run: " + s.Method);
         md.AppendLine();
-        md.AppendLine($"Reference: {s.Reference}. Ratio = reference ÷ SDK, per step call (higher: the SDK is faster); target ≥ 10× for every sampler on both shapes.");
+        md.AppendLine($"Reference: {s.Reference}. Ratio = reference ÷ SDK, per step call (higher: the SDK is faster); target ≥ 10× for every sampler on both shapes " +
+                      "(bold: below it). A stochastic sampler's step includes drawing its noise, the table after this one.");
         md.AppendLine();
         md.AppendLine("| sampler | shape | calls | SDK, per step | reference, per step | ratio | allocated by steps 2… (B) |");
         md.AppendLine("| --- | --- | ---: | ---: | ---: | ---: | ---: |");

@@ -124,7 +124,7 @@ public static class UserStepsSuite
             }
         }
 
-        var method = $"time on the {ThreadClock.Name} of the measuring thread, on both sides; per (sampler, shape), {Rounds} rounds of: the SDK's run repeated {SdkWarmRuns} times to warm the JIT (first round), then the median of {SdkRuns} runs; right after it, " +
+        var method = $"clock: the {ThreadClock.Name} of the measuring thread, on both sides (on a shared machine it counts only the time the thread ran); per (sampler, shape), {Rounds} rounds of: the SDK's run repeated {SdkWarmRuns} times to warm the JIT (first round), then the median of {SdkRuns} runs; right after it, " +
                      $"the reference's median of {ReferenceRuns} runs after one warm-up run, in its own process; each side's figure is the median over the rounds. A run: a fresh sampler, set-timesteps({Steps}), " +
                      "the initial noise (seed 42, times the initial σ), then scale-model-input and step per timestep with a fixed model output " +
                      "(0.1·randn, seed 3) and the sampler's own seeded noise; µs per step call = the run's time ÷ its calls. " +
