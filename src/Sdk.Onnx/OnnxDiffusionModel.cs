@@ -213,7 +213,9 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
         if (options.DeviceId < 0)
             throw new ArgumentOutOfRangeException(nameof(options), options.DeviceId, $"{nameof(OnnxModelOptions.DeviceId)} must be >= 0.");
         if (options.IntraOpThreads < 0 || options.InterOpThreads < 0)
-            throw new ArgumentOutOfRangeException(nameof(options), $"{nameof(OnnxModelOptions.IntraOpThreads)} and {nameof(OnnxModelOptions.InterOpThreads)} must be >= 0 (0 or null: ONNX Runtime's default).");
+            throw new ArgumentOutOfRangeException(nameof(options), $"{nameof(OnnxModelOptions.IntraOpThreads)} and {nameof(OnnxModelOptions.InterOpThreads)} must be >= 0 (IntraOpThreads null: one per logical core; 0: ONNX Runtime's default).");
+        if (options.ExecutionMode is { } mode && !Enum.IsDefined(mode))
+            throw new ArgumentOutOfRangeException(nameof(options), mode, $"{nameof(OnnxModelOptions.ExecutionMode)} must be Sequential, Parallel or null.");
         if (!Enum.IsDefined(options.GraphOptimizationLevel))
             throw new ArgumentOutOfRangeException(nameof(options), options.GraphOptimizationLevel, $"{nameof(OnnxModelOptions.GraphOptimizationLevel)} must be None, Basic, Extended or All.");
     }
@@ -228,8 +230,21 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
             return OpenOnCpu(modelFile, options);
         }
 
-        // Cuda or Auto: append the CUDA provider; the CPU build lacks its entry point, a GPU build without CUDA
-        // libraries fails to load it.
+        // Cuda or Auto. The CPU build lacks the CUDA provider's entry point; the GPU build has it, but its provider
+        // library loads only when the CUDA 13 libraries and cuDNN 9 can be loaded too (cuDNN only at the first
+        // convolution), so those are checked first and every missing one is named.
+        var auto = options.ExecutionProvider == OnnxExecutionProvider.Auto;
+        var gpuBuild = OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider");
+        if (gpuBuild && CudaLibraries.Missing() is { Count: > 0 } missing)
+        {
+            var reason = $"the CUDA libraries ONNX Runtime's CUDA provider needs cannot be loaded: {CudaLibraries.Describe(missing)}. {CudaLibraries.InstallHint}";
+            if (!auto)
+                throw new ExecutionProviderUnavailableException($"Cannot run {modelFile} on CUDA device {options.DeviceId}: {reason}", OnnxExecutionProvider.Cuda, missing);
+            logger.LogWarning("CUDA is not available ({Reason}); running {File} on the CPU.", reason, modelFile);
+            provider = OnnxExecutionProvider.Cpu;
+            return OpenOnCpu(modelFile, options);
+        }
+
         SessionOptions? cudaOptions = null;
         try
         {
@@ -239,9 +254,10 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
         catch (Exception e) when (OnnxErrors.IsMissingProvider(e))
         {
             cudaOptions?.Dispose();
-            if (options.ExecutionProvider == OnnxExecutionProvider.Cuda)
-                throw new ModelLoadException($"Cannot run {modelFile} on CUDA device {options.DeviceId}: {CudaUnavailable(e)}", e);
-            logger.LogWarning("CUDA is not available ({Reason}); running {File} on the CPU.", CudaUnavailable(e), modelFile);
+            var reason = CudaUnavailable(gpuBuild, e);
+            if (!auto)
+                throw new ExecutionProviderUnavailableException($"Cannot run {modelFile} on CUDA device {options.DeviceId}: {reason}", OnnxExecutionProvider.Cuda, [], e);
+            logger.LogWarning("CUDA is not available ({Reason}); running {File} on the CPU.", reason, modelFile);
             provider = OnnxExecutionProvider.Cpu;
             return OpenOnCpu(modelFile, options);
         }
@@ -252,7 +268,7 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
             provider = OnnxExecutionProvider.Cuda;
             return session;
         }
-        catch (ModelLoadException e) when (options.ExecutionProvider == OnnxExecutionProvider.Auto)
+        catch (ModelLoadException e) when (auto)
         {
             // The CUDA session could not be created (no device, a driver mismatch…). If the file itself is the problem
             // the CPU attempt fails too, with the CPU's message.
@@ -263,16 +279,11 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
         }
     }
 
-    private static string CudaUnavailable(Exception e)
-    {
-#if ONNXRUNTIME_GPU
-        const string build = "this is the GPU build of ONNX Runtime, but its CUDA provider could not be loaded";
-        return $"{build}: check that CUDA and cuDNN of the versions ONNX Runtime 1.31 needs are installed and on the library path ({e.GetType().Name}: {e.Message}).";
-#else
-        return "this program uses the CPU build of ONNX Runtime (package Microsoft.ML.OnnxRuntime), which has no CUDA provider. " +
-               $"Build with the GPU build of ONNX Runtime (dotnet build -p:OnnxRuntimeGpu=true) on a machine with CUDA and cuDNN, or use the Cpu or Auto provider ({e.GetType().Name}: {e.Message}).";
-#endif
-    }
+    private static string CudaUnavailable(bool gpuBuild, Exception e) => gpuBuild
+        ? "this is the GPU build of ONNX Runtime and the CUDA libraries load, but its CUDA provider could not be added: check that the NVIDIA driver " +
+          $"supports CUDA 13 (nvidia-smi) and that the device exists ({e.GetType().Name}: {e.Message}). {CudaLibraries.InstallHint}"
+        : "this program uses the CPU build of ONNX Runtime (package Microsoft.ML.OnnxRuntime), which has no CUDA provider. " +
+          $"Build with the GPU build of ONNX Runtime (dotnet build -p:OnnxRuntimeGpu=true) on a machine with CUDA 13 and cuDNN 9, or use the Cpu or Auto provider ({e.GetType().Name}: {e.Message}).";
 
     private static SessionOptions BaseSessionOptions(OnnxModelOptions options)
     {
@@ -286,12 +297,15 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
                 _ => GraphOptimizationLevel.ORT_ENABLE_ALL,
             },
         };
-        if (options.IntraOpThreads is { } intra) so.IntraOpNumThreads = intra;
-        if (options.InterOpThreads is { } inter)
-        {
-            so.InterOpNumThreads = inter;
-            if (inter > 1) so.ExecutionMode = ExecutionMode.ORT_PARALLEL;
-        }
+        // Null: one thread per logical core, set explicitly, because ONNX Runtime's own default (0) pins its threads.
+        so.IntraOpNumThreads = options.IntraOpThreads ?? Environment.ProcessorCount;
+        if (options.InterOpThreads is { } inter) so.InterOpNumThreads = inter;
+        var parallel = options.ExecutionMode is { } mode ? mode == OnnxExecutionMode.Parallel : options.InterOpThreads > 1;
+        so.ExecutionMode = parallel ? ExecutionMode.ORT_PARALLEL : ExecutionMode.ORT_SEQUENTIAL;
+        so.EnableCpuMemArena = options.EnableMemoryArena;
+        so.EnableMemoryPattern = options.EnableMemoryPattern;
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", options.AllowSpinning ? "1" : "0");
+        if (options.DenormalsAsZero) so.AddSessionConfigEntry("session.set_denormal_as_zero", "1");
         return so;
     }
 

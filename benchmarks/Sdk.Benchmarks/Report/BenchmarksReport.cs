@@ -51,6 +51,8 @@ public static class BenchmarksReport
         }
         if (results.UserSteps is { } userSteps) UserStepsReport.Write(userSteps, BenchmarkResults.LoadUserStepsBefore(Repository.UserStepsBeforeFile), md);
         if (results.Pipeline is { } pipeline) WritePipeline(pipeline.Results, md, c);
+        if (results.OnnxSettings is { } onnxSettings) OnnxSettings.OnnxSettingsReport.Write(onnxSettings, md, c);
+        OnnxSettings.OnnxSettingsReport.WriteCuda(Repository.GpuCheckFile, md);
         if (results.Forward is { } forward)
         {
             Text("## Forward process: closed-form jump against the chain of single steps");
@@ -76,6 +78,7 @@ public static class BenchmarksReport
             results.Pipeline is { } p ? ("pipeline", p.Date, p.Machine, p.Load, p.Seconds) : null,
             results.Forward is { } f ? ("forward", f.Date, f.Machine, f.Load, f.Seconds) : null,
             results.DigitsCard is { } d ? ("digits-card", d.Date, d.Machine, d.Load, d.Seconds) : null,
+            results.OnnxSettings is { } o ? ("onnx-settings", o.Date, o.Machine, o.Load, o.Seconds) : null,
         };
         var present = runs.Where(r => r is not null).Select(r => r!.Value).ToList();
         if (present.Count == 0) return;
