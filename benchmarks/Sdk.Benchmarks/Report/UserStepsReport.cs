@@ -74,6 +74,15 @@ public static class UserStepsReport
         md.AppendLine("- **Seeded noise.** `TorchGaussianNoise` drew its uniforms one at a time and ran torch's 16-wide Box–Muller one lane at a time; " +
                       "it now regenerates and tempers the Mersenne Twister state on `Vector512`/`Vector256` registers and runs the Box–Muller " +
                       "polynomials on two or one 16-value blocks per vector pair, with the same bits on every path (tests call each path directly).");
+        md.AppendLine("- **Passes over memory.** DDIM and DDPM (ε models without dynamic thresholding) and Euler/Euler ancestral (ε models) compute " +
+                      "x̂₀ inside their update's pass instead of writing it to a scratch tensor first and clipping it in two more passes; the " +
+                      "roundings are those of the chain they replace (the snapshot and reference tests pass unchanged).");
+        md.AppendLine("- **First-run setup.** A sampler is built once per run, fewer times than the JIT's tier-up count, so its schedule tables " +
+                      "were built by tier-0 code: those loops are compiled optimised on first use, `NoiseSchedule` computes its derived tables " +
+                      "on first use, σ interpolation bisects instead of scanning the training table.");
+        md.AppendLine();
+        md.AppendLine("What is left in the stochastic samplers on 1×4×64×64: the noise draw itself (the noise table) is about 70 % of their step; " +
+                      "the rest of the step is one pass over memory plus `ScaleModelInput`'s copy or division.");
         md.AppendLine();
         md.AppendLine("The SDK's side is timed as a whole run, so a sampler's construction (its noise schedule), `SetTimesteps` and the first " +
                       "step's scratch buffers are in its per-step figure, as the reference's are in its. Steps after the first allocate nothing " +
