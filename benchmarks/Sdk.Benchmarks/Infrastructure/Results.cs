@@ -5,6 +5,7 @@ using Diffusion.Benchmarks.OnnxSettings;
 using Diffusion.Benchmarks.Overhead;
 using Diffusion.Benchmarks.Quality;
 using Diffusion.Benchmarks.Steps;
+using Diffusion.Benchmarks.UserSteps;
 
 namespace Diffusion.Benchmarks.Infrastructure;
 
@@ -47,6 +48,9 @@ public sealed class BenchmarkResults
     /// <summary>The cost-per-step suite.</summary>
     public SuiteRun<StepCostResult>? Steps { get; set; }
 
+    /// <summary>The user's loop against the reference's (and the noise draw against torch.randn).</summary>
+    public SuiteRun<UserStepsResult>? UserSteps { get; set; }
+
     /// <summary>The pipeline-overhead suite.</summary>
     public SuiteRun<PipelineOverheadResult>? Pipeline { get; set; }
 
@@ -69,6 +73,13 @@ public sealed class BenchmarkResults
         var before = JsonSerializer.Deserialize<StepsBeforeFixes>(File.ReadAllText(path), Json);
         return before?.Steps?.Results?.Rows;
     }
+
+    /// <summary>The user-steps run of <see cref="Repository.UserStepsBeforeFile"/>, or null when it is absent.</summary>
+    public static UserStepsBefore? LoadUserStepsBefore(string path) =>
+        File.Exists(path) ? JsonSerializer.Deserialize<UserStepsBefore>(File.ReadAllText(path), Json) : null;
+
+    /// <summary>The user-steps run before the speed fixes: what it was run on, and its numbers.</summary>
+    public sealed record UserStepsBefore(string? Note, string? Commit, SuiteRun<UserStepsResult>? UserSteps);
 
     private sealed record StepsBeforeFixes(string? Note, string? SamplersCommit, SuiteRun<StepCostResult>? Steps);
 
