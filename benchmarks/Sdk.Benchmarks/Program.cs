@@ -1,7 +1,7 @@
 // Benchmarks of the SDK, one suite per argument, or all of them:
 //
 //   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | pipeline | forward | digits-card | onnx-settings | ensembles | report
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | forward | digits-card | onnx-settings | ensembles | report
 //
 // `ensembles` only prints its table (docs/ensembles.md records it); it is not part of `all`.
 //
@@ -29,10 +29,11 @@ using Diffusion.Benchmarks.Overhead;
 using Diffusion.Benchmarks.Quality;
 using Diffusion.Benchmarks.Report;
 using Diffusion.Benchmarks.Steps;
+using Diffusion.Benchmarks.UserSteps;
 using Diffusion.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
 
-var suiteNames = new[] { "all", "quality", "steps", "pipeline", "forward", "digits-card", "onnx-settings", "ensembles", "report" };
+var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "forward", "digits-card", "onnx-settings", "ensembles", "report" };
 if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
     Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
@@ -58,7 +59,7 @@ void Log(string line) => Console.WriteLine($"[{total.Elapsed:mm\\:ss}] {line}");
 SuiteRun<T> Measure<T>(string name, Func<T> run)
 {
     Log($"=== {name} ===");
-    using var monitor = new LoadMonitor(periodic: name is not ("steps" or "forward"));
+    using var monitor = new LoadMonitor(periodic: name is not ("steps" or "user-steps" or "forward"));
     var start = DateTimeOffset.UtcNow;
     var clock = Stopwatch.StartNew();
     var value = run();
@@ -74,7 +75,7 @@ void Save()
     BenchmarksReport.Write(results, Repository.ReportFile, Repository.ImagesFolder);
 }
 
-var run = suite == "all" ? new[] { "forward", "steps", "pipeline", "quality", "digits-card" } : [suite];
+var run = suite == "all" ? new[] { "forward", "steps", "user-steps", "pipeline", "text-to-image", "quality", "digits-card" } : [suite];
 foreach (var name in run)
 {
     switch (name)
@@ -97,8 +98,14 @@ foreach (var name in run)
                 return result;
             });
             break;
+        case "user-steps":
+            results.UserSteps = Measure(name, () => UserStepsSuite.Run(host, Log));
+            break;
         case "pipeline":
             results.Pipeline = Measure(name, () => PipelineOverhead.Run(factory, [1, 8], options.Rounds, Log));
+            break;
+        case "text-to-image":
+            results.TextToImage = Measure(name, () => TextToImageOverhead.Run(factory, 3 * options.Rounds, Log));
             break;
         case "quality":
             results.Quality = Measure(name, () => new QualityResults(

@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using Diffusion.Configuration;
 using Diffusion.Noise;
 using Diffusion.Numerics;
@@ -40,7 +42,6 @@ public sealed class DdimScheduler : SchedulerBase
     protected override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)
     {
         var n = input.Sample.Length;
-        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(0, n) : output.PredictedOriginal;
 
         // 1. The previous timestep t'.
         var t = input.Timestep;
@@ -50,9 +51,17 @@ public sealed class DdimScheduler : SchedulerBase
         var alphaProd = Schedule.AlphasCumprod[TrainingIndex(t)];
         var alphaProdPrev = AlphaCumprodOrFinal(tPrev, _finalAlphaCumprod);
         var betaProd = 1 - alphaProd;
+        double alpha = Math.Sqrt(alphaProd), sigma = Math.Sqrt(betaProd);
+
+        // An ε model without dynamic thresholding (the usual case): steps 3–8 below in one pass over memory.
+        if (Config.PredictionType == PredictionType.Epsilon && !Config.Thresholding)
+        {
+            StepEpsilon(input, output, noise, alpha, sigma, alphaProd, alphaProdPrev, betaProd);
+            return !output.PredictedOriginal.IsEmpty;
+        }
 
         // 3. Predicted x₀ and ε (eq. 12's "predicted x₀" and the noise it implies).
-        double alpha = Math.Sqrt(alphaProd), sigma = Math.Sqrt(betaProd);
+        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(0, n) : output.PredictedOriginal;
         PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, x0);
         ReadOnlySpan<float> epsilon = input.ModelOutput;
         if (Config.PredictionType != PredictionType.Epsilon)
@@ -85,5 +94,58 @@ public sealed class DdimScheduler : SchedulerBase
             PredictionMath.Combine((float)Math.Sqrt(alphaProdPrev), x0, (float)direction, epsilon, output.PrevSample);
         }
         return !output.PredictedOriginal.IsEmpty;
+    }
+
+    /// <summary>
+    /// Steps 3–8 for an ε model in one pass: x̂₀ = clamp((x − σ·ε)/α) (clamped only with <c>clip_sample</c>), then
+    /// x_{t'} = √ᾱ_{t'}·x̂₀ + √(1−ᾱ_{t'}−σ²)·ε [+ σ·z], with the scalars and roundings of the general path.
+    /// </summary>
+    private void StepEpsilon(in StepInput input, in StepOutput output, INoiseSource noise, double alpha, double sigma, double alphaProd, double alphaProdPrev, double betaProd)
+    {
+        var variance = (1 - alphaProdPrev) / betaProd * (1 - alphaProd / alphaProdPrev);
+        var std = _eta * Math.Sqrt(variance);
+        var direction = Math.Sqrt(Math.Max(1 - alphaProdPrev - std * std, 0));
+        var op = new EpsilonUpdate((float)-sigma, (float)alpha, _clipSample ? (float)Config.ClipSampleRange : float.PositiveInfinity,
+            (float)Math.Sqrt(alphaProdPrev), (float)direction, (float)std);
+        var x0 = output.PredictedOriginal;
+        if (_eta > 0)
+        {
+            var buffer = Buffer(3, input.Sample.Length);
+            noise.NextGaussian(buffer);
+            // Read-only, so that the call binds to the three-input formula (a writable span would also fit the two-result one).
+            ReadOnlySpan<float> z = buffer;
+            if (x0.IsEmpty) ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample);
+            else ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample, x0);
+        }
+        else
+        {
+            if (x0.IsEmpty) ElementWise.Apply(op, input.ModelOutput, input.Sample, output.PrevSample);
+            else ElementWise.Apply(op, input.ModelOutput, input.Sample, output.PrevSample, x0);
+        }
+    }
+
+    // x̂₀ = clamp((ε·(−σ) + x)/α); x' = x̂₀·a + ε·b [+ z·c] (PredictionMath.Combine's order); x̂₀ is the second result.
+    private readonly record struct EpsilonUpdate(float MinusSigma, float Alpha, float Range, float A, float B, float C)
+        : ElementWise.IOperator2, ElementWise.IOperator2To2, ElementWise.IOperator3, ElementWise.IOperator3To2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => Invoke(epsilon, sample, out _);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, out Vector<float> x0)
+        {
+            x0 = PredictionMath.ClampedSampleFromEpsilon(epsilon, sample, MinusSigma, Alpha, Range);
+            return x0 * A + epsilon * B;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> z) => Invoke(epsilon, sample, z, out _);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> z, out Vector<float> x0)
+        {
+            x0 = PredictionMath.ClampedSampleFromEpsilon(epsilon, sample, MinusSigma, Alpha, Range);
+            return x0 * A + epsilon * B + z * C;
+        }
     }
 }

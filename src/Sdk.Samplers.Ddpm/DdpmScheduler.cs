@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using Diffusion.Configuration;
 using Diffusion.Noise;
 using Diffusion.Numerics;
@@ -38,8 +40,6 @@ public sealed class DdpmScheduler : SchedulerBase
     /// <inheritdoc/>
     protected override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)
     {
-        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(0, input.Sample.Length) : output.PredictedOriginal;
-
         // 1. ᾱ at this timestep and at the next one (ᾱ = 1 after the last step).
         var t = input.Timestep;
         var tPrev = NextTimestep(stepIndex);
@@ -51,7 +51,32 @@ public sealed class DdpmScheduler : SchedulerBase
         var currentAlpha = alphaProd / alphaProdPrev;
         var currentBeta = 1 - currentAlpha;
 
+        // 4.–5. Posterior mean μ̃ = (√ᾱ_{t'}·β/(1−ᾱ_t))·x₀ + (√α·(1−ᾱ_{t'})/(1−ᾱ_t))·x_t  (eq. 7).
+        var x0Coefficient = Math.Sqrt(alphaProdPrev) * currentBeta / betaProd;
+        var sampleCoefficient = Math.Sqrt(currentAlpha) * betaProdPrev / betaProd;
+
+        // An ε model without dynamic thresholding (the usual case): steps 2–6 in one pass over memory.
+        if (Config.PredictionType == PredictionType.Epsilon && !Config.Thresholding)
+        {
+            var op = new EpsilonUpdate((float)-Math.Sqrt(betaProd), (float)Math.Sqrt(alphaProd), _clipSample ? (float)Config.ClipSampleRange : float.PositiveInfinity,
+                (float)sampleCoefficient, (float)x0Coefficient, t > 0 ? (float)StandardDeviation(alphaProd, alphaProdPrev, currentBeta) : 0f);
+            var store = output.PredictedOriginal;
+            if (t > 0)
+            {
+                var noiseBuffer = Buffer(2, input.Sample.Length);
+                noise.NextGaussian(noiseBuffer);
+                // Read-only, so that the call binds to the three-input formula (a writable span would also fit the two-result one).
+                ReadOnlySpan<float> z = noiseBuffer;
+                if (store.IsEmpty) ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample);
+                else ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample, store);
+            }
+            else if (store.IsEmpty) ElementWise.Apply(op, input.ModelOutput, input.Sample, output.PrevSample);
+            else ElementWise.Apply(op, input.ModelOutput, input.Sample, output.PrevSample, store);
+            return !store.IsEmpty;
+        }
+
         // 2. Predicted x₀ (eq. 15 for ε-prediction).
+        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(0, input.Sample.Length) : output.PredictedOriginal;
         PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, Math.Sqrt(alphaProd), Math.Sqrt(betaProd), x0);
 
         // 3. Keep x₀ in the data range.
@@ -59,10 +84,6 @@ public sealed class DdpmScheduler : SchedulerBase
             SampleThresholding.Dynamic(x0, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue, Buffer(1, input.Sample.Length / input.BatchSize));
         else if (_clipSample)
             SampleThresholding.Clip(x0, Config.ClipSampleRange);
-
-        // 4.–5. Posterior mean μ̃ = (√ᾱ_{t'}·β/(1−ᾱ_t))·x₀ + (√α·(1−ᾱ_{t'})/(1−ᾱ_t))·x_t  (eq. 7).
-        var x0Coefficient = Math.Sqrt(alphaProdPrev) * currentBeta / betaProd;
-        var sampleCoefficient = Math.Sqrt(currentAlpha) * betaProdPrev / betaProd;
 
         // 6. Plus noise with the chosen variance, except at t = 0 where the posterior is a point.
         if (t > 0)
@@ -91,5 +112,30 @@ public sealed class DdpmScheduler : SchedulerBase
             VarianceType.FixedLargeLog => Math.Exp(0.5 * Math.Log(currentBeta)),
             _ => throw new InvalidOperationException("Unreachable: learned variances are refused by the constructor."),
         };
+    }
+
+    // x̂₀ = clamp((ε·(−σ) + x)/α); x' = (x·a + x̂₀·b) [+ z·c] (PredictionMath.Combine's order); x̂₀ is the second result.
+    private readonly record struct EpsilonUpdate(float MinusSigma, float Alpha, float Range, float A, float B, float C)
+        : ElementWise.IOperator2, ElementWise.IOperator2To2, ElementWise.IOperator3, ElementWise.IOperator3To2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => Invoke(epsilon, sample, out _);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, out Vector<float> x0)
+        {
+            x0 = PredictionMath.ClampedSampleFromEpsilon(epsilon, sample, MinusSigma, Alpha, Range);
+            return sample * A + x0 * B;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> z) => Invoke(epsilon, sample, z, out _);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> z, out Vector<float> x0)
+        {
+            x0 = PredictionMath.ClampedSampleFromEpsilon(epsilon, sample, MinusSigma, Alpha, Range);
+            return sample * A + x0 * B + z * C;
+        }
     }
 }

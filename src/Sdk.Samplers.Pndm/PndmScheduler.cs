@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Numerics.Tensors;
 using Diffusion.Configuration;
 using Diffusion.Noise;
 using Diffusion.Numerics;
@@ -183,19 +182,19 @@ public sealed class PndmScheduler : SchedulerBase
         {
             case 0:
                 // e₁ = ε(x_t, t): it starts the weighted sum and is the history entry for t.
-                TensorPrimitives.Multiply(modelOutput, 1f / 6, accumulator);
+                PredictionMath.Multiply(modelOutput, 1f / 6, accumulator);
                 Push(modelOutput);
                 input.Sample.CopyTo(start);
                 break;
             case 1:
             case 2:
                 // e₂ = ε(φ(x_t, e₁, t, t − h), t − h) and e₃ = ε(φ(x_t, e₂, t, t − h), t − h), each weighted 1/3.
-                TensorPrimitives.MultiplyAdd(modelOutput, 1f / 3, accumulator, accumulator);
+                PredictionMath.MultiplyAdd(modelOutput, 1f / 3, accumulator, accumulator);
                 break;
             default:
                 // e₄ = ε(φ(x_t, e₃, t, t − δ), t − δ); the step's gradient e' = (e₁ + 2e₂ + 2e₃ + e₄)/6.
                 var combined = Buffer(Gradient, n);
-                TensorPrimitives.MultiplyAdd(modelOutput, 1f / 6, accumulator, combined);
+                PredictionMath.MultiplyAdd(modelOutput, 1f / 6, accumulator, combined);
                 gradient = combined;
                 break;
         }
@@ -254,7 +253,7 @@ public sealed class PndmScheduler : SchedulerBase
                 case 3:
                     // 4d. Three-step: (23ε_t − 16ε_{t+δ} + 5ε_{t+2δ})/12.
                     PredictionMath.Combine(23f / 12, HistoryAt(1, n), -16f / 12, HistoryAt(2, n), combined);
-                    TensorPrimitives.MultiplyAdd(HistoryAt(3, n), 5f / 12, combined, combined);
+                    PredictionMath.MultiplyAdd(HistoryAt(3, n), 5f / 12, combined, combined);
                     break;
                 default:
                     // 4e. PLMS proper for v models (the others take the branch above): the gradient part, converted to ε in φ.

@@ -29,6 +29,9 @@ public static class Repository
     /// <summary>The step-cost suite run on the samplers before this benchmark's fixes (kept for the report's before/after table).</summary>
     public static string StepsBeforeFixesFile => Path("benchmarks", "results", "steps-before-fixes.json");
 
+    /// <summary>The user-steps suite run on the SDK before its speed fixes (kept for the report's before/after table).</summary>
+    public static string UserStepsBeforeFile => Path("benchmarks", "results", "user-steps-before.json");
+
     /// <summary>The generated report.</summary>
     public static string ReportFile => Path("docs", "benchmarks.md");
 

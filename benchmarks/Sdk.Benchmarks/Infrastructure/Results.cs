@@ -5,6 +5,7 @@ using Diffusion.Benchmarks.OnnxSettings;
 using Diffusion.Benchmarks.Overhead;
 using Diffusion.Benchmarks.Quality;
 using Diffusion.Benchmarks.Steps;
+using Diffusion.Benchmarks.UserSteps;
 
 namespace Diffusion.Benchmarks.Infrastructure;
 
@@ -47,8 +48,14 @@ public sealed class BenchmarkResults
     /// <summary>The cost-per-step suite.</summary>
     public SuiteRun<StepCostResult>? Steps { get; set; }
 
+    /// <summary>The user's loop against the reference's (and the noise draw against torch.randn).</summary>
+    public SuiteRun<UserStepsResult>? UserSteps { get; set; }
+
     /// <summary>The pipeline-overhead suite.</summary>
     public SuiteRun<PipelineOverheadResult>? Pipeline { get; set; }
+
+    /// <summary>The text-to-image suite: the Stable Diffusion pipeline against its bare network calls on the tiny fixture.</summary>
+    public SuiteRun<TextToImageOverheadResult>? TextToImage { get; set; }
 
     /// <summary>The forward-process suite.</summary>
     public SuiteRun<List<ForwardRow>>? Forward { get; set; }
@@ -66,6 +73,13 @@ public sealed class BenchmarkResults
         var before = JsonSerializer.Deserialize<StepsBeforeFixes>(File.ReadAllText(path), Json);
         return before?.Steps?.Results?.Rows;
     }
+
+    /// <summary>The user-steps run of <see cref="Repository.UserStepsBeforeFile"/>, or null when it is absent.</summary>
+    public static UserStepsBefore? LoadUserStepsBefore(string path) =>
+        File.Exists(path) ? JsonSerializer.Deserialize<UserStepsBefore>(File.ReadAllText(path), Json) : null;
+
+    /// <summary>The user-steps run before the speed fixes: what it was run on, and its numbers.</summary>
+    public sealed record UserStepsBefore(string? Note, string? Commit, SuiteRun<UserStepsResult>? UserSteps);
 
     private sealed record StepsBeforeFixes(string? Note, string? SamplersCommit, SuiteRun<StepCostResult>? Steps);
 

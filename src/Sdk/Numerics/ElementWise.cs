@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace Diffusion.Numerics;
@@ -21,9 +22,22 @@ namespace Diffusion.Numerics;
 /// The destination may be the same memory as any input (each element is read before it is written), but must not
 /// overlap one partially (shifted). Nothing is allocated.
 /// </para>
+/// <para>
+/// The loops are compiled fully optimized on first use (<see cref="MethodImplOptions.AggressiveOptimization"/>):
+/// with tiered compilation a sampler's step would otherwise run its first runs as unoptimized tier-0 code, where
+/// the operator is not inlined and every vector goes through the stack, many times slower, for as many steps as a
+/// user's whole run takes. Optimization changes no rounding.
+/// </para>
 /// </remarks>
 public static class ElementWise
 {
+    /// <summary>A formula of one tensor.</summary>
+    public interface IOperator1
+    {
+        /// <summary>The formula on one vector of elements.</summary>
+        Vector<float> Invoke(Vector<float> a);
+    }
+
     /// <summary>A formula of two tensors.</summary>
     public interface IOperator2
     {
@@ -52,6 +66,18 @@ public static class ElementWise
         Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e);
     }
 
+    /// <summary>A formula of two tensors with two results (for example an intermediate the caller keeps, and the step's output).</summary>
+    /// <remarks>
+    /// An operator that is also an <see cref="IOperator3"/> fits both <c>Apply(op, a, b, c, destination)</c> and
+    /// <c>Apply(op, a, b, destination, second)</c>: pass a third input as a <see cref="ReadOnlySpan{T}"/>, or a
+    /// writable span binds it as the first result.
+    /// </remarks>
+    public interface IOperator2To2
+    {
+        /// <summary>The formula on one vector of elements; returns the first result.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, out Vector<float> second);
+    }
+
     /// <summary>A formula of three tensors with two results (for example an intermediate the caller keeps, and the step's output).</summary>
     public interface IOperator3To2
     {
@@ -73,7 +99,30 @@ public static class ElementWise
         Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e, out Vector<float> second);
     }
 
+    /// <summary>destination[i] = op(a[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, Span<float> destination)
+        where TOperator : struct, IOperator1
+    {
+        Check(destination, a, a, a, a, a);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset)).StoreUnsafe(ref rd, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[2 * width];
+        op.Invoke(Lane(a[i..], lanes, 0)).CopyTo(lanes);
+        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    }
+
     /// <summary>destination[i] = op(a[i], b[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
         where TOperator : struct, IOperator2
     {
@@ -96,6 +145,7 @@ public static class ElementWise
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination)
         where TOperator : struct, IOperator3
     {
@@ -119,6 +169,7 @@ public static class ElementWise
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i], d[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination)
         where TOperator : struct, IOperator4
     {
@@ -144,6 +195,7 @@ public static class ElementWise
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i], d[i], e[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e,
         Span<float> destination)
         where TOperator : struct, IOperator5
@@ -170,7 +222,35 @@ public static class ElementWise
         lanes[..(destination.Length - i)].CopyTo(destination[i..]);
     }
 
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator2To2
+    {
+        Check(destination, a, b, b, b, b);
+        Check(second, a, b, b, b, b);
+        CheckApart(destination, second);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        ref var rs = ref MemoryMarshal.GetReference(second);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), out var other).StoreUnsafe(ref rd, offset);
+            other.StoreUnsafe(ref rs, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[3 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), out var last).CopyTo(lanes);
+        StoreTail(lanes, last, destination[i..], second[i..]);
+    }
+
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination, Span<float> second)
         where TOperator : struct, IOperator3To2
     {
@@ -198,6 +278,7 @@ public static class ElementWise
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination,
         Span<float> second)
         where TOperator : struct, IOperator4To2
@@ -228,6 +309,7 @@ public static class ElementWise
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i], e[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e,
         Span<float> destination, Span<float> second)
         where TOperator : struct, IOperator5To2

@@ -1,4 +1,6 @@
+using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Diffusion.Numerics;
 
@@ -9,11 +11,13 @@ namespace Diffusion.Numerics;
 public static class SampleThresholding
 {
     /// <summary>Clamps every element to [−<paramref name="range"/>, <paramref name="range"/>] in place.</summary>
-    public static void Clip(Span<float> sample, double range)
-    {
-        TensorPrimitives.Min(sample, (float)range, sample);
-        TensorPrimitives.Max(sample, (float)-range, sample);
-    }
+    /// <remarks>
+    /// max(min(x, r), −r) in one pass, with the IEEE 754-2019 minimum and maximum of <see cref="Vector.Min{T}"/> and
+    /// <see cref="Vector.Max{T}"/> (a NaN stays NaN, −0 orders below +0), the semantics of the
+    /// <c>TensorPrimitives.Min</c>/<c>Max</c> pair it replaces, so the bits are the same.
+    /// </remarks>
+    public static void Clip(Span<float> sample, double range) =>
+        ElementWise.Apply(new Clamp((float)range), sample, sample);
 
     /// <summary>Dynamic thresholding in place, each of <paramref name="batchSize"/> items on its own.</summary>
     /// <param name="sample">The predicted x₀ of the whole batch, item after item.</param>
@@ -46,5 +50,12 @@ public static class SampleThresholding
         var upper = Math.Min(lower + 1, scratch.Length - 1);
         var weight = (float)(position - lower);
         return scratch[lower] + weight * (scratch[upper] - scratch[lower]);
+    }
+
+    /// <summary>max(min(x, r), −r).</summary>
+    private readonly record struct Clamp(float Range) : ElementWise.IOperator1
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x) => Vector.Max(Vector.Min(x, new Vector<float>(Range)), new Vector<float>(-Range));
     }
 }

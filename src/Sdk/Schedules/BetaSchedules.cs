@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Diffusion.Configuration;
 
 namespace Diffusion.Schedules;
@@ -21,10 +22,12 @@ public static class BetaSchedules
     }
 
     /// <summary>Betas of <paramref name="kind"/> for <paramref name="count"/> training timesteps.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double[] Create(BetaSchedule kind, int count, double betaStart, double betaEnd)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         var betas = new double[count];
+        double sqrtStart = Math.Sqrt(betaStart), sqrtEnd = Math.Sqrt(betaEnd);
         for (var i = 0; i < count; i++)
         {
             // Fraction of the way through training, 0 at the first timestep and 1 at the last.
@@ -32,7 +35,7 @@ public static class BetaSchedules
             betas[i] = kind switch
             {
                 BetaSchedule.Linear => betaStart + f * (betaEnd - betaStart),
-                BetaSchedule.ScaledLinear => Square(Math.Sqrt(betaStart) + f * (Math.Sqrt(betaEnd) - Math.Sqrt(betaStart))),
+                BetaSchedule.ScaledLinear => Square(sqrtStart + f * (sqrtEnd - sqrtStart)),
                 BetaSchedule.SquaredCosCapV2 => Math.Min(1 - CosineAlphaBar((i + 1.0) / count) / CosineAlphaBar((double)i / count), CosineMaxBeta),
                 BetaSchedule.Sigmoid => Sigmoid(-6 + 12 * f) * (betaEnd - betaStart) + betaStart,
                 BetaSchedule.Quadratic => betaStart + f * f * (betaEnd - betaStart),

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Diffusion.Configuration;
 
 namespace Diffusion.Schedules;
@@ -17,6 +18,7 @@ namespace Diffusion.Schedules;
 public static class Float32Schedule
 {
     /// <summary>ᾱ_t for every training timestep t, as float32 values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double[] AlphasCumprod(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -32,6 +34,7 @@ public static class Float32Schedule
     }
 
     /// <summary>β_t as float32 values, rescaled to zero terminal SNR when the configuration asks for it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double[] Betas(SchedulerConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -83,6 +86,7 @@ public static class Float32Schedule
     /// multiply-add; blocks of 8 start from such a value and add j·step (fused) for the rest, 16 values per round,
     /// and the values after the last full round of 16 are computed one by one.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float[] TorchLinspace(float start, float end, int steps)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);

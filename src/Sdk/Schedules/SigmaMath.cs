@@ -127,9 +127,14 @@ public static class SigmaMath
         if (xs.Length != ys.Length || xs.IsEmpty) throw new ArgumentException("The table needs matching, non-empty x and y columns.");
         if (x <= xs[0]) return ys[0];
         if (x >= xs[^1]) return ys[^1];
-        var hi = 1;
-        while (xs[hi] < x) hi++;
-        var lo = hi - 1;
+        // The first entry not below x (a lower bound, by bisection: the table is ascending); xs[0] < x < xs[^1] here.
+        int lo = 0, hi = xs.Length - 1;
+        while (hi - lo > 1)
+        {
+            var mid = lo + (hi - lo) / 2;
+            if (xs[mid] < x) lo = mid;
+            else hi = mid;
+        }
         var w = (x - xs[lo]) / (xs[hi] - xs[lo]);
         return ys[lo] + w * (ys[hi] - ys[lo]);
     }

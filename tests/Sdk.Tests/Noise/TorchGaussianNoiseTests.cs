@@ -16,6 +16,7 @@ namespace Diffusion.Tests.Noise;
 /// </summary>
 [TestFixture]
 [Category(Determinism.Categories.Arithmetic)]
+[Category("Bitwise")]
 public sealed class TorchGaussianNoiseTests
 {
     /// <summary>Environment variable naming a folder whose <c>randn.json</c> is checked as well.</summary>

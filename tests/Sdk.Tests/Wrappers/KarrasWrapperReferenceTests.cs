@@ -73,6 +73,6 @@ public sealed class KarrasWrapperReferenceTests
     private static void AssertSchedule(IScheduler sampler, ReferenceTrajectory reference)
     {
         Tolerance.AssertClose(sampler.Timesteps.Select(t => (float)t).ToArray(), reference.Timesteps, "timesteps", abs: 1e-4, rel: 1e-6);
-        Tolerance.AssertClose(((ISigmaScheduler)SchedulerDecorator.Unwrap(sampler)).Sigmas.Select(s => (float)s).ToArray(), reference.Sigmas!, "sigmas");
+        Tolerance.AssertClose(ReferenceConformanceTests.ReferenceSigmaTable(reference.Scheduler, (ISigmaScheduler)SchedulerDecorator.Unwrap(sampler)), reference.Sigmas!, "sigmas");
     }
 }
