@@ -71,7 +71,9 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             members[k] = Run(runs[k], request, progress is null ? null : new EnsembleClock(progress, clock), cancellationToken, offset, total);
         var latents = new float[members[0].Latents.Length];
         ensemble.Combine(members.Select(m => m.Latents).ToArray(), latents);
-        Check(latents, total - 1, members[^1].Timesteps[^1], "ensemble mean");
+        // The mean of finite members can still overflow float (or pass the range a converging run stays within).
+        if (TensorChecks.FirstOutOfRange(latents) is var index and >= 0)
+            throw new NonFiniteValueException(total - 1, members[^1].Timesteps[^1], "ensemble mean", index, latents[index]);
         return new GenerationResult
         {
             Latents = latents,
