@@ -14,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 stage="$root/out/gpu-stage"
 part_bytes=$((40 * 1024 * 1024))
-sd=/work/shared/reference/pipelines/sd-tiny-legacy/model
+sd="$root/tests/Sdk.Tests/TestData/sd-tiny-legacy/model"
 
 cd "$root"
 dotnet build tools/gpu-check/GpuCheck -c Release -p:OnnxRuntimeGpu=true -nologo -v:q

@@ -16,8 +16,8 @@ namespace Diffusion.Benchmarks.OnnxSettings;
 /// </summary>
 public static class OnnxSettingsSuite
 {
-    /// <summary>The Stable Diffusion fixture's pipeline folder (its UNet is what the loader takes from it).</summary>
-    public const string SdTinyPipeline = "/work/shared/reference/pipelines/sd-tiny-legacy/model";
+    /// <summary>The Stable Diffusion fixture's pipeline folder, as the tests carry it (its UNet is what the loader takes from it).</summary>
+    public static string SdTinyPipeline => Repository.Path("tests", "Sdk.Tests", "TestData", "sd-tiny-legacy", "model");
 
     private const double BlockSeconds = 0.2;
 

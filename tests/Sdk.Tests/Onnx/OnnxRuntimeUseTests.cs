@@ -140,13 +140,12 @@ public class OnnxRuntimeUseTests
     }
 
     /// <summary>
-    /// Smoke test with the real digits model when a colleague's training has produced it
-    /// (<c>DIFFUSION_DIGITS_MODEL</c>, else <c>/work/main/models/digits</c>).
+    /// Smoke test with the real digits model (<c>DIFFUSION_DIGITS_MODEL</c>, else the embedded copy beside the tests).
     /// </summary>
     [Test]
     public void DigitsModel_LoadsAndRunsOneBatchWithLabels()
     {
-        var folder = Environment.GetEnvironmentVariable("DIFFUSION_DIGITS_MODEL") is { Length: > 0 } env ? env : "/work/main/models/digits";
+        var folder = Environment.GetEnvironmentVariable("DIFFUSION_DIGITS_MODEL") is { Length: > 0 } env ? env : Path.Combine(AppContext.BaseDirectory, "models", "digits");
         if (!File.Exists(Path.Combine(folder, "unet", "model.onnx"))) Assert.Ignore($"no digits model at {folder}");
 
         var logger = new ListLogger();
