@@ -10,7 +10,7 @@ internal static class GenerateCommand
     public static readonly string DefaultModel = Path.Combine(AppContext.BaseDirectory, "models", "digits");
 
     private static readonly Option<string> Model = new("--model") { Description = "A model folder (model_index.json, scheduler/, unet/) or an .onnx file", DefaultValueFactory = _ => DefaultModel, HelpName = "PATH" };
-    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, euler, euler-ancestral, pndm, unipc, deis, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
+    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, unipc, deis, lcm, tcd, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
     private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
     private static readonly Option<double?> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none; default 3 for a conditional model, 1 otherwise)", HelpName = "W" };
     private static readonly Option<double> GuidanceRescale = new("--guidance-rescale") { Description = "Guidance rescale φ in [0, 1]", HelpName = "PHI" };
@@ -24,7 +24,7 @@ internal static class GenerateCommand
     private static readonly Option<bool> Threshold = new("--threshold") { Description = "Dynamic thresholding of the predicted image (default: the model's thresholding)" };
     private static readonly Option<double> Temperature = new("--temperature") { Description = "Divide the model output by T before each step", DefaultValueFactory = _ => 1.0, HelpName = "T" };
     private static readonly Option<double> NoiseInjection = new("--noise-injection") { Description = "Add X·N(0, I) to the model output before each step", HelpName = "X" };
-    private static readonly Option<double?> Eta = new("--eta") { Description = "DDIM's η in [0, 1] (0 = deterministic; default: the model's)", HelpName = "E" };
+    private static readonly Option<double?> Eta = new("--eta") { Description = "DDIM's η or TCD's γ, in [0, 1] (0 = deterministic; default: the model's, else DDIM 0, TCD 0.3)", HelpName = "E" };
     private static readonly Option<OnnxExecutionProvider> Device = new("--device")
     {
         Description = "cpu, cuda (needs the GPU build) or auto (cuda, else cpu)", DefaultValueFactory = _ => OnnxExecutionProvider.Cpu, HelpName = "cpu|cuda|auto",
@@ -67,11 +67,28 @@ internal static class GenerateCommand
         var parsed = Create().Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            var message = string.Join(" ", parsed.Errors[0].Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            // An option missing its value also makes the next value "unrecognized": the option's own error says more.
+            var error = parsed.Errors.FirstOrDefault(e => !e.Message.StartsWith("Unrecognized", StringComparison.Ordinal)) ?? parsed.Errors[0];
+            var message = string.Join(" ", error.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
             Console.Error.WriteLine($"error: {message} (see --help)");
             return ExitCodes.BadArguments;
         }
-        return await parsed.InvokeAsync();
+        try
+        {
+            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("error: cancelled; nothing was written");
+            return ExitCodes.Cancelled;
+        }
+        catch (Exception e)
+        {
+            // Nothing reaches the user as a stack trace: one line with the failure's type and message.
+            var message = string.Join(" ", e.Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            Console.Error.WriteLine($"error: unexpected {e.GetType().Name}: {message}");
+            return ExitCodes.Failed;
+        }
     }
 
     public static RootCommand Create()

@@ -34,13 +34,16 @@ internal sealed record GenerateSettings
     public string? Problem()
     {
         if (Out is null && OutDir is null) return "give --out FILE.png (a grid) and/or --out-dir DIR (one PNG per image)";
-        if (Out is not null && !Out.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) return $"--out must name a .png file (got '{Out}')";
         if (Steps < 1) return $"--steps must be at least 1 (got {Steps})";
         if (Batch < 1) return $"--batch must be at least 1 (got {Batch})";
         if (Columns is < 1) return $"--columns must be at least 1 (got {Columns})";
+        if (Columns > Batch) return $"--columns must be from 1 to --batch = {Batch} (got {Columns})";
         if (SamplingProblem() is { } sampling) return sampling;
         if (Label is not ("all" or "none") && !long.TryParse(Label, out _)) return $"--label must be a class number, 'all' or 'none' (got '{Label}')";
+        if (PluginsDirectory is not null && File.Exists(PluginsDirectory)) return $"--plugins '{PluginsDirectory}' is a file; name the folder that holds the plugin assemblies";
         if (PluginsDirectory is not null && !Directory.Exists(PluginsDirectory)) return $"--plugins folder '{PluginsDirectory}' does not exist";
+        if (Out is not null && OutputPaths.FileProblem(Out) is { } grid) return grid;
+        if (OutDir is not null && OutputPaths.FolderProblem(OutDir, Out, Batch) is { } folder) return folder;
         if (!File.Exists(ModelPath) && !Directory.Exists(ModelPath)) return $"--model '{ModelPath}' is neither a model folder nor an .onnx file";
         return null;
     }
@@ -73,9 +76,13 @@ internal sealed record GenerateSettings
         }
         catch (Diffusion.SamplingOptionException e)
         {
-            return $"{CommandLineName(e.Option)} must be {e.Allowed} (got {e.Value})";
+            return Reword(e);
         }
     }
+
+    /// <summary>An option or request error in the command line's words: the option, what it allows, what was given.</summary>
+    public static string Reword(Diffusion.SamplingOptionException e) =>
+        CommandLineName(e.Option) is var name && name == e.Option ? e.Message : $"{name} must be {e.Allowed} (got {e.Value ?? "nothing"})";
 
     private static string CommandLineName(string option) => option switch
     {
@@ -86,6 +93,10 @@ internal sealed record GenerateSettings
         nameof(Diffusion.Configuration.SamplingOptions.NoiseInjection) => "--noise-injection",
         nameof(Diffusion.Configuration.SamplingOptions.Eta) => "--eta",
         nameof(Diffusion.Configuration.SamplingOptions.Sampler) => "--sampler",
+        nameof(Diffusion.Configuration.SamplingOptions.UseKarrasSigmas) => "--karras",
+        nameof(Diffusion.Configuration.SamplingOptions.Thresholding) => "--threshold",
+        nameof(Diffusion.Pipeline.GenerationRequest.BatchSize) => "--batch",
+        nameof(Diffusion.Pipeline.GenerationRequest.ClassLabel) or nameof(Diffusion.Pipeline.GenerationRequest.ClassLabels) => "--label",
         _ => option,
     };
 

@@ -12,13 +12,26 @@ internal static class LabelPlan
     public static (IReadOnlyList<long>? Labels, int? Columns) For(string label, int batch, ModelInfo model, int? columns)
     {
         if (!model.HasClassLabels || label == "none") return (null, columns);
-        if (label != "all") return (Enumerable.Repeat(long.Parse(label, System.Globalization.CultureInfo.InvariantCulture), batch).ToArray(), columns);
+        // Computed lists, not arrays: a batch too large for memory is refused by the pipeline before anything is allocated.
+        if (label != "all")
+        {
+            var one = long.Parse(label, System.Globalization.CultureInfo.InvariantCulture);
+            return (new Computed(batch, _ => one), columns);
+        }
         var classes = model.NumClasses ?? 10;
         if (batch % classes == 0)
         {
             var perClass = batch / classes;
-            return (Enumerable.Range(0, batch).Select(i => (long)(i / perClass)).ToArray(), columns ?? perClass);
+            return (new Computed(batch, i => i / perClass), columns ?? perClass);
         }
-        return (Enumerable.Range(0, batch).Select(i => (long)(i % classes)).ToArray(), columns);
+        return (new Computed(batch, i => i % classes), columns);
+    }
+
+    private sealed class Computed(int count, Func<int, long> label) : IReadOnlyList<long>
+    {
+        public long this[int index] => (uint)index < (uint)count ? label(index) : throw new ArgumentOutOfRangeException(nameof(index));
+        public int Count => count;
+        public IEnumerator<long> GetEnumerator() { for (var i = 0; i < count; i++) yield return label(i); }
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

@@ -40,11 +40,13 @@ internal static class Runner
             var diffusion = services.AddDiffusionSampling()
                 .AddDdpmSampler().AddDdimSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler().AddPndmSampler()
                 .AddUniPcSampler().AddDeisSampler()
+                .AddDpmSolverSinglestepSampler().AddLcmSampler().AddTcdSampler()
                 .AddDiffusionPipeline();
             if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
             await using var provider = services.BuildServiceProvider();
 
             var (labels, columns) = LabelPlan.For(settings.Label, settings.Batch, model.Info, settings.Columns);
+            if (settings.Out is not null && GridProblem(settings, model.Info, columns) is { } grid) return Fail(grid, ExitCodes.BadArguments);
             var request = new GenerationRequest
             {
                 Sampling = settings.SamplingOptions(conditional: model.Info.HasClassLabels || model.Info.EncoderHiddenStatesLength is not null),
@@ -62,13 +64,21 @@ internal static class Runner
                 result = await ConsoleProgress.Run($"{samplerName}, {settings.Steps} steps",
                     progress => pipeline.GenerateAsync(request, progress, cancellationToken));
             }
+            catch (SamplingOptionException e)
+            {
+                return Fail(GenerateSettings.Reword(e), ExitCodes.BadArguments);
+            }
+            catch (SchedulerConfigException e) when (e.Key == "num_inference_steps")
+            {
+                return Fail($"--steps must be {e.Allowed} (got {e.Value})", ExitCodes.BadArguments);
+            }
             catch (Exception e) when (e is DiffusionException or ArgumentException)
             {
                 return Fail(e.Message, e is SchedulerConfigException or UnknownSamplerException or ArgumentException ? ExitCodes.BadArguments : ExitCodes.Failed);
             }
             catch (OperationCanceledException)
             {
-                return Fail("cancelled; nothing was written", ExitCodes.Failed);
+                return Fail("cancelled; nothing was written", ExitCodes.Cancelled);
             }
 
             if (result.Statistics is { } stats)
@@ -76,24 +86,56 @@ internal static class Runner
                     Console.WriteLine($"step {s.Index,3} t={s.Timestep,7:0.##}  sample [{s.Sample.Min,8:0.000}, {s.Sample.Max,8:0.000}] mean {s.Sample.Mean,7:0.000} std {s.Sample.Std,6:0.000}" +
                                       $"  output [{s.ModelOutput.Min,8:0.000}, {s.ModelOutput.Max,8:0.000}] mean {s.ModelOutput.Mean,7:0.000} std {s.ModelOutput.Std,6:0.000}");
 
-            Write(settings, result, columns);
+            var written = Write(settings, result, columns, cancellationToken);
+            if (written != ExitCodes.Success) return written;
             Console.WriteLine($"{result.SamplerName}: {result.Shape.Batch} images, {result.Timesteps.Count} steps, {result.ModelEvaluations} model calls, {result.Elapsed.TotalSeconds:0.0} s");
             return ExitCodes.Success;
         }
     }
 
-    private static void Write(GenerateSettings settings, GenerationResult result, int? columns)
+    // The grid's size is known once the model's image size is: refuse a grid too large for one image up front.
+    private static string? GridProblem(GenerateSettings settings, ModelInfo info, int? columns)
     {
-        if (settings.Out is { } grid)
+        if (info.Height is not { } height || info.Width is not { } width) return null;
+        var shape = new TensorShape(settings.Batch, info.Channels, height, width);
+        try
         {
-            ImageEncoder.WriteAtomically(grid, ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns));
-            Console.WriteLine($"wrote {grid}");
+            ImageEncoder.GridSize(shape, columns ?? (int)Math.Ceiling(Math.Sqrt(settings.Batch)));
+            return null;
         }
-        if (settings.OutDir is { } folder)
+        catch (ArgumentOutOfRangeException)
         {
-            for (var i = 0; i < result.Shape.Batch; i++)
-                ImageEncoder.WriteAtomically(Path.Combine(folder, $"{i:000}.png"), ImageEncoder.EncodePng(result.Latents, result.Shape, i));
-            Console.WriteLine($"wrote {result.Shape.Batch} images to {folder}");
+            return $"--out: a grid of {settings.Batch} images{(columns is { } c ? $" in {c} columns" : "")} is too large for one image (at most 65536 pixels a side); use fewer images, other --columns, or --out-dir";
+        }
+    }
+
+    /// <summary>
+    /// Writes the image set (all or nothing: staged next to the folder, then moved in) and then the grid (one
+    /// atomic file). Cancellation is honoured until the set starts moving in; after that the few renames finish.
+    /// </summary>
+    internal static int Write(GenerateSettings settings, GenerationResult result, int? columns, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (settings.OutDir is { } folder)
+            {
+                ImageSetWriter.Write(folder, result.Shape.Batch, OutputPaths.ImageName, i => ImageEncoder.EncodePng(result.Latents, result.Shape, i), cancellationToken);
+                Console.WriteLine($"wrote {result.Shape.Batch} images to {folder}");
+            }
+            if (settings.Out is { } grid)
+            {
+                ImageEncoder.WriteAtomically(grid, ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns));
+                Console.WriteLine($"wrote {grid}");
+            }
+            return ExitCodes.Success;
+        }
+        catch (OperationCanceledException)
+        {
+            return Fail("cancelled while writing the images; nothing was written", ExitCodes.Cancelled);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Fail($"could not write the output: {e.Message}{(settings.OutDir is null ? "" : " (the image folder was left as it was)")}", ExitCodes.Failed);
         }
     }
 
@@ -109,4 +151,5 @@ internal static class ExitCodes
     public const int Success = 0;
     public const int Failed = 1;
     public const int BadArguments = 2;
+    public const int Cancelled = 130; // as a shell reports a run stopped by Ctrl-C (128 + SIGINT)
 }

@@ -4,7 +4,7 @@ using Diffusion.Scheduling;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers the multistep DPM-Solver sampler.</summary>
+/// <summary>Registers the DPM-Solver samplers, multistep and single-step.</summary>
 public static class DpmSolverServiceCollectionExtensions
 {
     /// <summary>Makes the <c>dpm-solver</c> sampler (reference class DPMSolverMultistepScheduler) available to the sampler factory.</summary>
@@ -12,4 +12,10 @@ public static class DpmSolverServiceCollectionExtensions
         builder.AddSampler(SamplerNames.DpmSolver, "DPMSolverMultistepScheduler", config => new DpmSolverScheduler(config),
             ["solver_order", "algorithm_type", "solver_type", "lower_order_final", "euler_at_final", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
              "final_sigmas_type", "lambda_min_clipped", "sigma_min", "sigma_max", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
+
+    /// <summary>Makes the <c>dpm-solver-singlestep</c> sampler (reference class DPMSolverSinglestepScheduler) available to the sampler factory.</summary>
+    public static IDiffusionBuilder AddDpmSolverSinglestepSampler(this IDiffusionBuilder builder) =>
+        builder.AddSampler(SamplerNames.DpmSolverSinglestep, "DPMSolverSinglestepScheduler", config => new DpmSolverSinglestepScheduler(config),
+            ["solver_order", "algorithm_type", "solver_type", "lower_order_final", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
+             "final_sigmas_type", "lambda_min_clipped", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 }

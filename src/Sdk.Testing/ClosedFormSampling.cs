@@ -14,23 +14,40 @@ public static class ClosedFormSampling
     public sealed record Run(float[] Samples, float[] FirstInput, double FirstAlphaBar);
 
     /// <summary>
+    /// The network a run evaluates: writes the model output (of the sampler's prediction type) for the scaled input
+    /// <paramref name="input"/> at step <paramref name="stepIndex"/>. The default is the ideal denoiser of the data
+    /// (<see cref="GaussianData.Predict"/>); a sampler meant for a distilled network (a consistency model) supplies the
+    /// ideal network of its kind.
+    /// </summary>
+    public delegate void Network(GaussianData data, IScheduler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output);
+
+    /// <summary>The ideal denoiser of <paramref name="data"/>: the posterior mean of x₀ (equivalently of ε) at the step's noise level.</summary>
+    public static void IdealDenoiser(GaussianData data, IScheduler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(sampler);
+        data.Predict(sampler.Config.PredictionType, input, AlphaBarAt(sampler, stepIndex, timestep), output);
+    }
+
+    /// <summary>
     /// Samples <paramref name="count"/> scalars (a batch of <paramref name="count"/> 1×1×1 items) from
     /// <paramref name="data"/> with <paramref name="sampler"/> in <paramref name="steps"/> steps, starting from seeded
     /// noise scaled by <see cref="IScheduler.InitNoiseSigma"/>. The same seed gives the same x_T and the same draws.
     /// </summary>
-    public static Run Sample(IScheduler sampler, int steps, GaussianData data, int count, ulong seed)
+    public static Run Sample(IScheduler sampler, int steps, GaussianData data, int count, ulong seed, Network? network = null)
     {
         ArgumentNullException.ThrowIfNull(sampler);
         sampler.SetTimesteps(steps);
-        return SampleOnSchedule(sampler, data, count, seed);
+        return SampleOnSchedule(sampler, data, count, seed, network);
     }
 
     /// <summary>
     /// As <see cref="Sample"/>, on the timesteps already set (for example from an explicit list or σ list); the sampler
     /// must be at the start of its run.
     /// </summary>
-    public static Run SampleOnSchedule(IScheduler sampler, GaussianData data, int count, ulong seed)
+    public static Run SampleOnSchedule(IScheduler sampler, GaussianData data, int count, ulong seed, Network? network = null)
     {
+        network ??= IdealDenoiser;
         ArgumentNullException.ThrowIfNull(sampler);
         ArgumentNullException.ThrowIfNull(data);
         var noise = new TorchGaussianNoise(seed);
@@ -53,7 +70,7 @@ public static class ClosedFormSampling
                 firstInput = (float[])input.Clone();
                 firstAlphaBar = alphaBar;
             }
-            data.Predict(sampler.Config.PredictionType, input, alphaBar, output);
+            network(data, sampler, k, t, input, output);
             sampler.Step(new StepInput(output, t, x, count), new StepOutput(prev), noise);
             (x, prev) = (prev, x);
         }

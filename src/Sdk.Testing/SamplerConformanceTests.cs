@@ -81,6 +81,13 @@ public abstract class SamplerConformanceTests
     /// <summary>Stochastic samplers: the largest relative error of the standard deviation. Default 0.03 (3 %).</summary>
     protected virtual double SpreadTolerance => 0.03;
 
+    /// <summary>
+    /// The network every check evaluates. Default: the data's ideal denoiser (<see cref="ClosedFormSampling.IdealDenoiser"/>),
+    /// what a diffusion model approximates. A sampler for distilled models (consistency models) overrides it with the
+    /// ideal network of that kind, and says so.
+    /// </summary>
+    protected virtual ClosedFormSampling.Network Network => ClosedFormSampling.IdealDenoiser;
+
     // ---- the sampler describes itself ---------------------------------------------------------------------------
 
     /// <summary>Name, order and initial noise are set; timesteps are empty until set; a σ table has one entry per timestep plus the final σ.</summary>
@@ -121,7 +128,7 @@ public abstract class SamplerConformanceTests
     {
         var sampler = NewSampler();
         var first = Run(sampler, seed: 5);
-        var abandoned = new LoopState(sampler, seed: 6);
+        var abandoned = new LoopState(Network, sampler, seed: 6);
         for (var k = 0; k < sampler.Timesteps.Count / 2 + 1 && !abandoned.Done; k++) abandoned.Advance();
         var second = Run(sampler, seed: 5);
         Assert.That(second, Is.EqualTo(first), "a run after a finished and an abandoned one gives the same bytes");
@@ -132,8 +139,8 @@ public abstract class SamplerConformanceTests
     public void InterleavedRunsOnTwoInstancesDoNotDisturbEachOther()
     {
         var alone = Run(NewSampler(), seed: 9);
-        var runA = new LoopState(NewSampler(), seed: 9);
-        var runB = new LoopState(NewSampler(), seed: 11);
+        var runA = new LoopState(Network, NewSampler(), seed: 9);
+        var runB = new LoopState(Network, NewSampler(), seed: 11);
         while (!runA.Done)
         {
             runA.Advance();
@@ -154,7 +161,7 @@ public abstract class SamplerConformanceTests
             $"timestep {outside.ToString(CultureInfo.InvariantCulture)} is not in the schedule");
 
         // Mid-run, only the next listed timestep is accepted.
-        var state = new LoopState(sampler, seed: 1);
+        var state = new LoopState(Network, sampler, seed: 1);
         state.Advance();
         var next = sampler.Timesteps[1];
         var skipped = sampler.Timesteps.Last(t => t != next);
@@ -167,7 +174,7 @@ public abstract class SamplerConformanceTests
     public void AStepAfterTheLastOneIsATypedError()
     {
         var sampler = NewSampler();
-        var state = new LoopState(sampler, seed: 1);
+        var state = new LoopState(Network, sampler, seed: 1);
         while (!state.Done) state.Advance();
         var last = sampler.Timesteps[^1];
         Assert.Throws<SchedulerStateException>(() => sampler.Step(new StepInput(state.Sample, last, state.Sample), new StepOutput(new float[state.Sample.Length]), new TorchGaussianNoise(0)));
@@ -190,7 +197,7 @@ public abstract class SamplerConformanceTests
         const int batch = 2, length = 2 * 4 * 8 * 8;
         var sampler = NewSampler(prediction);
         Run(sampler, seed: 2, batch, length);
-        var state = new LoopState(sampler, seed: 2, batch, length, inPlace: true);
+        var state = new LoopState(Network, sampler, seed: 2, batch, length, inPlace: true);
         state.Advance(); // the first step may start a new history
         var before = GC.GetAllocatedBytesForCurrentThread();
         while (!state.Done) state.Advance();
@@ -203,7 +210,7 @@ public abstract class SamplerConformanceTests
     public void AStepMayWriteItsResultOverTheInputSample()
     {
         var separate = Run(NewSampler(), seed: 13);
-        var state = new LoopState(NewSampler(), seed: 13, inPlace: true);
+        var state = new LoopState(Network, NewSampler(), seed: 13, inPlace: true);
         while (!state.Done) state.Advance();
         Assert.That(state.Sample, Is.EqualTo(separate));
     }
@@ -225,7 +232,7 @@ public abstract class SamplerConformanceTests
     [Test]
     public void EveryPredictionTypeSamplesTheData([Values] PredictionType prediction)
     {
-        var run = ClosedFormSampling.Sample(NewSampler(prediction), 50, Data, 4000, seed: 21);
+        var run = ClosedFormSampling.Sample(NewSampler(prediction), 50, Data, 4000, seed: 21, network: Network);
         var (mean, std) = ClosedFormSampling.Moments(run.Samples);
         Assert.Multiple(() =>
         {
@@ -263,7 +270,7 @@ public abstract class SamplerConformanceTests
             Assert.That(e.Message, Does.Contain($"'{inner.Name}'"));
             return;
         }
-        var samples = ClosedFormSampling.Sample(wrapped, 20, Data, 2000, seed: 4).Samples;
+        var samples = ClosedFormSampling.Sample(wrapped, 20, Data, 2000, seed: 4, network: Network).Samples;
         var (mean, std) = ClosedFormSampling.Moments(samples);
         Assert.Multiple(() =>
         {
@@ -277,9 +284,9 @@ public abstract class SamplerConformanceTests
     [Test]
     public void TemperatureOneAndInjectionZeroChangeNothing()
     {
-        var plain = ClosedFormSampling.Sample(NewSampler(), 20, Data, 256, seed: 4).Samples;
-        Assert.That(ClosedFormSampling.Sample(new TemperatureWrapper(NewSampler(), 1.0), 20, Data, 256, seed: 4).Samples, Is.EqualTo(plain), "temperature 1");
-        Assert.That(ClosedFormSampling.Sample(new NoiseInjectionWrapper(NewSampler(), 0.0), 20, Data, 256, seed: 4).Samples, Is.EqualTo(plain), "injection strength 0");
+        var plain = ClosedFormSampling.Sample(NewSampler(), 20, Data, 256, seed: 4, network: Network).Samples;
+        Assert.That(ClosedFormSampling.Sample(new TemperatureWrapper(NewSampler(), 1.0), 20, Data, 256, seed: 4, network: Network).Samples, Is.EqualTo(plain), "temperature 1");
+        Assert.That(ClosedFormSampling.Sample(new NoiseInjectionWrapper(NewSampler(), 0.0), 20, Data, 256, seed: 4, network: Network).Samples, Is.EqualTo(plain), "injection strength 0");
     }
 
     /// <summary>Dynamic thresholding sees every step's x̂₀ and keeps it in range, and the samples end near that range.</summary>
@@ -296,7 +303,7 @@ public abstract class SamplerConformanceTests
             seen++;
             foreach (var v in x0) worst = Math.Max(worst, Math.Abs(v));
         };
-        var samples = ClosedFormSampling.Sample(wrapper, 20, wide, 256, seed: 4).Samples;
+        var samples = ClosedFormSampling.Sample(wrapper, 20, wide, 256, seed: 4, network: Network).Samples;
         Assert.Multiple(() =>
         {
             Assert.That(seen, Is.EqualTo(wrapper.Timesteps.Count), "every step's x₀ went through the threshold");
@@ -325,7 +332,7 @@ public abstract class SamplerConformanceTests
     {
         var steps = ConvergenceSteps;
         Assert.That(steps, Has.Count.GreaterThanOrEqualTo(2).And.Ordered.Ascending, nameof(ConvergenceSteps));
-        var errors = steps.Select(n => ClosedFormSampling.EndpointError(ClosedFormSampling.Sample(NewSampler(), n, Data, ConvergenceSamples, seed: 7), Data)).ToArray();
+        var errors = steps.Select(n => ClosedFormSampling.EndpointError(ClosedFormSampling.Sample(NewSampler(), n, Data, ConvergenceSamples, seed: 7, network: Network), Data)).ToArray();
         var orders = Enumerable.Range(1, errors.Length - 1).Select(i => Math.Log(errors[i - 1] / errors[i]) / Math.Log((double)steps[i] / steps[i - 1])).ToArray();
         var name = NewSampler().Name;
         TestContext.Out.WriteLine($"{name}: max endpoint error at {string.Join("/", steps)} steps: {string.Join(" / ", errors.Select(e => e.ToString("E2", CultureInfo.InvariantCulture)))}" +
@@ -344,7 +351,7 @@ public abstract class SamplerConformanceTests
     private void AssertDistribution()
     {
         var sampler = NewSampler();
-        var run = ClosedFormSampling.Sample(sampler, DistributionSteps, Data, DistributionSamples, seed: 1234);
+        var run = ClosedFormSampling.Sample(sampler, DistributionSteps, Data, DistributionSamples, seed: 1234, network: Network);
         var (mean, std) = ClosedFormSampling.Moments(run.Samples);
         var standardError = Data.Std / Math.Sqrt(DistributionSamples);
         TestContext.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -369,15 +376,15 @@ public abstract class SamplerConformanceTests
     private int CountDraws()
     {
         var noise = new CountingNoise(new TorchGaussianNoise(3));
-        var state = new LoopState(NewSampler(), seed: 3, noise: noise);
+        var state = new LoopState(Network, NewSampler(), seed: 3, noise: noise);
         var before = noise.Draws; // drawing x_T is the loop's, not the sampler's
         while (!state.Done) state.Advance();
         return noise.Draws - before;
     }
 
-    private static float[] Run(IScheduler sampler, ulong seed, int batch = 4, int length = 4 * 3 * 2 * 2)
+    private float[] Run(IScheduler sampler, ulong seed, int batch = 4, int length = 4 * 3 * 2 * 2)
     {
-        var state = new LoopState(sampler, seed, batch, length);
+        var state = new LoopState(Network, sampler, seed, batch, length);
         while (!state.Done) state.Advance();
         return state.Sample;
     }
@@ -386,6 +393,7 @@ public abstract class SamplerConformanceTests
     private sealed class LoopState
     {
         private readonly IScheduler _sampler;
+        private readonly ClosedFormSampling.Network _network;
         private readonly INoiseSource _noise;
         private readonly int _batch;
         private readonly bool _inPlace;
@@ -393,9 +401,10 @@ public abstract class SamplerConformanceTests
         private float[] _x, _next;
         private int _k;
 
-        public LoopState(IScheduler sampler, ulong seed, int batch = 4, int length = 4 * 3 * 2 * 2, bool inPlace = false, INoiseSource? noise = null)
+        public LoopState(ClosedFormSampling.Network network, IScheduler sampler, ulong seed, int batch = 4, int length = 4 * 3 * 2 * 2, bool inPlace = false, INoiseSource? noise = null)
         {
             _sampler = sampler;
+            _network = network;
             _batch = batch;
             _inPlace = inPlace;
             sampler.SetTimesteps(ContractSteps);
@@ -414,7 +423,7 @@ public abstract class SamplerConformanceTests
         {
             var t = _sampler.Timesteps[_k];
             _sampler.ScaleModelInput(_x, t, _input);
-            Data.Predict(_sampler.Config.PredictionType, _input, ClosedFormSampling.AlphaBarAt(_sampler, _k, t), _output);
+            _network(Data, _sampler, _k, t, _input, _output);
             _sampler.Step(new StepInput(_output, t, _x, _batch), new StepOutput(_inPlace ? _x : _next), _noise);
             if (!_inPlace) (_x, _next) = (_next, _x);
             _k++;

@@ -15,7 +15,12 @@ namespace Diffusion.Benchmarks.Infrastructure;
 /// <param name="KarrasSigmas">Karras et al. σ spacing.</param>
 /// <param name="SolverOrder">DPM-Solver's order (null: the sampler's default, 2).</param>
 /// <param name="Spacing">A timestep spacing other than the model's (null: the model's).</param>
-public sealed record SamplerVariant(string Key, string Label, string SchedulerType, bool KarrasSigmas = false, int? SolverOrder = null, TimestepSpacing? Spacing = null)
+/// <param name="OriginalInferenceSteps">
+/// LCM's and TCD's distillation schedule for the step-cost suite, which needs 1000 steps (null: the model's, by default 50,
+/// the most steps these samplers take).
+/// </param>
+public sealed record SamplerVariant(string Key, string Label, string SchedulerType, bool KarrasSigmas = false, int? SolverOrder = null, TimestepSpacing? Spacing = null,
+    int? OriginalInferenceSteps = null)
 {
     /// <summary>Every built-in sampler, with DPM-Solver++ at orders 2 and 3 and Euler with and without Karras σ.</summary>
     public static IReadOnlyList<SamplerVariant> All { get; } =
@@ -33,6 +38,10 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         // PNDM steps by T // n whatever the spacing; with the model's trailing spacing the listed timesteps are T/n apart,
         // which differs when n does not divide T. Its own default spacing, leading, lists multiples of T // n.
         new("pndm-leading", "PNDM (leading spacing)", SamplerNames.Pndm, Spacing: TimestepSpacing.Leading),
+        new("dpm-2s", "DPM-Solver++ 2S", SamplerNames.DpmSolverSinglestep),
+        // Consistency samplers are meant for distilled networks; on these models they run on the plain denoiser.
+        new("lcm", "LCM", SamplerNames.Lcm, OriginalInferenceSteps: 1000),
+        new("tcd", "TCD (γ = 0.3)", SamplerNames.Tcd, OriginalInferenceSteps: 1000),
     ];
 
     /// <summary>Whether the variant is a sampler of its own for the cost of a step (a spacing changes which timesteps, not the step).</summary>
@@ -49,7 +58,19 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
     {
         var steps = SchedulerType == SamplerNames.Pndm ? nfe - PndmExtraEvaluations : nfe;
         var minimum = SchedulerType == SamplerNames.Pndm ? 4 : 1;
-        return steps >= minimum && steps <= 1000 ? steps : null;
+        // LCM and TCD take at most original_inference_steps steps (50 on the models' own configurations).
+        var maximum = SchedulerType is SamplerNames.Lcm or SamplerNames.Tcd ? 50 : 1000;
+        return steps >= minimum && steps <= maximum ? steps : null;
+    }
+
+    /// <summary>The model's scheduler configuration with this variant's <see cref="OriginalInferenceSteps"/>, if any.</summary>
+    public SchedulerConfig ModelConfig(SchedulerConfig modelConfig)
+    {
+        ArgumentNullException.ThrowIfNull(modelConfig);
+        if (OriginalInferenceSteps is null) return modelConfig;
+        var config = modelConfig.Clone();
+        config.OriginalInferenceSteps = OriginalInferenceSteps;
+        return config;
     }
 
     /// <summary>The request options for this variant (applied over the model's own scheduler configuration by the factory).</summary>
@@ -75,7 +96,10 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
             .AddEulerAncestralSampler()
             .AddPndmSampler()
             .AddUniPcSampler()
-            .AddDeisSampler();
+            .AddDeisSampler()
+            .AddDpmSolverSinglestepSampler()
+            .AddLcmSampler()
+            .AddTcdSampler();
         return services.BuildServiceProvider();
     }
 }

@@ -61,12 +61,13 @@ public class SamplerStepBenchmarks
     public static IEnumerable<string> Samplers => SamplerVariant.All.Where(v => v.HasOwnStepCost).Select(v => v.Key);
 
     /// <summary>Whether a variant draws fresh noise every step.</summary>
-    public static bool IsStochastic(string sampler) => sampler is "ddpm" or "euler-ancestral";
+    public static bool IsStochastic(string sampler) => sampler is "ddpm" or "euler-ancestral" or "lcm" or "tcd";
 
     /// <summary>What a step of a variant must read and write, whole tensors, as its floor counts them.</summary>
     public static string FloorTraffic(string sampler) => sampler switch
     {
-        "ddpm" or "euler-ancestral" => "read output, sample, noise; write sample",
+        "ddpm" or "euler-ancestral" or "lcm" or "tcd" => "read output, sample, noise; write sample",
+        "dpm-2s" => "read output, sample, 1 past x₀ or the cycle's first sample; write sample, this x₀",
         "dpm-2m" => "read output, sample, 1 past x₀; write sample, this x₀",
         "dpm-3m" => "read output, sample, 2 past x₀; write sample, this x₀",
         "pndm" => "read output, sample, 3 past ε; write sample, this ε",
@@ -78,7 +79,8 @@ public class SamplerStepBenchmarks
     /// <summary>Tensors of traffic in <see cref="FloorTraffic"/>.</summary>
     public static int FloorTensors(string sampler) => sampler switch
     {
-        "ddpm" or "euler-ancestral" => 4,
+        "ddpm" or "euler-ancestral" or "lcm" or "tcd" => 4,
+        "dpm-2s" => 5,
         "dpm-2m" => 5,
         "dpm-3m" => 6,
         "pndm" => 7,
@@ -97,7 +99,7 @@ public class SamplerStepBenchmarks
         _host = SamplerVariant.BuildHost();
         var variant = SamplerVariant.All.Single(v => v.Key == Sampler);
         var modelConfig = SchedulerConfigJson.Load(Path.Combine(Repository.DigitsModel, "scheduler", "scheduler_config.json"));
-        _sampler = _host.GetRequiredService<ISamplerFactory>().Create(variant.Options(ScheduleSteps, guidance: 1), modelConfig);
+        _sampler = _host.GetRequiredService<ISamplerFactory>().Create(variant.Options(ScheduleSteps, guidance: 1), variant.ModelConfig(modelConfig));
 
         var source = new TorchGaussianNoise(7);
         _modelOutput = new float[n];

@@ -22,4 +22,10 @@ public static class SamplerNames
     public const string UniPc = "unipc";
     /// <summary>DEIS, the diffusion exponential integrator sampler (Zhang &amp; Chen 2023).</summary>
     public const string Deis = "deis";
+    /// <summary>DPM-Solver / DPM-Solver++ single-step (Lu et al. 2022).</summary>
+    public const string DpmSolverSinglestep = "dpm-solver-singlestep";
+    /// <summary>Latent consistency models (Luo et al. 2023).</summary>
+    public const string Lcm = "lcm";
+    /// <summary>Trajectory consistency distillation (Zheng et al. 2024).</summary>
+    public const string Tcd = "tcd";
 }

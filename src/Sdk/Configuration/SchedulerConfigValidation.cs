@@ -5,10 +5,14 @@ namespace Diffusion.Configuration;
 /// <summary>The value rules of <see cref="SchedulerConfig"/>, one check per key.</summary>
 internal static class SchedulerConfigValidation
 {
+    /// <summary>The most training steps a schedule may have (the same bound as <see cref="SamplingOptions.NumTrainTimesteps"/>).</summary>
+    public const int MaxTrainTimesteps = 100_000;
+
     public static void Validate(SchedulerConfig c, string? source)
     {
-        if (c.NumTrainTimesteps < 1)
-            Fail("num_train_timesteps", c.NumTrainTimesteps, "an integer >= 1", source);
+        // The upper bound keeps the schedule's tables (several doubles per training step) small; real models use 1000.
+        if (c.NumTrainTimesteps is < 1 or > MaxTrainTimesteps)
+            Fail("num_train_timesteps", c.NumTrainTimesteps, $"an integer from 1 to {MaxTrainTimesteps}", source);
 
         if (c.TrainedBetas is { } trained)
         {

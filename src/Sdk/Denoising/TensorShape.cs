@@ -8,10 +8,12 @@ namespace Diffusion.Denoising;
 public readonly record struct TensorShape(int Batch, int Channels, int Height, int Width)
 {
     /// <summary>Elements in one item, C·H·W.</summary>
-    public int ItemLength => Channels * Height * Width;
+    /// <exception cref="OverflowException">The count does not fit in an <see cref="int"/>.</exception>
+    public int ItemLength => checked(Channels * Height * Width);
 
     /// <summary>Elements in the whole batch, N·C·H·W.</summary>
-    public int Length => Batch * ItemLength;
+    /// <exception cref="OverflowException">The count does not fit in an <see cref="int"/> (never silently wrapped).</exception>
+    public int Length => checked(Batch * ItemLength);
 
     /// <summary>The same item shape with another batch size.</summary>
     public TensorShape WithBatch(int batch) => this with { Batch = batch };

@@ -38,12 +38,10 @@ public static class ImageEncoder
     {
         var components = (int)Components(shape);
         var cols = columns ?? (int)Math.Ceiling(Math.Sqrt(shape.Batch));
-        ArgumentOutOfRangeException.ThrowIfLessThan(cols, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(cols, 1, nameof(columns));
         ArgumentOutOfRangeException.ThrowIfNegative(padding);
-        var rows = (shape.Batch + cols - 1) / cols;
-        var gridWidth = cols * shape.Width + (cols + 1) * padding;
-        var gridHeight = rows * shape.Height + (rows + 1) * padding;
-        var grid = new byte[gridWidth * gridHeight * components];
+        var (gridWidth, gridHeight) = GridSize(shape, cols, padding);
+        var grid = new byte[checked(gridWidth * gridHeight * components)];
         for (var b = 0; b < shape.Batch; b++)
         {
             var pixels = ToPixels(samples, shape, b);
@@ -55,13 +53,36 @@ public static class ImageEncoder
         return Png(grid, gridWidth, gridHeight, (ColorComponents)components);
     }
 
+    /// <summary>
+    /// The pixel width and height of a grid of <paramref name="shape"/>'s items, <paramref name="columns"/> per row
+    /// (empty cells stay black), computed without overflow.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The grid would not fit in one image (PNG and .NET arrays cap its size).</exception>
+    public static (int Width, int Height) GridSize(TensorShape shape, int columns, int padding = 2)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
+        long cols = columns;
+        var rows = (shape.Batch + cols - 1) / cols;
+        var width = cols * shape.Width + (cols + 1) * padding;
+        var height = rows * shape.Height + (rows + 1) * padding;
+        var components = Math.Max(shape.Channels, 1);
+        if (width > MaxGridSide || height > MaxGridSide || width * height * components > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(columns), columns,
+                $"A grid of {shape.Batch} images in {cols} columns would be {width}×{height} pixels; a grid image holds at most {MaxGridSide} pixels a side and {Array.MaxLength} bytes. Use fewer images or write them one per file.");
+        return ((int)width, (int)height);
+    }
+
+    // Far beyond any useful grid and well inside what the PNG writer's int arithmetic handles.
+    private const long MaxGridSide = 1 << 16;
+
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> atomically (temporary file, then rename), creating the folder.</summary>
     public static void WriteAtomically(string path, ReadOnlySpan<byte> bytes)
     {
         var full = Path.GetFullPath(path);
         var folder = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
+        // A short temporary name, so that any target name the file system accepts works (names cap at 255).
+        var temp = Path.Combine(folder, $".{Guid.NewGuid():N}.tmp");
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write))

@@ -26,7 +26,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
     /// <param name="cancellationToken">Checked between steps.</param>
     /// <exception cref="SamplingOptionException">A sampling option is invalid (the message names it).</exception>
     /// <exception cref="SchedulerConfigException">The model's configuration with the request's overrides is invalid (the message names the key).</exception>
-    /// <exception cref="ArgumentException">The request does not fit the model (labels, shape, start image).</exception>
+    /// <exception cref="SamplingOptionException">The request does not fit the model (labels, shape, start image) or this machine's memory (batch size); the message names the property.</exception>
     /// <exception cref="NonFiniteValueException">A NaN or infinity appeared.</exception>
     /// <exception cref="ModelOutOfMemoryException">The model ran out of memory even for half the batch.</exception>
     public Task<GenerationResult> GenerateAsync(GenerationRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -49,17 +49,19 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
     private PreparedRun Prepare(GenerationRequest request)
     {
         var info = Model.Info;
-        if (request.BatchSize < 1) throw new ArgumentException($"BatchSize must be at least 1 (got {request.BatchSize}).", nameof(request));
-        var height = info.Height ?? request.Height ?? throw new ArgumentException($"The model {info.Source} accepts any height: set Height in the request.", nameof(request));
-        var width = info.Width ?? request.Width ?? throw new ArgumentException($"The model {info.Source} accepts any width: set Width in the request.", nameof(request));
-        if (info.Height is { } h && request.Height is { } rh && rh != h) throw new ArgumentException($"The model {info.Source} is fixed to height {h}; the request asks for {rh}.", nameof(request));
-        if (info.Width is { } w && request.Width is { } rw && rw != w) throw new ArgumentException($"The model {info.Source} is fixed to width {w}; the request asks for {rw}.", nameof(request));
-        var shape = new TensorShape(request.BatchSize, info.Channels, height, width);
+        if (request.BatchSize < 1) throw Invalid(nameof(request.BatchSize), request.BatchSize, "an integer >= 1");
+        var height = info.Height ?? request.Height ?? throw Invalid(nameof(request.Height), null, $"the sample height: the model {info.Source} accepts any height");
+        var width = info.Width ?? request.Width ?? throw Invalid(nameof(request.Width), null, $"the sample width: the model {info.Source} accepts any width");
+        if (info.Height is { } h && request.Height is { } rh && rh != h) throw Invalid(nameof(request.Height), rh, $"{h} (the model {info.Source} is fixed to it) or null");
+        if (info.Width is { } w && request.Width is { } rw && rw != w) throw Invalid(nameof(request.Width), rw, $"{w} (the model {info.Source} is fixed to it) or null");
+        if (height < 1) throw Invalid(nameof(request.Height), height, "an integer >= 1");
+        if (width < 1) throw Invalid(nameof(request.Width), width, "an integer >= 1");
+        var shape = BatchMemory.Check(request.BatchSize, info.Channels, height, width, guided: (request.Sampling.GuidanceScale ?? 1) != 1);
 
         // One path: the model's own scheduler configuration plus the request's overrides, straight to the factory.
         var options = request.Sampling;
         var sampler = samplers.Create(options, Model.SchedulerConfig);
-        sampler.SetTimesteps(options.Steps);
+        Guard(sampler, "setting its timesteps", () => sampler.SetTimesteps(options.Steps));
 
         if (!(request.Strength > 0 && request.Strength <= 1))
             throw new SamplingOptionException(nameof(request.Strength), request.Strength.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a number in (0, 1]");
@@ -67,7 +69,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         if (request.InitImage is { } init)
         {
             if (init.Length != shape.ItemLength && init.Length != shape.Length)
-                throw new ArgumentException($"The start image has {init.Length} values; the model's samples have {shape.ItemLength} per item ({shape}).", nameof(request));
+                throw Invalid(nameof(request.InitImage), $"{init.Length} values", $"{shape.ItemLength} values (one item of {shape}) or {shape.Length} (the whole batch)");
             // As the reference's image-to-image pipelines: skip the first (1 − strength) of the steps, counting
             // Order entries of the timestep list per step (a two-stage sampler then starts at the first call of a
             // step, the second copy of a repeated timestep).
@@ -85,21 +87,22 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         var given = request.ClassLabels?.ToArray() ?? (request.ClassLabel is { } one ? Enumerable.Repeat(one, batch).ToArray() : null);
         if (!info.HasClassLabels)
         {
-            if (given is not null) throw new ArgumentException($"The model {info.Source} takes no class labels, but the request gives some.", nameof(request));
+            if (given is not null) throw Invalid(given.Length == batch && request.ClassLabels is null ? nameof(request.ClassLabel) : nameof(request.ClassLabels), Describe(given), $"null: the model {info.Source} takes no class labels");
             return [];
         }
         if (given is null)
         {
             // A class-conditional model without a label samples unconditionally, when it has a label for that.
             var unconditional = info.UnconditionalLabel
-                ?? throw new ArgumentException($"The model {info.Source} is class-conditional and has no unconditional label: give ClassLabel or ClassLabels.", nameof(request));
+                ?? throw Invalid(nameof(request.ClassLabel), null, $"a class label (or ClassLabels): the model {info.Source} is class-conditional and has no unconditional label");
             return Enumerable.Repeat(unconditional, batch).ToArray();
         }
-        if (given.Length != batch) throw new ArgumentException($"{given.Length} class labels were given for a batch of {batch}; give one per item.", nameof(request));
+        if (given.Length != batch) throw Invalid(nameof(request.ClassLabels), $"{given.Length} labels", $"one label per item of the batch of {batch}");
+        var labelName = request.ClassLabels is null ? nameof(request.ClassLabel) : nameof(request.ClassLabels);
         foreach (var label in given)
             if (label < 0 || (info.NumClasses is { } n && label >= n && label != info.UnconditionalLabel))
-                throw new ArgumentException($"Class label {label} is outside the model's classes 0–{(info.NumClasses ?? 0) - 1}" +
-                                            (info.UnconditionalLabel is { } u ? $" (and {u} = unconditional)." : "."), nameof(request));
+                throw Invalid(labelName, label, $"a class of the model {info.Source}: " + (info.NumClasses is { } classes ? $"0 to {classes - 1}" : "an integer >= 0") +
+                                                (info.UnconditionalLabel is { } u ? $", or {u} (unconditional)" : ""));
         return given;
     }
 
@@ -107,12 +110,12 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
     {
         if (info.EncoderHiddenStatesLength is not { } perItem)
         {
-            if (request.EncoderHiddenStates is not null) throw new ArgumentException($"The model {info.Source} takes no encoder hidden states.", nameof(request));
+            if (request.EncoderHiddenStates is not null) throw Invalid(nameof(request.EncoderHiddenStates), $"{request.EncoderHiddenStates.Length} values", $"null: the model {info.Source} takes no encoder hidden states");
             return [];
         }
-        var given = request.EncoderHiddenStates ?? throw new ArgumentException($"The model {info.Source} needs encoder hidden states ({perItem} values per item).", nameof(request));
-        if (given.Length == batch * perItem) return given;
-        if (given.Length != perItem) throw new ArgumentException($"Encoder hidden states have {given.Length} values; the model takes {perItem} per item.", nameof(request));
+        var given = request.EncoderHiddenStates ?? throw Invalid(nameof(request.EncoderHiddenStates), null, $"{perItem} values per item: the model {info.Source} is text-conditioned");
+        if (given.Length == (long)batch * perItem) return given;
+        if (given.Length != perItem) throw Invalid(nameof(request.EncoderHiddenStates), $"{given.Length} values", $"{perItem} values (one item) or {perItem} × the batch");
         var all = new float[batch * perItem];
         for (var b = 0; b < batch; b++) given.CopyTo(all, b * perItem);
         return all;
@@ -157,10 +160,24 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             cancellationToken.ThrowIfCancellationRequested();
             var step = k - startIndex;
             var t = sampler.Timesteps[k];
-            sampler.ScaleModelInput(x, t, modelInput);
+            try
+            {
+                sampler.ScaleModelInput(x, t, modelInput);
+            }
+            catch (Exception e) when (SamplerFailedException.IsForeign(e))
+            {
+                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"scaling the model input at step {step}", e);
+            }
             denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
             Check(modelOutput, step, t, "model output");
-            sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
+            try
+            {
+                sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
+            }
+            catch (Exception e) when (SamplerFailedException.IsForeign(e))
+            {
+                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"taking step {step} (timestep {t:0.###})", e);
+            }
             (x, next) = (next, x);
             Check(x, step, t, "sample");
 
@@ -198,7 +215,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         if (info.EncoderHiddenStatesLength is not null)
         {
             var unconditional = request.UnconditionalHiddenStates
-                ?? throw new ArgumentException("Guidance on a text-conditioned model needs UnconditionalHiddenStates (the empty prompt's embeddings).", nameof(request));
+                ?? throw Invalid(nameof(request.UnconditionalHiddenStates), null, "the empty prompt's embeddings, which guidance on a text-conditioned model needs");
             return denoiser => new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditionalHiddenStates: unconditional);
         }
         throw new SamplingOptionException(nameof(SamplingOptions.GuidanceScale), scale.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -207,7 +224,25 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
 
     private static void Check(ReadOnlySpan<float> tensor, int step, double timestep, string name)
     {
-        var index = TensorChecks.FirstNonFinite(tensor);
+        var index = TensorChecks.FirstOutOfRange(tensor);
         if (index >= 0) throw new NonFiniteValueException(step, timestep, name, index, tensor[index]);
     }
+
+    // A sampler's own failure (a plugin's bug) becomes one SDK error naming it; SDK errors pass through.
+    private static void Guard(IScheduler sampler, string doing, Action action)
+    {
+        try
+        {
+            action();
+        }
+        catch (Exception e) when (SamplerFailedException.IsForeign(e))
+        {
+            throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), doing, e);
+        }
+    }
+
+    private static SamplingOptionException Invalid(string property, object? value, string allowed) =>
+        new(property, value is null ? null : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture), allowed);
+
+    private static string Describe(long[] labels) => labels.Length <= 4 ? $"[{string.Join(", ", labels)}]" : $"[{string.Join(", ", labels.Take(4))}, …] ({labels.Length} labels)";
 }

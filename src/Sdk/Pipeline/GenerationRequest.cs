@@ -99,9 +99,13 @@ public sealed class GenerationResult
     public IReadOnlyList<StepStatistics>? Statistics { get; init; }
 }
 
-/// <summary>A NaN or infinity appeared during sampling: the run stops at the first one.</summary>
+/// <summary>
+/// A NaN, an infinity or a value beyond ±1e18 (where squares overflow float) appeared during sampling: the run
+/// stops at the first one.
+/// </summary>
 public sealed class NonFiniteValueException(int step, double timestep, string tensor, int index, float value)
-    : DiffusionException($"Step {step} (timestep {timestep:0.###}): the {tensor} holds {value} at element {index}. " +
+    : DiffusionException($"Step {step} (timestep {timestep:0.###}): the {tensor} holds {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} at element {index}" +
+                         (float.IsFinite(value) ? $", beyond the ±{TensorChecks.MaxMagnitude:0e0} a converging run stays within. " : ". ") +
                          "The model or the sampler settings diverged; try fewer guidance, another sampler, or check the model's prediction type.")
 {
     /// <summary>0-based step index.</summary>

@@ -20,4 +20,14 @@ public sealed class PluginLoadReport
     internal void AddLoaded(string file) => _loaded.Add(file);
 
     internal void AddFailure(string file, string reason) => _failures.Add(new PluginLoadFailure(file, reason));
+
+    /// <summary>Moves a loaded plugin (named by its file name) to the failures, once.</summary>
+    internal void Refuse(string fileName, string reason)
+    {
+        var index = _loaded.FindIndex(f => Path.GetFileName(f) == fileName);
+        if (index < 0) return;
+        var file = _loaded[index];
+        _loaded.RemoveAt(index);
+        _failures.Add(new PluginLoadFailure(file, reason));
+    }
 }

@@ -12,7 +12,9 @@ internal static class PluginLoader
     {
         if (!Directory.Exists(directory))
         {
-            report.AddFailure(directory, "the plugin folder does not exist");
+            report.AddFailure(directory, File.Exists(directory)
+                ? "is a file, not a folder: name the folder that holds the plugin assemblies"
+                : "the plugin folder does not exist");
             return;
         }
         foreach (var file in Directory.EnumerateFiles(directory, "*.dll", SearchOption.TopDirectoryOnly).Order(StringComparer.Ordinal))
@@ -76,9 +78,30 @@ internal static class PluginLoader
             report.AddFailure(file, $"{entryTypes[0].FullName}.Register threw {cause.GetType().Name}: {cause.Message}");
             return;
         }
+        // A plugin may add samplers, never replace or shadow one the host has: a built-in name, or one already
+        // registered by the host, compared case-insensitively as the factory looks names up, refuses the whole plugin.
+        // (Two plugins claiming one name stay the factory's error naming both: neither is the host's.)
+        var plugins = report.Loaded.Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
+        var taken = builder.Services.Select(d => d.ImplementationInstance).OfType<SamplerRegistration>().Where(r => !plugins.Contains(r.Source)).ToArray();
+        foreach (var registration in staging.Select(d => d.ImplementationInstance).OfType<SamplerRegistration>())
+        {
+            var owner = BuiltInNames.Contains(registration.Name) ? "the SDK's built-in samplers"
+                : taken.FirstOrDefault(t => string.Equals(t.Name, registration.Name, StringComparison.OrdinalIgnoreCase))?.Source;
+            if (owner is null) continue;
+            report.AddFailure(file, NameClash(registration.Name, owner));
+            return;
+        }
         foreach (var descriptor in staging) builder.Services.Add(descriptor);
         report.AddLoaded(file);
     }
+
+    private static readonly HashSet<string> BuiltInNames = new(
+        typeof(Configuration.SamplerNames).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!), StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Why a plugin that registers a name the host already has is refused.</summary>
+    public static string NameClash(string name, string owner) =>
+        $"registers the sampler name '{name}', which {owner} already provide{(owner.StartsWith("the SDK", StringComparison.Ordinal) ? "" : "s")} (names are compared case-insensitively); " +
+        "a plugin may add samplers but not replace one: rename the plugin's sampler";
 
     // Only the host's own load context counts: plugins loaded earlier live in contexts of their own.
     private static bool IsHostAssembly(AssemblyName name) =>

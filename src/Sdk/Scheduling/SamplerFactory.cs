@@ -21,7 +21,16 @@ internal sealed class SamplerFactory : ISamplerFactory
         _services = services;
         _wrappers = BuiltInWrappers.Concat(wrappers).OrderBy(w => w.Order).ToArray();
         _logger = (ILogger?)logger ?? NullLogger.Instance;
-        foreach (var registration in registrations)
+        // A plugin must never take over (or, by a clash, disable) a sampler the host registers itself: a plugin that
+        // claims a host sampler's name, compared case-insensitively, is refused whole and listed in the report. The
+        // loader refuses the built-in names already; this also covers host samplers registered after the plugins.
+        var all = registrations.ToArray();
+        var pluginFiles = plugins.Loaded.Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
+        var hostNames = all.Where(r => !pluginFiles.Contains(r.Source)).ToLookup(r => r.Name, StringComparer.OrdinalIgnoreCase);
+        foreach (var clash in all.Where(r => pluginFiles.Contains(r.Source) && hostNames.Contains(r.Name)))
+            plugins.Refuse(clash.Source, PluginLoader.NameClash(clash.Name, hostNames[clash.Name].First().Source));
+        var refused = plugins.Failures.Select(f => Path.GetFileName(f.File)).ToHashSet(StringComparer.Ordinal);
+        foreach (var registration in all.Where(r => !(pluginFiles.Contains(r.Source) && refused.Contains(r.Source))))
         {
             if (_byName.TryGetValue(registration.Name, out var existing))
             {
@@ -45,7 +54,20 @@ internal sealed class SamplerFactory : ISamplerFactory
     {
         ArgumentNullException.ThrowIfNull(name);
         if (!_byName.TryGetValue(name, out var registration)) throw new UnknownSamplerException(name, Names);
-        return registration.Create(config ?? new SchedulerConfig(), _services);
+        return Build(registration, config ?? new SchedulerConfig());
+    }
+
+    // A registration's factory is third-party code for a plugin: its failure becomes one error naming it.
+    private IScheduler Build(SamplerRegistration registration, SchedulerConfig config)
+    {
+        try
+        {
+            return registration.Create(config, _services) ?? throw new InvalidOperationException("the factory returned null");
+        }
+        catch (Exception e) when (SamplerFailedException.IsForeign(e) && e is not SamplingOptionException)
+        {
+            throw new SamplerFailedException(registration.Name, registration.Source, "being created", e);
+        }
     }
 
     public IScheduler Create(SchedulerConfig config)
@@ -53,7 +75,7 @@ internal sealed class SamplerFactory : ISamplerFactory
         ArgumentNullException.ThrowIfNull(config);
         var className = config.ClassName
             ?? throw new SchedulerConfigException("_class_name", null, "the reference class name of the sampler, e.g. \"DDIMScheduler\" (or pass a sampler name)");
-        if (_byClassName.TryGetValue(className, out var registration)) return registration.Create(config, _services);
+        if (_byClassName.TryGetValue(className, out var registration)) return Build(registration, config);
         throw new SchedulerConfigException("_class_name", ConfigNames.Quote(className), ConfigNames.OneOf(_byClassName.Keys.Order(StringComparer.Ordinal)));
     }
 
@@ -76,7 +98,7 @@ internal sealed class SamplerFactory : ISamplerFactory
             _logger.LogWarning("The option {Option} ({Key}) has no effect: the '{Sampler}' sampler does not use it.", option, key, registration.Name);
         }
 
-        var sampler = registration.Create(config, _services);
+        var sampler = Build(registration, config);
         if (karras && sampler is not ISigmaScheduler && sampler is SchedulerBase { AcceptsExplicitTimesteps: false })
         {
             var allowed = $"false: the '{registration.Name}' sampler cannot run on Karras-spaced noise levels (it takes neither explicit sigmas nor explicit timesteps)";

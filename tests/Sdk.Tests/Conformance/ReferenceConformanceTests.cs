@@ -80,6 +80,21 @@ public sealed class ReferenceConformanceTests
             Assert.That(noise.Remaining, Is.Zero, $"{at}: the reference drew noise here and the sampler did not");
             Tolerance.AssertClose(prev, step.PrevSample, $"{at}: prev_sample");
             if (wrote && step.PredOriginalSample is { } x0) Tolerance.AssertClose(predicted, x0, $"{at}: pred_original_sample");
+            // LCM's denoised is the consistency function's output, its estimate of x₀: what it reports as the predicted x₀.
+            if (step.Denoised is { } denoised)
+            {
+                Assert.That(wrote, Is.True, $"{at}: the sampler reports no x₀ prediction where the reference reports denoised");
+                Tolerance.AssertClose(predicted, denoised, $"{at}: denoised");
+            }
+            // TCD's pred_noised_sample is its x₀ prediction noised to the intermediate timestep s = ⌊(1 − γ)·t'⌋ (float32),
+            // t' the next timestep (0 after the last), with the ε that x₀ implies: rebuilt here from the reported x₀.
+            if (step.PredNoisedSample is { } noised)
+            {
+                Assert.That(wrote, Is.True, $"{at}: the sampler reports no x₀ prediction where the reference reports pred_noised_sample");
+                var next = k + 1 < reference.Timesteps.Length ? reference.Timesteps[k + 1] : 0;
+                var s = (int)MathF.Floor((float)(1 - (reference.StepEta ?? 0.3)) * (float)next);
+                Tolerance.AssertClose(NoisedFromX0(sampler.Schedule, (int)step.T, s, predicted, sample), noised, $"{at}: pred_noised_sample");
+            }
             (sample, prev) = (prev, sample);
         }
 
@@ -89,5 +104,13 @@ public sealed class ReferenceConformanceTests
             sampler.AddNoise(add.Original.Select(v => (float)v).ToArray(), add.Noise.Select(v => (float)v).ToArray(), add.Timesteps, noisy);
             Tolerance.AssertClose(noisy, add.Expected, "add_noise");
         }
+    }
+
+    /// <summary>√ᾱ_s·x₀ + √(1−ᾱ_s)·ε, ε = (x_t − √ᾱ_t·x₀)/√(1−ᾱ_t) being the noise that x₀ implies at t.</summary>
+    private static float[] NoisedFromX0(Diffusion.Schedules.NoiseSchedule schedule, int t, int s, float[] x0, float[] sample)
+    {
+        double alphaT = schedule.SqrtAlphasCumprod[t], sigmaT = schedule.SqrtOneMinusAlphasCumprod[t];
+        double alphaS = schedule.SqrtAlphasCumprod[s], sigmaS = schedule.SqrtOneMinusAlphasCumprod[s];
+        return x0.Select((x, i) => (float)(alphaS * x + sigmaS * (sample[i] - alphaT * x) / sigmaT)).ToArray();
     }
 }

@@ -150,10 +150,10 @@ public sealed class DiffusionPipelineTests
         var pipeline = Pipeline();
         Assert.Multiple(() =>
         {
-            Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { BatchSize = 2, ClassLabels = [0, 1, 1] }));
-            Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { ClassLabel = 7 }));
-            Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { BatchSize = 0 }));
-            Assert.Throws<ArgumentException>(() => pipeline.Generate(new GenerationRequest { InitImage = new float[5] }));
+            Assert.That(Assert.Throws<SamplingOptionException>(() => pipeline.Generate(new GenerationRequest { BatchSize = 2, ClassLabels = [0, 1, 1] }))!.Option, Is.EqualTo("ClassLabels"));
+            Assert.That(Assert.Throws<SamplingOptionException>(() => pipeline.Generate(new GenerationRequest { ClassLabel = 7 }))!.Option, Is.EqualTo("ClassLabel"));
+            Assert.That(Assert.Throws<SamplingOptionException>(() => pipeline.Generate(new GenerationRequest { BatchSize = 0 }))!.Option, Is.EqualTo("BatchSize"));
+            Assert.That(Assert.Throws<SamplingOptionException>(() => pipeline.Generate(new GenerationRequest { InitImage = new float[5] }))!.Option, Is.EqualTo("InitImage"));
             Assert.That(Assert.Throws<SamplingOptionException>(() => pipeline.Generate(new GenerationRequest { InitImage = new float[16], Strength = 0 }))!.Option, Is.EqualTo("Strength"));
             Assert.That(Assert.Throws<SamplingOptionException>(() => pipeline.Generate(new GenerationRequest { Sampling = new SamplingOptions { Steps = 0 } }))!.Option, Is.EqualTo("Steps"));
             Assert.Throws<UnknownSamplerException>(() => pipeline.Generate(new GenerationRequest { Sampling = new SamplingOptions { Sampler = "nope" } }));

@@ -40,7 +40,7 @@ public sealed class SamplerFactoryTests
     [Test]
     public void AnUnknownClassNameIsATypedConfigError()
     {
-        var error = Assert.Throws<SchedulerConfigException>(() => TestHost.Factory.Create(new SchedulerConfig { ClassName = "LCMScheduler" }))!;
+        var error = Assert.Throws<SchedulerConfigException>(() => TestHost.Factory.Create(new SchedulerConfig { ClassName = "NoSuchScheduler" }))!;
         Assert.That(error.Key, Is.EqualTo("_class_name"));
     }
 

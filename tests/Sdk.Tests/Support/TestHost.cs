@@ -41,5 +41,8 @@ public static class TestHost
         builder.AddEulerAncestralSampler();
         builder.AddUniPcSampler();
         builder.AddDeisSampler();
+        builder.AddDpmSolverSinglestepSampler();
+        builder.AddLcmSampler();
+        builder.AddTcdSampler();
     }
 }

@@ -1,0 +1,100 @@
+// Each probe prints "ok: …" and exits 0 when the SDK behaved, or "fail: …" and exits 1. A native crash (the
+// failure these probes exist to catch) kills the process with a signal, which the calling test reports.
+using Diffusion.Configuration;
+using Diffusion.Onnx;
+using Diffusion.Pipeline;
+using Diffusion.Scheduling;
+using Microsoft.Extensions.DependencyInjection;
+
+if (args.Length != 2)
+{
+    Console.Error.WriteLine("usage: diffusion-probes dispose-during-generation|dispose-during-call MODEL_FOLDER");
+    return 2;
+}
+var (probe, modelFolder) = (args[0], args[1]);
+try
+{
+    return probe switch
+    {
+        "dispose-during-generation" => await DisposeDuringGeneration(modelFolder),
+        "dispose-during-call" => DisposeDuringCall(modelFolder),
+        _ => Fail($"unknown probe '{probe}'"),
+    };
+}
+catch (Exception e)
+{
+    return Fail($"{e.GetType().Name}: {e.Message}");
+}
+
+// The model is disposed while a generation is between (or inside) its model calls: the run must end with
+// ObjectDisposedException, and nothing may crash in native code.
+static async Task<int> DisposeDuringGeneration(string folder)
+{
+    var services = new ServiceCollection();
+    services.AddDiffusionSampling().AddDdimSampler();
+    await using var provider = services.BuildServiceProvider();
+    var model = OnnxDiffusionModel.Load(folder);
+    var pipeline = new DiffusionPipeline(model, provider.GetRequiredService<ISamplerFactory>());
+    var steps = 0;
+    using var stepped = new ManualResetEventSlim();
+    var run = pipeline.GenerateAsync(new GenerationRequest
+    {
+        Sampling = new SamplingOptions { Sampler = "ddim", Steps = 50 }, BatchSize = 128, ClassLabel = 3,
+        OnStep = (_, _) => { if (Interlocked.Increment(ref steps) == 1) stepped.Set(); },
+    });
+    if (!stepped.Wait(TimeSpan.FromMinutes(2))) return Fail("no step finished within 2 minutes");
+    model.Dispose();
+    try
+    {
+        await run;
+        return Fail("the run finished although its model was disposed");
+    }
+    catch (ObjectDisposedException)
+    {
+        return steps < 50 ? Ok($"ObjectDisposedException after {steps} of 50 steps") : Fail("every step ran");
+    }
+}
+
+// The model is disposed in the middle of one long native call.
+static int DisposeDuringCall(string folder)
+{
+    var model = OnnxDiffusionModel.Load(folder);
+    var denoiser = model.CreateDenoiser();
+    var info = model.Info;
+    var shape = new Diffusion.Denoising.TensorShape(1024, info.Channels, info.Height!.Value, info.Width!.Value);
+    var sample = new float[shape.Length];
+    new Diffusion.Noise.TorchGaussianNoise(1).NextGaussian(sample);
+    var labels = Enumerable.Repeat(1L, shape.Batch).ToArray();
+    var output = new float[sample.Length];
+    using var started = new ManualResetEventSlim();
+    var call = Task.Run(() =>
+    {
+        started.Set();
+        denoiser.Predict(new Diffusion.Denoising.DenoiserInput(sample, shape, 500, labels), output);
+    });
+    started.Wait();
+    Thread.Sleep(100);
+    model.Dispose();
+    try
+    {
+        call.GetAwaiter().GetResult();
+        return Fail("the call finished although its model was disposed");
+    }
+    catch (ObjectDisposedException)
+    {
+        denoiser.Dispose();
+        return Ok("ObjectDisposedException from the running call");
+    }
+}
+
+static int Ok(string message)
+{
+    Console.WriteLine("ok: " + message);
+    return 0;
+}
+
+static int Fail(string message)
+{
+    Console.WriteLine("fail: " + message);
+    return 1;
+}
