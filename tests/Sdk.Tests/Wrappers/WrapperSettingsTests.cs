@@ -84,10 +84,11 @@ public sealed class WrapperSettingsTests
         }
     }
 
-    [Test]
-    public void ATimestepSamplerGetsTheWholeTimestepsOfTheKarrasSigmas()
+    // 15 steps: all distinct; 250 steps: rounding repeats timesteps at low noise, and repeats are dropped.
+    [TestCase(15)]
+    [TestCase(250)]
+    public void ATimestepSamplerGetsTheWholeTimestepsOfTheKarrasSigmas(int n)
     {
-        const int n = 15;
         const double rho = 7;
         var own = Ddim();
         own.SetTimesteps(n);
