@@ -1,7 +1,7 @@
 // Benchmarks of the SDK, one suite per argument, or all of them:
 //
 //   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | pipeline | forward | digits-card | report
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | pipeline | text-to-image | forward | digits-card | onnx-settings | report
 //
 // Every suite writes its numbers into benchmarks/results/latest.json (replacing only its own section) and then
 // rewrites docs/benchmarks.md and its figures from that file; `report` only rewrites the report. Options:
@@ -9,6 +9,7 @@
 //   --digits-nfe A,B,…   the digits model's NFE grid (default 5,10,20)
 //   --rounds N           back-to-back pairs per batch size in the pipeline suite (default 10)
 //   --card-samples N     digits of the digits-card measurement (default 1000)
+//   --onnx-rounds N      rounds per model of the onnx-settings suite (default 11)
 // Other arguments go to BenchmarkDotNet (steps and forward suites).
 //
 // The BenchmarkDotNet suites run in-process (InProcessEmitToolchain) rather than in a separately generated and built
@@ -21,6 +22,7 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Diffusion.Benchmarks;
 using Diffusion.Benchmarks.Infrastructure;
+using Diffusion.Benchmarks.OnnxSettings;
 using Diffusion.Benchmarks.Overhead;
 using Diffusion.Benchmarks.Quality;
 using Diffusion.Benchmarks.Report;
@@ -28,7 +30,7 @@ using Diffusion.Benchmarks.Steps;
 using Diffusion.Scheduling;
 using Microsoft.Extensions.DependencyInjection;
 
-var suiteNames = new[] { "all", "quality", "steps", "pipeline", "forward", "digits-card", "report" };
+var suiteNames = new[] { "all", "quality", "steps", "pipeline", "text-to-image", "forward", "digits-card", "onnx-settings", "report" };
 if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
     Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
@@ -70,7 +72,7 @@ void Save()
     BenchmarksReport.Write(results, Repository.ReportFile, Repository.ImagesFolder);
 }
 
-var run = suite == "all" ? new[] { "forward", "steps", "pipeline", "quality", "digits-card" } : [suite];
+var run = suite == "all" ? new[] { "forward", "steps", "pipeline", "text-to-image", "quality", "digits-card" } : [suite];
 foreach (var name in run)
 {
     switch (name)
@@ -96,6 +98,9 @@ foreach (var name in run)
         case "pipeline":
             results.Pipeline = Measure(name, () => PipelineOverhead.Run(factory, [1, 8], options.Rounds, Log));
             break;
+        case "text-to-image":
+            results.TextToImage = Measure(name, () => TextToImageOverhead.Run(factory, 3 * options.Rounds, Log));
+            break;
         case "quality":
             results.Quality = Measure(name, () => new QualityResults(
                 MixtureQuality.Run(factory, Log),
@@ -103,6 +108,12 @@ foreach (var name in run)
             break;
         case "digits-card":
             results.DigitsCard = Measure(name, () => DigitsCard.Run(factory, options.CardSamples, Repository.ImagesFolder, Log));
+            break;
+        case "onnx-settings":
+            var earlier = results.OnnxSettings is { } previous
+                ? [.. previous.Results.Earlier, new(previous.Date, previous.Load.OtherCores, previous.Results.AfterToBefore())]
+                : new List<OnnxSettingsEarlierRun>();
+            results.OnnxSettings = Measure(name, () => OnnxSettingsSuite.Run(options.OnnxRounds, Log) with { Earlier = [.. earlier.TakeLast(5)] });
             break;
         case "report":
             break;
@@ -116,11 +127,11 @@ Console.WriteLine($"{"total",-12} {total.Elapsed.TotalSeconds,7:F0} s  (results:
 return ok ? 0 : 1;
 
 /// <summary>The program's own options; everything else goes to BenchmarkDotNet.</summary>
-internal sealed record Options(int DigitsSamples, int[] DigitsNfe, int Rounds, int CardSamples, string[] BenchmarkArgs)
+internal sealed record Options(int DigitsSamples, int[] DigitsNfe, int Rounds, int CardSamples, int OnnxRounds, string[] BenchmarkArgs)
 {
     public static Options Parse(string[] args)
     {
-        int digitsSamples = 100, rounds = 10, cardSamples = 1000;
+        int digitsSamples = 100, rounds = 10, cardSamples = 1000, onnxRounds = 11;
         int[] digitsNfe = [5, 10, 20];
         var rest = new List<string>();
         for (var i = 0; i < args.Length; i++)
@@ -132,9 +143,10 @@ internal sealed record Options(int DigitsSamples, int[] DigitsNfe, int Rounds, i
                 case "--digits-nfe": digitsNfe = Next().Split(',').Select(s => int.Parse(s, System.Globalization.CultureInfo.InvariantCulture)).ToArray(); break;
                 case "--rounds": rounds = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--card-samples": cardSamples = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--onnx-rounds": onnxRounds = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
                 default: rest.Add(args[i]); break;
             }
         }
-        return new Options(digitsSamples, digitsNfe, rounds, cardSamples, [.. rest]);
+        return new Options(digitsSamples, digitsNfe, rounds, cardSamples, onnxRounds, [.. rest]);
     }
 }

@@ -10,13 +10,20 @@ internal static class GenerateCommand
     public static readonly string DefaultModel = Path.Combine(AppContext.BaseDirectory, "models", "digits");
 
     private static readonly Option<string> Model = new("--model") { Description = "A model folder (model_index.json, scheduler/, unet/) or an .onnx file", DefaultValueFactory = _ => DefaultModel, HelpName = "PATH" };
-    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, unipc, deis, lcm, tcd, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
+    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, unipc, deis, heun, kdpm2, kdpm2-ancestral, lms, lcm, tcd, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
     private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
     private static readonly Option<double?> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none; default 3 for a conditional model, 1 otherwise)", HelpName = "W" };
     private static readonly Option<double> GuidanceRescale = new("--guidance-rescale") { Description = "Guidance rescale φ in [0, 1]", HelpName = "PHI" };
     private static readonly Option<string> Label = new("--label") { Description = "Class label for every image, 'all' (every class in turn) or 'none' (unconditional)", DefaultValueFactory = _ => "all", HelpName = "L" };
     private static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of every random draw; the same seed and options give the same bytes", HelpName = "S" };
-    private static readonly Option<int> Batch = new("--batch") { Description = "Images to generate", DefaultValueFactory = _ => 100, HelpName = "B" };
+    private static readonly Option<int?> Batch = new("--batch") { Description = "Images to generate (default 100; with --prompt: 1 per prompt)", HelpName = "B" };
+    private static readonly Option<string?> Prompt = new("--prompt") { Description = "Text to image with a Stable Diffusion folder (tokenizer/, text_encoder/, unet/, vae_decoder/)", HelpName = "TEXT" };
+    private static readonly Option<string?> NegativePrompt = new("--negative-prompt") { Description = "What guidance steers away from (default: the empty prompt)", HelpName = "TEXT" };
+    private static readonly Option<int?> Width = new("--width") { Description = "Image width in pixels, a multiple of 8 (default: the model's size)", HelpName = "W" };
+    private static readonly Option<int?> Height = new("--height") { Description = "Image height in pixels, a multiple of 8 (default: the model's size)", HelpName = "H" };
+    private static readonly Option<string?> InitImage = new("--init-image") { Description = "Image to image: the start picture (PNG) of the requested size", HelpName = "PNG" };
+    private static readonly Option<double> Strength = new("--strength") { Description = "Image to image: how much of the schedule to run, in (0, 1]", DefaultValueFactory = _ => 0.8, HelpName = "S" };
+    private static readonly Option<string?> LatentsOut = new("--latents-out") { Description = "Also write the final latents as a float32 .npy file [batch, channels, height, width]", HelpName = "FILE.npy" };
     private static readonly Option<string?> Out = new("--out") { Description = "Write a grid of all images to this PNG file", HelpName = "FILE.png" };
     private static readonly Option<string?> OutDir = new("--out-dir") { Description = "Write one PNG per image (000.png, 001.png, …) to this folder", HelpName = "DIR" };
     private static readonly Option<int?> Columns = new("--columns") { Description = "Images per grid row (default: one row per class with --label all)", HelpName = "N" };
@@ -93,9 +100,10 @@ internal static class GenerateCommand
 
     public static RootCommand Create()
     {
-        var root = new RootCommand("Generate images with a diffusion model and any sampler. Example: generate --out digits.png");
-        foreach (var option in new Option[] { Model, Sampler, Steps, Guidance, GuidanceRescale, Label, Seed, Batch, Out, OutDir, Columns, Karras, Threshold,
-                     Temperature, NoiseInjection, Eta, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput, Plugins, Statistics })
+        var root = new RootCommand("Generate images with a diffusion model and any sampler. Examples: generate --out digits.png; generate --model sd15 --prompt \"a lighthouse at dusk\" --out lighthouse.png");
+        foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Width, Height, InitImage, Strength, Sampler, Steps, Guidance, GuidanceRescale, Label, Seed, Batch,
+                     Out, OutDir, LatentsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
+                     Plugins, Statistics })
             root.Options.Add(option);
         root.SetAction((result, cancellationToken) => Runner.RunAsync(Read(result), cancellationToken));
         return root;
@@ -111,6 +119,13 @@ internal static class GenerateCommand
         Label = r.GetValue(Label)!,
         Seed = r.GetValue(Seed),
         Batch = r.GetValue(Batch),
+        Prompt = r.GetValue(Prompt),
+        NegativePrompt = r.GetValue(NegativePrompt),
+        Width = r.GetValue(Width),
+        Height = r.GetValue(Height),
+        InitImage = r.GetValue(InitImage),
+        Strength = r.GetValue(Strength),
+        LatentsOut = r.GetValue(LatentsOut),
         Out = r.GetValue(Out),
         OutDir = r.GetValue(OutDir),
         Columns = r.GetValue(Columns),

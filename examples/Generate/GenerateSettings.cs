@@ -13,7 +13,17 @@ internal sealed record GenerateSettings
     public double GuidanceRescale { get; init; }
     public string Label { get; init; } = "all";
     public ulong Seed { get; init; }
-    public int Batch { get; init; }
+    public int? Batch { get; init; }
+
+    /// <summary>Images to generate: --batch, else 100 (the digits grid) or, with --prompt, 1.</summary>
+    public int ImageCount => Batch ?? (Prompt is null ? 100 : 1);
+    public string? Prompt { get; init; }
+    public string? NegativePrompt { get; init; }
+    public int? Width { get; init; }
+    public int? Height { get; init; }
+    public string? InitImage { get; init; }
+    public double Strength { get; init; } = 0.8;
+    public string? LatentsOut { get; init; }
     public string? Out { get; init; }
     public string? OutDir { get; init; }
     public int? Columns { get; init; }
@@ -33,20 +43,33 @@ internal sealed record GenerateSettings
     /// <summary>The first problem with the arguments, as one line, or null when they are usable.</summary>
     public string? Problem()
     {
-        if (Out is null && OutDir is null) return "give --out FILE.png (a grid) and/or --out-dir DIR (one PNG per image)";
+        if (Out is null && OutDir is null && LatentsOut is null) return "give --out FILE.png (a grid) and/or --out-dir DIR (one PNG per image) and/or --latents-out FILE.npy";
+        if (Out is not null && !Out.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) return $"--out must name a .png file (got '{Out}')";
+        if (LatentsOut is not null && !LatentsOut.EndsWith(".npy", StringComparison.OrdinalIgnoreCase)) return $"--latents-out must name a .npy file (got '{LatentsOut}')";
+        if (Width is < 1) return $"--width must be a positive multiple of 8 (got {Width})";
+        if (Height is < 1) return $"--height must be a positive multiple of 8 (got {Height})";
+        if (!(Strength > 0 && Strength <= 1)) return $"--strength must be in (0, 1] (got {Strength})";
+        if (InitImage is not null && !File.Exists(InitImage)) return $"--init-image '{InitImage}' does not exist";
+        if (Prompt is null && (NegativePrompt is not null || InitImage is not null || Width is not null || Height is not null))
+            return "--negative-prompt, --width, --height and --init-image need --prompt (a Stable Diffusion model)";
         if (Steps < 1) return $"--steps must be at least 1 (got {Steps})";
-        if (Batch < 1) return $"--batch must be at least 1 (got {Batch})";
+        if (Batch is < 1) return $"--batch must be at least 1 (got {Batch})";
         if (Columns is < 1) return $"--columns must be at least 1 (got {Columns})";
-        if (Columns > Batch) return $"--columns must be from 1 to --batch = {Batch} (got {Columns})";
+        if (Columns > ImageCount) return $"--columns must be from 1 to --batch = {ImageCount} (got {Columns})";
         if (SamplingProblem() is { } sampling) return sampling;
         if (Label is not ("all" or "none") && !long.TryParse(Label, out _)) return $"--label must be a class number, 'all' or 'none' (got '{Label}')";
         if (PluginsDirectory is not null && File.Exists(PluginsDirectory)) return $"--plugins '{PluginsDirectory}' is a file; name the folder that holds the plugin assemblies";
         if (PluginsDirectory is not null && !Directory.Exists(PluginsDirectory)) return $"--plugins folder '{PluginsDirectory}' does not exist";
         if (Out is not null && OutputPaths.FileProblem(Out) is { } grid) return grid;
-        if (OutDir is not null && OutputPaths.FolderProblem(OutDir, Out, Batch) is { } folder) return folder;
+        if (OutDir is not null && OutputPaths.FolderProblem(OutDir, Out, ImageCount) is { } folder) return folder;
         if (!File.Exists(ModelPath) && !Directory.Exists(ModelPath)) return $"--model '{ModelPath}' is neither a model folder nor an .onnx file";
+        if (Prompt is null && IsStableDiffusionFolder) return $"--model '{ModelPath}' is a Stable Diffusion folder: give --prompt TEXT";
+        if (Prompt is not null && !IsStableDiffusionFolder) return $"--prompt needs a Stable Diffusion folder (tokenizer/, text_encoder/, unet/, vae_decoder/); '{ModelPath}' is not one";
         return null;
     }
+
+    /// <summary>Whether <see cref="ModelPath"/> is a Stable Diffusion export (it has a text encoder).</summary>
+    public bool IsStableDiffusionFolder => Directory.Exists(ModelPath) && File.Exists(Path.Combine(ModelPath, "text_encoder", "model.onnx"));
 
     /// <summary>
     /// The request's sampling options: only what the command line set overrides the model's configuration (a flag

@@ -15,6 +15,7 @@ internal static class Runner
     public static async Task<int> RunAsync(GenerateSettings settings, CancellationToken cancellationToken)
     {
         if (settings.Problem() is { } problem) return Fail(problem, ExitCodes.BadArguments);
+        if (settings.Prompt is not null) return await StableDiffusionRunner.RunAsync(settings, cancellationToken);
 
         // Warnings (an unknown scheduler class, an option the sampler ignores, a plugin that failed) go to stderr.
         using var loggers = LoggerFactory.Create(b =>
@@ -39,18 +40,19 @@ internal static class Runner
             services.AddSingleton<IDiffusionModel>(model);
             var diffusion = services.AddDiffusionSampling()
                 .AddDdpmSampler().AddDdimSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler().AddPndmSampler()
+                .AddHeunSampler().AddKdpm2Sampler().AddKdpm2AncestralSampler().AddLmsSampler()
                 .AddUniPcSampler().AddDeisSampler()
                 .AddDpmSolverSinglestepSampler().AddLcmSampler().AddTcdSampler()
                 .AddDiffusionPipeline();
             if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
             await using var provider = services.BuildServiceProvider();
 
-            var (labels, columns) = LabelPlan.For(settings.Label, settings.Batch, model.Info, settings.Columns);
+            var (labels, columns) = LabelPlan.For(settings.Label, (settings.Batch ?? 100), model.Info, settings.Columns);
             if (settings.Out is not null && GridProblem(settings, model.Info, columns) is { } grid) return Fail(grid, ExitCodes.BadArguments);
             var request = new GenerationRequest
             {
                 Sampling = settings.SamplingOptions(conditional: model.Info.HasClassLabels || model.Info.EncoderHiddenStatesLength is not null),
-                BatchSize = settings.Batch,
+                BatchSize = (settings.Batch ?? 100),
                 Seed = settings.Seed,
                 ClassLabels = labels,
                 CollectStatistics = settings.Statistics,
@@ -97,15 +99,15 @@ internal static class Runner
     private static string? GridProblem(GenerateSettings settings, ModelInfo info, int? columns)
     {
         if (info.Height is not { } height || info.Width is not { } width) return null;
-        var shape = new TensorShape(settings.Batch, info.Channels, height, width);
+        var shape = new TensorShape((settings.Batch ?? 100), info.Channels, height, width);
         try
         {
-            ImageEncoder.GridSize(shape, columns ?? (int)Math.Ceiling(Math.Sqrt(settings.Batch)));
+            ImageEncoder.GridSize(shape, columns ?? (int)Math.Ceiling(Math.Sqrt(settings.Batch ?? 100)));
             return null;
         }
         catch (ArgumentOutOfRangeException)
         {
-            return $"--out: a grid of {settings.Batch} images{(columns is { } c ? $" in {c} columns" : "")} is too large for one image (at most 65536 pixels a side); use fewer images, other --columns, or --out-dir";
+            return $"--out: a grid of {settings.Batch ?? 100} images{(columns is { } c ? $" in {c} columns" : "")} is too large for one image (at most 65536 pixels a side); use fewer images, other --columns, or --out-dir";
         }
     }
 
@@ -117,6 +119,11 @@ internal static class Runner
     {
         try
         {
+            if (settings.LatentsOut is { } npy)
+            {
+                ImageEncoder.WriteAtomically(npy, Npy.Float32(result.Latents, result.Shape));
+                Console.WriteLine($"wrote {npy}");
+            }
             if (settings.OutDir is { } folder)
             {
                 ImageSetWriter.Write(folder, result.Shape.Batch, OutputPaths.ImageName, i => ImageEncoder.EncodePng(result.Latents, result.Shape, i), cancellationToken);
@@ -139,7 +146,7 @@ internal static class Runner
         }
     }
 
-    private static int Fail(string message, int code)
+    internal static int Fail(string message, int code)
     {
         Console.Error.WriteLine($"error: {message}");
         return code;

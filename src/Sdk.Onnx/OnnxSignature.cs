@@ -62,8 +62,10 @@ internal sealed record OnnxSignature
     /// <param name="outputs">The session's output metadata.</param>
     /// <param name="options">Explicit names, when the caller gave any.</param>
     /// <param name="file">The model file, for messages.</param>
+    /// <param name="configChannels">The sample's channels from <c>unet/config.json</c> (<c>in_channels</c>), for exports whose channel dimension is dynamic.</param>
     /// <exception cref="ModelLoadException">An input or output is missing, ambiguous, or of the wrong type or rank.</exception>
-    public static OnnxSignature Discover(IReadOnlyDictionary<string, NodeMetadata> inputs, IReadOnlyDictionary<string, NodeMetadata> outputs, OnnxModelOptions options, string file)
+    public static OnnxSignature Discover(IReadOnlyDictionary<string, NodeMetadata> inputs, IReadOnlyDictionary<string, NodeMetadata> outputs, OnnxModelOptions options, string file,
+        int? configChannels = null)
     {
         var described = Describe(inputs);
         var remaining = inputs.Keys.ToList();
@@ -77,8 +79,6 @@ internal sealed record OnnxSignature
         if (!sampleMeta.IsTensor || sampleMeta.Dimensions.Length != 4 || !IsFloat(sampleMeta.ElementDataType))
             throw new ModelLoadException($"{file}: the sample input '{sample}' is {Describe(sampleMeta)}; expected a rank-4 float32 or float16 tensor [batch, channels, height, width]. Inputs are: {described}.");
         var dims = sampleMeta.Dimensions;
-        if (dims[1] <= 0)
-            throw new ModelLoadException($"{file}: the sample input '{sample}' is {Describe(sampleMeta)}; its channel dimension must be fixed in the export.");
         int? fixedBatch = dims[0] > 0 ? dims[0] : null;
         remaining.Remove(sample);
 
@@ -142,9 +142,14 @@ internal sealed record OnnxSignature
         }
         var outputMeta = outputs[output];
         var od = outputMeta.Dimensions;
+        // The channels: fixed in the sample input, else in the output (the legacy diffusers export names the input's
+        // "channels" but constant-folds the output's), else unet/config.json's in_channels.
+        var channels = dims[1] > 0 ? dims[1] : od.Length == 4 && od[1] > 0 ? od[1] : configChannels
+            ?? throw new ModelLoadException($"{file}: the sample input '{sample}' is {Describe(sampleMeta)} and the output '{output}' is {Describe(outputMeta)}; " +
+                "the channel count is fixed in neither, so give it in unet/config.json ('in_channels').");
         if (!outputMeta.IsTensor || !IsFloat(outputMeta.ElementDataType) || od.Length != 4)
             throw new ModelLoadException($"{file}: the output '{output}' is {Describe(outputMeta)}; expected a rank-4 float32 or float16 tensor shaped like the sample {Describe(sampleMeta)}.");
-        if ((od[1] > 0 && od[1] != dims[1]) || (od[0] > 0 && dims[0] > 0 && od[0] != dims[0]) ||
+        if ((od[1] > 0 && od[1] != channels) || (od[0] > 0 && dims[0] > 0 && od[0] != dims[0]) ||
             (od[2] > 0 && dims[2] > 0 && od[2] != dims[2]) || (od[3] > 0 && dims[3] > 0 && od[3] != dims[3]))
             throw new ModelLoadException($"{file}: the output '{output}' is {Describe(outputMeta)} but the sample '{sample}' is {Describe(sampleMeta)}; " +
                 "expected the output to have the sample's shape (models that also predict a variance in extra channels are not supported).");
@@ -153,7 +158,7 @@ internal sealed record OnnxSignature
         {
             SampleName = sample,
             SampleType = sampleMeta.ElementDataType,
-            Channels = dims[1],
+            Channels = channels,
             Height = dims[2] > 0 ? dims[2] : null,
             Width = dims[3] > 0 ? dims[3] : null,
             FixedBatch = fixedBatch,

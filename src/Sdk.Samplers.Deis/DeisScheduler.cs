@@ -41,6 +41,8 @@ public sealed class DeisScheduler : SigmaTableSchedulerBase
     public DeisScheduler(SchedulerConfig config) : base(SamplerNames.Deis, config)
     {
         _order = Config.SolverOrder ?? 2;
+        // solver_order's upper bound is each sampler's own (the configuration only requires >= 1).
+        if (_order > 3) throw new SchedulerConfigException("solver_order", _order.ToString(System.Globalization.CultureInfo.InvariantCulture), "1, 2 or 3 (DEIS here has updates of orders 1 to 3)");
         var algorithm = Config.AlgorithmType ?? "deis";
         if (algorithm is "dpmsolver" or "dpmsolver++") algorithm = "deis";
         ConfigNames.RequireOneOf("algorithm_type", algorithm, "deis");

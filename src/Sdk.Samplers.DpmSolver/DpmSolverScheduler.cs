@@ -31,7 +31,9 @@ namespace Diffusion.Samplers.DpmSolver;
 /// <c>solver_type</c> midpoint, <c>lower_order_final</c> true, <c>euler_at_final</c> false, <c>use_karras_sigmas</c> false,
 /// <c>final_sigmas_type</c> zero, <c>timestep_spacing</c> linspace, <c>lambda_min_clipped</c> −∞.
 /// All noise levels come from the σ table (<see cref="Sigmas"/>, σ of the variance-exploding view x/√ᾱ), so Karras
-/// spacing is honoured exactly even though the network sees rounded timesteps.
+/// spacing is honoured exactly even though the network sees rounded timesteps. <c>use_exponential_sigmas</c> and
+/// <c>use_beta_sigmas</c> space σ between the ends of the whole training table (as the reference does; spacing and
+/// <c>steps_offset</c> then have no effect) and truncate each σ's timestep, so a timestep may repeat.
 /// </para>
 /// <para>
 /// As in the reference: <c>deis</c> is read as <c>dpmsolver++</c> and the solver types <c>logrho</c>, <c>bh1</c>,
@@ -59,6 +61,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     private readonly int _order;
     private readonly Algorithm _algorithm;
     private readonly bool _heun, _lowerOrderFinal, _eulerAtFinal, _useKarras, _finalSigmaIsZero;
+    private readonly SigmaSpacing _spacing;
     private readonly double _lambdaMinClipped;
     private readonly double[] _trainSigmas, _logTrainSigmas, _trainIndices;
     private double[] _sigmas = [], _lambdas = [];
@@ -70,6 +73,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     public DpmSolverScheduler(SchedulerConfig config) : base(SamplerNames.DpmSolver, config)
     {
         _order = Config.SolverOrder ?? 2;
+        if (_order > 3) throw new SchedulerConfigException("solver_order", _order.ToString(CultureInfo.InvariantCulture), "1, 2 or 3 (DPM-Solver has no higher-order multistep update)");
 
         // DEIS and UniPC configurations use names this method does not define; the reference maps them as here.
         var algorithm = Config.AlgorithmType ?? "dpmsolver++";
@@ -95,7 +99,8 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
 
         _lowerOrderFinal = Config.LowerOrderFinal ?? true;
         _eulerAtFinal = Config.EulerAtFinal ?? false;
-        _useKarras = Config.UseKarrasSigmas ?? false;
+        _spacing = IntegerTimestepSigmas.SpacingOf(Config);
+        _useKarras = _spacing == SigmaSpacing.Karras;
         _lambdaMinClipped = Config.LambdaMinClipped ?? double.NegativeInfinity;
 
         // σ_t = √((1−ᾱ_t)/ᾱ_t) for every training timestep. A zero-terminal-SNR schedule has ᾱ = 0 at the end, where σ
@@ -113,9 +118,9 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
             _trainIndices[t] = t;
         }
 
-        if (_useKarras && Config.SigmaMin is { } sigmaMin && !(sigmaMin < (Config.SigmaMax ?? _trainSigmas[^1])))
+        if (_spacing != SigmaSpacing.Timesteps && Config.SigmaMin is { } sigmaMin && !(sigmaMin < (Config.SigmaMax ?? _trainSigmas[^1])))
             throw new SchedulerConfigException("sigma_min", sigmaMin.ToString("R", CultureInfo.InvariantCulture),
-                $"a number below sigma_max = {(Config.SigmaMax ?? _trainSigmas[^1]).ToString("R", CultureInfo.InvariantCulture)} for Karras spacing");
+                $"a number below sigma_max = {(Config.SigmaMax ?? _trainSigmas[^1]).ToString("R", CultureInfo.InvariantCulture)} for {_spacing} spacing");
     }
 
     /// <inheritdoc/>
@@ -127,8 +132,8 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
     /// <inheritdoc/>
     public double SigmaMax => _trainSigmas[^1];
 
-    /// <summary>False with <c>use_karras_sigmas</c>: Karras spacing chooses its own timesteps (the reference refuses both).</summary>
-    public override bool AcceptsExplicitTimesteps => !_useKarras;
+    /// <summary>False with Karras, exponential or beta σ, which choose their own timesteps (the reference refuses both).</summary>
+    public override bool AcceptsExplicitTimesteps => _spacing == SigmaSpacing.Timesteps;
 
     /// <inheritdoc/>
     protected override double[] CreateTimesteps(int numInferenceSteps)
@@ -142,6 +147,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
             UseSigmas(karras);
             return TimestepsForSigmas(karras);
         }
+        if (_spacing != SigmaSpacing.Timesteps) return ExponentialOrBetaTimesteps(numInferenceSteps);
 
         timesteps = SpacedTimesteps(numInferenceSteps);
         var sigmas = new double[timesteps.Length];
@@ -173,6 +179,28 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
                     $"a σ whose nearest training timestep differs from the previous one's ({timesteps[i - 1]}); use fewer steps");
         UseSigmas(list);
         ReplaceTimesteps(timesteps);
+    }
+
+    // Exponential or beta σ between the ends of the whole training table, as the reference takes them (its float32 σ
+    // table, so spacing and steps_offset have no effect); each timestep is the training timestep of its σ computed with
+    // the reference's float32 log table and truncated, so neighbouring timesteps may repeat (their σ do not). The steps
+    // use the exact σ.
+    private double[] ExponentialOrBetaTimesteps(int numInferenceSteps)
+    {
+        var alphasCumprod = Float32Schedule.AlphasCumprod(Config);
+        if (Config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
+        double FloatSigma(int t) => MathF.Sqrt((1 - (float)alphasCumprod[t]) / (float)alphasCumprod[t]);
+        var trainingSigmas = new double[alphasCumprod.Length];
+        for (var t = 0; t < trainingSigmas.Length; t++) trainingSigmas[t] = FloatSigma(t);
+        double sigmaMin = Config.SigmaMin ?? trainingSigmas[0], sigmaMax = Config.SigmaMax ?? trainingSigmas[^1];
+        var sigmas = _spacing == SigmaSpacing.Exponential
+            ? SigmaMath.Exponential(sigmaMin, sigmaMax, numInferenceSteps)
+            : SigmaMath.Beta(sigmaMin, sigmaMax, numInferenceSteps);
+        var logSigmas = ReferenceFloat32.LogSigmas(trainingSigmas);
+        var timesteps = new double[sigmas.Length];
+        for (var i = 0; i < sigmas.Length; i++) timesteps[i] = Math.Truncate(ReferenceFloat32.SigmaToTimestep(sigmas[i], logSigmas));
+        UseSigmas(sigmas);
+        return timesteps;
     }
 
     // The nearest whole training timestep of each σ, by log-σ interpolation.

@@ -1,5 +1,6 @@
 using Diffusion.Configuration;
 using Diffusion.Noise;
+using Diffusion.Scheduling;
 
 namespace Diffusion.Samplers.Euler;
 
@@ -10,30 +11,30 @@ namespace Diffusion.Samplers.Euler;
 /// </summary>
 /// <remarks>
 /// Reference: <c>EulerAncestralDiscreteScheduler</c>. Defaults: <c>timestep_spacing</c> linspace (not rounded); σ is
-/// σ_t interpolated linearly at each timestep and the run ends at σ = 0. The reference has no Karras, log-linear or
-/// final-σ options for this sampler, so those keys are ignored here. <c>sample</c> prediction, which the reference
+/// σ_t interpolated linearly at each timestep and the run ends at σ = 0. The reference has no Karras, exponential, beta,
+/// log-linear or final-σ options for this sampler, so those keys are ignored here. <c>sample</c> prediction, which the reference
 /// rejects, is supported (x̂₀ is the output itself).
 /// </remarks>
-public sealed class EulerAncestralScheduler : EulerSchedulerBase
+public sealed class EulerAncestralScheduler : SigmaSchedulerBase
 {
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
-    public EulerAncestralScheduler(SchedulerConfig config) : base(SamplerNames.EulerAncestral, config) { }
+    public EulerAncestralScheduler(SchedulerConfig config) : base(SamplerNames.EulerAncestral, config, sigmaSpacings: false) { }
+
+    private const int NoiseSlot = FirstFreeBufferSlot;
 
     /// <inheritdoc/>
-    private protected override void Advance(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float sigmaNext, Span<float> destination, INoiseSource noise)
+    protected override void Advance(in SigmaStep step, INoiseSource noise)
     {
-        // 1. σ_up = √(σ_next²·(σ² − σ_next²)/σ²) and σ_down = √(σ_next² − σ_up²) (k-diffusion's get_ancestral_step),
-        //    in the reference's float32 order (the first step's x + (σ_down − σ)·d cancels at large σ, so its rounding
-        //    shows); σ_down² is clamped at 0 where rounding would make it negative.
-        var sigmaUp = MathF.Sqrt(sigmaNext * sigmaNext * (sigma * sigma - sigmaNext * sigmaNext) / (sigma * sigma));
-        var sigmaDown = MathF.Sqrt(MathF.Max(sigmaNext * sigmaNext - sigmaUp * sigmaUp, 0));
+        // 1. σ_down and σ_up with σ_down² + σ_up² = σ_next² (k-diffusion's get_ancestral_step), in the reference's
+        //    float32 order (the first step's x + (σ_down − σ)·d cancels at large σ, so its rounding shows).
+        var (sigmaDown, sigmaUp) = AncestralStep(step.Sigma, step.SigmaTo);
 
         // 2. Fresh noise of level σ_up. Drawn on every step, the last (σ_up = 0) included, so that a seeded noise
         //    source stays in step with the reference's generator.
-        var z = Buffer(NoiseSlot, destination.Length);
+        var z = Buffer(NoiseSlot, step.Destination.Length);
         noise.NextGaussian(z);
 
         // 3. Euler from σ to σ_down, plus σ_up·z.
-        EulerStep(sample, x0, sigma, sigmaDown, z, sigmaUp, destination);
+        EulerStep(step.Sample, step.Denoised, step.Sigma, sigmaDown, z, sigmaUp, step.Destination);
     }
 }

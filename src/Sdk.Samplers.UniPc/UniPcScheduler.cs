@@ -49,6 +49,8 @@ public sealed class UniPcScheduler : SigmaTableSchedulerBase
     public UniPcScheduler(SchedulerConfig config) : base(SamplerNames.UniPc, config)
     {
         _order = Config.SolverOrder ?? 2;
+        // solver_order's upper bound is each sampler's own (the configuration only requires >= 1).
+        if (_order > 3) throw new SchedulerConfigException("solver_order", _order.ToString(System.Globalization.CultureInfo.InvariantCulture), "1, 2 or 3 (UniPC here has updates of orders 1 to 3)");
         var solverType = Config.SolverType ?? "bh2";
         if (solverType is "midpoint" or "heun" or "logrho") solverType = "bh2";
         _bh2 = ConfigNames.RequireOneOf("solver_type", solverType, "bh1", "bh2") == "bh2";

@@ -75,6 +75,9 @@ public abstract class SamplerConformanceTests
     /// </summary>
     protected virtual double MinimumConvergenceOrder => 0.75;
 
+    /// <summary>The step count of the wrapper checks (<see cref="EveryWrapperComposesAroundIt"/>). Default 20.</summary>
+    protected virtual int WrapperSteps => 20;
+
     /// <summary>Stochastic samplers: the step count at which the data's mean and spread must be reproduced. Default 250.</summary>
     protected virtual int DistributionSteps => 250;
 
@@ -262,7 +265,7 @@ public abstract class SamplerConformanceTests
         };
         try
         {
-            wrapped.SetTimesteps(20);
+            wrapped.SetTimesteps(WrapperSteps);
         }
         catch (SchedulerConfigException e) when (wrapper is "karras" or "all")
         {
@@ -270,7 +273,7 @@ public abstract class SamplerConformanceTests
             Assert.That(e.Message, Does.Contain($"'{inner.Name}'"));
             return;
         }
-        var samples = ClosedFormSampling.Sample(wrapped, 20, Data, 2000, seed: 4, network: Network).Samples;
+        var samples = ClosedFormSampling.Sample(wrapped, WrapperSteps, Data, 2000, seed: 4, network: Network).Samples;
         var (mean, std) = ClosedFormSampling.Moments(samples);
         Assert.Multiple(() =>
         {

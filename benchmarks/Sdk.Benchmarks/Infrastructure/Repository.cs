@@ -23,6 +23,9 @@ public static class Repository
     /// <summary>Where the machine-readable results go.</summary>
     public static string ResultsFile => Path("benchmarks", "results", "latest.json");
 
+    /// <summary>What tools/gpu-check wrote on a GPU machine, copied here (absent until one has run).</summary>
+    public static string GpuCheckFile => Path("benchmarks", "results", "gpu-check.json");
+
     /// <summary>The step-cost suite run on the samplers before this benchmark's fixes (kept for the report's before/after table).</summary>
     public static string StepsBeforeFixesFile => Path("benchmarks", "results", "steps-before-fixes.json");
 

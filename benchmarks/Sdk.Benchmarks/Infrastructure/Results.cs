@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Diffusion.Benchmarks.OnnxSettings;
 using Diffusion.Benchmarks.Overhead;
 using Diffusion.Benchmarks.Quality;
 using Diffusion.Benchmarks.Steps;
@@ -49,11 +50,17 @@ public sealed class BenchmarkResults
     /// <summary>The pipeline-overhead suite.</summary>
     public SuiteRun<PipelineOverheadResult>? Pipeline { get; set; }
 
+    /// <summary>The text-to-image suite: the Stable Diffusion pipeline against its bare network calls on the tiny fixture.</summary>
+    public SuiteRun<TextToImageOverheadResult>? TextToImage { get; set; }
+
     /// <summary>The forward-process suite.</summary>
     public SuiteRun<List<ForwardRow>>? Forward { get; set; }
 
     /// <summary>The 1,000-digit measurement of the embedded model at guidance 3, 20 DDIM steps.</summary>
     public SuiteRun<DigitsPoint>? DigitsCard { get; set; }
+
+    /// <summary>ONNX Runtime's CPU settings on the digits and Stable Diffusion test UNets.</summary>
+    public SuiteRun<OnnxSettingsResult>? OnnxSettings { get; set; }
 
     /// <summary>The step-cost rows of <see cref="Repository.StepsBeforeFixesFile"/>, or null when it is absent.</summary>
     public static List<StepCostRow>? LoadStepsBeforeFixes(string path)

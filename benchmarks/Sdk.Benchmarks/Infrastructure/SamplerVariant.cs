@@ -42,6 +42,10 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         // Consistency samplers are meant for distilled networks; on these models they run on the plain denoiser.
         new("lcm", "LCM", SamplerNames.Lcm, OriginalInferenceSteps: 1000),
         new("tcd", "TCD (γ = 0.3)", SamplerNames.Tcd, OriginalInferenceSteps: 1000),
+        new("heun", "Heun", SamplerNames.Heun),
+        new("kdpm2", "KDPM2", SamplerNames.Kdpm2),
+        new("kdpm2-ancestral", "KDPM2 ancestral", SamplerNames.Kdpm2Ancestral),
+        new("lms", "LMS (order 4)", SamplerNames.Lms),
     ];
 
     /// <summary>Whether the variant is a sampler of its own for the cost of a step (a spacing changes which timesteps, not the step).</summary>
@@ -52,11 +56,14 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
 
     /// <summary>
     /// The inference steps that cost <paramref name="nfe"/> network evaluations per sample, or null where the sampler
-    /// cannot (PNDM needs at least 4 steps, i.e. 13 evaluations). Every other sampler evaluates once per step.
+    /// cannot (PNDM needs at least 4 steps, i.e. 13 evaluations). Heun and the KDPM2 kinds evaluate twice per step but
+    /// the last (n steps: 2n − 1 evaluations, at most <paramref name="nfe"/>); every other sampler once per step.
     /// </summary>
     public int? StepsForNfe(int nfe)
     {
-        var steps = SchedulerType == SamplerNames.Pndm ? nfe - PndmExtraEvaluations : nfe;
+        var steps = SchedulerType == SamplerNames.Pndm ? nfe - PndmExtraEvaluations
+            : SchedulerType is SamplerNames.Heun or SamplerNames.Kdpm2 or SamplerNames.Kdpm2Ancestral ? (nfe + 1) / 2
+            : nfe;
         var minimum = SchedulerType == SamplerNames.Pndm ? 4 : 1;
         // LCM and TCD take at most original_inference_steps steps (50 on the models' own configurations).
         var maximum = SchedulerType is SamplerNames.Lcm or SamplerNames.Tcd ? 50 : 1000;
@@ -95,6 +102,10 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
             .AddEulerSampler()
             .AddEulerAncestralSampler()
             .AddPndmSampler()
+            .AddHeunSampler()
+            .AddKdpm2Sampler()
+            .AddKdpm2AncestralSampler()
+            .AddLmsSampler()
             .AddUniPcSampler()
             .AddDeisSampler()
             .AddDpmSolverSinglestepSampler()

@@ -61,7 +61,7 @@ public class SamplerStepBenchmarks
     public static IEnumerable<string> Samplers => SamplerVariant.All.Where(v => v.HasOwnStepCost).Select(v => v.Key);
 
     /// <summary>Whether a variant draws fresh noise every step.</summary>
-    public static bool IsStochastic(string sampler) => sampler is "ddpm" or "euler-ancestral" or "lcm" or "tcd";
+    public static bool IsStochastic(string sampler) => sampler is "ddpm" or "euler-ancestral" or "kdpm2-ancestral" or "lcm" or "tcd";
 
     /// <summary>What a step of a variant must read and write, whole tensors, as its floor counts them.</summary>
     public static string FloorTraffic(string sampler) => sampler switch
@@ -71,6 +71,10 @@ public class SamplerStepBenchmarks
         "dpm-2m" => "read output, sample, 1 past x₀; write sample, this x₀",
         "dpm-3m" => "read output, sample, 2 past x₀; write sample, this x₀",
         "pndm" => "read output, sample, 3 past ε; write sample, this ε",
+        // Two-evaluation steps, per call: the predictor keeps the interval's start (and Heun its slope), the corrector reads them.
+        "heun" => "read output, sample; write sample, start, slope | read output, sample, start, slope; write sample",
+        "kdpm2" or "kdpm2-ancestral" => "read output, sample; write sample, start | read output, sample, start [, noise]; write sample",
+        "lms" => "read output, sample, 3 past slopes; write sample, this slope",
         "unipc" => "read output, sample, corrected sample, 2 past x₀; write sample, this x₀, corrected sample",
         "deis" => "read output, sample, 1 past ε; write sample, this ε",
         _ => "read output, sample; write sample",
@@ -84,6 +88,9 @@ public class SamplerStepBenchmarks
         "dpm-2m" => 5,
         "dpm-3m" => 6,
         "pndm" => 7,
+        "heun" => 5,
+        "kdpm2" or "kdpm2-ancestral" => 4,
+        "lms" => 7,
         "unipc" => 8,
         "deis" => 5,
         _ => 3,

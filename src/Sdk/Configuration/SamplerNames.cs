@@ -18,6 +18,14 @@ public static class SamplerNames
     public const string EulerAncestral = "euler-ancestral";
     /// <summary>Pseudo numerical methods for diffusion models (Liu et al. 2022).</summary>
     public const string Pndm = "pndm";
+    /// <summary>Heun's second-order method on the probability-flow ODE in sigma space (Karras et al. 2022).</summary>
+    public const string Heun = "heun";
+    /// <summary>k-diffusion's DPM-Solver-2 (KDPM2): a second-order step through the geometric midpoint in sigma.</summary>
+    public const string Kdpm2 = "kdpm2";
+    /// <summary>KDPM2 with ancestral sampling noise.</summary>
+    public const string Kdpm2Ancestral = "kdpm2-ancestral";
+    /// <summary>Linear multistep in sigma space (Karras et al. 2022; k-diffusion's sample_lms).</summary>
+    public const string Lms = "lms";
     /// <summary>UniPC, a unified multistep predictor-corrector (Zhao et al. 2023).</summary>
     public const string UniPc = "unipc";
     /// <summary>DEIS, the diffusion exponential integrator sampler (Zhang &amp; Chen 2023).</summary>

@@ -108,6 +108,9 @@ public sealed class SamplingOptions
         return keys;
     }
 
+    /// <summary>A copy, for callers that lay their own values over a request's options without changing it.</summary>
+    public SamplingOptions Clone() => (SamplingOptions)MemberwiseClone();
+
     /// <summary>
     /// The sampler's configuration: a copy of <paramref name="modelConfig"/> (the model's <c>scheduler_config.json</c>;
     /// null: the reference's defaults) with every override this request sets laid on top.

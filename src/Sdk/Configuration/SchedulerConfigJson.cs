@@ -53,7 +53,7 @@ public static class SchedulerConfigJson
         new("original_inference_steps", (c, v, k, s) => c.OriginalInferenceSteps = Int(v, k, s), (c, w) => { if (c.OriginalInferenceSteps is { } x) w.WriteNumber("original_inference_steps", x); }),
         new("timestep_scaling", (c, v, k, s) => c.TimestepScaling = Num(v, k, s), (c, w) => { if (c.TimestepScaling is { } x) w.WriteNumber("timestep_scaling", x); }),
         new("final_sigmas_type", (c, v, k, s) => c.FinalSigmasType = Str(v, k, s), (c, w) => { if (c.FinalSigmasType is { } x) w.WriteString("final_sigmas_type", x); }),
-        new("lambda_min_clipped", (c, v, k, s) => c.LambdaMinClipped = NumOrInf(v, k, s), (c, w) => { if (c.LambdaMinClipped is { } x && double.IsFinite(x)) w.WriteNumber("lambda_min_clipped", x); }),
+        new("lambda_min_clipped", (c, v, k, s) => c.LambdaMinClipped = NumOrInf(v, k, s), (c, w) => { if (c.LambdaMinClipped is { } x) WriteNumberOrNamed(w, "lambda_min_clipped", x); }),
         new("interpolation_type", (c, v, k, s) => c.InterpolationType = Str(v, k, s), (c, w) => { if (c.InterpolationType is { } x) w.WriteString("interpolation_type", x); }),
         new("timestep_type", (c, v, k, s) => c.TimestepType = Str(v, k, s), (c, w) => { if (c.TimestepType is { } x) w.WriteString("timestep_type", x); }),
         new("skip_prk_steps", (c, v, k, s) => c.SkipPrkSteps = Bool(v, k, s), (c, w) => { if (c.SkipPrkSteps is { } x) w.WriteBoolean("skip_prk_steps", x); }),
@@ -99,12 +99,12 @@ public static class SchedulerConfigJson
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(json, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            document = JsonDocument.Parse(QuoteNonFiniteLiterals(json), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
         }
         catch (JsonException e)
         {
             throw new SchedulerConfigException("(json)", $"malformed at line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}",
-                "a JSON object of scheduler settings (numbers must be finite: NaN and Infinity are not JSON)", source, e);
+                "a JSON object of scheduler settings", source, e);
         }
 
         using (document)
@@ -169,6 +169,64 @@ public static class SchedulerConfigJson
         {
             if (File.Exists(temp)) File.Delete(temp);
         }
+    }
+
+    /// <summary>
+    /// Python's json module writes the non-finite floats as bare <c>NaN</c>, <c>Infinity</c> and <c>-Infinity</c>
+    /// (e.g. DPM-Solver's <c>lambda_min_clipped</c>), which are not JSON. Outside strings they are rewritten as the
+    /// strings <c>"NaN"</c>, <c>"Infinity"</c>, <c>"-Infinity"</c>, which the number readers accept where a key allows them.
+    /// Any other JSON reader of the reference's config files can use it too.
+    /// </summary>
+    public static string QuoteNonFiniteLiterals(string json)
+    {
+        if (!json.Contains("NaN", StringComparison.Ordinal) && !json.Contains("Infinity", StringComparison.Ordinal)) return json;
+        var result = new StringBuilder(json.Length + 16);
+        var inString = false;
+        for (var i = 0; i < json.Length; i++)
+        {
+            var c = json[i];
+            if (inString)
+            {
+                result.Append(c);
+                if (c == '\\' && i + 1 < json.Length) result.Append(json[++i]);
+                else if (c == '"') inString = false;
+                continue;
+            }
+            if (c == '"')
+            {
+                inString = true;
+                result.Append(c);
+                continue;
+            }
+            var literal = Literal(json, i);
+            if (literal is not null)
+            {
+                result.Append('"').Append(literal).Append('"');
+                i += literal.Length - 1;
+                continue;
+            }
+            result.Append(c);
+        }
+        return result.ToString();
+
+        static string? Literal(string text, int at)
+        {
+            foreach (var word in (ReadOnlySpan<string>)["-Infinity", "Infinity", "NaN"])
+            {
+                if (string.CompareOrdinal(text, at, word, 0, word.Length) != 0) continue;
+                var end = at + word.Length;
+                if (end < text.Length && char.IsLetterOrDigit(text[end])) continue;
+                return word;
+            }
+            return null;
+        }
+    }
+
+    // JSON has no -Infinity: a non-finite value is written as the string the readers accept, so a round trip keeps it.
+    private static void WriteNumberOrNamed(Utf8JsonWriter json, string key, double value)
+    {
+        if (double.IsFinite(value)) json.WriteNumber(key, value);
+        else json.WriteString(key, double.IsNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
     }
 
     private static string Str(JsonElement v, string key, string? source) =>

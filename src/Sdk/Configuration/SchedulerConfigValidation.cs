@@ -44,7 +44,8 @@ internal static class SchedulerConfigValidation
         if (!(c.DynamicThresholdingRatio > 0 && c.DynamicThresholdingRatio <= 1)) Fail("dynamic_thresholding_ratio", c.DynamicThresholdingRatio, "a number in (0, 1]", source);
         if (!(c.SampleMaxValue > 0) || !double.IsFinite(c.SampleMaxValue)) Fail("sample_max_value", c.SampleMaxValue, "a finite number > 0", source);
         if (c.Eta is { } eta && (!(eta >= 0) || !double.IsFinite(eta))) Fail("eta", eta, "a finite number >= 0", source);
-        if (c.SolverOrder is { } order && order is < 1 or > 3) Fail("solver_order", order, "1, 2 or 3", source);
+        // The largest order is the sampler's to say (DPM-Solver: 3; LMS: any, 4 by default).
+        if (c.SolverOrder is { } order && order < 1) Fail("solver_order", order, "an integer >= 1", source);
         if (c.SigmaMin is { } smin && !(smin > 0)) Fail("sigma_min", smin, "a number > 0", source);
         if (c.SigmaMax is { } smax && !(smax > (c.SigmaMin ?? 0))) Fail("sigma_max", smax, "a number > sigma_min", source);
         if (c.LambdaMinClipped is { } lambda && double.IsNaN(lambda)) Fail("lambda_min_clipped", lambda, "a number or -Infinity", source);

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Diffusion.Numerics;
 
 namespace Diffusion.Denoising;
 
@@ -27,7 +28,7 @@ public sealed class ClassifierFreeGuidance : IDenoiser
     /// <param name="scale">The guidance weight w (1 = no guidance; larger follows the condition more closely).</param>
     /// <param name="rescale">φ in [0, 1]; 0 turns the rescale off.</param>
     /// <param name="unconditionalLabel">The class label that means "no condition" for class-conditional models.</param>
-    /// <param name="unconditionalHiddenStates">The embeddings of the empty (or negative) prompt for one item, for text-conditioned models.</param>
+    /// <param name="unconditionalHiddenStates">The embeddings of the empty (or negative) prompt, for text-conditioned models: one item's (used for every item) or the whole batch's, item after item.</param>
     public ClassifierFreeGuidance(IDenoiser inner, double scale, double rescale = 0, long unconditionalLabel = -1, float[]? unconditionalHiddenStates = null)
     {
         ArgumentNullException.ThrowIfNull(inner);
@@ -116,13 +117,12 @@ public sealed class ClassifierFreeGuidance : IDenoiser
         }
     }
 
-    // Only the ratio of two standard deviations is used, so the normalisation (n or n − 1) cancels.
+    // Only the ratio of two standard deviations is used, so the normalisation (n or n − 1) cancels. Fixed-order sums,
+    // so that the ratio (and the guided output) has the same bits whatever the machine's vector width.
     private static float StandardDeviation(ReadOnlySpan<float> x)
     {
-        var mean = TensorPrimitives.Sum(x) / x.Length;
-        double sum = 0;
-        foreach (var v in x) sum += (v - mean) * (double)(v - mean);
-        return (float)Math.Sqrt(sum / x.Length);
+        var mean = FixedOrderSum.Sum(x) / x.Length;
+        return (float)Math.Sqrt(FixedOrderSum.SumOfSquaredDeviations(x, mean) / x.Length);
     }
 
     private ReadOnlySpan<long> BothLabels(in DenoiserInput input)
@@ -140,11 +140,12 @@ public sealed class ClassifierFreeGuidance : IDenoiser
         if (input.EncoderHiddenStates.IsEmpty) return default;
         var length = input.EncoderHiddenStates.Length;
         var perItem = length / input.Shape.Batch;
-        if (_unconditionalHiddenStates is null || _unconditionalHiddenStates.Length != perItem)
-            throw new ArgumentException($"Guidance with encoder hidden states needs the unconditional embeddings of one item ({perItem} values); pass them to the constructor.");
+        if (_unconditionalHiddenStates is null || (_unconditionalHiddenStates.Length != perItem && _unconditionalHiddenStates.Length != length))
+            throw new ArgumentException($"Guidance with encoder hidden states needs the unconditional embeddings of one item ({perItem} values) or of the whole batch ({length}); pass them to the constructor.");
         Grow(ref _hidden, 2 * length);
         input.EncoderHiddenStates.CopyTo(_hidden);
-        for (var b = 0; b < input.Shape.Batch; b++) _unconditionalHiddenStates.CopyTo(_hidden.AsSpan(length + b * perItem));
+        if (_unconditionalHiddenStates.Length == length) _unconditionalHiddenStates.CopyTo(_hidden.AsSpan(length));
+        else for (var b = 0; b < input.Shape.Batch; b++) _unconditionalHiddenStates.CopyTo(_hidden.AsSpan(length + b * perItem));
         return _hidden.AsSpan(0, 2 * length);
     }
 

@@ -52,5 +52,8 @@ public sealed record ModelInfo
 /// <summary>The model ran out of memory for the batch it was given; the pipeline retries once with half the batch.</summary>
 public sealed class ModelOutOfMemoryException(string message, Exception? innerException = null) : DiffusionException(message, innerException);
 
-/// <summary>A model file or folder is missing, unreadable, corrupt, or does not have the inputs and outputs the SDK needs.</summary>
-public sealed class ModelLoadException(string message, Exception? innerException = null) : DiffusionException(message, innerException);
+/// <summary>
+/// A model file or folder is missing, unreadable, corrupt, or does not have the inputs and outputs the SDK needs; or the
+/// execution provider asked for cannot run it (a model package may throw a more specific subclass).
+/// </summary>
+public class ModelLoadException(string message, Exception? innerException = null) : DiffusionException(message, innerException);

@@ -53,6 +53,16 @@ public static class ImageEncoder
         return Png(grid, gridWidth, gridHeight, (ColorComponents)components);
     }
 
+    /// <summary>PNG bytes of 8-bit pixels, interleaved (HWC) with 1 (grey), 3 (RGB) or 4 (RGBA) channels.</summary>
+    public static byte[] EncodePixelsPng(byte[] pixels, int width, int height, int channels)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        if (channels is not (1 or 3 or 4)) throw new ArgumentOutOfRangeException(nameof(channels), channels, "1, 3 or 4 channels.");
+        if (width < 1 || height < 1 || pixels.Length != width * height * channels)
+            throw new ArgumentException($"{pixels.Length} bytes are not {width}×{height} pixels of {channels} channels.", nameof(pixels));
+        return Png(pixels, width, height, (ColorComponents)channels);
+    }
+
     /// <summary>
     /// The pixel width and height of a grid of <paramref name="shape"/>'s items, <paramref name="columns"/> per row
     /// (empty cells stay black), computed without overflow.

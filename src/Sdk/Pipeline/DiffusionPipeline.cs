@@ -148,43 +148,14 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             "The model ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
         using var denoiser = run.Guide(halving); // owns the chain down to the model's denoiser
 
-        var modelInput = new float[n];
-        var modelOutput = new float[n];
-        var next = new float[n];
         var statistics = request.CollectStatistics ? new List<StepStatistics>() : null;
-        var total = sampler.Timesteps.Count - startIndex;
 
-        // 3. The loop: one direction, the sampler never sees the model and the model never sees the spacing.
-        for (var k = startIndex; k < sampler.Timesteps.Count; k++)
+        // 3. The loop, shared with the other pipelines.
+        x = new SamplingLoop
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var step = k - startIndex;
-            var t = sampler.Timesteps[k];
-            try
-            {
-                sampler.ScaleModelInput(x, t, modelInput);
-            }
-            catch (Exception e) when (SamplerFailedException.IsForeign(e))
-            {
-                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"scaling the model input at step {step}", e);
-            }
-            denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
-            Check(modelOutput, step, t, "model output");
-            try
-            {
-                sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
-            }
-            catch (Exception e) when (SamplerFailedException.IsForeign(e))
-            {
-                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"taking step {step} (timestep {t:0.###})", e);
-            }
-            (x, next) = (next, x);
-            Check(x, step, t, "sample");
-
-            statistics?.Add(new StepStatistics(step, t, TensorChecks.Statistics(modelInput), TensorChecks.Statistics(modelOutput)));
-            request.OnStep?.Invoke(new StepInfo(step, total, t), x);
-            progress?.Report(new GenerationProgress(step + 1, total, t, clock.Elapsed));
-        }
+            Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex,
+            OnStep = request.OnStep, Progress = progress, Statistics = statistics, Clock = clock,
+        }.Run(x, shape, noise, labels, hidden, cancellationToken);
 
         return new GenerationResult
         {
@@ -220,12 +191,6 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         }
         throw new SamplingOptionException(nameof(SamplingOptions.GuidanceScale), scale.ToString(System.Globalization.CultureInfo.InvariantCulture),
             $"1: the model {info.Source} is unconditional, so there is nothing to guide toward");
-    }
-
-    private static void Check(ReadOnlySpan<float> tensor, int step, double timestep, string name)
-    {
-        var index = TensorChecks.FirstOutOfRange(tensor);
-        if (index >= 0) throw new NonFiniteValueException(step, timestep, name, index, tensor[index]);
     }
 
     // A sampler's own failure (a plugin's bug) becomes one SDK error naming it; SDK errors pass through.

@@ -6,16 +6,22 @@ namespace Diffusion.Pipeline;
 /// Runs the model on the whole batch until it reports running out of memory, then on two halves from then on
 /// (items are independent, so the results are the same bytes). A half that still does not fit is reported.
 /// </summary>
-internal sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDenoiser
+/// <param name="inner">The model's denoiser.</param>
+/// <param name="onHalved">Called once with the batch size when the first out-of-memory failure switches to halves.</param>
+public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDenoiser
 {
     private bool _halved;
 
+    /// <inheritdoc/>
     public int? FixedBatchSize => inner.FixedBatchSize;
 
+    /// <summary>Calls made to the inner denoiser so far.</summary>
     public int Evaluations { get; private set; }
 
+    /// <summary>Disposes the inner denoiser, which this one owns.</summary>
     public void Dispose() => inner.Dispose();
 
+    /// <inheritdoc/>
     public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
     {
         var batch = input.Shape.Batch;

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using Diffusion.Numerics;
 
 namespace Diffusion.Pipeline;
 
@@ -26,11 +27,14 @@ internal static class TensorChecks
         return -1;
     }
 
+    /// <summary>
+    /// Min, max, mean and population standard deviation. The sums are fixed-order (<see cref="FixedOrderSum"/>), so the
+    /// statistics have the same bits whatever the machine's vector width; min and max do not depend on the order.
+    /// </summary>
     public static TensorStatistics Statistics(ReadOnlySpan<float> x)
     {
-        var mean = TensorPrimitives.Sum(x) / x.Length;
-        var meanSquare = TensorPrimitives.SumOfSquares(x) / x.Length;
-        var variance = Math.Max(meanSquare - mean * mean, 0);
-        return new TensorStatistics(TensorPrimitives.Min(x), TensorPrimitives.Max(x), mean, MathF.Sqrt(variance));
+        var mean = FixedOrderSum.Sum(x) / x.Length;
+        var variance = FixedOrderSum.SumOfSquaredDeviations(x, mean) / x.Length;
+        return new TensorStatistics(TensorPrimitives.Min(x), TensorPrimitives.Max(x), (float)mean, (float)Math.Sqrt(variance));
     }
 }

@@ -135,6 +135,12 @@ public abstract class SchedulerBase : IScheduler
     /// <summary>The step's math. <paramref name="stepIndex"/> is the position of the input's timestep in <see cref="Timesteps"/>.</summary>
     protected abstract bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise);
 
+    /// <summary>
+    /// Where a run that starts part-way into the schedule (image-to-image) begins when its first timestep is
+    /// <paramref name="timestep"/>: its first position by default, or −1 when it is not listed.
+    /// </summary>
+    protected virtual int FirstStepIndex(double timestep) => Array.IndexOf(_timesteps, timestep);
+
     /// <summary>Clears the history of a previous run; called whenever timesteps are set.</summary>
     protected virtual void OnReset() { }
 
@@ -197,7 +203,7 @@ public abstract class SchedulerBase : IScheduler
         {
             // The first step may start part-way into the schedule (image-to-image; SetBeginIndex picks among repeated
             // timesteps); after that, steps follow the list.
-            index = _stepsTaken == 0 ? Array.IndexOf(_timesteps, input.Timestep) : -1;
+            index = _stepsTaken == 0 ? FirstStepIndex(input.Timestep) : -1;
             if (index < 0)
                 throw new SchedulerStateException(
                     $"Timestep {Format(input.Timestep)} is not the next step of the '{Name}' sampler: expected {Format(_timesteps[_nextIndex])} (step {_nextIndex + 1} of {_timesteps.Length}).");

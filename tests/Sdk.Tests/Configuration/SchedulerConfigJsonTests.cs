@@ -104,9 +104,11 @@ public sealed class SchedulerConfigJsonTests
     [TestCase("""{"clip_sample": "yes"}""", "clip_sample")]
     [TestCase("""{"steps_offset": -1}""", "steps_offset")]
     [TestCase("""{"trained_betas": [0.1, 0.2], "num_train_timesteps": 3}""", "trained_betas")]
-    [TestCase("""{"solver_order": 4}""", "solver_order")]
+    [TestCase("""{"solver_order": 0}""", "solver_order")]
     [TestCase("""{"num_train_timesteps": 1000,""", "(json)")]
-    [TestCase("""{"beta_start": NaN}""", "(json)")]
+    [TestCase("""{"beta_start": NaN}""", "beta_start")]
+    [TestCase("""{"beta_end": Infinity}""", "beta_end")]
+    [TestCase("""{"beta_start": NaNa}""", "(json)")]
     [TestCase("""[1, 2]""", "(json)")]
     public void InvalidValuesAreTypedErrorsNamingTheKey(string json, string key)
     {
@@ -116,6 +118,21 @@ public sealed class SchedulerConfigJsonTests
             Assert.That(error.Key, Is.EqualTo(key));
             Assert.That(error.Message, Does.Contain(key).And.Contain("allowed").And.Contain("test.json"));
         });
+    }
+
+    [Test]
+    public void BareNonFiniteLiteralsAsPythonWritesThemAreRead()
+    {
+        // Python's json.dump writes float('-inf') as a bare -Infinity; a string value that spells it stays a string.
+        var config = SchedulerConfigJson.Parse("""{"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": -Infinity, "timestep_spacing": "leading", "x": [NaN, Infinity, "-Infinity"]}""");
+        Assert.Multiple(() =>
+        {
+            Assert.That(config.LambdaMinClipped, Is.EqualTo(double.NegativeInfinity));
+            Assert.That(SchedulerConfigJson.Parse(SchedulerConfigJson.Serialize(config)).LambdaMinClipped, Is.EqualTo(double.NegativeInfinity), "round trip");
+            Assert.That(config.TimestepSpacing, Is.EqualTo(TimestepSpacing.Leading));
+            Assert.That(config.AdditionalKeys["x"].GetRawText(), Is.EqualTo("""["NaN", "Infinity", "-Infinity"]"""));
+        });
+        Assert.That(SchedulerConfigJson.QuoteNonFiniteLiterals("""{"a": "NaN \" Infinity", "b": -Infinity}"""), Is.EqualTo("""{"a": "NaN \" Infinity", "b": "-Infinity"}"""));
     }
 
     [Test]

@@ -15,6 +15,7 @@ namespace Diffusion.Tests.Noise;
 /// and a second call on the same generator (<c>second</c>).
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class TorchGaussianNoiseTests
 {
     /// <summary>Environment variable naming a folder whose <c>randn.json</c> is checked as well.</summary>

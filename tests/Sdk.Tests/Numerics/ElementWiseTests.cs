@@ -10,6 +10,7 @@ namespace Diffusion.Tests.Numerics;
 /// vectors, a partial last vector, shorter than one vector), with the destination aliasing an input or not.
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class ElementWiseTests
 {
     private readonly record struct ScaledDifferencePlus(float Divisor, float Scale) : ElementWise.IOperator3

@@ -6,6 +6,7 @@ using Diffusion.Schedules;
 namespace Diffusion.Tests.Numerics;
 
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class PredictionMathTests
 {
     private const int Count = 4096;

@@ -224,7 +224,9 @@ public class OnnxLoadingTests
     {
         IgnoreOnTheGpuBuild();
         var spec = Get("gaussian-eps.onnx");
-        var error = Assert.Throws<ModelLoadException>(() => OnnxDiffusionModel.Load(spec.Path, new OnnxModelOptions { ExecutionProvider = OnnxExecutionProvider.Cuda, DeviceId = 0 }))!;
+        var error = Assert.Throws<ExecutionProviderUnavailableException>(() => OnnxDiffusionModel.Load(spec.Path, new OnnxModelOptions { ExecutionProvider = OnnxExecutionProvider.Cuda, DeviceId = 0 }))!;
+        Assert.That(error, Is.InstanceOf<ModelLoadException>());
+        Assert.That(error.MissingLibraries, Is.Empty, "the CPU build is the reason, not missing CUDA libraries");
         TestContext.Out.WriteLine(error.Message);
         Assert.That(error.Message, Does.Contain("gaussian-eps.onnx").And.Contain("CUDA").And.Contain("-p:OnnxRuntimeGpu=true"));
         Assert.That(error.InnerException, Is.InstanceOf<EntryPointNotFoundException>().Or.InstanceOf<OnnxRuntimeException>());

@@ -273,6 +273,31 @@ public class OnnxModelTests
         AssertMatchesReference(spec, model);
     }
 
+    [Test]
+    public void SessionOptions_Defaults_AreTheMeasuredFastest()
+    {
+        // docs/benchmarks.md, "ONNX Runtime settings on the CPU": one explicit thread per logical core (ONNX Runtime's
+        // own default pins its threads), sequential mode, all graph optimizations, arena and memory pattern on.
+        var spec = Get("mixture-v.onnx");
+        var seen = new List<string>();
+        var options = spec.Options();
+        options.ConfigureSession = so => seen.Add($"{so.IntraOpNumThreads} {so.ExecutionMode} {so.GraphOptimizationLevel} {so.EnableCpuMemArena} {so.EnableMemoryPattern}");
+        using (OnnxDiffusionModel.Load(spec.Path, options)) { }
+        Assert.That(seen, Is.EqualTo(new[] { $"{Environment.ProcessorCount} ORT_SEQUENTIAL ORT_ENABLE_ALL True True" }));
+
+        // 0 still asks for ONNX Runtime's own default; the other switches reach the session.
+        seen.Clear();
+        options.IntraOpThreads = 0;
+        options.EnableMemoryArena = false;
+        options.EnableMemoryPattern = false;
+        options.AllowSpinning = true;
+        options.DenormalsAsZero = true;
+        options.ExecutionMode = OnnxExecutionMode.Parallel;
+        using var model = OnnxDiffusionModel.Load(spec.Path, options);
+        Assert.That(seen, Is.EqualTo(new[] { "0 ORT_PARALLEL ORT_ENABLE_ALL False False" }));
+        AssertMatchesReference(spec, model);
+    }
+
     private static void AssertMatchesReference(Spec spec, OnnxDiffusionModel model)
     {
         var denoiser = model.CreateDenoiser();

@@ -2,19 +2,24 @@ using Diffusion.Configuration;
 using Diffusion.Imaging;
 using Diffusion.Onnx;
 using Diffusion.Pipeline;
+using Diffusion.Snapshots;
 using Diffusion.Tests.Support;
 
 namespace Diffusion.Tests.Pipeline;
 
 /// <summary>
-/// Same seed, same bytes: every sampler at a few settings, on the embedded digits model and on the closed-form ONNX
-/// networks, against approved snapshots (see <see cref="Snapshot"/> for how to accept a deliberate change).
+/// Every sampler at a few settings, on the embedded digits model and on a closed-form ONNX network, against approved
+/// snapshots (Snapshots/digits, Snapshots/mixture) through the snapshot kit: the grid PNG and the latents are identical
+/// on the machine that approved them, and within the calibrated CPU-kernel tolerances on any other (ONNX Runtime picks
+/// its kernels by instruction set). Accept a deliberate change with <c>DIFFUSION_ACCEPT_SNAPSHOTS=1</c>; see docs/snapshots.md.
 /// </summary>
 [TestFixture]
 [NonParallelizable]
 public sealed class SnapshotTests
 {
     private static readonly string DigitsFolder = Path.Combine(AppContext.BaseDirectory, "models", "digits");
+    private static readonly SnapshotStore Digits = SnapshotStore.BesideSource("../Snapshots/digits");
+    private static readonly SnapshotStore Mixture = SnapshotStore.BesideSource("../Snapshots/mixture");
     private static OnnxDiffusionModel? _digits, _mixture;
 
     [OneTimeSetUp]
@@ -32,26 +37,18 @@ public sealed class SnapshotTests
         _mixture?.Dispose();
     }
 
-    public static IEnumerable<TestCaseData> Settings()
-    {
-        foreach (var sampler in new[] { "ddpm", "ddim", "dpm-solver", "euler", "euler-ancestral", "pndm" })
-        {
-            yield return new TestCaseData(sampler, 10, 3.0, false).SetName($"Snapshot digits {sampler} 10 steps w3");
-            yield return new TestCaseData(sampler, 6, 1.0, true).SetName($"Snapshot digits {sampler} 6 steps w1 karras");
-        }
-    }
+    public static IEnumerable<TestCaseData> Settings() => DigitsSnapshotSettings.All.Select(s => new TestCaseData(s).SetName($"Snapshot digits {s.Title}"));
 
     [TestCaseSource(nameof(Settings))]
-    public async Task DigitsModel(string sampler, int steps, double guidance, bool karras)
+    public async Task DigitsModel(DigitsSnapshotSettings setting)
     {
-        var pipeline = new DiffusionPipeline(_digits!, TestHost.Factory);
-        var result = await pipeline.GenerateAsync(new GenerationRequest
-        {
-            Sampling = new SamplingOptions { Sampler = sampler, Steps = steps, GuidanceScale = guidance, UseKarrasSigmas = karras && sampler != "pndm" },
-            BatchSize = 4, ClassLabels = [0, 3, 7, 9], Seed = 2024,
-        });
+        var result = await new DiffusionPipeline(_digits!, TestHost.Factory).GenerateAsync(setting.Request());
         var png = ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns: 4);
-        Snapshot.Match("digits.json", $"{sampler}-{steps}-w{guidance}{(karras ? "-karras" : "")}", png, result.Latents);
+        Assert.Multiple(() =>
+        {
+            Digits.MatchImage(setting.Name, png, ImageTolerance.CpuKernels);
+            Digits.MatchTensor(setting.Name, result.Latents, TensorTolerance.CpuKernels);
+        });
     }
 
     [TestCase("ddim")]
@@ -64,7 +61,11 @@ public sealed class SnapshotTests
             Sampling = new SamplingOptions { Sampler = sampler, Steps = 12, GuidanceScale = 2 },
             BatchSize = 4, ClassLabels = [0, 1, 0, 1], Seed = 7, Height = 8, Width = 8,
         });
-        Snapshot.Match("mixture.json", sampler, ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns: 4), result.Latents);
+        Assert.Multiple(() =>
+        {
+            Mixture.MatchImage(sampler, ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns: 4), ImageTolerance.CpuKernels);
+            Mixture.MatchTensor(sampler, result.Latents, TensorTolerance.CpuKernels, keepValues: true);
+        });
     }
 
     [Test]
@@ -76,4 +77,26 @@ public sealed class SnapshotTests
         var b = ImageEncoder.EncodeGridPng(pipeline.Generate(request).Latents, new Denoising.TensorShape(2, 1, 28, 28));
         Assert.That(b, Is.EqualTo(a));
     }
+}
+
+/// <summary>One digits-model snapshot setting (shared by the snapshot tests and the tolerance calibration).</summary>
+public sealed record DigitsSnapshotSettings(string Sampler, int Steps, double Guidance, bool Karras)
+{
+    public static IReadOnlyList<DigitsSnapshotSettings> All { get; } =
+    [
+        .. new[] { "ddpm", "ddim", "dpm-solver", "euler", "euler-ancestral", "pndm" }
+            .SelectMany(s => new[] { new DigitsSnapshotSettings(s, 10, 3.0, false), new DigitsSnapshotSettings(s, 6, 1.0, true) }),
+    ];
+
+    public string Name => $"{Sampler}-{Steps}-w{Guidance}{(Karras ? "-karras" : "")}";
+
+    public string Title => $"{Sampler} {Steps} steps w{Guidance}{(Karras ? " karras" : "")}";
+
+    public GenerationRequest Request() => new()
+    {
+        Sampling = new SamplingOptions { Sampler = Sampler, Steps = Steps, GuidanceScale = Guidance, UseKarrasSigmas = Karras && Sampler != "pndm" },
+        BatchSize = 4, ClassLabels = [0, 3, 7, 9], Seed = 2024,
+    };
+
+    public override string ToString() => Title;
 }

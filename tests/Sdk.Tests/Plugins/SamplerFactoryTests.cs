@@ -33,8 +33,8 @@ public sealed class SamplerFactoryTests
     [Test]
     public void AnUnknownNameListsTheRegisteredOnes()
     {
-        var error = Assert.Throws<UnknownSamplerException>(() => TestHost.Factory.Create("heun"))!;
-        Assert.That(error.Message, Does.Contain("'heun'").And.Contain("ddim").And.Contain("ddpm"));
+        var error = Assert.Throws<UnknownSamplerException>(() => TestHost.Factory.Create("no-such-sampler"))!;
+        Assert.That(error.Message, Does.Contain("'no-such-sampler'").And.Contain("ddim").And.Contain("ddpm"));
     }
 
     [Test]

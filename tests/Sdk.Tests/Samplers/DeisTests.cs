@@ -10,6 +10,7 @@ namespace Diffusion.Tests.Samplers;
 /// (μ = 0.5, s = 0.2) at every order, and the σ-table contract.
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class DeisTests
 {
     private static readonly GaussianData Data = new(0.5, 0.2);

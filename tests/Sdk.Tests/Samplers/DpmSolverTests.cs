@@ -11,6 +11,7 @@ namespace Diffusion.Tests.Samplers;
 /// exact answers on Gaussian data (μ = 0.5, s = 0.2), and the contract (history, aliasing, allocation, explicit lists).
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class DpmSolverTests
 {
     private const int SampleCount = 20_000;

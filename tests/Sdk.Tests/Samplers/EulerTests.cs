@@ -11,6 +11,7 @@ namespace Diffusion.Tests.Samplers;
 /// EulerAncestralConformance), schedules and the forward process.
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class EulerTests
 {
     private static readonly GaussianData Data = new(0.5, 0.2);

@@ -12,6 +12,7 @@ namespace Diffusion.Tests.Samplers;
 /// allocation-free steps) is the conformance kit's (PndmConformance, PndmSkipPrkConformance).
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class PndmTests
 {
     private static readonly GaussianData Data = new(0.5, 0.2);

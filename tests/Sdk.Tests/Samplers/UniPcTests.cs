@@ -12,6 +12,7 @@ namespace Diffusion.Tests.Samplers;
 /// σ-table contract (repeated timesteps, the repeated final σ, explicit lists).
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class UniPcTests
 {
     private static readonly GaussianData Data = new(0.5, 0.2);

@@ -4,6 +4,7 @@ using Diffusion.Schedules;
 namespace Diffusion.Tests.Schedules;
 
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class NoiseScheduleTests
 {
     private static NoiseSchedule Linear => NoiseSchedule.FromConfig(new SchedulerConfig());

@@ -39,6 +39,10 @@ public static class TestHost
         builder.AddDpmSolverSampler();
         builder.AddEulerSampler();
         builder.AddEulerAncestralSampler();
+        builder.AddHeunSampler();
+        builder.AddKdpm2Sampler();
+        builder.AddKdpm2AncestralSampler();
+        builder.AddLmsSampler();
         builder.AddUniPcSampler();
         builder.AddDeisSampler();
         builder.AddDpmSolverSinglestepSampler();

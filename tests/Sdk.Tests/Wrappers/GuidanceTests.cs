@@ -7,6 +7,7 @@ using Diffusion.Tests.Support;
 namespace Diffusion.Tests.Wrappers;
 
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class GuidanceTests
 {
     private static readonly TensorShape Shape = new(64, 1, 2, 2);

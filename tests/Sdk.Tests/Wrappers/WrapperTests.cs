@@ -15,6 +15,7 @@ namespace Diffusion.Tests.Wrappers;
 /// run by each sampler's fixture.
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 public sealed class WrapperTests
 {
     private const int Steps = 20;

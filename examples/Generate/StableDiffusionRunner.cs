@@ -1,0 +1,96 @@
+using Diffusion;
+using Diffusion.Denoising;
+using Diffusion.Imaging;
+using Diffusion.StableDiffusion;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Generate;
+
+/// <summary>Text to image (and image to image with --init-image) with a Stable Diffusion folder.</summary>
+internal static class StableDiffusionRunner
+{
+    public static async Task<int> RunAsync(GenerateSettings settings, CancellationToken cancellationToken)
+    {
+        using var loggers = LoggerFactory.Create(b =>
+        {
+            b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+            b.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        });
+        var services = new ServiceCollection();
+        services.AddSingleton(loggers);
+        services.AddLogging();
+        var diffusion = services.AddStableDiffusion(settings.ModelPath, o => o.Onnx = settings.ModelOptions());
+        if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
+        await using var provider = services.BuildServiceProvider();
+
+        StableDiffusionPipeline pipeline;
+        try
+        {
+            pipeline = provider.GetRequiredService<StableDiffusionPipeline>();
+        }
+        catch (DiffusionException e)
+        {
+            return Runner.Fail(e.Message, ExitCodes.BadArguments);
+        }
+
+        var request = new StableDiffusionRequest
+        {
+            Prompt = settings.Prompt!,
+            NegativePrompt = settings.NegativePrompt,
+            Width = settings.Width,
+            Height = settings.Height,
+            Steps = settings.Steps,
+            GuidanceScale = settings.Guidance ?? 7.5,
+            GuidanceRescale = settings.GuidanceRescale,
+            Seed = settings.Seed,
+            Sampler = settings.Sampler,
+            Sampling = settings.SamplingOptions(),
+            ImagesPerPrompt = settings.Batch ?? 1,
+            InitImage = settings.InitImage is { } init ? await File.ReadAllBytesAsync(init, cancellationToken) : null,
+            Strength = settings.Strength,
+        };
+
+        StableDiffusionResult result;
+        try
+        {
+            result = await ConsoleProgress.Run($"{settings.Sampler ?? "the model's sampler"}, {settings.Steps} steps",
+                progress => pipeline.GenerateAsync(request, progress, cancellationToken));
+        }
+        catch (Exception e) when (e is DiffusionException or ArgumentException)
+        {
+            var badArguments = e is ArgumentException or SchedulerConfigException or UnknownSamplerException or ImageSizeException or InvalidImageException or ModelLoadException;
+            return Runner.Fail(e.Message, badArguments ? ExitCodes.BadArguments : ExitCodes.Failed);
+        }
+        catch (OperationCanceledException)
+        {
+            return Runner.Fail("cancelled; nothing was written", ExitCodes.Failed);
+        }
+
+        Write(settings, result);
+        Console.WriteLine($"{result.SamplerName}: {result.LatentShape.Batch} image{(result.LatentShape.Batch == 1 ? "" : "s")} of {result.ImageShape.Width}×{result.ImageShape.Height}, " +
+                          $"{result.Timesteps.Count} steps, {result.UnetEvaluations} UNet calls, {result.Elapsed.TotalSeconds:0.0} s");
+        return ExitCodes.Success;
+    }
+
+    private static void Write(GenerateSettings settings, StableDiffusionResult result)
+    {
+        if (settings.LatentsOut is { } npy)
+        {
+            ImageEncoder.WriteAtomically(npy, Npy.Float32(result.Latents, result.LatentShape));
+            Console.WriteLine($"wrote {npy}");
+        }
+        if (settings.Out is { } file)
+        {
+            // One image: the pipeline's own PNG; several: a grid (the grid encoder takes [−1, 1] pixels).
+            var bytes = result.Png.Count == 1 ? result.Png[0] : ImageEncoder.EncodeGridPng(result.Images.Select(v => 2 * v - 1).ToArray(), result.ImageShape, settings.Columns);
+            ImageEncoder.WriteAtomically(file, bytes);
+            Console.WriteLine($"wrote {file}");
+        }
+        if (settings.OutDir is { } folder)
+        {
+            for (var i = 0; i < result.Png.Count; i++) ImageEncoder.WriteAtomically(Path.Combine(folder, $"{i:000}.png"), result.Png[i]);
+            Console.WriteLine($"wrote {result.Png.Count} images to {folder}");
+        }
+    }
+}

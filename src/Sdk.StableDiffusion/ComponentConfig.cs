@@ -1,0 +1,62 @@
+using System.Text.Json;
+using Diffusion.Configuration;
+using Diffusion.Denoising;
+
+namespace Diffusion.StableDiffusion;
+
+/// <summary>Reads the few values the pipeline needs from a component's <c>config.json</c> (Optimum layout; absent in the legacy one).</summary>
+internal sealed class ComponentConfig
+{
+    private readonly JsonElement _root;
+
+    private ComponentConfig(string file, JsonElement root)
+    {
+        File = file;
+        _root = root;
+    }
+
+    public string File { get; }
+
+    /// <summary>The config beside a component's model, or null when there is none.</summary>
+    public static ComponentConfig? TryRead(string folder, string component)
+    {
+        var file = Path.Combine(folder, component, "config.json");
+        if (!System.IO.File.Exists(file)) return null;
+        try
+        {
+            // Python's json module may write bare NaN/Infinity: quote them first, as for scheduler configurations.
+            var text = SchedulerConfigJson.QuoteNonFiniteLiterals(System.IO.File.ReadAllText(file));
+            using var document = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ModelLoadException($"{file} holds a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}; expected an object.");
+            return new ComponentConfig(file, document.RootElement.Clone());
+        }
+        catch (JsonException e)
+        {
+            throw new ModelLoadException($"{file} is not valid JSON (line {e.LineNumber + 1}): {e.Message}", e);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelLoadException($"{file} could not be read: {e.Message}", e);
+        }
+    }
+
+    public double? Number(string key)
+    {
+        if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && double.IsFinite(d)) return d;
+        throw new ModelLoadException($"{File}: '{key}' = {v.GetRawText()}; expected a finite number.");
+    }
+
+    public int? Integer(string key)
+    {
+        var d = Number(key);
+        if (d is null) return null;
+        return d == Math.Floor(d.Value) && d is >= int.MinValue and <= int.MaxValue ? (int)d.Value
+            : throw new ModelLoadException($"{File}: '{key}' = {d}; expected an integer.");
+    }
+
+    /// <summary>The length of an array value (e.g. <c>block_out_channels</c>), or null.</summary>
+    public int? ArrayLength(string key) =>
+        _root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.Array ? v.GetArrayLength() : null;
+}

@@ -1,0 +1,63 @@
+using Diffusion.Denoising;
+using Diffusion.Onnx;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Diffusion.StableDiffusion;
+
+/// <summary>
+/// The VAE decoder of a Stable Diffusion export: latents (already divided by the scaling factor) in, pixels in
+/// about [−1, 1] out. Items are decoded one at a time, as the reference's ONNX pipelines do, which also fits
+/// exports with a fixed batch of 1 and keeps the peak memory of a large batch low. Thread-safe.
+/// </summary>
+public sealed class OnnxVaeDecoder : IDisposable
+{
+    private static readonly string[] LatentNames = ["latent_sample", "latents", "z"];
+    private static readonly string[] ImageNames = ["sample", "image", "images"];
+
+    private readonly OnnxComponent _component;
+    private readonly string _inputName;
+    private readonly string _outputName;
+
+    internal OnnxVaeDecoder(OnnxComponent component)
+    {
+        _component = component;
+        _inputName = component.FindInput(LatentNames, m => m is { IsTensor: true, Dimensions.Length: 4 } && OnnxSignature.IsFloat(m.ElementDataType),
+            "the latents, float [batch, channels, height, width]");
+        _outputName = component.FindOutput(ImageNames, m => m is { IsTensor: true, Dimensions.Length: 4 } && OnnxSignature.IsFloat(m.ElementDataType),
+            "the image, float [batch, 3, height, width]");
+        if (component.Inputs.Count != 1)
+            throw new ModelLoadException($"{component.File}: the VAE decoder should take one input (the latents); it has {component.Describe()}.");
+    }
+
+    /// <summary>The model file.</summary>
+    public string File => _component.File;
+
+    internal OnnxComponent Component => _component;
+
+    /// <summary>Decodes <paramref name="latents"/> of <paramref name="shape"/>; returns the pixels and their shape.</summary>
+    public (float[] Pixels, TensorShape Shape) Decode(float[] latents, TensorShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(latents);
+        if (latents.Length != shape.Length) throw new ArgumentException($"{latents.Length} latent values do not match the shape {shape}.", nameof(latents));
+        float[]? pixels = null;
+        var imageShape = default(TensorShape);
+        for (var b = 0; b < shape.Batch; b++)
+        {
+            var item = latents.AsSpan(b * shape.ItemLength, shape.ItemLength).ToArray();
+            using var input = _component.FloatInput(_inputName, item, [1, shape.Channels, shape.Height, shape.Width]);
+            var (output, outShape) = _component.Run([_inputName], [input], _outputName);
+            if (outShape is not [1, var c, var h, var w])
+                throw new ModelLoadException($"{File}: the VAE decoder returned [{string.Join(", ", outShape)}]; expected [1, channels, height, width].");
+            if (pixels is null)
+            {
+                imageShape = new TensorShape(shape.Batch, (int)c, (int)h, (int)w);
+                pixels = new float[imageShape.Length];
+            }
+            output.CopyTo(pixels, b * imageShape.ItemLength);
+        }
+        return (pixels!, imageShape);
+    }
+
+    /// <summary>Releases the session.</summary>
+    public void Dispose() => _component.Dispose();
+}

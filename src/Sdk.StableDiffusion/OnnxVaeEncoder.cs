@@ -1,0 +1,88 @@
+using Diffusion.Denoising;
+using Diffusion.Onnx;
+
+namespace Diffusion.StableDiffusion;
+
+/// <summary>What a VAE encoder export returns.</summary>
+public enum VaeEncoderOutput
+{
+    /// <summary>
+    /// A latent already sampled inside the graph (the legacy diffusers export's <c>latent_sample</c>, drawn by ONNX
+    /// Runtime's own unseeded generator). The pipeline still takes the posterior draw from its seeded generator and
+    /// discards it, so that the draws after it match the reference.
+    /// </summary>
+    Sample,
+
+    /// <summary>The posterior's parameters, mean and log-variance stacked on the channel axis (Optimum's <c>latent_parameters</c>); the pipeline samples with its seeded generator.</summary>
+    LatentParameters,
+}
+
+/// <summary>
+/// The VAE encoder of a Stable Diffusion export: pixels in [−1, 1] in, a latent or the posterior's parameters out
+/// (<see cref="VaeEncoderOutput"/>, told apart by the output's name and, failing that, by its channel count).
+/// Items are encoded one at a time. Thread-safe.
+/// </summary>
+public sealed class OnnxVaeEncoder : IDisposable
+{
+    private static readonly string[] ImageNames = ["sample", "image", "images"];
+    private static readonly string[] SampleNames = ["latent_sample", "latents"];
+    private static readonly string[] ParameterNames = ["latent_parameters", "latent_dist", "moments", "parameters"];
+
+    private readonly OnnxComponent _component;
+    private readonly string _inputName;
+    private readonly string _outputName;
+    private readonly VaeEncoderOutput? _declared;
+
+    internal OnnxVaeEncoder(OnnxComponent component)
+    {
+        _component = component;
+        _inputName = component.FindInput(ImageNames, m => m is { IsTensor: true, Dimensions.Length: 4 } && OnnxSignature.IsFloat(m.ElementDataType),
+            "the image, float [batch, 3, height, width]");
+        if (component.Inputs.Count != 1)
+            throw new ModelLoadException($"{component.File}: the VAE encoder should take one input (the image); it has {component.Describe()}.");
+        _outputName = component.FindOutput([.. SampleNames, .. ParameterNames], m => m is { IsTensor: true, Dimensions.Length: 4 } && OnnxSignature.IsFloat(m.ElementDataType),
+            "the latent or its posterior parameters, float [batch, channels, height, width]");
+        _declared = SampleNames.Contains(_outputName) ? VaeEncoderOutput.Sample : ParameterNames.Contains(_outputName) ? VaeEncoderOutput.LatentParameters : null;
+    }
+
+    /// <summary>The model file.</summary>
+    public string File => _component.File;
+
+    /// <summary>The output's name.</summary>
+    public string OutputName => _outputName;
+
+    /// <summary>What the encoder returns for a UNet of <paramref name="latentChannels"/> channels, judged from the output's name, else its channel count.</summary>
+    public VaeEncoderOutput? OutputKind(int latentChannels)
+    {
+        if (_declared is { } d) return d;
+        var c = _component.Outputs[_outputName].Dimensions[1];
+        return c == latentChannels ? VaeEncoderOutput.Sample : c == 2 * latentChannels ? VaeEncoderOutput.LatentParameters : null;
+    }
+
+    /// <summary>Encodes <paramref name="pixels"/> of <paramref name="shape"/>; returns the raw output and its shape.</summary>
+    public (float[] Values, TensorShape Shape) Encode(float[] pixels, TensorShape shape)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        if (pixels.Length != shape.Length) throw new ArgumentException($"{pixels.Length} pixel values do not match the shape {shape}.", nameof(pixels));
+        float[]? values = null;
+        var outputShape = default(TensorShape);
+        for (var b = 0; b < shape.Batch; b++)
+        {
+            var item = pixels.AsSpan(b * shape.ItemLength, shape.ItemLength).ToArray();
+            using var input = _component.FloatInput(_inputName, item, [1, shape.Channels, shape.Height, shape.Width]);
+            var (output, outShape) = _component.Run([_inputName], [input], _outputName);
+            if (outShape is not [1, var c, var h, var w])
+                throw new ModelLoadException($"{File}: the VAE encoder returned [{string.Join(", ", outShape)}]; expected [1, channels, height, width].");
+            if (values is null)
+            {
+                outputShape = new TensorShape(shape.Batch, (int)c, (int)h, (int)w);
+                values = new float[outputShape.Length];
+            }
+            output.CopyTo(values, b * outputShape.ItemLength);
+        }
+        return (values!, outputShape);
+    }
+
+    /// <summary>Releases the session.</summary>
+    public void Dispose() => _component.Dispose();
+}

@@ -1,0 +1,62 @@
+using Diffusion.Denoising;
+using Diffusion.Imaging;
+using StbImageSharp;
+
+namespace Diffusion.StableDiffusion;
+
+/// <summary>The pixel conversions of the reference pipeline's image processor, at both ends.</summary>
+public static class StableDiffusionImages
+{
+    /// <summary>Decodes PNG (or JPEG, BMP…) bytes to 8-bit RGB, HWC.</summary>
+    /// <exception cref="InvalidImageException">The bytes are not an image.</exception>
+    public static (byte[] Rgb, int Width, int Height) Decode(byte[] file)
+    {
+        ArgumentNullException.ThrowIfNull(file);
+        try
+        {
+            var image = ImageResult.FromMemory(file, ColorComponents.RedGreenBlue);
+            return (image.Data, image.Width, image.Height);
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException)
+        {
+            throw new InvalidImageException($"The start image ({file.Length} bytes) could not be decoded: {e.Message}. Give a PNG, JPEG or BMP file.", e);
+        }
+    }
+
+    /// <summary>The encoder's input: uint8 / 255, then 2x − 1, HWC → [1, 3, H, W] (the reference's <c>VaeImageProcessor.preprocess</c> without resizing).</summary>
+    public static float[] Preprocess(ReadOnlySpan<byte> rgb, int width, int height)
+    {
+        if (rgb.Length != width * height * 3) throw new ArgumentException($"{rgb.Length} bytes are not {width}×{height} RGB pixels.", nameof(rgb));
+        var plane = width * height;
+        var result = new float[3 * plane];
+        for (var p = 0; p < plane; p++)
+            for (var c = 0; c < 3; c++)
+                result[c * plane + p] = 2f * (rgb[p * 3 + c] / 255f) - 1f;
+        return result;
+    }
+
+    /// <summary>The decoder's output to [0, 1]: <c>(x / 2 + 0.5).clamp(0, 1)</c>, in place.</summary>
+    public static void Postprocess(Span<float> pixels)
+    {
+        for (var i = 0; i < pixels.Length; i++) pixels[i] = Math.Clamp(pixels[i] / 2f + 0.5f, 0f, 1f);
+    }
+
+    /// <summary>PNG bytes of item <paramref name="index"/> of [0, 1] images: <c>round(x · 255)</c>, halves to even, as the reference's <c>numpy_to_pil</c>.</summary>
+    public static byte[] EncodePng(ReadOnlySpan<float> images, TensorShape shape, int index)
+    {
+        if (shape.Channels != 3) throw new ArgumentException($"Expected RGB images, got {shape.Channels} channels.", nameof(shape));
+        var plane = shape.Height * shape.Width;
+        var item = images.Slice(index * shape.ItemLength, shape.ItemLength);
+        var pixels = new byte[shape.ItemLength];
+        for (var c = 0; c < 3; c++)
+            for (var p = 0; p < plane; p++)
+                pixels[p * 3 + c] = (byte)MathF.Round(Math.Clamp(item[c * plane + p], 0f, 1f) * 255f, MidpointRounding.ToEven);
+        return ImageEncoder.EncodePixelsPng(pixels, shape.Width, shape.Height, 3);
+    }
+}
+
+/// <summary>A start image could not be decoded, or does not fit the request.</summary>
+public sealed class InvalidImageException(string message, Exception? innerException = null) : DiffusionException(message, innerException);
+
+/// <summary>The requested width or height cannot be generated: not a positive multiple of the VAE factor, or not what the export is fixed to.</summary>
+public sealed class ImageSizeException(string message) : DiffusionException(message);

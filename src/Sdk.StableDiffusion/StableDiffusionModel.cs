@@ -1,0 +1,153 @@
+using Diffusion.Configuration;
+using Diffusion.Denoising;
+using Diffusion.Onnx;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Diffusion.StableDiffusion;
+
+/// <summary>
+/// A Stable Diffusion ONNX export, loaded once: the tokenizer, the text encoder, the UNet (an
+/// <see cref="OnnxDiffusionModel"/>), the VAE decoder and, when present, the VAE encoder, with the scheduler
+/// configuration and the VAE's scaling factor. Both the legacy diffusers layout and Optimum's are read
+/// (<see cref="StableDiffusionLayout"/>); every input name, element type and rank comes from the sessions.
+/// Thread-safe: share one instance between pipelines and requests.
+/// </summary>
+public sealed class StableDiffusionModel : IDisposable
+{
+    /// <summary>SD 1.x's VAE scaling factor, which the legacy layout implies (no file stores it).</summary>
+    public const double LegacyScalingFactor = 0.18215;
+
+    private StableDiffusionModel(string folder, StableDiffusionLayout layout, IPromptTokenizer tokenizer, OnnxTextEncoder textEncoder,
+        OnnxDiffusionModel unet, OnnxVaeDecoder vaeDecoder, OnnxVaeEncoder? vaeEncoder, double scalingFactor, int vaeScaleFactor, int? defaultSampleSize)
+    {
+        Folder = folder;
+        Layout = layout;
+        Tokenizer = tokenizer;
+        TextEncoder = textEncoder;
+        Unet = unet;
+        VaeDecoder = vaeDecoder;
+        VaeEncoder = vaeEncoder;
+        ScalingFactor = scalingFactor;
+        VaeScaleFactor = vaeScaleFactor;
+        DefaultSampleSize = defaultSampleSize;
+    }
+
+    /// <summary>The folder the model was loaded from.</summary>
+    public string Folder { get; }
+
+    /// <summary>Which exporter wrote it.</summary>
+    public StableDiffusionLayout Layout { get; }
+
+    /// <summary>The prompt tokenizer.</summary>
+    public IPromptTokenizer Tokenizer { get; }
+
+    /// <summary>The text encoder.</summary>
+    public OnnxTextEncoder TextEncoder { get; }
+
+    /// <summary>The UNet, with the folder's <c>scheduler/scheduler_config.json</c>.</summary>
+    public OnnxDiffusionModel Unet { get; }
+
+    /// <summary>The VAE decoder.</summary>
+    public OnnxVaeDecoder VaeDecoder { get; }
+
+    /// <summary>The VAE encoder (image to image), or null when the export has none.</summary>
+    public OnnxVaeEncoder? VaeEncoder { get; }
+
+    /// <summary>The scheduler configuration the model ships, or null.</summary>
+    public SchedulerConfig? SchedulerConfig => Unet.SchedulerConfig;
+
+    /// <summary>The VAE's scaling factor: latents are multiplied by it after encoding and divided by it before decoding.</summary>
+    public double ScalingFactor { get; }
+
+    /// <summary>Pixels per latent along each side: 2^(VAE blocks − 1) from the VAE's config, else 8.</summary>
+    public int VaeScaleFactor { get; }
+
+    /// <summary>The UNet's <c>sample_size</c> (latent side), when a config or the export fixes it; the default image side is this × <see cref="VaeScaleFactor"/>.</summary>
+    public int? DefaultSampleSize { get; }
+
+    /// <summary>Latent channels (the UNet's sample channels).</summary>
+    public int LatentChannels => Unet.Info.Channels;
+
+    /// <summary>
+    /// Loads a Stable Diffusion folder: <c>tokenizer/</c>, <c>text_encoder/model.onnx</c>, <c>unet/model.onnx</c> (with
+    /// its external weight data), <c>vae_decoder/model.onnx</c>, optionally <c>vae_encoder/model.onnx</c>, and
+    /// <c>scheduler/scheduler_config.json</c>.
+    /// </summary>
+    /// <exception cref="ModelLoadException">A part is missing, unreadable, or lacks an input or output the pipeline needs.</exception>
+    public static StableDiffusionModel Load(string folder, StableDiffusionOptions? options = null, ILogger? logger = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(folder);
+        options ??= new StableDiffusionOptions();
+        logger ??= NullLogger.Instance;
+        var root = Path.GetFullPath(folder);
+        if (!Directory.Exists(root))
+            throw new ModelLoadException($"'{root}' is not a folder. Point the SDK at a Stable Diffusion ONNX export: a folder with model_index.json, tokenizer/, text_encoder/, unet/, vae_decoder/ and scheduler/.");
+        var missing = new[] { "text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx" }
+            .Where(p => !File.Exists(Path.Combine(root, p))).ToList();
+        if (options.Tokenizer is null && !Directory.Exists(Path.Combine(root, "tokenizer"))) missing.Add("tokenizer/");
+        if (missing.Count > 0)
+            throw new ModelLoadException($"'{root}' is not a complete Stable Diffusion ONNX export: {string.Join(", ", missing)} {(missing.Count == 1 ? "is" : "are")} missing. " +
+                "Export one with diffusers' convert_stable_diffusion_checkpoint_to_onnx.py or `optimum-cli export onnx`.");
+
+        // Optimum writes a config.json into every component folder; the legacy converter writes none.
+        var vaeConfig = ComponentConfig.TryRead(root, "vae_decoder") ?? ComponentConfig.TryRead(root, "vae_encoder") ?? ComponentConfig.TryRead(root, "vae");
+        var unetConfig = ComponentConfig.TryRead(root, "unet");
+        var layout = vaeConfig is not null || unetConfig is not null || File.Exists(Path.Combine(root, "text_encoder", "config.json"))
+            ? StableDiffusionLayout.Optimum : StableDiffusionLayout.LegacyDiffusers;
+
+        var scaling = options.ScalingFactor ?? vaeConfig?.Number("scaling_factor") ?? LegacyScalingFactor;
+        if (!(scaling > 0) || !double.IsFinite(scaling))
+            throw new ModelLoadException($"The VAE scaling factor is {scaling}; expected a finite number > 0 (set StableDiffusionOptions.ScalingFactor or fix 'scaling_factor' in {vaeConfig?.File ?? "the options"}).");
+        var blocks = vaeConfig?.ArrayLength("block_out_channels");
+        var vaeScale = blocks is > 0 ? 1 << (blocks.Value - 1) : 8;
+
+        var tokenizer = options.Tokenizer ?? DefaultTokenizer(Path.Combine(root, "tokenizer"));
+        var parts = new List<IDisposable>();
+        try
+        {
+            var textEncoder = new OnnxTextEncoder(OnnxComponent.Open(Path.Combine(root, "text_encoder", "model.onnx"), "text encoder", options.Onnx, logger));
+            parts.Add(textEncoder);
+            var unet = OnnxDiffusionModel.Load(root, options.Onnx, logger);
+            parts.Add(unet);
+            if (unet.Info.EncoderHiddenStatesLength is null)
+                throw new ModelLoadException($"{unet.ModelPath} takes no encoder hidden states, so it is not a text-to-image UNet.");
+            var vaeDecoder = new OnnxVaeDecoder(OnnxComponent.Open(Path.Combine(root, "vae_decoder", "model.onnx"), "VAE decoder", options.Onnx, logger));
+            parts.Add(vaeDecoder);
+            OnnxVaeEncoder? vaeEncoder = null;
+            var encoderFile = Path.Combine(root, "vae_encoder", "model.onnx");
+            if (File.Exists(encoderFile))
+            {
+                vaeEncoder = new OnnxVaeEncoder(OnnxComponent.Open(encoderFile, "VAE encoder", options.Onnx, logger));
+                parts.Add(vaeEncoder);
+            }
+            var sampleSize = unet.Info.Height ?? unetConfig?.Integer("sample_size");
+            logger.LogInformation("Loaded Stable Diffusion ({Layout} layout) from {Folder}: text encoder {Ids}, scaling factor {Scaling}, VAE factor {Factor}{Encoder}.",
+                layout, root, textEncoder.InputDescription, scaling, vaeScale, vaeEncoder is null ? ", no VAE encoder" : $", VAE encoder output '{vaeEncoder.OutputName}'");
+            return new StableDiffusionModel(root, layout, tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, scaling, vaeScale, sampleSize);
+        }
+        catch
+        {
+            foreach (var part in parts) part.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Encodes one prompt: tokenizer, then text encoder; returns the last hidden state [sequence, hidden size].</summary>
+    public float[] EncodePrompt(string prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        return TextEncoder.Encode(Tokenizer.Encode(prompt));
+    }
+
+    /// <summary>Releases every session.</summary>
+    public void Dispose()
+    {
+        TextEncoder.Dispose();
+        Unet.Dispose();
+        VaeDecoder.Dispose();
+        VaeEncoder?.Dispose();
+    }
+
+    private static IPromptTokenizer DefaultTokenizer(string folder) => ClipPromptTokenizer.FromFolder(folder);
+}

@@ -1,0 +1,19 @@
+using Diffusion.Onnx;
+
+namespace Diffusion.StableDiffusion;
+
+/// <summary>How <see cref="StableDiffusionModel.Load"/> opens a Stable Diffusion folder. Bind it with the Options pattern (section <see cref="SectionName"/>) or set it in code.</summary>
+public sealed class StableDiffusionOptions
+{
+    /// <summary>The configuration section the options bind from by default.</summary>
+    public const string SectionName = "StableDiffusion";
+
+    /// <summary>The execution provider, threads and session settings, shared by every ONNX part (text encoder, UNet, VAE).</summary>
+    public OnnxModelOptions Onnx { get; set; } = new();
+
+    /// <summary>The VAE scaling factor; null: <c>scaling_factor</c> from <c>vae_decoder/config.json</c> (or <c>vae_encoder/</c>, <c>vae/</c>), else SD 1.x's 0.18215.</summary>
+    public double? ScalingFactor { get; set; }
+
+    /// <summary>The tokenizer; null: the CLIP tokenizer of the folder's <c>tokenizer/</c>. Not bindable from configuration.</summary>
+    public IPromptTokenizer? Tokenizer { get; set; }
+}

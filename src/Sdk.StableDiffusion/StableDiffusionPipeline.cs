@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics.Tensors;
+using Diffusion.Configuration;
+using Diffusion.Denoising;
+using Diffusion.Noise;
+using Diffusion.Pipeline;
+using Diffusion.Scheduling;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Diffusion.StableDiffusion;
+
+/// <summary>
+/// Text to image and image to image with a <see cref="StableDiffusionModel"/>, computed as the reference's
+/// <c>StableDiffusionPipeline</c> and <c>StableDiffusionImg2ImgPipeline</c> compute them: the same tokens, the same
+/// guidance, the same random draws in the same order from one seeded generator, any registered sampler (by default
+/// the model's own), the same VAE scaling and post-processing. Thread-safe: concurrent calls share only the model's
+/// sessions; each gets its own sampler, denoiser, generator and buffers.
+/// </summary>
+public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISamplerFactory samplers, ILogger<StableDiffusionPipeline>? logger = null)
+{
+    private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
+    private readonly ISamplerFactory _samplers = samplers ?? throw new ArgumentNullException(nameof(samplers));
+
+    /// <summary>The model this pipeline runs.</summary>
+    public StableDiffusionModel Model { get; } = model ?? throw new ArgumentNullException(nameof(model));
+
+    /// <summary>Generates one batch: every prompt × <see cref="StableDiffusionRequest.ImagesPerPrompt"/>.</summary>
+    /// <param name="request">What to generate.</param>
+    /// <param name="progress">Receives the step count, timestep and elapsed time after every step.</param>
+    /// <param name="cancellationToken">Checked before every model call.</param>
+    /// <exception cref="ImageSizeException">The width or height is not a positive multiple of the VAE factor.</exception>
+    /// <exception cref="InvalidImageException">The start image cannot be read or does not fit the request.</exception>
+    /// <exception cref="SchedulerConfigException">A sampling option is invalid (the message names it).</exception>
+    /// <exception cref="NonFiniteValueException">A NaN or infinity appeared in the loop.</exception>
+    /// <exception cref="ModelOutOfMemoryException">The UNet ran out of memory even for half the batch.</exception>
+    public Task<StableDiffusionResult> GenerateAsync(StableDiffusionRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var plan = Prepare(request); // bad requests fail here, before any work starts
+        return Task.Run(() => Run(plan, progress, cancellationToken), cancellationToken);
+    }
+
+    /// <summary>Generates one batch on the calling thread.</summary>
+    /// <inheritdoc cref="GenerateAsync" path="/param"/>
+    public StableDiffusionResult Generate(StableDiffusionRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Run(Prepare(request), progress, cancellationToken);
+
+    private sealed record Plan(StableDiffusionRequest Request, string[] Prompts, IScheduler Sampler, SamplingOptions Options, TensorShape LatentShape,
+        bool Guided, byte[]? InitRgb, int StartIndex);
+
+    private Plan Prepare(StableDiffusionRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var prompts = request.Prompts?.ToArray() ?? [request.Prompt];
+        if (prompts.Length == 0 || prompts.Any(p => p is null))
+            throw new ArgumentException("Give a prompt (Prompt, or a non-empty Prompts list without nulls); the empty string is a valid prompt.", nameof(request));
+        if (request.ImagesPerPrompt < 1)
+            throw new ArgumentException($"ImagesPerPrompt must be at least 1 (got {request.ImagesPerPrompt}).", nameof(request));
+
+        // Size: the request's, else the start image's, else the UNet's sample size × the VAE factor.
+        byte[]? rgb = null;
+        int? imageWidth = null, imageHeight = null;
+        if (request.InitImage is { } file)
+        {
+            if (Model.VaeEncoder is null)
+                throw new InvalidImageException($"Image to image needs a VAE encoder, and {Model.Folder} has no vae_encoder/model.onnx.");
+            if (!(request.Strength > 0 && request.Strength <= 1))
+                throw new SamplingOptionException(nameof(request.Strength), request.Strength.ToString("R", CultureInfo.InvariantCulture), "a number in (0, 1]");
+            (rgb, var w, var h) = StableDiffusionImages.Decode(file);
+            if ((request.Width is { } rw && rw != w) || (request.Height is { } rh && rh != h))
+                throw new InvalidImageException($"The start image is {w}×{h} but the request asks for {request.Width}×{request.Height}; resize the picture first (the SDK does not resample), or leave Width and Height unset.");
+            (imageWidth, imageHeight) = (w, h);
+        }
+        var factor = Model.VaeScaleFactor;
+        var fallback = (Model.DefaultSampleSize ?? 64) * factor;
+        var width = request.Width ?? imageWidth ?? fallback;
+        var height = request.Height ?? imageHeight ?? fallback;
+        if (width < factor || height < factor || width % factor != 0 || height % factor != 0)
+            throw new ImageSizeException($"{width}×{height} pixels cannot be generated: width and height must be positive multiples of {factor} (the VAE's factor) for {Model.Folder}.");
+        var latent = new TensorShape(prompts.Length * request.ImagesPerPrompt, Model.LatentChannels, height / factor, width / factor);
+        var info = Model.Unet.Info;
+        if ((info.Height is { } fh && fh != latent.Height) || (info.Width is { } fw && fw != latent.Width))
+            throw new ImageSizeException($"The UNet {Model.Unet.ModelPath} is fixed to latents of {info.Height}×{info.Width}, i.e. images of {info.Width * factor}×{info.Height * factor} pixels; {width}×{height} was asked for.");
+
+        // The sampler: the request's, else the model's own class; the model's configuration supplies the schedule.
+        var options = request.Sampling?.Clone() ?? new SamplingOptions();
+        options.Sampler = request.Sampler ?? options.Sampler;
+        options.Steps = request.Steps;
+        options.GuidanceScale = request.GuidanceScale;
+        options.GuidanceRescale = request.GuidanceRescale;
+        var sampler = _samplers.Create(options, Model.SchedulerConfig);
+        sampler.SetTimesteps(options.Steps);
+
+        var startIndex = 0;
+        if (rgb is not null)
+        {
+            // As the reference: init = min(int(steps · strength), steps), t_start = max(steps − init, 0), and the
+            // schedule from t_start · order (the sampler's model calls per step).
+            var steps = options.Steps;
+            var tStart = Math.Max(steps - Math.Min((int)(steps * request.Strength), steps), 0);
+            startIndex = Math.Min(tStart * sampler.Order, sampler.Timesteps.Count - 1);
+            sampler.SetBeginIndex(startIndex);
+        }
+        // As the reference: guidance runs only for a weight above 1.
+        var guided = request.GuidanceScale > 1;
+        return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex);
+    }
+
+    private StableDiffusionResult Run(Plan plan, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    {
+        var (request, prompts, sampler, options, shape, guided, rgb, startIndex) = plan;
+        var clock = Stopwatch.StartNew();
+        var noise = new TorchGaussianNoise(request.Seed);
+
+        // 1. Text: one text-encoder call per distinct prompt; item b gets prompt b / ImagesPerPrompt.
+        cancellationToken.ThrowIfCancellationRequested();
+        var cache = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        float[] Embed(string text)
+        {
+            if (!cache.TryGetValue(text, out var e)) cache[text] = e = Model.EncodePrompt(text);
+            return e;
+        }
+        var perItem = Embed(prompts[0]).Length;
+        var hidden = new float[shape.Batch * perItem];
+        for (var b = 0; b < shape.Batch; b++) Embed(prompts[b / request.ImagesPerPrompt]).CopyTo(hidden, b * perItem);
+        var unconditional = guided ? Embed(request.NegativePrompt ?? "") : null;
+
+        // 2. The latents entering the loop.
+        cancellationToken.ThrowIfCancellationRequested();
+        var x = rgb is null ? InitialNoise(sampler, shape, noise) : NoisedStartImage(rgb, sampler, shape, startIndex, noise);
+        var initial = x.ToArray();
+
+        // 3. The UNet: guided, retrying with half the batch once if memory runs out.
+        var halving = new HalvingDenoiser(Model.Unet.CreateDenoiser(), batch => _logger.LogWarning(
+            "The UNet ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
+        // The outermost denoiser owns the chain down to the UNet's buffers, released when the run ends.
+        using IDenoiser denoiser = guided
+            ? new ClassifierFreeGuidance(halving, request.GuidanceScale, request.GuidanceRescale, unconditionalHiddenStates: unconditional)
+            : halving;
+
+        // 4. The loop, shared with the SDK's other pipelines.
+        x = new SamplingLoop
+        {
+            Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex,
+            OnStep = request.OnStep, Progress = progress, Clock = clock,
+        }.Run(x, shape, noise, default, hidden, cancellationToken);
+
+        // 5. Decode: latents / scaling factor → VAE → (x / 2 + 0.5).clamp(0, 1); the PNG files are encoded on demand.
+        cancellationToken.ThrowIfCancellationRequested();
+        var scaled = new float[x.Length];
+        TensorPrimitives.Divide(x, (float)Model.ScalingFactor, scaled);
+        var (images, imageShape) = Model.VaeDecoder.Decode(scaled, shape);
+        StableDiffusionImages.Postprocess(images);
+
+        return new StableDiffusionResult
+        {
+            Images = images,
+            ImageShape = imageShape,
+            Latents = x,
+            InitialLatents = initial,
+            LatentShape = shape,
+            SamplerName = sampler.Name,
+            Timesteps = sampler.Timesteps.Skip(startIndex).ToArray(),
+            UnetEvaluations = halving.Evaluations,
+            Elapsed = clock.Elapsed,
+        };
+    }
+
+    // Text to image: draw 0 is randn(latent shape) × init noise sigma.
+    private static float[] InitialNoise(IScheduler sampler, TensorShape shape, TorchGaussianNoise noise)
+    {
+        var x = new float[shape.Length];
+        noise.NextGaussian(x);
+        if (sampler.InitNoiseSigma != 1) TensorPrimitives.Multiply(x, (float)sampler.InitNoiseSigma, x);
+        return x;
+    }
+
+    // Image to image: preprocess, encode, sample the posterior (draw 0), scale, repeat for the batch, then add_noise
+    // with draw 1 at the first timestep of the shortened schedule.
+    private float[] NoisedStartImage(byte[] rgb, IScheduler sampler, TensorShape shape, int startIndex, TorchGaussianNoise noise)
+    {
+        var encoder = Model.VaeEncoder!;
+        var factor = Model.VaeScaleFactor;
+        var pixels = StableDiffusionImages.Preprocess(rgb, shape.Width * factor, shape.Height * factor);
+        var (encoded, encodedShape) = encoder.Encode(pixels, new TensorShape(1, 3, shape.Height * factor, shape.Width * factor));
+        var one = shape.WithBatch(1);
+        var kind = encoder.OutputKind(shape.Channels);
+        var latent = new float[one.Length];
+        var draw = new float[one.Length];
+        noise.NextGaussian(draw);
+        if (kind == VaeEncoderOutput.Sample && encodedShape == one)
+        {
+            // Sampled inside the graph by ONNX Runtime; the seeded draw above is discarded, as the reference takes it.
+            encoded.CopyTo(latent, 0);
+        }
+        else if (kind == VaeEncoderOutput.LatentParameters && encodedShape == one with { Channels = 2 * one.Channels })
+        {
+            // DiagonalGaussianDistribution: logvar clamped to [−30, 20], std = exp(logvar / 2), z = mean + std · ε.
+            var n = one.Length;
+            for (var i = 0; i < n; i++)
+            {
+                var logvar = Math.Clamp(encoded[n + i], -30f, 20f);
+                latent[i] = encoded[i] + MathF.Exp(0.5f * logvar) * draw[i];
+            }
+        }
+        else
+        {
+            throw new ModelLoadException($"{encoder.File}: the VAE encoder returned {encodedShape} for a {one.Width * factor}×{one.Height * factor} image; expected the latent {one} or its parameters (mean and log-variance) {one with { Channels = 2 * one.Channels }}.");
+        }
+        TensorPrimitives.Multiply(latent, (float)Model.ScalingFactor, latent);
+
+        var original = new float[shape.Length];
+        for (var b = 0; b < shape.Batch; b++) latent.CopyTo(original, b * one.Length);
+        var eps = new float[shape.Length];
+        noise.NextGaussian(eps);
+        var x = new float[shape.Length];
+        var start = Enumerable.Repeat(sampler.Timesteps[startIndex], shape.Batch).ToArray();
+        sampler.AddNoise(original, eps, start, x);
+        return x;
+    }
+}

@@ -1,0 +1,57 @@
+using Diffusion.Configuration;
+using Diffusion.Pipeline;
+
+namespace Diffusion.StableDiffusion;
+
+/// <summary>What to generate with <see cref="StableDiffusionPipeline"/>: text to image, or image to image when <see cref="InitImage"/> is set.</summary>
+public sealed class StableDiffusionRequest
+{
+    /// <summary>The prompt. For a batch of different prompts use <see cref="Prompts"/>.</summary>
+    public string Prompt { get; init; } = "";
+
+    /// <summary>Several prompts, one batch item each (times <see cref="ImagesPerPrompt"/>); overrides <see cref="Prompt"/>.</summary>
+    public IReadOnlyList<string>? Prompts { get; init; }
+
+    /// <summary>What to steer away from under guidance; null: the empty prompt, as the reference does. Used for every prompt.</summary>
+    public string? NegativePrompt { get; init; }
+
+    /// <summary>Image width in pixels, a multiple of the VAE factor (8); null: the UNet's sample size × 8 (512 when unknown), or the start image's.</summary>
+    public int? Width { get; init; }
+
+    /// <summary>Image height in pixels, a multiple of the VAE factor (8); null: as <see cref="Width"/>.</summary>
+    public int? Height { get; init; }
+
+    /// <summary>Classifier-free guidance weight; guidance runs only above 1, as in the reference.</summary>
+    public double GuidanceScale { get; init; } = 7.5;
+
+    /// <summary>Guidance rescale φ in [0, 1] (Lin et al. 2023); 0 turns it off.</summary>
+    public double GuidanceRescale { get; init; }
+
+    /// <summary>Inference steps.</summary>
+    public int Steps { get; init; } = 50;
+
+    /// <summary>Seed of the run's one generator (the same numbers as <c>torch.Generator('cpu').manual_seed(seed)</c>).</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>The sampler (<c>pndm</c>, <c>euler-ancestral</c>, <c>dpm-solver</c>, a plugin's…); null: the class in the model's <c>scheduler_config.json</c>.</summary>
+    public string? Sampler { get; init; }
+
+    /// <summary>
+    /// Wrappers and sampler settings (Karras σ, thresholding, η…). Its sampler name, steps and guidance are
+    /// replaced by <see cref="Sampler"/>, <see cref="Steps"/>, <see cref="GuidanceScale"/> and <see cref="GuidanceRescale"/>;
+    /// the model's scheduler configuration supplies the schedule.
+    /// </summary>
+    public SamplingOptions? Sampling { get; init; }
+
+    /// <summary>Images per prompt.</summary>
+    public int ImagesPerPrompt { get; init; } = 1;
+
+    /// <summary>Image to image: the start picture, PNG (or any format <see cref="StableDiffusionImages.Decode"/> reads) bytes; its size must be the request's.</summary>
+    public byte[]? InitImage { get; init; }
+
+    /// <summary>Image to image: how much of the schedule to run, in (0, 1]; 1 keeps nothing of the start picture's content.</summary>
+    public double Strength { get; init; } = 0.8;
+
+    /// <summary>Receives the latents after every step (valid only during the call).</summary>
+    public StepCallback? OnStep { get; init; }
+}

@@ -1,0 +1,58 @@
+using Diffusion.StableDiffusion;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.DependencyInjection;
+using StbImageSharp;
+
+namespace Diffusion.Tests.StableDiffusion;
+
+/// <summary>The one-call registration and the Microsoft.Extensions.AI adapter, on the tiny fixture.</summary>
+[TestFixture]
+public sealed class StableDiffusionHostingTests
+{
+    [Test]
+    public async Task OneRegistrationCallGivesAPipelineAndAnImageGeneratorOverOneModel()
+    {
+        var services = new ServiceCollection();
+        services.AddStableDiffusion(SdFixture.ModelFolder);
+        await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+        var pipeline = provider.GetRequiredService<StableDiffusionPipeline>();
+        var generator = provider.GetRequiredService<IImageGenerator>();
+        Assert.That(generator.GetService(typeof(StableDiffusionModel)), Is.SameAs(provider.GetRequiredService<StableDiffusionModel>()));
+        Assert.That(pipeline.Model, Is.SameAs(provider.GetRequiredService<StableDiffusionModel>()));
+
+        // Case A1 through the adapter: the same PNG as the pipeline gives directly.
+        var c = SdFixture.Case("A1-txt2img-pndm");
+        var response = await generator.GenerateAsync(new ImageGenerationRequest(c.Prompt), new ImageGenerationOptions
+        {
+            ImageSize = new System.Drawing.Size(64, 64),
+            AdditionalProperties = new AdditionalPropertiesDictionary { ["seed"] = 42, ["steps"] = c.Steps, ["guidance_scale"] = c.GuidanceScale },
+        });
+        var png = response.Contents.OfType<DataContent>().Single();
+        Assert.That(png.MediaType, Is.EqualTo("image/png"));
+        var direct = await pipeline.GenerateAsync(SdFixture.Request(c));
+        Assert.That(png.Data.ToArray(), Is.EqualTo(direct.Png[0]));
+        var theirs = ImageResult.FromMemory(c.ImagePng, ColorComponents.RedGreenBlue).Data;
+        var ours = ImageResult.FromMemory(direct.Png[0], ColorComponents.RedGreenBlue).Data;
+        Assert.That(ours.Zip(theirs, (a, b) => Math.Abs(a - b)).Max(), Is.LessThanOrEqualTo(1));
+    }
+
+    [Test]
+    public void TheAdapterMapsStartImagesCountsAndOptions()
+    {
+        var generator = new StableDiffusionImageGenerator(SdFixture.Pipeline);
+        var request = generator.ToRequest(new ImageGenerationRequest("a cat", [new DataContent(new byte[] { 1, 2 }, "image/png")]), new ImageGenerationOptions
+        {
+            Count = 3,
+            AdditionalProperties = new AdditionalPropertiesDictionary { ["negative_prompt"] = "blurry", ["strength"] = 0.5, ["sampler"] = "euler" },
+        });
+        Assert.Multiple(() =>
+        {
+            Assert.That(request.Prompt, Is.EqualTo("a cat"));
+            Assert.That(request.ImagesPerPrompt, Is.EqualTo(3));
+            Assert.That(request.NegativePrompt, Is.EqualTo("blurry"));
+            Assert.That(request.Strength, Is.EqualTo(0.5));
+            Assert.That(request.Sampler, Is.EqualTo("euler"));
+            Assert.That(request.InitImage, Is.EqualTo(new byte[] { 1, 2 }));
+        });
+    }
+}
