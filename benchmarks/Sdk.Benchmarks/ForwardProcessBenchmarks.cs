@@ -1,9 +1,8 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Schedules;
-using Diffusion.Training;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Training;
 
 namespace Diffusion.Benchmarks;
 

@@ -1,3 +1,5 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Running;
 using Diffusion.Benchmarks.Infrastructure;

@@ -30,7 +30,9 @@ using Diffusion.Benchmarks.Quality;
 using Diffusion.Benchmarks.Report;
 using Diffusion.Benchmarks.Steps;
 using Diffusion.Benchmarks.UserSteps;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
 var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "forward", "digits-card", "onnx-settings", "ensembles", "report" };

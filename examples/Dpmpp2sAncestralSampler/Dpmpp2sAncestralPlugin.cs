@@ -1,5 +1,6 @@
-using Diffusion.Plugins;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Sampling;
 
 namespace Dpmpp2sAncestralSampler;
 
@@ -13,7 +14,7 @@ public sealed class Dpmpp2sAncestralPlugin : ISamplerPlugin
     public void Register(IDiffusionBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        builder.AddSampler(new SamplerRegistration(Dpmpp2sAncestralScheduler.SamplerName, (config, _) => new Dpmpp2sAncestralScheduler(config))
+        builder.AddSampler(new SamplerRegistration(Dpmpp2sAncestralSampler.SamplerName, (config, _) => new Dpmpp2sAncestralSampler(config))
         {
             ConfigKeys = ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "sigma_min", "sigma_max"],
         });

@@ -1,8 +1,8 @@
 // Embedding generation in an application through dependency injection: register the samplers you want, the model
 // and the pipeline once; resolve the (thread-safe) pipeline wherever images are needed.
-using Diffusion.Configuration;
-using Diffusion.Imaging;
-using Diffusion.Pipeline;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Pipeline;
 using Microsoft.Extensions.DependencyInjection;
 
 var services = new ServiceCollection();

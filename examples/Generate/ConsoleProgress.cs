@@ -1,4 +1,6 @@
-using Diffusion.Pipeline;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
 using Spectre.Console;
 
 namespace Generate;

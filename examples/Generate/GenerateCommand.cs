@@ -1,6 +1,7 @@
+using Diffusion.Sdk.Sampling;
 using System.CommandLine;
-using Diffusion.Configuration;
-using Diffusion.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Onnx;
 
 namespace Generate;
 
@@ -57,7 +58,7 @@ internal static class GenerateCommand
         {
             return ConfigNames.ParsePredictionType(result.Tokens.Single().Value, "--prediction-type");
         }
-        catch (Diffusion.SchedulerConfigException e)
+        catch (Diffusion.Sdk.Abstractions.SchedulerConfigException e)
         {
             return Invalid<PredictionType?>(result, null, $"--prediction-type must be {e.Allowed} (got '{result.Tokens.Single().Value}')");
         }

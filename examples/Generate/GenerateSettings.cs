@@ -1,5 +1,6 @@
-using Diffusion.Configuration;
-using Diffusion.Onnx;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Onnx;
 
 namespace Generate;
 
@@ -94,7 +95,7 @@ internal sealed record GenerateSettings
     };
 
     /// <summary>The parsed <c>--ensemble</c>, or null when none was given (call after <see cref="Problem"/>).</summary>
-    public Diffusion.Pipeline.SamplerEnsemble? SamplerEnsemble() => Ensemble is null ? null : Diffusion.Pipeline.SamplerEnsemble.Parse(Ensemble);
+    public Diffusion.Sdk.Pipeline.SamplerEnsemble? SamplerEnsemble() => Ensemble is null ? null : Diffusion.Sdk.Pipeline.SamplerEnsemble.Parse(Ensemble);
 
     private string? EnsembleProblem()
     {
@@ -103,7 +104,7 @@ internal sealed record GenerateSettings
             SamplerEnsemble();
             return null;
         }
-        catch (Diffusion.SamplingOptionException e)
+        catch (Diffusion.Sdk.Abstractions.SamplingOptionException e)
         {
             return $"--ensemble must be {e.Allowed} (got '{Ensemble}')";
         }
@@ -117,30 +118,30 @@ internal sealed record GenerateSettings
             SamplingOptions().Validate();
             return null;
         }
-        catch (Diffusion.SamplingOptionException e)
+        catch (Diffusion.Sdk.Abstractions.SamplingOptionException e)
         {
             return Reword(e);
         }
     }
 
     /// <summary>An option or request error in the command line's words: the option, what it allows, what was given.</summary>
-    public static string Reword(Diffusion.SamplingOptionException e) =>
+    public static string Reword(Diffusion.Sdk.Abstractions.SamplingOptionException e) =>
         CommandLineName(e.Option) is var name && name == e.Option ? e.Message : $"{name} must be {e.Allowed} (got {e.Value ?? "nothing"})";
 
     private static string CommandLineName(string option) => option switch
     {
-        nameof(Diffusion.Configuration.SamplingOptions.Steps) => "--steps",
-        nameof(Diffusion.Configuration.SamplingOptions.GuidanceScale) => "--guidance",
-        nameof(Diffusion.Configuration.SamplingOptions.GuidanceRescale) => "--guidance-rescale",
-        nameof(Diffusion.Configuration.SamplingOptions.Temperature) => "--temperature",
-        nameof(Diffusion.Configuration.SamplingOptions.NoiseInjection) => "--noise-injection",
-        nameof(Diffusion.Configuration.SamplingOptions.Eta) => "--eta",
-        nameof(Diffusion.Configuration.SamplingOptions.Sampler) => "--sampler",
-        nameof(Diffusion.Configuration.SamplingOptions.UseKarrasSigmas) => "--karras",
-        nameof(Diffusion.Configuration.SamplingOptions.Thresholding) => "--threshold",
-        nameof(Diffusion.Pipeline.GenerationRequest.BatchSize) => "--batch",
-        nameof(Diffusion.Pipeline.GenerationRequest.ClassLabel) or nameof(Diffusion.Pipeline.GenerationRequest.ClassLabels) => "--label",
-        _ when option.StartsWith(nameof(Diffusion.Pipeline.GenerationRequest.Ensemble), StringComparison.Ordinal) => "--ensemble",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Steps) => "--steps",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.GuidanceScale) => "--guidance",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.GuidanceRescale) => "--guidance-rescale",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Temperature) => "--temperature",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.NoiseInjection) => "--noise-injection",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Eta) => "--eta",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Sampler) => "--sampler",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.UseKarrasSigmas) => "--karras",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Thresholding) => "--threshold",
+        nameof(Diffusion.Sdk.Pipeline.GenerationRequest.BatchSize) => "--batch",
+        nameof(Diffusion.Sdk.Pipeline.GenerationRequest.ClassLabel) or nameof(Diffusion.Sdk.Pipeline.GenerationRequest.ClassLabels) => "--label",
+        _ when option.StartsWith(nameof(Diffusion.Sdk.Pipeline.GenerationRequest.Ensemble), StringComparison.Ordinal) => "--ensemble",
         _ => option,
     };
 

@@ -1,4 +1,5 @@
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
 namespace Generate;
 

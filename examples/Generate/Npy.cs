@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
 namespace Generate;
 

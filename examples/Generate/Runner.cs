@@ -1,9 +1,7 @@
-using Diffusion;
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Imaging;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Onnx;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -65,7 +63,7 @@ internal static class Runner
                 var pipeline = provider.GetRequiredService<DiffusionPipeline>();
                 var samplerName = request.Ensemble is { } ensemble
                     ? $"ensemble {ensemble}"
-                    : provider.GetRequiredService<Diffusion.Scheduling.ISamplerFactory>().ResolveName(request.Sampling, model.SchedulerConfig);
+                    : provider.GetRequiredService<Diffusion.Sdk.Abstractions.ISamplerFactory>().ResolveName(request.Sampling, model.SchedulerConfig);
                 result = await ConsoleProgress.Run($"{samplerName}, {settings.Steps} steps",
                     progress => pipeline.GenerateAsync(request, progress, cancellationToken));
             }

@@ -1,7 +1,7 @@
-using Diffusion;
-using Diffusion.Denoising;
-using Diffusion.Imaging;
-using Diffusion.StableDiffusion;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.StableDiffusion;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 

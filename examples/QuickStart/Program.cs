@@ -1,9 +1,9 @@
 // Quick start: the sampling loop of the SDK with an exact denoiser in place of a network.
 // Data x0 ~ N(0.5, 0.2²) has a closed-form noise predictor, so every sampler's output can be checked by eye:
 // the printed mean and standard deviation should be close to 0.5 and 0.2.
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
 const double mu = 0.5, s = 0.2;

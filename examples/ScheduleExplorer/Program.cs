@@ -3,6 +3,8 @@
 //
 //   dotnet run --project examples/ScheduleExplorer -c Release -- --karras --zero-snr
 //   dotnet run --project examples/ScheduleExplorer -c Release -- --numerics
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.CommandLine;
 using System.Globalization;
 using ScheduleExplorer;

@@ -1,10 +1,8 @@
 using System.Globalization;
 using System.Text;
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Numerics;
-using Diffusion.Schedules;
-using Diffusion.Training;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Training;
 
 namespace ScheduleExplorer;
 

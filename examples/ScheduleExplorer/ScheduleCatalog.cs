@@ -1,5 +1,5 @@
-using Diffusion.Configuration;
-using Diffusion.Schedules;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
 namespace ScheduleExplorer;
 

@@ -1,4 +1,5 @@
-using Diffusion.Schedules;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using ScottPlot;
 using SkiaSharp;
 

@@ -1,7 +1,8 @@
 using System.Globalization;
 using System.Text;
-using Diffusion.Schedules;
-using Diffusion.Training;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Training;
 
 namespace ScheduleExplorer;
 

@@ -1,6 +1,8 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Runtime.InteropServices;
 
-namespace Diffusion.Onnx;
+namespace Diffusion.Sdk.Onnx;
 
 /// <summary>
 /// The shared libraries the CUDA provider of the GPU build of ONNX Runtime 1.31 (a CUDA 13 build) needs, and which of

@@ -1,6 +1,7 @@
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Onnx;
+namespace Diffusion.Sdk.Onnx;
 
 /// <summary>
 /// The execution provider asked for (<see cref="OnnxExecutionProvider.Cuda"/>) cannot run here: this program was built

@@ -1,4 +1,6 @@
-namespace Diffusion.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.Onnx;
 
 /// <summary>
 /// A denoiser request does not fit the model: the wrong channel count or image size, class labels missing for a

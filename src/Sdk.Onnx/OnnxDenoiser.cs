@@ -1,9 +1,10 @@
 using System.Runtime.CompilerServices;
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace Diffusion.Onnx;
+namespace Diffusion.Sdk.Onnx;
 
 /// <summary>
 /// One sampling run's view of an <see cref="OnnxDiffusionModel"/>: feeds a request to the ONNX session in the

@@ -1,12 +1,12 @@
 using System.Globalization;
 using System.Text.Json;
-using Diffusion.Configuration;
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 
-namespace Diffusion.Onnx;
+namespace Diffusion.Sdk.Onnx;
 
 /// <summary>
 /// A diffusion UNet exported to ONNX, run by ONNX Runtime. Load a pipeline folder

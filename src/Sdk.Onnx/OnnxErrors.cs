@@ -1,6 +1,8 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Microsoft.ML.OnnxRuntime;
 
-namespace Diffusion.Onnx;
+namespace Diffusion.Sdk.Onnx;
 
 /// <summary>Classifies ONNX Runtime failures.</summary>
 internal static class OnnxErrors

@@ -1,7 +1,8 @@
-using Diffusion.Configuration;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
 using Microsoft.ML.OnnxRuntime;
 
-namespace Diffusion.Onnx;
+namespace Diffusion.Sdk.Onnx;
 
 /// <summary>Where ONNX Runtime runs the model.</summary>
 public enum OnnxExecutionProvider

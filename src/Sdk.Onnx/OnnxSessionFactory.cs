@@ -1,8 +1,9 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Onnx;
+namespace Diffusion.Sdk.Onnx;
 
 /// <summary>
 /// Opens ONNX Runtime sessions with <see cref="OnnxModelOptions"/>: the execution provider (CUDA with its CPU fallback),

@@ -1,9 +1,10 @@
 using System.Globalization;
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace Diffusion.Onnx;
+namespace Diffusion.Sdk.Onnx;
 
 /// <summary>How a model takes its timestep.</summary>
 internal enum TimestepLayout

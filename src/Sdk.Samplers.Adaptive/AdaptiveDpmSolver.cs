@@ -1,4 +1,6 @@
-namespace Diffusion.Samplers.Adaptive;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.Samplers.Adaptive;
 
 /// <summary>The denoiser in σ-space: writes D(x, σ), the network's estimate of x₀ for the sample x = x₀ + σ·ε.</summary>
 public delegate void SigmaDenoiser(ReadOnlySpan<float> x, double sigma, Span<float> denoised);

@@ -1,4 +1,6 @@
-namespace Diffusion.Samplers.Adaptive;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.Samplers.Adaptive;
 
 /// <summary>
 /// The PID step-size controller of Jolicoeur-Martineau et al. 2021 ("Gotta Go Fast When Generating Data with

@@ -1,6 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Ddim;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Ddim;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -9,6 +10,6 @@ public static class DdimServiceCollectionExtensions
 {
     /// <summary>Makes the <c>ddim</c> sampler (reference class DDIMScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddDdimSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Ddim, "DDIMScheduler", config => new DdimScheduler(config),
+        builder.AddSampler(SamplerNames.Ddim, "DDIMScheduler", config => new DdimSampler(config),
             ["eta", "clip_sample", "clip_sample_range", "set_alpha_to_one", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 }

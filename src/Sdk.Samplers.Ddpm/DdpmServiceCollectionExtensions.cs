@@ -1,6 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Ddpm;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Ddpm;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -9,6 +10,6 @@ public static class DdpmServiceCollectionExtensions
 {
     /// <summary>Makes the <c>ddpm</c> sampler (reference class DDPMScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddDdpmSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Ddpm, "DDPMScheduler", config => new DdpmScheduler(config),
+        builder.AddSampler(SamplerNames.Ddpm, "DDPMScheduler", config => new DdpmSampler(config),
             ["variance_type", "clip_sample", "clip_sample_range", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 }

@@ -1,6 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Deis;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Deis;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -9,7 +10,7 @@ public static class DeisServiceCollectionExtensions
 {
     /// <summary>Makes the <c>deis</c> sampler (reference class DEISMultistepScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddDeisSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Deis, "DEISMultistepScheduler", config => new DeisScheduler(config),
+        builder.AddSampler(SamplerNames.Deis, "DEISMultistepScheduler", config => new DeisSampler(config),
             ["solver_order", "algorithm_type", "solver_type", "lower_order_final", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
              "sigma_min", "sigma_max", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 }

@@ -2,13 +2,11 @@ using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Numerics;
-using Diffusion.Scheduling;
-using Diffusion.Schedules;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
-namespace Diffusion.Samplers.DpmSolver;
+namespace Diffusion.Sdk.Samplers.DpmSolver;
 
 /// <summary>
 /// Multistep DPM-Solver: exponential integrators of the diffusion ODE written in λ = log(α_t/σ_t), half the log-SNR.
@@ -50,7 +48,7 @@ namespace Diffusion.Samplers.DpmSolver;
 /// the training σ (the reference uses the last step's σ).
 /// </para>
 /// </remarks>
-public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
+public sealed class DpmSolverScheduler : SamplerBase, ISigmaSampler
 {
     // lower_order_final lowers the order of the last two steps only for schedules shorter than this, as the reference does.
     private const int LowerOrderFinalStepLimit = 15;
@@ -328,7 +326,7 @@ public sealed class DpmSolverScheduler : SchedulerBase, ISigmaScheduler
         {
             var t = timesteps[b];
             if (!(t >= 0 && t <= Schedule.NumTrainTimesteps - 1))
-                throw new SchedulerStateException($"Timestep {Format(t)} is outside [0, {Schedule.NumTrainTimesteps - 1}].");
+                throw new SamplerStateException($"Timestep {Format(t)} is outside [0, {Schedule.NumTrainTimesteps - 1}].");
             var index = ScheduleIndex(t);
             var sigma = index >= 0 ? _sigmas[index] : SigmaMath.Interpolate(t, _trainIndices, _trainSigmas);
             var (alpha, sigmaVp) = AlphaSigma(sigma);

@@ -1,6 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.DpmSolver;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.DpmSolver;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

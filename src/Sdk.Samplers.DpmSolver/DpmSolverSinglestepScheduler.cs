@@ -1,13 +1,11 @@
 using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Numerics;
-using Diffusion.Scheduling;
-using Diffusion.Schedules;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
-namespace Diffusion.Samplers.DpmSolver;
+namespace Diffusion.Sdk.Samplers.DpmSolver;
 
 /// <summary>
 /// Single-step DPM-Solver: the exponential integrators of <see cref="DpmSolverScheduler"/> in their original, single-step
@@ -38,7 +36,7 @@ namespace Diffusion.Samplers.DpmSolver;
 /// step's σ (the reference's conversion fails); <see cref="AddNoise"/> off the schedule uses the training σ.
 /// </para>
 /// </remarks>
-public sealed class DpmSolverSinglestepScheduler : SchedulerBase, ISigmaScheduler
+public sealed class DpmSolverSinglestepScheduler : SamplerBase, ISigmaSampler
 {
     // Slots 0 … order−1 hold the ring of predictions; then the cycle's first sample and scratch.
     private const int CycleSampleSlot = 3, NoiseSlot = 4, ThresholdSlot = 5, X0Slot = 6;

@@ -1,8 +1,8 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
-namespace Diffusion.Samplers.Euler;
+namespace Diffusion.Sdk.Samplers.Euler;
 
 /// <summary>
 /// Euler with ancestral sampling (k-diffusion's <c>sample_euler_ancestral</c>, η = 1): each step goes from σ to σ_next
@@ -15,7 +15,7 @@ namespace Diffusion.Samplers.Euler;
 /// log-linear or final-σ options for this sampler, so those keys are ignored here. <c>sample</c> prediction, which the reference
 /// rejects, is supported (x̂₀ is the output itself).
 /// </remarks>
-public sealed class EulerAncestralScheduler : SigmaSchedulerBase
+public sealed class EulerAncestralScheduler : SigmaSamplerBase
 {
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
     public EulerAncestralScheduler(SchedulerConfig config) : base(SamplerNames.EulerAncestral, config, sigmaSpacings: false) { }

@@ -1,6 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Euler;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Euler;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -9,7 +10,7 @@ public static class EulerServiceCollectionExtensions
 {
     /// <summary>Makes the <c>euler</c> sampler (reference class EulerDiscreteScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddEulerSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Euler, "EulerDiscreteScheduler", config => new EulerScheduler(config),
+        builder.AddSampler(SamplerNames.Euler, "EulerDiscreteScheduler", config => new EulerSampler(config),
             ["interpolation_type", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "final_sigmas_type", "timestep_type", "sigma_min", "sigma_max"]);
 
     /// <summary>Makes the <c>euler-ancestral</c> sampler (reference class EulerAncestralDiscreteScheduler) available to the sampler factory.</summary>

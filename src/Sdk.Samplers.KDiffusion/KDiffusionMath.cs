@@ -1,7 +1,8 @@
-using Diffusion.Scheduling;
-using Diffusion.Schedules;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
-namespace Diffusion.Samplers.KDiffusion;
+namespace Diffusion.Sdk.Samplers.KDiffusion;
 
 /// <summary>The reference's arithmetic shared by the two KDPM2 samplers, in its precision.</summary>
 internal static class KDiffusionMath

@@ -1,6 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.KDiffusion;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.KDiffusion;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -12,7 +13,7 @@ public static class KDiffusionServiceCollectionExtensions
 
     /// <summary>Makes the <c>heun</c> sampler (reference class HeunDiscreteScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddHeunSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Heun, "HeunDiscreteScheduler", config => new HeunScheduler(config),
+        builder.AddSampler(SamplerNames.Heun, "HeunDiscreteScheduler", config => new HeunSampler(config),
             [.. SigmaKeys, "clip_sample", "clip_sample_range"]);
 
     /// <summary>Makes the <c>kdpm2</c> sampler (reference class KDPM2DiscreteScheduler) available to the sampler factory.</summary>
@@ -21,5 +22,5 @@ public static class KDiffusionServiceCollectionExtensions
 
     /// <summary>Makes the <c>kdpm2-ancestral</c> sampler (reference class KDPM2AncestralDiscreteScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddKdpm2AncestralSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Kdpm2Ancestral, "KDPM2AncestralDiscreteScheduler", config => new Kdpm2AncestralScheduler(config), SigmaKeys);
+        builder.AddSampler(SamplerNames.Kdpm2Ancestral, "KDPM2AncestralDiscreteScheduler", config => new Kdpm2AncestralSampler(config), SigmaKeys);
 }

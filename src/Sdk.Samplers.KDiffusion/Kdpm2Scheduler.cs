@@ -1,9 +1,8 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
-using Diffusion.Schedules;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
-namespace Diffusion.Samplers.KDiffusion;
+namespace Diffusion.Sdk.Samplers.KDiffusion;
 
 /// <summary>
 /// DPM-Solver-2 in σ as Katherine Crowson's k-diffusion writes it (<c>sample_dpm_2</c>, after Lu et al. 2022,
@@ -15,8 +14,8 @@ namespace Diffusion.Samplers.KDiffusion;
 /// <remarks>
 /// <para>
 /// Reference: <c>KDPM2DiscreteScheduler</c>. n steps list 2n − 1 timesteps: t₀, then for each interval the
-/// midpoint's (fractional, float32) timestep and the next timestep. <see cref="ISigmaScheduler.Sigmas"/> holds the σ
-/// of every evaluation (σ₀, σ_mid,0, σ₁, …, σ_{n−1}, 0); <see cref="SigmaSchedulerBase.IntervalSigmas"/> the σ_i.
+/// midpoint's (fractional, float32) timestep and the next timestep. <see cref="ISigmaSampler.Sigmas"/> holds the σ
+/// of every evaluation (σ₀, σ_mid,0, σ₁, …, σ_{n−1}, 0); <see cref="SigmaSamplerBase.IntervalSigmas"/> the σ_i.
 /// </para>
 /// <para>
 /// As the reference: Karras timesteps are rounded to integers; exponential and beta ones are kept at double
@@ -24,7 +23,7 @@ namespace Diffusion.Samplers.KDiffusion;
 /// <c>sample</c> prediction, which the reference rejects, is supported (x̂₀ is the output itself).
 /// </para>
 /// </remarks>
-public sealed class Kdpm2Scheduler : SigmaSchedulerBase
+public sealed class Kdpm2Scheduler : SigmaSamplerBase
 {
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
     public Kdpm2Scheduler(SchedulerConfig config) : base(SamplerNames.Kdpm2, config, twoEvaluationsPerInterval: true) { }

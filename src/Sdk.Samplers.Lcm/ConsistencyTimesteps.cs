@@ -1,7 +1,8 @@
+using Diffusion.Sdk.Sampling;
 using System.Globalization;
-using Diffusion.Configuration;
+using Diffusion.Sdk.Abstractions;
 
-namespace Diffusion.Samplers.Lcm;
+namespace Diffusion.Sdk.Samplers.Lcm;
 
 /// <summary>
 /// The timesteps of the consistency-distilled samplers (LCM and TCD): the distillation ran on a schedule of

@@ -1,6 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Lms;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Lms;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -9,6 +10,6 @@ public static class LmsServiceCollectionExtensions
 {
     /// <summary>Makes the <c>lms</c> sampler (reference class LMSDiscreteScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddLmsSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Lms, "LMSDiscreteScheduler", config => new LmsScheduler(config),
+        builder.AddSampler(SamplerNames.Lms, "LMSDiscreteScheduler", config => new LmsSampler(config),
             ["solver_order", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "sigma_min", "sigma_max"]);
 }

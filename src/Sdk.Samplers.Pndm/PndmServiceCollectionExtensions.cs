@@ -1,6 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Pndm;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Pndm;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -9,5 +10,5 @@ public static class PndmServiceCollectionExtensions
 {
     /// <summary>Makes the <c>pndm</c> sampler (reference class PNDMScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddPndmSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Pndm, "PNDMScheduler", config => new PndmScheduler(config), ["skip_prk_steps", "set_alpha_to_one"]);
+        builder.AddSampler(SamplerNames.Pndm, "PNDMScheduler", config => new PndmSampler(config), ["skip_prk_steps", "set_alpha_to_one"]);
 }

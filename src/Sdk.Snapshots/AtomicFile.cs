@@ -1,4 +1,6 @@
-namespace Diffusion.Snapshots;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>
 /// Writes a file so that readers see either the old content or the whole new content, never a part: the bytes go to a

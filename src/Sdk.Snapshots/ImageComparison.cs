@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using StbImageSharp;
 using StbImageWriteSharp;
 
-namespace Diffusion.Snapshots;
+namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>A decoded image: width, height, channels per pixel, and the channel values row by row.</summary>
 /// <param name="Width">Pixels per row.</param>

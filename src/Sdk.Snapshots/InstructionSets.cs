@@ -1,8 +1,10 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
-namespace Diffusion.Snapshots;
+namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>
 /// The instruction-set extensions the processor itself reports: the ones ONNX Runtime's CPU kernels (MLAS) choose

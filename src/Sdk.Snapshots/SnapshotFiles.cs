@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Diffusion.Snapshots;
+namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>The JSON beside an approved image (<c>name.png.json</c>).</summary>
 internal sealed class ImageRecord

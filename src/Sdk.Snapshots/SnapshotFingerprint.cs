@@ -1,6 +1,8 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Microsoft.ML.OnnxRuntime;
 
-namespace Diffusion.Snapshots;
+namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>
 /// What decides the bits of a model's output on a CPU: the ONNX Runtime version, the .NET runtime version and the

@@ -1,4 +1,6 @@
-namespace Diffusion.Snapshots;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>How a comparison with an approved snapshot came out.</summary>
 public enum SnapshotOutcome

@@ -1,9 +1,11 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using NUnit.Framework;
 
-namespace Diffusion.Snapshots;
+namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>
 /// A folder of approved snapshots, and the comparisons against them. The rules:

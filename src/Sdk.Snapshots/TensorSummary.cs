@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Security.Cryptography;
 using System.Runtime.InteropServices;
 
-namespace Diffusion.Snapshots;
+namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>
 /// What a tensor snapshot records of a float array: its length, the SHA-256 of its little-endian float bits, and its

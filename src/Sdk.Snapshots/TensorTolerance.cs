@@ -1,4 +1,6 @@
-namespace Diffusion.Snapshots;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>
 /// How far a tensor may differ from its approved snapshot on a machine other than the one that approved it (on that

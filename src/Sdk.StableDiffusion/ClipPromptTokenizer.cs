@@ -1,7 +1,8 @@
-using Diffusion.Denoising;
-using Diffusion.Tokenizers;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Tokenizers;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>The CLIP tokenizer of a model's <c>tokenizer/</c> folder (<see cref="ClipTokenizer"/>), the pipeline's default <see cref="IPromptTokenizer"/>.</summary>
 public sealed class ClipPromptTokenizer : IPromptTokenizer

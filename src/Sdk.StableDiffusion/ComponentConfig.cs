@@ -1,8 +1,8 @@
 using System.Text.Json;
-using Diffusion.Configuration;
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>Reads the few values the pipeline needs from a component's <c>config.json</c> (Optimum layout; absent in the legacy one).</summary>
 internal sealed class ComponentConfig

@@ -1,4 +1,6 @@
-namespace Diffusion.StableDiffusion;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>
 /// Turns a prompt into the token ids the text encoder takes: framed with the start and end tokens, truncated and

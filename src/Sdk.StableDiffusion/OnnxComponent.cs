@@ -1,12 +1,13 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
-using Diffusion.Denoising;
-using Diffusion.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>
 /// One ONNX part of a pipeline other than the UNet (the text encoder, a VAE half): its session, opened with the

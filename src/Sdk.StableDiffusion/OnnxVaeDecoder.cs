@@ -1,8 +1,9 @@
-using Diffusion.Denoising;
-using Diffusion.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
 using Microsoft.ML.OnnxRuntime;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>
 /// The VAE decoder of a Stable Diffusion export: latents (already divided by the scaling factor) in, pixels in

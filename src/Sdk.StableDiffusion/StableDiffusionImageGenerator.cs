@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Globalization;
 using Microsoft.Extensions.AI;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>
 /// <see cref="StableDiffusionPipeline"/> behind Microsoft.Extensions.AI's <see cref="IImageGenerator"/>: the prompt,

@@ -1,8 +1,9 @@
-using Diffusion.Denoising;
-using Diffusion.Imaging;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
 using StbImageSharp;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>The pixel conversions of the reference pipeline's image processor, at both ends.</summary>
 public static class StableDiffusionImages

@@ -1,4 +1,6 @@
-namespace Diffusion.StableDiffusion;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>Which exporter wrote a Stable Diffusion ONNX folder; the two differ in input types and where settings live.</summary>
 public enum StableDiffusionLayout

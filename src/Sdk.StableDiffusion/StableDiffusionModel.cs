@@ -1,10 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>
 /// A Stable Diffusion ONNX export, loaded once: the tokenizer, the text encoder, the UNet (an

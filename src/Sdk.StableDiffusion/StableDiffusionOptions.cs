@@ -1,6 +1,8 @@
-using Diffusion.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>How <see cref="StableDiffusionModel.Load"/> opens a Stable Diffusion folder. Bind it with the Options pattern (section <see cref="SectionName"/>) or set it in code.</summary>
 public sealed class StableDiffusionOptions

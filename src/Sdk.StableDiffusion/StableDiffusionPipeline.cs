@@ -1,15 +1,14 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Noise;
-using Diffusion.Pipeline;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>
 /// Text to image and image to image with a <see cref="StableDiffusionModel"/>, computed as the reference's
@@ -46,7 +45,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
     public StableDiffusionResult Generate(StableDiffusionRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default) =>
         Run(Prepare(request), progress, cancellationToken);
 
-    private sealed record Plan(StableDiffusionRequest Request, string[] Prompts, IScheduler Sampler, SamplingOptions Options, TensorShape LatentShape,
+    private sealed record Plan(StableDiffusionRequest Request, string[] Prompts, ISampler Sampler, SamplingOptions Options, TensorShape LatentShape,
         bool Guided, byte[]? InitRgb, int StartIndex);
 
     private Plan Prepare(StableDiffusionRequest request)
@@ -168,7 +167,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
     }
 
     // Text to image: draw 0 is randn(latent shape) × init noise sigma.
-    private static float[] InitialNoise(IScheduler sampler, TensorShape shape, TorchGaussianNoise noise)
+    private static float[] InitialNoise(ISampler sampler, TensorShape shape, TorchGaussianNoise noise)
     {
         var x = new float[shape.Length];
         noise.NextGaussian(x);
@@ -178,7 +177,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
 
     // Image to image: preprocess, encode, sample the posterior (draw 0), scale, repeat for the batch, then add_noise
     // with draw 1 at the first timestep of the shortened schedule.
-    private float[] NoisedStartImage(byte[] rgb, IScheduler sampler, TensorShape shape, int startIndex, TorchGaussianNoise noise)
+    private float[] NoisedStartImage(byte[] rgb, ISampler sampler, TensorShape shape, int startIndex, TorchGaussianNoise noise)
     {
         var encoder = Model.VaeEncoder!;
         var factor = Model.VaeScaleFactor;

@@ -1,7 +1,8 @@
-using Diffusion.Configuration;
-using Diffusion.Pipeline;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Pipeline;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>What to generate with <see cref="StableDiffusionPipeline"/>: text to image, or image to image when <see cref="InitImage"/> is set.</summary>
 public sealed class StableDiffusionRequest

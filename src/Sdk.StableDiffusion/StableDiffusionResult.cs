@@ -1,6 +1,7 @@
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.StableDiffusion;
+namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>A finished Stable Diffusion generation.</summary>
 public sealed class StableDiffusionResult

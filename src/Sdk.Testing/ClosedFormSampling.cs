@@ -1,8 +1,8 @@
-using Diffusion.Noise;
-using Diffusion.Scheduling;
-using Diffusion.Wrappers;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
-namespace Diffusion.Testing;
+namespace Diffusion.Sdk.Testing;
 
 /// <summary>A full sampling loop driven by an exact denoiser: what a pipeline does, with the network replaced by a formula.</summary>
 public static class ClosedFormSampling
@@ -19,10 +19,10 @@ public static class ClosedFormSampling
     /// (<see cref="GaussianData.Predict"/>); a sampler meant for a distilled network (a consistency model) supplies the
     /// ideal network of its kind.
     /// </summary>
-    public delegate void Network(GaussianData data, IScheduler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output);
+    public delegate void Network(GaussianData data, ISampler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output);
 
     /// <summary>The ideal denoiser of <paramref name="data"/>: the posterior mean of x₀ (equivalently of ε) at the step's noise level.</summary>
-    public static void IdealDenoiser(GaussianData data, IScheduler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output)
+    public static void IdealDenoiser(GaussianData data, ISampler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(sampler);
@@ -32,9 +32,9 @@ public static class ClosedFormSampling
     /// <summary>
     /// Samples <paramref name="count"/> scalars (a batch of <paramref name="count"/> 1×1×1 items) from
     /// <paramref name="data"/> with <paramref name="sampler"/> in <paramref name="steps"/> steps, starting from seeded
-    /// noise scaled by <see cref="IScheduler.InitNoiseSigma"/>. The same seed gives the same x_T and the same draws.
+    /// noise scaled by <see cref="ISampler.InitNoiseSigma"/>. The same seed gives the same x_T and the same draws.
     /// </summary>
-    public static Run Sample(IScheduler sampler, int steps, GaussianData data, int count, ulong seed, Network? network = null)
+    public static Run Sample(ISampler sampler, int steps, GaussianData data, int count, ulong seed, Network? network = null)
     {
         ArgumentNullException.ThrowIfNull(sampler);
         sampler.SetTimesteps(steps);
@@ -45,7 +45,7 @@ public static class ClosedFormSampling
     /// As <see cref="Sample"/>, on the timesteps already set (for example from an explicit list or σ list); the sampler
     /// must be at the start of its run.
     /// </summary>
-    public static Run SampleOnSchedule(IScheduler sampler, GaussianData data, int count, ulong seed, Network? network = null)
+    public static Run SampleOnSchedule(ISampler sampler, GaussianData data, int count, ulong seed, Network? network = null)
     {
         network ??= IdealDenoiser;
         ArgumentNullException.ThrowIfNull(sampler);
@@ -82,10 +82,10 @@ public static class ClosedFormSampling
     /// samplers (ᾱ = 1/(1+σ²), so a fractional or repeated timestep means exactly the σ the sampler uses), else from the
     /// training schedule at the integral timestep.
     /// </summary>
-    public static double AlphaBarAt(IScheduler sampler, int stepIndex, double timestep)
+    public static double AlphaBarAt(ISampler sampler, int stepIndex, double timestep)
     {
         ArgumentNullException.ThrowIfNull(sampler);
-        if (SchedulerDecorator.Unwrap(sampler) is ISigmaScheduler sigmas)
+        if (SamplerDecorator.Unwrap(sampler) is ISigmaSampler sigmas)
         {
             var sigma = sigmas.Sigmas[stepIndex];
             return 1 / (1 + sigma * sigma);

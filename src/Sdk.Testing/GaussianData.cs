@@ -1,6 +1,7 @@
-using Diffusion.Configuration;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
 
-namespace Diffusion.Testing;
+namespace Diffusion.Sdk.Testing;
 
 /// <summary>
 /// Data x₀ ~ N(μ, s²) per element, whose ideal denoiser is known in closed form: x_t = √ᾱ·x₀ + √(1−ᾱ)·ε is Gaussian
@@ -23,7 +24,7 @@ public sealed class GaussianData(double mean, double std)
     /// <paramref name="x"/> at noise level ᾱ = <paramref name="alphaBar"/>.
     /// </summary>
     /// <param name="type">What the network predicts: ε, x₀ or v = √ᾱ·ε − √(1−ᾱ)·x₀.</param>
-    /// <param name="x">The scaled model input (what <see cref="Scheduling.IScheduler.ScaleModelInput"/> produced).</param>
+    /// <param name="x">The scaled model input (what <see cref="Diffusion.Sdk.Abstractions.ISampler.ScaleModelInput"/> produced).</param>
     /// <param name="alphaBar">ᾱ of the noise level the input is at.</param>
     /// <param name="output">Receives the prediction; the same length as <paramref name="x"/>.</param>
     public void Predict(PredictionType type, ReadOnlySpan<float> x, double alphaBar, Span<float> output)

@@ -1,11 +1,10 @@
 using System.Globalization;
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
-using Diffusion.Wrappers;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 using NUnit.Framework;
 
-namespace Diffusion.Testing;
+namespace Diffusion.Sdk.Testing;
 
 /// <summary>Whether a sampler draws noise during a run.</summary>
 public enum SamplerKind
@@ -18,7 +17,7 @@ public enum SamplerKind
 }
 
 /// <summary>
-/// The conformance kit: every check the SDK makes of its own samplers, for any <see cref="IScheduler"/>. Derive a
+/// The conformance kit: every check the SDK makes of its own samplers, for any <see cref="ISampler"/>. Derive a
 /// fixture, implement <see cref="CreateSampler"/>, and NUnit runs the contract (resetting, typed order errors,
 /// isolation between instances, allocation-free steps, in-place steps, every prediction type, every built-in wrapper
 /// around it) and the exact answers on Gaussian data, whose ideal denoiser is known in closed form (deterministic
@@ -29,7 +28,7 @@ public enum SamplerKind
 /// <code>
 /// public sealed class HeunConformance : SamplerConformanceTests
 /// {
-///     protected override IScheduler CreateSampler(SchedulerConfig config) => new HeunScheduler(config);
+///     protected override ISampler CreateSampler(SchedulerConfig config) => new HeunSampler(config);
 ///     protected override SamplerKind Kind => SamplerKind.Deterministic;
 /// }
 /// </code>
@@ -55,7 +54,7 @@ public abstract class SamplerConformanceTests
     /// with the default linear schedule, <c>clip_sample</c> off (clipping x̂₀ to [−1, 1] would change the exact
     /// answer) and the prediction type under test; adjust other keys as the sampler needs before creating it.
     /// </summary>
-    protected abstract IScheduler CreateSampler(SchedulerConfig config);
+    protected abstract ISampler CreateSampler(SchedulerConfig config);
 
     /// <summary>
     /// Whether the sampler is deterministic or stochastic, which picks its exact-answer check. By default it is observed
@@ -114,7 +113,7 @@ public abstract class SamplerConformanceTests
         Assert.Multiple(() =>
         {
             Assert.That(sampler.Timesteps, Is.Not.Empty.And.Ordered.Descending, "timesteps in the order they are visited");
-            if (SchedulerDecorator.Unwrap(sampler) is ISigmaScheduler sigmas)
+            if (SamplerDecorator.Unwrap(sampler) is ISigmaSampler sigmas)
             {
                 Assert.That(sigmas.Sigmas, Has.Count.EqualTo(sampler.Timesteps.Count + 1), "σ per timestep, then the final σ");
                 Assert.That(sigmas.Sigmas[^1], Is.GreaterThanOrEqualTo(0), "final σ");
@@ -152,7 +151,7 @@ public abstract class SamplerConformanceTests
         Assert.That(runA.Sample, Is.EqualTo(alone));
     }
 
-    /// <summary>A timestep the schedule does not list, or one that is not the next, is a <see cref="SchedulerStateException"/>.</summary>
+    /// <summary>A timestep the schedule does not list, or one that is not the next, is a <see cref="SamplerStateException"/>.</summary>
     [Test]
     public void AStepAtATimestepOutsideTheScheduleIsATypedError()
     {
@@ -160,7 +159,7 @@ public abstract class SamplerConformanceTests
         sampler.SetTimesteps(ContractSteps);
         var x = new float[8];
         var outside = sampler.Timesteps[0] + 0.5;
-        Assert.Throws<SchedulerStateException>(() => sampler.Step(new StepInput(x, outside, x), new StepOutput(new float[8]), new TorchGaussianNoise(0)),
+        Assert.Throws<SamplerStateException>(() => sampler.Step(new StepInput(x, outside, x), new StepOutput(new float[8]), new TorchGaussianNoise(0)),
             $"timestep {outside.ToString(CultureInfo.InvariantCulture)} is not in the schedule");
 
         // Mid-run, only the next listed timestep is accepted.
@@ -168,11 +167,11 @@ public abstract class SamplerConformanceTests
         state.Advance();
         var next = sampler.Timesteps[1];
         var skipped = sampler.Timesteps.Last(t => t != next);
-        Assert.Throws<SchedulerStateException>(() => sampler.Step(new StepInput(state.Sample, skipped, state.Sample), new StepOutput(new float[state.Sample.Length]), new TorchGaussianNoise(0)),
+        Assert.Throws<SamplerStateException>(() => sampler.Step(new StepInput(state.Sample, skipped, state.Sample), new StepOutput(new float[state.Sample.Length]), new TorchGaussianNoise(0)),
             $"timestep {skipped.ToString(CultureInfo.InvariantCulture)} when {next.ToString(CultureInfo.InvariantCulture)} is next");
     }
 
-    /// <summary>A step after the last one is a <see cref="SchedulerStateException"/>.</summary>
+    /// <summary>A step after the last one is a <see cref="SamplerStateException"/>.</summary>
     [Test]
     public void AStepAfterTheLastOneIsATypedError()
     {
@@ -180,15 +179,15 @@ public abstract class SamplerConformanceTests
         var state = new LoopState(Network, sampler, seed: 1);
         while (!state.Done) state.Advance();
         var last = sampler.Timesteps[^1];
-        Assert.Throws<SchedulerStateException>(() => sampler.Step(new StepInput(state.Sample, last, state.Sample), new StepOutput(new float[state.Sample.Length]), new TorchGaussianNoise(0)));
+        Assert.Throws<SamplerStateException>(() => sampler.Step(new StepInput(state.Sample, last, state.Sample), new StepOutput(new float[state.Sample.Length]), new TorchGaussianNoise(0)));
     }
 
-    /// <summary>A step before SetTimesteps is a <see cref="SchedulerStateException"/>.</summary>
+    /// <summary>A step before SetTimesteps is a <see cref="SamplerStateException"/>.</summary>
     [Test]
     public void AStepBeforeTimestepsAreSetIsATypedError()
     {
         var x = new float[8];
-        Assert.Throws<SchedulerStateException>(() => NewSampler().Step(new StepInput(x, 999, x), new StepOutput(new float[8]), new TorchGaussianNoise(0)));
+        Assert.Throws<SamplerStateException>(() => NewSampler().Step(new StepInput(x, 999, x), new StepOutput(new float[8]), new TorchGaussianNoise(0)));
     }
 
     // ---- buffers ------------------------------------------------------------------------------------------------
@@ -253,7 +252,7 @@ public abstract class SamplerConformanceTests
     public void EveryWrapperComposesAroundIt([Values("karras", "threshold-dynamic", "threshold-static", "temperature", "noise-injection", "all")] string wrapper)
     {
         var inner = NewSampler();
-        IScheduler wrapped = wrapper switch
+        ISampler wrapped = wrapper switch
         {
             "karras" => new KarrasSigmasWrapper(inner),
             "threshold-dynamic" => new ThresholdingWrapper(inner, ThresholdingMode.Dynamic),
@@ -371,7 +370,7 @@ public abstract class SamplerConformanceTests
     private static SchedulerConfig Config(PredictionType prediction = PredictionType.Epsilon) =>
         new() { ClipSample = false, PredictionType = prediction };
 
-    private IScheduler NewSampler(PredictionType prediction = PredictionType.Epsilon) =>
+    private ISampler NewSampler(PredictionType prediction = PredictionType.Epsilon) =>
         CreateSampler(Config(prediction)) ?? throw new InvalidOperationException($"{GetType().Name}.{nameof(CreateSampler)} returned null.");
 
     private SamplerKind ObserveKind() => CountDraws() > 0 ? SamplerKind.Stochastic : SamplerKind.Deterministic;
@@ -385,7 +384,7 @@ public abstract class SamplerConformanceTests
         return noise.Draws - before;
     }
 
-    private float[] Run(IScheduler sampler, ulong seed, int batch = 4, int length = 4 * 3 * 2 * 2)
+    private float[] Run(ISampler sampler, ulong seed, int batch = 4, int length = 4 * 3 * 2 * 2)
     {
         var state = new LoopState(Network, sampler, seed, batch, length);
         while (!state.Done) state.Advance();
@@ -395,7 +394,7 @@ public abstract class SamplerConformanceTests
     /// <summary>One sampling run advanced a step at a time with the exact Gaussian denoiser and buffers made up front.</summary>
     private sealed class LoopState
     {
-        private readonly IScheduler _sampler;
+        private readonly ISampler _sampler;
         private readonly ClosedFormSampling.Network _network;
         private readonly INoiseSource _noise;
         private readonly int _batch;
@@ -404,7 +403,7 @@ public abstract class SamplerConformanceTests
         private float[] _x, _next;
         private int _k;
 
-        public LoopState(ClosedFormSampling.Network network, IScheduler sampler, ulong seed, int batch = 4, int length = 4 * 3 * 2 * 2, bool inPlace = false, INoiseSource? noise = null)
+        public LoopState(ClosedFormSampling.Network network, ISampler sampler, ulong seed, int batch = 4, int length = 4 * 3 * 2 * 2, bool inPlace = false, INoiseSource? noise = null)
         {
             _sampler = sampler;
             _network = network;

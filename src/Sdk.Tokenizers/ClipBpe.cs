@@ -1,6 +1,7 @@
+using Diffusion.Sdk.Abstractions;
 using Microsoft.ML.Tokenizers;
 
-namespace Diffusion.Tokenizers;
+namespace Diffusion.Sdk.Tokenizers;
 
 /// <summary>
 /// CLIP's byte-level BPE over one pre-tokenised word, run by Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/>

@@ -1,4 +1,5 @@
-namespace Diffusion.Tokenizers;
+using Diffusion.Sdk.Abstractions;
+namespace Diffusion.Sdk.Tokenizers;
 
 /// <summary>
 /// GPT-2's and CLIP's <c>bytes_to_unicode</c>: each of the 256 byte values stands for one printable character, so

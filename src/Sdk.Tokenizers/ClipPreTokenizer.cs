@@ -1,7 +1,8 @@
+using Diffusion.Sdk.Abstractions;
 using System.Globalization;
 using System.Text;
 
-namespace Diffusion.Tokenizers;
+namespace Diffusion.Sdk.Tokenizers;
 
 /// <summary>
 /// Splits cleaned text into the words CLIP's BPE runs on, as openai's pattern

@@ -1,6 +1,7 @@
+using Diffusion.Sdk.Abstractions;
 using System.Text;
 
-namespace Diffusion.Tokenizers;
+namespace Diffusion.Sdk.Tokenizers;
 
 /// <summary>
 /// CLIP's text cleaning before pre-tokenisation, as openai's <c>simple_tokenizer.py</c> does it without ftfy:

@@ -1,4 +1,5 @@
-namespace Diffusion.Tokenizers;
+using Diffusion.Sdk.Abstractions;
+namespace Diffusion.Sdk.Tokenizers;
 
 /// <summary>
 /// The CLIP tokenizer of Stable Diffusion's text encoder: turns a prompt into the fixed-length id sequence the text

@@ -1,6 +1,7 @@
+using Diffusion.Sdk.Abstractions;
 using System.Text.Json;
 
-namespace Diffusion.Tokenizers;
+namespace Diffusion.Sdk.Tokenizers;
 
 /// <summary>
 /// Reads and checks the files of a Hugging Face CLIP tokenizer folder (<c>vocab.json</c>, <c>merges.txt</c>,

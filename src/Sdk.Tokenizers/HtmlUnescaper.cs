@@ -1,8 +1,9 @@
+using Diffusion.Sdk.Abstractions;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace Diffusion.Tokenizers;
+namespace Diffusion.Sdk.Tokenizers;
 
 /// <summary>
 /// Python's <c>html.unescape</c>, which openai's CLIP tokenizer applies twice to every prompt: HTML5 named character
@@ -71,7 +72,7 @@ internal static partial class HtmlUnescaper
 
     private static Dictionary<string, string> LoadEntities()
     {
-        using var stream = typeof(HtmlUnescaper).Assembly.GetManifestResourceStream("Diffusion.Tokenizers.Resources.html5-entities.tsv")
+        using var stream = typeof(HtmlUnescaper).Assembly.GetManifestResourceStream("Diffusion.Sdk.Tokenizers.Resources.html5-entities.tsv")
             ?? throw new InvalidOperationException("The HTML entity table is missing from the assembly.");
         using var reader = new StreamReader(stream, Encoding.UTF8);
         var entities = new Dictionary<string, string>(2300, StringComparer.Ordinal);

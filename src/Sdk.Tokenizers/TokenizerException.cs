@@ -1,4 +1,5 @@
-namespace Diffusion.Tokenizers;
+using Diffusion.Sdk.Abstractions;
+namespace Diffusion.Sdk.Tokenizers;
 
 /// <summary>
 /// A tokenizer folder cannot be used: a file is missing, unreadable or malformed. <see cref="FilePath"/> names the

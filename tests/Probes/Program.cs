@@ -1,9 +1,10 @@
 // Each probe prints "ok: …" and exits 0 when the SDK behaved, or "fail: …" and exits 1. A native crash (the
 // failure these probes exist to catch) kills the process with a signal, which the calling test reports.
-using Diffusion.Configuration;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
 if (args.Length != 2)
@@ -61,16 +62,16 @@ static int DisposeDuringCall(string folder)
     var model = OnnxDiffusionModel.Load(folder);
     var denoiser = model.CreateDenoiser();
     var info = model.Info;
-    var shape = new Diffusion.Denoising.TensorShape(1024, info.Channels, info.Height!.Value, info.Width!.Value);
+    var shape = new Diffusion.Sdk.Abstractions.TensorShape(1024, info.Channels, info.Height!.Value, info.Width!.Value);
     var sample = new float[shape.Length];
-    new Diffusion.Noise.TorchGaussianNoise(1).NextGaussian(sample);
+    new Diffusion.Sdk.Sampling.TorchGaussianNoise(1).NextGaussian(sample);
     var labels = Enumerable.Repeat(1L, shape.Batch).ToArray();
     var output = new float[sample.Length];
     using var started = new ManualResetEventSlim();
     var call = Task.Run(() =>
     {
         started.Set();
-        denoiser.Predict(new Diffusion.Denoising.DenoiserInput(sample, shape, 500, labels), output);
+        denoiser.Predict(new Diffusion.Sdk.Abstractions.DenoiserInput(sample, shape, 500, labels), output);
     });
     started.Wait();
     Thread.Sleep(100);

@@ -1,9 +1,10 @@
 using System.Runtime.InteropServices;
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
-namespace Diffusion.Onnx.GpuTests;
+namespace Diffusion.Sdk.Onnx.GpuTests;
 
 /// <summary>
 /// What <see cref="OnnxExecutionProvider.Cuda"/> and <see cref="OnnxExecutionProvider.Auto"/> do with the real

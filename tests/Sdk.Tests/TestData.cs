@@ -1,4 +1,6 @@
-namespace Diffusion.Tests;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.Tests;
 
 /// <summary>Locates files copied from <c>TestData/</c> to the test output folder (works during test discovery too).</summary>
 public static class TestData

@@ -1,3 +1,5 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 namespace Diffusion.Benchmarks.Infrastructure;
 
 /// <summary>Paths inside the repository, found from the working folder or the program's folder (whichever is inside it).</summary>

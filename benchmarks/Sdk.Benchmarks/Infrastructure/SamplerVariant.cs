@@ -1,5 +1,6 @@
-using Diffusion.Configuration;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Diffusion.Benchmarks.Infrastructure;

@@ -1,3 +1,5 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 namespace Diffusion.Benchmarks.OnnxSettings;
 
 /// <summary>One ONNX Runtime setting on one model: model calls per second, medians over the rounds.</summary>

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using Diffusion.Benchmarks.Infrastructure;
-using Diffusion.Denoising;
-using Diffusion.Noise;
-using Diffusion.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
 
 namespace Diffusion.Benchmarks.OnnxSettings;
 
@@ -179,7 +179,7 @@ public static class OnnxSettingsSuite
     {
         if (file is null) return options;
         options.NumTrainTimesteps = 1000;
-        options.PredictionType = Configuration.PredictionType.Epsilon;
+        options.PredictionType = Diffusion.Sdk.Abstractions.PredictionType.Epsilon;
         if (Path.GetFileName(file).StartsWith("digits", StringComparison.Ordinal))
         {
             options.UnconditionalLabel = 10;

@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using Diffusion.Benchmarks.Infrastructure;
-using Diffusion.Onnx;
-using Diffusion.Scheduling;
-using Diffusion.StableDiffusion;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.StableDiffusion;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Diffusion.Benchmarks.Overhead;

@@ -1,9 +1,9 @@
 using Diffusion.Benchmarks.Infrastructure;
-using Diffusion.Denoising;
-using Diffusion.Imaging;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk;
 
 namespace Diffusion.Benchmarks.Quality;
 

@@ -1,8 +1,9 @@
 using Diffusion.Benchmarks.Infrastructure;
-using Diffusion.Configuration;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 
 namespace Diffusion.Benchmarks.Quality;
 

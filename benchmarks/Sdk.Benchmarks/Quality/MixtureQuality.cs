@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using Diffusion.Benchmarks.Infrastructure;
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk;
 
 namespace Diffusion.Benchmarks.Quality;
 

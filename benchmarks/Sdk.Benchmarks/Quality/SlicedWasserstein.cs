@@ -1,3 +1,5 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 namespace Diffusion.Benchmarks.Quality;
 
 /// <summary>

@@ -1,3 +1,5 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Globalization;
 using System.Text;
 using Diffusion.Benchmarks.Infrastructure;

@@ -1,3 +1,5 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Diffusion.Benchmarks.Infrastructure;
 using Diffusion.Benchmarks.Quality;
 using Diffusion.Benchmarks.Steps;

@@ -1,8 +1,8 @@
 using BenchmarkDotNet.Attributes;
 using Diffusion.Benchmarks.Infrastructure;
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Diffusion.Benchmarks.Steps;
@@ -43,7 +43,7 @@ public class SamplerStepBenchmarks
     public const int InvocationsPerIteration = 900;
 
     private ServiceProvider? _host;
-    private IScheduler _sampler = null!;
+    private ISampler _sampler = null!;
     private float[] _modelOutput = [], _sample = [], _prevSample = [];
     private float[] _floorSource = [], _floorDestination = [];
     private PreDrawnNoise _noise = null!;

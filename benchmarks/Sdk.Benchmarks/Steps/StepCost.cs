@@ -1,3 +1,5 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Collections.Immutable;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;

@@ -1,8 +1,8 @@
 using System.Numerics.Tensors;
 using Diffusion.Benchmarks.Infrastructure;
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Diffusion.Benchmarks.UserSteps;

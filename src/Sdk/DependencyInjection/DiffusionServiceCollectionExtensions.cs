@@ -1,6 +1,6 @@
-using Diffusion.Configuration;
-using Diffusion.Plugins;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Sampling;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -19,25 +19,6 @@ public static class DiffusionServiceCollectionExtensions
         services.TryAddSingleton<PluginLoadReport>();
         services.TryAddSingleton<ISamplerFactory, SamplerFactory>();
         return new DiffusionBuilder(services);
-    }
-
-    /// <summary>Registers a sampler type under <paramref name="name"/>; its source is the type's assembly.</summary>
-    /// <param name="builder">The host builder.</param>
-    /// <param name="name">The name users ask for.</param>
-    /// <param name="className">The reference <c>_class_name</c> that selects it, if any.</param>
-    /// <param name="create">Builds an instance from a configuration.</param>
-    /// <param name="configKeys">The <c>scheduler_config.json</c> keys the sampler reads beyond the schedule's (<see cref="SamplerRegistration.ConfigKeys"/>).</param>
-    public static IDiffusionBuilder AddSampler<TScheduler>(this IDiffusionBuilder builder, string name, string? className, Func<SchedulerConfig, TScheduler> create,
-        IEnumerable<string>? configKeys = null)
-        where TScheduler : IScheduler
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentNullException.ThrowIfNull(create);
-        return builder.AddSampler(new SamplerRegistration(name, (config, _) => create(config), className)
-        {
-            Source = typeof(TScheduler).Assembly.GetName().Name ?? typeof(TScheduler).FullName!,
-            ConfigKeys = configKeys?.ToHashSet(StringComparer.Ordinal),
-        });
     }
 
     /// <summary>

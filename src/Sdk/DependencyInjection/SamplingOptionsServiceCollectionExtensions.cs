@@ -1,6 +1,6 @@
-using Diffusion;
-using Diffusion.Configuration;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Options;
 

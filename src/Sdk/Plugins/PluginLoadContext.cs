@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Reflection;
 using System.Runtime.Loader;
 
-namespace Diffusion.Plugins;
+namespace Diffusion.Sdk;
 
 /// <summary>
 /// Loads one plugin and its private dependencies in isolation. Assemblies the host already has loaded (the SDK

@@ -1,4 +1,6 @@
-namespace Diffusion.Plugins;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk;
 
 /// <summary>A plugin file that could not be used, and why.</summary>
 /// <param name="File">The plugin assembly's path.</param>

@@ -1,7 +1,8 @@
 using System.Reflection;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Plugins;
+namespace Diffusion.Sdk;
 
 /// <summary>Finds sampler plugins in a folder the host names, each in its own load context, and lets them register.</summary>
 internal static class PluginLoader
@@ -96,7 +97,7 @@ internal static class PluginLoader
     }
 
     private static readonly HashSet<string> BuiltInNames = new(
-        typeof(Configuration.SamplerNames).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!), StringComparer.OrdinalIgnoreCase);
+        typeof(Diffusion.Sdk.Abstractions.SamplerNames).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!), StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Why a plugin that registers a name the host already has is refused.</summary>
     public static string NameClash(string name, string owner) =>

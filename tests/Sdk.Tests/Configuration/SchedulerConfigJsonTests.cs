@@ -1,8 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Tests.Support;
 using Microsoft.Extensions.Logging;
 
-namespace Diffusion.Tests.Configuration;
+namespace Diffusion.Sdk.Tests.Configuration;
 
 [TestFixture]
 public sealed class SchedulerConfigJsonTests

@@ -1,9 +1,10 @@
 using System.Reflection;
-using Diffusion.Configuration;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Conformance;
+namespace Diffusion.Sdk.Tests.Conformance;
 
 // The built-in samplers run the same conformance kit (Diffusion.Sdk.Testing) a plugin author runs: each fixture names
 // its sampler and, where the method genuinely needs it, states a number with the reason.
@@ -11,7 +12,7 @@ namespace Diffusion.Tests.Conformance;
 [Category(Determinism.Categories.Arithmetic)]
 public sealed class DdpmConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Ddpm, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Ddpm, config);
 
     protected override SamplerKind Kind => SamplerKind.Stochastic;
 
@@ -24,7 +25,7 @@ public sealed class DdpmConformance : SamplerConformanceTests
 [Category(Determinism.Categories.Arithmetic)]
 public sealed class DdimConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Ddim, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Ddim, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 
@@ -38,7 +39,7 @@ public sealed class DdimConformance : SamplerConformanceTests
 [Category(Determinism.Categories.Arithmetic)]
 public sealed class DdimEtaOneConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.Eta = 1.0;
         return TestHost.Factory.Create(SamplerNames.Ddim, config);
@@ -56,7 +57,7 @@ public sealed class DdimEtaOneConformance : SamplerConformanceTests
 public sealed class DpmSolverConformance : SamplerConformanceTests
 {
     // Defaults: dpmsolver++, order 2 (2M), midpoint, final σ = 0.
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.DpmSolver, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.DpmSolver, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 }
@@ -64,7 +65,7 @@ public sealed class DpmSolverConformance : SamplerConformanceTests
 [Category(Determinism.Categories.Arithmetic)]
 public sealed class SdeDpmSolverConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.AlgorithmType = "sde-dpmsolver++";
         return TestHost.Factory.Create(SamplerNames.DpmSolver, config);
@@ -76,7 +77,7 @@ public sealed class SdeDpmSolverConformance : SamplerConformanceTests
 [Category(Determinism.Categories.Arithmetic)]
 public sealed class EulerConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Euler, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Euler, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 
@@ -90,7 +91,7 @@ public sealed class EulerConformance : SamplerConformanceTests
 [Category(Determinism.Categories.Arithmetic)]
 public sealed class EulerAncestralConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.EulerAncestral, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.EulerAncestral, config);
 
     protected override SamplerKind Kind => SamplerKind.Stochastic;
 
@@ -104,7 +105,7 @@ public sealed class EulerAncestralConformance : SamplerConformanceTests
 public sealed class PndmConformance : SamplerConformanceTests
 {
     // Defaults: the Runge–Kutta warm-up (skip_prk_steps false), set_alpha_to_one false.
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Pndm, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Pndm, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 
@@ -116,7 +117,7 @@ public sealed class PndmConformance : SamplerConformanceTests
 public sealed class PndmSkipPrkConformance : SamplerConformanceTests
 {
     // The other warm-up: one Euler step and a Heun correction instead of three Runge–Kutta steps.
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.SkipPrkSteps = true;
         return TestHost.Factory.Create(SamplerNames.Pndm, config);
@@ -129,7 +130,7 @@ public sealed class PndmSkipPrkConformance : SamplerConformanceTests
 
 public sealed class HeunConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Heun, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Heun, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 
@@ -142,7 +143,7 @@ public sealed class HeunConformance : SamplerConformanceTests
 
 public sealed class Kdpm2Conformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Kdpm2, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Kdpm2, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 
@@ -158,7 +159,7 @@ public sealed class Kdpm2Conformance : SamplerConformanceTests
 
 public sealed class Kdpm2AncestralConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Kdpm2Ancestral, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Kdpm2Ancestral, config);
 
     protected override SamplerKind Kind => SamplerKind.Stochastic;
 
@@ -170,7 +171,7 @@ public sealed class Kdpm2AncestralConformance : SamplerConformanceTests
 public sealed class LmsConformance : SamplerConformanceTests
 {
     // Defaults: order 4.
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Lms, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Lms, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 
@@ -189,7 +190,7 @@ public sealed class ConformanceCoverageTests
         var create = typeof(SamplerConformanceTests).GetMethod("CreateSampler", BindingFlags.Instance | BindingFlags.NonPublic)!;
         var covered = typeof(ConformanceCoverageTests).Assembly.GetTypes()
             .Where(t => t is { IsAbstract: false } && t.IsSubclassOf(typeof(SamplerConformanceTests)))
-            .Select(t => ((IScheduler)create.Invoke(Activator.CreateInstance(t), [new SchedulerConfig()])!).Name)
+            .Select(t => ((ISampler)create.Invoke(Activator.CreateInstance(t), [new SchedulerConfig()])!).Name)
             .ToHashSet();
         Assert.That(TestHost.Factory.Names, Is.SubsetOf(covered));
     }
@@ -199,7 +200,7 @@ public sealed class ConformanceCoverageTests
 public sealed class UniPcConformance : SamplerConformanceTests
 {
     // Defaults: UniPC-2 with bh2, data prediction, the corrector on every step, final σ = 0.
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.UniPc, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.UniPc, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 }
@@ -208,7 +209,7 @@ public sealed class UniPcConformance : SamplerConformanceTests
 public sealed class UniPcOrder3Bh1Conformance : SamplerConformanceTests
 {
     // The other B(h) at the highest order, with a final σ = 0 step that the reference turns into NaN for bh1.
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.SolverOrder = 3;
         config.SolverType = "bh1";
@@ -222,7 +223,7 @@ public sealed class UniPcOrder3Bh1Conformance : SamplerConformanceTests
 public sealed class UniPcNoisePredictionConformance : SamplerConformanceTests
 {
     // predict_x0 false integrates ε; the step to σ = 0 is undefined there, so it ends at σ_min.
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.PredictX0 = false;
         config.FinalSigmasType = "sigma_min";
@@ -236,7 +237,7 @@ public sealed class UniPcNoisePredictionConformance : SamplerConformanceTests
 public sealed class DeisConformance : SamplerConformanceTests
 {
     // Defaults: DEIS-2 (ρAB, log-ρ polynomial), ending at σ of training step 0.
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Deis, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.Deis, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 
@@ -256,7 +257,7 @@ public sealed class DeisOrder3Conformance : SamplerConformanceTests
     // 9e-4 from it on this data: that floor is reached by 20 steps, so checked at 5 / 10 / 20 and to 2e-3. On linspace
     // timesteps its error is not monotone (0.12 at 15 steps, 0.13 at 20, 2.3e-4 at 100, 8.5e-4 at 200) for the reason
     // DeisConformance gives.
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.SolverOrder = 3;
         config.UseExponentialSigmas = true;

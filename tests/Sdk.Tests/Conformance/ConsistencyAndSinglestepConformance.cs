@@ -1,15 +1,16 @@
-using Diffusion.Configuration;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Conformance;
+namespace Diffusion.Sdk.Tests.Conformance;
 
 // The conformance kit for the single-step DPM-Solver and the consistency-model samplers (LCM, TCD).
 
 public sealed class DpmSolverSinglestepConformance : SamplerConformanceTests
 {
     // Defaults: dpmsolver++, order 2 (2S), midpoint, final σ = 0.
-    protected override IScheduler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.DpmSolverSinglestep, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.DpmSolverSinglestep, config);
 
     protected override SamplerKind Kind => SamplerKind.Deterministic;
 
@@ -21,7 +22,7 @@ public sealed class DpmSolverSinglestepConformance : SamplerConformanceTests
 
 public sealed class DpmSolverSinglestepOrder3Conformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.SolverOrder = 3;
         return TestHost.Factory.Create(SamplerNames.DpmSolverSinglestep, config);
@@ -35,7 +36,7 @@ public sealed class DpmSolverSinglestepOrder3Conformance : SamplerConformanceTes
 
 public sealed class SdeDpmSolverSinglestepConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.AlgorithmType = "sde-dpmsolver++";
         return TestHost.Factory.Create(SamplerNames.DpmSolverSinglestep, config);
@@ -56,7 +57,7 @@ public sealed class LcmConformance : SamplerConformanceTests
 {
     // LCM picks its steps among original_inference_steps timesteps (50 by default), fewer than the kit's 250-step
     // distribution check; with 1000 (every training step, as a model distilled on the full schedule) it can take them.
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.OriginalInferenceSteps = 1000;
         return TestHost.Factory.Create(SamplerNames.Lcm, config);
@@ -72,7 +73,7 @@ public sealed class LcmConformance : SamplerConformanceTests
 public sealed class TcdConformance : SamplerConformanceTests
 {
     // γ = 0.3 (the default). original_inference_steps 1000 for the kit's 250 steps, as for LCM.
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.OriginalInferenceSteps = 1000;
         return TestHost.Factory.Create(SamplerNames.Tcd, config);
@@ -87,7 +88,7 @@ public sealed class TcdConformance : SamplerConformanceTests
 public sealed class TcdDeterministicConformance : SamplerConformanceTests
 {
     // γ = 0: s = t', so every step is DDIM's deterministic update.
-    protected override IScheduler CreateSampler(SchedulerConfig config)
+    protected override ISampler CreateSampler(SchedulerConfig config)
     {
         config.Eta = 0;
         config.OriginalInferenceSteps = 1000;

@@ -1,8 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Conformance;
+namespace Diffusion.Sdk.Tests.Conformance;
 
 /// <summary>
 /// Replays every trajectory recorded from the reference implementation (<c>TestData/reference/schedulers</c>, and
@@ -58,8 +59,8 @@ public sealed class ReferenceConformanceTests
         Tolerance.AssertClose(sampler.Timesteps.Select(t => (float)t).ToArray(), reference.Timesteps, "timesteps", abs: 1e-4, rel: 1e-6);
         if (reference.Sigmas is { } sigmas)
         {
-            Assert.That(sampler, Is.InstanceOf<ISigmaScheduler>(), "a sampler with a sigma table must expose it");
-            Tolerance.AssertClose(ReferenceSigmaTable(reference.Scheduler, (ISigmaScheduler)sampler), sigmas, "sigmas");
+            Assert.That(sampler, Is.InstanceOf<ISigmaSampler>(), "a sampler with a sigma table must expose it");
+            Tolerance.AssertClose(ReferenceSigmaTable(reference.Scheduler, (ISigmaSampler)sampler), sigmas, "sigmas");
         }
         Assert.That(sampler.InitNoiseSigma, Is.EqualTo(reference.InitNoiseSigma).Within(1e-4).Percent, "init_noise_sigma");
 
@@ -108,7 +109,7 @@ public sealed class ReferenceConformanceTests
     }
 
     /// <summary>√ᾱ_s·x₀ + √(1−ᾱ_s)·ε, ε = (x_t − √ᾱ_t·x₀)/√(1−ᾱ_t) being the noise that x₀ implies at t.</summary>
-    private static float[] NoisedFromX0(Diffusion.Schedules.NoiseSchedule schedule, int t, int s, float[] x0, float[] sample)
+    private static float[] NoisedFromX0(Diffusion.Sdk.Abstractions.NoiseSchedule schedule, int t, int s, float[] x0, float[] sample)
     {
         double alphaT = schedule.SqrtAlphasCumprod[t], sigmaT = schedule.SqrtOneMinusAlphasCumprod[t];
         double alphaS = schedule.SqrtAlphasCumprod[s], sigmaS = schedule.SqrtOneMinusAlphasCumprod[s];
@@ -121,10 +122,10 @@ public sealed class ReferenceConformanceTests
     /// the final σ each twice, then the final σ once more), not the midpoints the network sees at every other call.
     /// Those are checked through each step's model input, x/√(σ²+1).
     /// </summary>
-    internal static float[] ReferenceSigmaTable(string kind, ISigmaScheduler sampler)
+    internal static float[] ReferenceSigmaTable(string kind, ISigmaSampler sampler)
     {
         if (kind is not ("kdpm2" or "kdpm2_ancestral")) return sampler.Sigmas.Select(s => (float)s).ToArray();
-        var intervals = ((SigmaSchedulerBase)sampler).IntervalSigmas;
+        var intervals = ((SigmaSamplerBase)sampler).IntervalSigmas;
         var table = new List<float> { (float)intervals[0] };
         for (var i = 1; i < intervals.Count; i++) table.AddRange([(float)intervals[i], (float)intervals[i]]);
         table.Add((float)intervals[^1]);

@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Diffusion.Tests.Conformance;
+namespace Diffusion.Sdk.Tests.Conformance;
 
 /// <summary>One reference file of <c>TestData/reference/schedulers</c>: a sampler run recorded from the reference implementation.</summary>
 public sealed class ReferenceTrajectory

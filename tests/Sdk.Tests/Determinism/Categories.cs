@@ -1,4 +1,6 @@
-namespace Diffusion.Tests.Determinism;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.Tests.Determinism;
 
 /// <summary>NUnit categories that select tests by what they depend on.</summary>
 public static class Categories

@@ -1,14 +1,15 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Globalization;
 using System.Text;
-using Diffusion.Imaging;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
-using Diffusion.Snapshots;
-using Diffusion.Tests.Examples;
-using Diffusion.Tests.Pipeline;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Snapshots;
+using Diffusion.Sdk.Tests.Examples;
+using Diffusion.Sdk.Tests.Pipeline;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Determinism;
+namespace Diffusion.Sdk.Tests.Determinism;
 
 /// <summary>
 /// How the snapshot tolerances were calibrated (run on demand; docs/snapshots.md records the numbers): the same

@@ -1,11 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Noise;
-using Diffusion.Pipeline;
-using Diffusion.Snapshots;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Snapshots;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Determinism;
+namespace Diffusion.Sdk.Tests.Determinism;
 
 /// <summary>
 /// The SDK's own arithmetic gives the same bits whatever .NET's vector width: whole sampling runs (every step's

@@ -1,6 +1,8 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Generate;
 
-namespace Diffusion.Tests.Examples;
+namespace Diffusion.Sdk.Tests.Examples;
 
 /// <summary>The command line as a user runs it: every sampler, byte-identical reruns, and bad arguments that write nothing.</summary>
 [TestFixture]

@@ -1,8 +1,10 @@
-using Diffusion.Tests.StableDiffusion;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Tests.StableDiffusion;
 using Generate;
 using StbImageSharp;
 
-namespace Diffusion.Tests.Examples;
+namespace Diffusion.Sdk.Tests.Examples;
 
 /// <summary>The command line with a Stable Diffusion folder: the reference cases' images and latents, and bad arguments that write nothing.</summary>
 [TestFixture]

@@ -1,9 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Pipeline;
-using Diffusion.Snapshots;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Snapshots;
 using Generate;
 
-namespace Diffusion.Tests.Examples;
+namespace Diffusion.Sdk.Tests.Examples;
 
 /// <summary>
 /// The README's main command (<c>dotnet run --project examples/Generate -c Release -- --out digits.png</c>) writes the

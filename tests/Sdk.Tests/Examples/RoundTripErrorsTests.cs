@@ -1,6 +1,8 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using ScheduleExplorer;
 
-namespace Diffusion.Tests.Examples;
+namespace Diffusion.Sdk.Tests.Examples;
 
 /// <summary>The numbers behind docs/numerics.md: the closed form keeps ε → v → ε at float32 rounding for every t.</summary>
 [TestFixture]

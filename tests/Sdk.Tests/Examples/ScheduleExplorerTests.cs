@@ -1,8 +1,10 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Buffers.Binary;
 using ScheduleExplorer;
 using SkiaSharp;
 
-namespace Diffusion.Tests.Examples;
+namespace Diffusion.Sdk.Tests.Examples;
 
 [TestFixture]
 public sealed class ScheduleExplorerTests
@@ -92,7 +94,7 @@ public sealed class ScheduleExplorerTests
     {
         var linear = ScheduleCatalog.Create("linear", 1000);
         var karras = ScheduleCatalog.KarrasSpaced(linear);
-        var expected = Diffusion.Schedules.SigmaMath.Karras(linear.Sigmas[0], linear.Sigmas[999], 1000);
+        var expected = Diffusion.Sdk.Sampling.SigmaMath.Karras(linear.Sigmas[0], linear.Sigmas[999], 1000);
         Assert.Multiple(() =>
         {
             Assert.That(karras.Sigmas[0], Is.EqualTo(linear.Sigmas[0]).Within(1e-9 * linear.Sigmas[0]));

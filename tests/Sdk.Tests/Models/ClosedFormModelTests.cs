@@ -1,3 +1,5 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -7,7 +9,7 @@ using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using NUnit.Framework;
 
-namespace Diffusion.Tests.Models;
+namespace Diffusion.Sdk.Tests.Models;
 
 /// <summary>
 /// Runs every closed-form test network listed in <c>TestData/models/manifest.json</c> through ONNX Runtime

@@ -1,6 +1,8 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System;
 
-namespace Diffusion.Tests.Models;
+namespace Diffusion.Sdk.Tests.Models;
 
 /// <summary>
 /// The closed-form denoisers implemented by the test networks in <c>TestData/models</c>

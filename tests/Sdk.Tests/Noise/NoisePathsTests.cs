@@ -1,9 +1,10 @@
 using System;
 using System.Linq;
-using Diffusion.Noise;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using NUnit.Framework;
 
-namespace Diffusion.Tests.Noise;
+namespace Diffusion.Sdk.Tests.Noise;
 
 /// <summary>
 /// The vector and scalar paths of the seeded-noise kernels give the same bits on the same inputs. Each path is called

@@ -4,10 +4,11 @@ using System.IO;
 using System.Linq;
 using System.Text;
 using System.Text.Json;
-using Diffusion.Noise;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using NUnit.Framework;
 
-namespace Diffusion.Tests.Noise;
+namespace Diffusion.Sdk.Tests.Noise;
 
 /// <summary>
 /// Checks <see cref="TorchGaussianNoise"/> bit for bit against <c>randn.json</c>: for each case,

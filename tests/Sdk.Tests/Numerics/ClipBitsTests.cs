@@ -1,10 +1,11 @@
+using Diffusion.Sdk.Abstractions;
 using System;
 using System.Linq;
 using System.Numerics.Tensors;
-using Diffusion.Numerics;
+using Diffusion.Sdk.Sampling;
 using NUnit.Framework;
 
-namespace Diffusion.Tests.Numerics;
+namespace Diffusion.Sdk.Tests.Numerics;
 
 /// <summary>
 /// The one-pass clip and x̂₀ formulas give the bits of the TensorPrimitives chains they replaced, special values

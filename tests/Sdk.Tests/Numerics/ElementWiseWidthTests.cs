@@ -1,9 +1,9 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using Diffusion.Noise;
-using Diffusion.Numerics;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Tests.Numerics;
+namespace Diffusion.Sdk.Tests.Numerics;
 
 /// <summary>
 /// Every <see cref="ElementWise"/> kernel against the chain of <c>TensorPrimitives</c> calls it replaces, bit for bit,

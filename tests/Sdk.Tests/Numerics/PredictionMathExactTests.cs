@@ -1,8 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Numerics;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Tests.Numerics;
+namespace Diffusion.Sdk.Tests.Numerics;
 
 /// <summary>
 /// Every prediction-type conversion against its formula evaluated in double from the same float32 inputs, at noise

@@ -1,9 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Numerics;
-using Diffusion.Schedules;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Tests.Numerics;
+namespace Diffusion.Sdk.Tests.Numerics;
 
 [TestFixture]
 [Category(Determinism.Categories.Arithmetic)]

@@ -1,6 +1,7 @@
-using Diffusion.Numerics;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Tests.Numerics;
+namespace Diffusion.Sdk.Tests.Numerics;
 
 /// <summary>Static clipping and Imagen's dynamic thresholding on small worked examples, value by value.</summary>
 [TestFixture]

@@ -1,10 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Onnx;
+namespace Diffusion.Sdk.Tests.Onnx;
 
 /// <summary>
 /// Cancellation (here) and disposal (in a child process, Robustness/ShutdownRobustnessTests) reach a running model call: ONNX Runtime's terminate flag stops it, the call ends
@@ -50,7 +50,7 @@ public sealed class OnnxLifetimeTests
         var info = model.Info;
         var shape = new TensorShape(LongBatch, info.Channels, info.Height!.Value, info.Width!.Value);
         var sample = new float[shape.Length];
-        new Diffusion.Noise.TorchGaussianNoise(1).NextGaussian(sample);
+        new Diffusion.Sdk.Sampling.TorchGaussianNoise(1).NextGaussian(sample);
         return (sample, shape, Enumerable.Repeat(1L, LongBatch).ToArray());
     }
 }

@@ -1,12 +1,12 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.ML.OnnxRuntime;
-using static Diffusion.Tests.Onnx.OnnxTestModels;
+using static Diffusion.Sdk.Tests.Onnx.OnnxTestModels;
 
-namespace Diffusion.Tests.Onnx;
+namespace Diffusion.Sdk.Tests.Onnx;
 
 /// <summary>Pipeline folders, typed load and request errors, execution providers and the DI registration.</summary>
 [TestFixture]

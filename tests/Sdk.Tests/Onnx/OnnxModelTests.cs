@@ -1,10 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Onnx;
-using Diffusion.Tests.Models;
-using static Diffusion.Tests.Onnx.OnnxTestModels;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Tests.Models;
+using static Diffusion.Sdk.Tests.Onnx.OnnxTestModels;
 
-namespace Diffusion.Tests.Onnx;
+namespace Diffusion.Sdk.Tests.Onnx;
 
 /// <summary>
 /// Every closed-form network of the manifest loaded through <see cref="OnnxDiffusionModel"/> (single file + options),

@@ -1,10 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Onnx;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
 using Microsoft.ML.OnnxRuntime;
-using static Diffusion.Tests.Onnx.OnnxTestModels;
+using static Diffusion.Sdk.Tests.Onnx.OnnxTestModels;
 
-namespace Diffusion.Tests.Onnx;
+namespace Diffusion.Sdk.Tests.Onnx;
 
 /// <summary>How the loader uses ONNX Runtime: concurrency, buffer reuse, allocation failures, and a real model when one is there.</summary>
 [TestFixture]

@@ -1,11 +1,11 @@
 using System.Text.Json;
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Onnx;
-using Diffusion.Tests.Models;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Tests.Models;
 using Microsoft.Extensions.Logging;
 
-namespace Diffusion.Tests.Onnx;
+namespace Diffusion.Sdk.Tests.Onnx;
 
 /// <summary>The closed-form test networks of <c>TestData/models/manifest.json</c>, as the ONNX loader tests see them.</summary>
 public static class OnnxTestModels
@@ -53,9 +53,9 @@ public static class OnnxTestModels
 
     public static PredictionType ParsePredictionType(string name) => name switch
     {
-        "epsilon" => Diffusion.Configuration.PredictionType.Epsilon,
-        "sample" => Diffusion.Configuration.PredictionType.Sample,
-        "v_prediction" => Diffusion.Configuration.PredictionType.VPrediction,
+        "epsilon" => Diffusion.Sdk.Abstractions.PredictionType.Epsilon,
+        "sample" => Diffusion.Sdk.Abstractions.PredictionType.Sample,
+        "v_prediction" => Diffusion.Sdk.Abstractions.PredictionType.VPrediction,
         _ => throw new ArgumentException(name),
     };
 

@@ -1,6 +1,8 @@
-using Diffusion.Imaging;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
 
-namespace Diffusion.Tests.Pipeline;
+namespace Diffusion.Sdk.Tests.Pipeline;
 
 /// <summary>
 /// The promises of <see cref="ImageEncoder.WriteAtomically"/>: a reader of the final path sees the previous file or

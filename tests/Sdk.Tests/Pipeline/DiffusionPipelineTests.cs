@@ -1,9 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Pipeline;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Pipeline;
+namespace Diffusion.Sdk.Tests.Pipeline;
 
 [TestFixture]
 public sealed class DiffusionPipelineTests
@@ -138,7 +138,7 @@ public sealed class DiffusionPipelineTests
             {
                 Assert.That(Pipeline().Generate(request).Latents, Is.All.Not.NaN, $"strength {strength}");
             }
-            catch (SchedulerStateException e) when (strength < 1)
+            catch (SamplerStateException e) when (strength < 1)
             {
                 // A sampler may refuse to start part-way (PNDM's Runge–Kutta warm-up), but only by name and with the way out.
                 Assert.That(e.Message, Does.Contain($"'{sampler}'"));

@@ -1,7 +1,8 @@
-using Diffusion.Denoising;
-using Diffusion.Imaging;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
 
-namespace Diffusion.Tests.Pipeline;
+namespace Diffusion.Sdk.Tests.Pipeline;
 
 [TestFixture]
 public sealed class ImageEncoderTests

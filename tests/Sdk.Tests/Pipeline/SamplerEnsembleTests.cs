@@ -1,8 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Pipeline;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Pipeline;
+namespace Diffusion.Sdk.Tests.Pipeline;
 
 [TestFixture]
 public sealed class SamplerEnsembleTests

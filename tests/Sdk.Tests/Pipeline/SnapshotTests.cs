@@ -1,11 +1,11 @@
-using Diffusion.Configuration;
-using Diffusion.Imaging;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
-using Diffusion.Snapshots;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Snapshots;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Pipeline;
+namespace Diffusion.Sdk.Tests.Pipeline;
 
 /// <summary>
 /// Every sampler at a few settings, on the embedded digits model and on a closed-form ONNX network, against approved
@@ -73,8 +73,8 @@ public sealed class SnapshotTests
     {
         var pipeline = new DiffusionPipeline(_digits!, TestHost.Factory);
         var request = new GenerationRequest { Sampling = new SamplingOptions { Sampler = "euler-ancestral", Steps = 5, GuidanceScale = 2 }, BatchSize = 2, ClassLabel = 4, Seed = 99 };
-        var a = ImageEncoder.EncodeGridPng(pipeline.Generate(request).Latents, new Denoising.TensorShape(2, 1, 28, 28));
-        var b = ImageEncoder.EncodeGridPng(pipeline.Generate(request).Latents, new Denoising.TensorShape(2, 1, 28, 28));
+        var a = ImageEncoder.EncodeGridPng(pipeline.Generate(request).Latents, new Diffusion.Sdk.Abstractions.TensorShape(2, 1, 28, 28));
+        var b = ImageEncoder.EncodeGridPng(pipeline.Generate(request).Latents, new Diffusion.Sdk.Abstractions.TensorShape(2, 1, 28, 28));
         Assert.That(b, Is.EqualTo(a));
     }
 }

@@ -1,11 +1,11 @@
 using System.Runtime.Loader;
-using Diffusion.Configuration;
-using Diffusion.Plugins;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Diffusion.Tests.Plugins;
+namespace Diffusion.Sdk.Tests.Plugins;
 
 /// <summary>The example plugin (examples/Dpmpp2sAncestralSampler) as a host gets it: its build output folder, loaded at run time.</summary>
 internal static class ExamplePluginFolder
@@ -35,7 +35,7 @@ internal static class ExamplePluginFolder
 /// <summary>The conformance kit, run against <c>dpmpp-2s-ancestral</c> exactly as a plugin author runs it: the sampler comes from the plugin folder.</summary>
 public sealed class Dpmpp2sAncestralConformance : SamplerConformanceTests
 {
-    protected override IScheduler CreateSampler(SchedulerConfig config) => ExamplePluginFolder.Factory.Create(ExamplePluginFolder.SamplerName, config);
+    protected override ISampler CreateSampler(SchedulerConfig config) => ExamplePluginFolder.Factory.Create(ExamplePluginFolder.SamplerName, config);
 
     protected override SamplerKind Kind => SamplerKind.Stochastic;
 
@@ -73,7 +73,7 @@ public sealed class Dpmpp2sAncestralPluginTests
         Assert.Multiple(() =>
         {
             Assert.That(factory.Names, Does.Contain(ExamplePluginFolder.SamplerName).And.Contain(SamplerNames.Heun).And.Contain(SamplerNames.Ddim));
-            Assert.That(sampler, Is.InstanceOf<SigmaSchedulerBase>(), "the plugin's sampler derives from the host's public σ-space base");
+            Assert.That(sampler, Is.InstanceOf<SigmaSamplerBase>(), "the plugin's sampler derives from the host's public σ-space base");
             Assert.That(sampler.Order, Is.EqualTo(2));
             Assert.That(context, Is.Not.SameAs(AssemblyLoadContext.Default), "the plugin lives in a load context of its own");
             Assert.That(context!.Assemblies.Select(a => a.GetName().Name), Does.Not.Contain("Diffusion.Sdk"), "and binds to the host's SDK");
@@ -104,7 +104,7 @@ public sealed class Dpmpp2sAncestralPluginTests
     [Test]
     public void EachIntervalButTheLastIsEvaluatedTwiceAtTheGeometricMidpointOfSigmaAndSigmaDown()
     {
-        var sampler = (SigmaSchedulerBase)ExamplePluginFolder.Factory.Create(ExamplePluginFolder.SamplerName);
+        var sampler = (SigmaSamplerBase)ExamplePluginFolder.Factory.Create(ExamplePluginFolder.SamplerName);
         sampler.SetTimesteps(4);
         var s = sampler.IntervalSigmas;
         Assert.That(sampler.Timesteps, Has.Count.EqualTo(7));

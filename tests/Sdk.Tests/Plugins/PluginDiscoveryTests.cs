@@ -1,10 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Plugins;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Diffusion.Tests.Plugins;
+namespace Diffusion.Sdk.Tests.Plugins;
 
 /// <summary>Third-party samplers: built as separate assemblies against the public API, dropped in a folder, found and used through the factory.</summary>
 [TestFixture]
@@ -12,16 +12,13 @@ public sealed class PluginDiscoveryTests
 {
     // A complete third-party sampler in one file: deterministic DDIM restated through the public API only.
     internal const string PluginSource = """
-        using Diffusion.Configuration;
-        using Diffusion.Noise;
-        using Diffusion.Numerics;
-        using Diffusion.Plugins;
-        using Diffusion.Scheduling;
-        using Diffusion.Schedules;
+        using Diffusion.Sdk.Abstractions;
+        using Diffusion.Sdk.Sampling;
+        using Diffusion.Sdk;
 
         namespace ThirdParty;
 
-        public sealed class JumpSampler(SchedulerConfig config) : SchedulerBase("NAME", config)
+        public sealed class JumpSampler(SchedulerConfig config) : SamplerBase("NAME", config)
         {
             protected override double[] CreateTimesteps(int n) => TimestepSpacings.Create(TimestepSpacing.Trailing, Schedule.NumTrainTimesteps, n);
 
@@ -48,11 +45,11 @@ public sealed class PluginDiscoveryTests
 
     private const string ThrowingPluginSource = """
         namespace Broken;
-        public sealed class Plugin : Diffusion.Plugins.ISamplerPlugin
+        public sealed class Plugin : Diffusion.Sdk.Abstractions.ISamplerPlugin
         {
-            public void Register(Diffusion.Scheduling.IDiffusionBuilder builder)
+            public void Register(Diffusion.Sdk.Abstractions.IDiffusionBuilder builder)
             {
-                builder.AddSampler(new Diffusion.Scheduling.SamplerRegistration("half-registered", (c, _) => throw new System.NotSupportedException()));
+                builder.AddSampler(new Diffusion.Sdk.Abstractions.SamplerRegistration("half-registered", (c, _) => throw new System.NotSupportedException()));
                 throw new System.InvalidOperationException("the license file is missing");
             }
         }
@@ -60,7 +57,7 @@ public sealed class PluginDiscoveryTests
 
     // Another major release of the SDK, reduced to what the old plugin below uses, and a plugin built against it.
     private const string OtherSdkSource = """
-        namespace Diffusion.Plugins
+        namespace Diffusion.Sdk.Abstractions
         {
             public interface ISamplerPlugin { void Register(object builder); }
         }
@@ -68,7 +65,7 @@ public sealed class PluginDiscoveryTests
 
     private const string OtherSdkPluginSource = """
         namespace Legacy;
-        public sealed class Plugin : Diffusion.Plugins.ISamplerPlugin
+        public sealed class Plugin : Diffusion.Sdk.Abstractions.ISamplerPlugin
         {
             public void Register(object builder) { }
         }
@@ -133,7 +130,7 @@ public sealed class PluginDiscoveryTests
         Assert.Multiple(() =>
         {
             Assert.That(Path.GetFileName(failure.File), Is.EqualTo("Legacy.Plugin.dll"));
-            Assert.That(failure.Reason, Does.Contain("built against Diffusion.Sdk 99.0.0.0").And.Contain("major versions differ"));
+            Assert.That(failure.Reason, Does.Contain("built against Diffusion.Sdk.Abstractions 99.0.0.0").And.Contain("major versions differ"));
             Assert.That(report.Loaded.Select(Path.GetFileName), Is.EqualTo(new[] { "ThirdParty.Jump.dll" }));
             Assert.That(factory.Names, Does.Contain("jump").And.Contain("ddim"), "the host and the other plugins keep working");
         });

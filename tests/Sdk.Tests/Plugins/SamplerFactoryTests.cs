@@ -1,16 +1,17 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Ddim;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Ddim;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Plugins;
+namespace Diffusion.Sdk.Tests.Plugins;
 
 [TestFixture]
 public sealed class SamplerFactoryTests
 {
     [Test]
     public void CreatesBySamplerNameIgnoringCase() =>
-        Assert.That(TestHost.Factory.Create("DDIM"), Is.InstanceOf<DdimScheduler>());
+        Assert.That(TestHost.Factory.Create("DDIM"), Is.InstanceOf<DdimSampler>());
 
     [Test]
     public void CreatesTheSamplerAConfigurationFileNames()
@@ -62,8 +63,8 @@ public sealed class SamplerFactoryTests
     {
         var sampler = TestHost.Factory.Create("ddim");
         var x = new float[4];
-        Assert.Throws<SchedulerStateException>(() => sampler.Step(new StepInput(x, 999, x), new StepOutput(new float[4]), new RecordedNoise([])));
+        Assert.Throws<SamplerStateException>(() => sampler.Step(new StepInput(x, 999, x), new StepOutput(new float[4]), new RecordedNoise([])));
         sampler.SetTimesteps(2);
-        Assert.Throws<SchedulerStateException>(() => sampler.Step(new StepInput(x, 123, x), new StepOutput(new float[4]), new RecordedNoise([])));
+        Assert.Throws<SamplerStateException>(() => sampler.Step(new StepInput(x, 123, x), new StepOutput(new float[4]), new RecordedNoise([])));
     }
 }

@@ -1,10 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Imaging;
-using Diffusion.Pipeline;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Robustness;
+namespace Diffusion.Sdk.Tests.Robustness;
 
 /// <summary>
 /// Bad input through the library API: each is a typed exception, raised before any work, whose one-line message

@@ -1,6 +1,8 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Generate;
 
-namespace Diffusion.Tests.Robustness;
+namespace Diffusion.Sdk.Tests.Robustness;
 
 /// <summary>Runs the Generate command line in-process and checks the robustness promises every failure keeps.</summary>
 internal static class Cli

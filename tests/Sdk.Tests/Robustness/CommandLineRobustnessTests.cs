@@ -1,6 +1,8 @@
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Robustness;
+namespace Diffusion.Sdk.Tests.Robustness;
 
 /// <summary>
 /// Bad and hostile input through the command line: each is refused with its exit code and one line that names the
@@ -150,8 +152,8 @@ public sealed class CommandLineRobustnessTests
     {
         var set = Path.Combine(_dir, "set");
         var settings = new Generate.GenerateSettings { ModelPath = Generate.GenerateCommand.DefaultModel, OutDir = set, Out = Path.Combine(_dir, "grid.png"), Batch = 50 };
-        var shape = new Diffusion.Denoising.TensorShape(50, 1, 28, 28);
-        var result = new Diffusion.Pipeline.GenerationResult
+        var shape = new Diffusion.Sdk.Abstractions.TensorShape(50, 1, 28, 28);
+        var result = new Diffusion.Sdk.Pipeline.GenerationResult
         {
             Latents = new float[shape.Length], Shape = shape, SamplerName = "ddim", Timesteps = [1.0], ModelEvaluations = 1, Elapsed = TimeSpan.Zero,
         };

@@ -1,6 +1,8 @@
-using Diffusion.Imaging;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
 
-namespace Diffusion.Tests.Robustness;
+namespace Diffusion.Sdk.Tests.Robustness;
 
 /// <summary>Image sets are all or nothing: a failure or cancellation while writing leaves the folder exactly as it was.</summary>
 [TestFixture]

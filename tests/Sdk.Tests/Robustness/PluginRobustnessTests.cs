@@ -1,12 +1,12 @@
-using Diffusion.Configuration;
-using Diffusion.Pipeline;
-using Diffusion.Plugins;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Plugins;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Tests.Plugins;
+using Diffusion.Sdk.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Diffusion.Tests.Robustness;
+namespace Diffusion.Sdk.Tests.Robustness;
 
 /// <summary>
 /// Faulty plugins: one that claims a built-in name is refused at load and listed in the report while every
@@ -26,15 +26,13 @@ public sealed class PluginRobustnessTests
     public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
 
     private const string Throwing = """
-        using Diffusion.Configuration;
-        using Diffusion.Noise;
-        using Diffusion.Plugins;
-        using Diffusion.Scheduling;
-        using Diffusion.Schedules;
+        using Diffusion.Sdk.Abstractions;
+        using Diffusion.Sdk.Sampling;
+        using Diffusion.Sdk;
 
         namespace Faulty;
 
-        public sealed class BrokenSampler(SchedulerConfig config) : SchedulerBase("broken", config)
+        public sealed class BrokenSampler(SchedulerConfig config) : SamplerBase("broken", config)
         {
             protected override double[] CreateTimesteps(int n) => TimestepSpacings.Create(TimestepSpacing.Trailing, Schedule.NumTrainTimesteps, n);
             protected override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise) =>
@@ -64,7 +62,7 @@ public sealed class PluginRobustnessTests
         Assert.That(report.Failures.Single().Reason, Does.Contain($"'{name}'").And.Contain("built-in"));
         var factory = provider.GetRequiredService<ISamplerFactory>();
         foreach (var builtIn in new[] { "ddim", "euler", "dpm-solver" })
-            Assert.That(factory.Create(builtIn).GetType().Assembly.GetName().Name, Does.StartWith("Diffusion.Samplers").Or.StartWith("Sdk.Samplers"), builtIn);
+            Assert.That(factory.Create(builtIn).GetType().Assembly.GetName().Name, Does.StartWith("Diffusion.Sdk.Samplers."), builtIn);
     }
 
     [Test]

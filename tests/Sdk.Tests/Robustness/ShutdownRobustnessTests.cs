@@ -1,10 +1,11 @@
+using Diffusion.Sdk.Sampling;
 using System.Diagnostics;
-using Diffusion.Configuration;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Robustness;
+namespace Diffusion.Sdk.Tests.Robustness;
 
 /// <summary>
 /// Faults and shutdown on the real ONNX model: concurrent runs equal sequential ones, cancellation stops a run

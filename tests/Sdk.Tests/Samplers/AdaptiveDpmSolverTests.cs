@@ -1,9 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Adaptive;
-using Diffusion.Noise;
-using Diffusion.Testing;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Adaptive;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Testing;
 
-namespace Diffusion.Tests.Samplers;
+namespace Diffusion.Sdk.Tests.Samplers;
 
 /// <summary>The adaptive DPM-Solver on closed-form Gaussian data, against the exact probability-flow endpoint.</summary>
 [TestFixture]

@@ -1,9 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Lcm;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Lcm;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Samplers;
+namespace Diffusion.Sdk.Tests.Samplers;
 
 /// <summary>
 /// LCM and TCD beyond the reference vectors: with the ideal network of their kind on Gaussian data (μ = 0.5, s = 0.2) a
@@ -66,7 +67,7 @@ public sealed class ConsistencySamplerTests
     public void TcdTakesItsIntermediateTimestepInFloat32()
     {
         // (1 − 0.8)·125 is 24.999999999999996 in double and 25 in float32, as the reference computes it.
-        var tcd = (TcdScheduler)TestHost.Factory.Create(SamplerNames.Tcd, new SchedulerConfig { Eta = 0.8 });
+        var tcd = (TcdSampler)TestHost.Factory.Create(SamplerNames.Tcd, new SchedulerConfig { Eta = 0.8 });
         Assert.Multiple(() =>
         {
             Assert.That(tcd.IntermediateTimestep(125), Is.EqualTo(25));

@@ -1,9 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Deis;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Deis;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Samplers;
+namespace Diffusion.Sdk.Tests.Samplers;
 
 /// <summary>
 /// DEIS beyond the reference vectors: typed errors, the reference's aliases, exact answers on Gaussian data
@@ -15,7 +16,7 @@ public sealed class DeisTests
 {
     private static readonly GaussianData Data = new(0.5, 0.2);
 
-    private static DeisScheduler Create(SchedulerConfig config) => (DeisScheduler)TestHost.Factory.Create(SamplerNames.Deis, config);
+    private static DeisSampler Create(SchedulerConfig config) => (DeisSampler)TestHost.Factory.Create(SamplerNames.Deis, config);
 
     public static IEnumerable<TestCaseData> InvalidConfigurations()
     {

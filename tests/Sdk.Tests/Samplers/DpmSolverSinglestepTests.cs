@@ -1,8 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.DpmSolver;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.DpmSolver;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Samplers;
+namespace Diffusion.Sdk.Tests.Samplers;
 
 /// <summary>The single-step DPM-Solver beyond the reference vectors: its cycles of orders, and typed errors.</summary>
 [TestFixture]

@@ -1,10 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Samplers.DpmSolver;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Samplers.DpmSolver;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Samplers;
+namespace Diffusion.Sdk.Tests.Samplers;
 
 /// <summary>
 /// The multistep DPM-Solver beyond the reference vectors: typed errors for configurations the method does not define,

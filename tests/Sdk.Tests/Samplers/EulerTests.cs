@@ -1,9 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Samplers;
+namespace Diffusion.Sdk.Tests.Samplers;
 
 /// <summary>
 /// The Euler samplers beyond the reference vectors: configuration errors, exact answers on Gaussian data
@@ -16,8 +16,8 @@ public sealed class EulerTests
 {
     private static readonly GaussianData Data = new(0.5, 0.2);
 
-    private static ISigmaScheduler Create(string name, SchedulerConfig? config = null) =>
-        (ISigmaScheduler)TestHost.Factory.Create(name, config ?? new SchedulerConfig());
+    private static ISigmaSampler Create(string name, SchedulerConfig? config = null) =>
+        (ISigmaSampler)TestHost.Factory.Create(name, config ?? new SchedulerConfig());
 
     // ---- configuration errors --------------------------------------------------------------------------------
 
@@ -49,7 +49,7 @@ public sealed class EulerTests
     public void KarrasSigmasRejectAnExplicitTimestepList()
     {
         var sampler = Create(SamplerNames.Euler, new SchedulerConfig { UseKarrasSigmas = true });
-        Assert.That(((SchedulerBase)sampler).AcceptsExplicitTimesteps, Is.False);
+        Assert.That(((SamplerBase)sampler).AcceptsExplicitTimesteps, Is.False);
         var error = Assert.Throws<SchedulerConfigException>(() => sampler.SetTimesteps([999.0, 500, 0]));
         Assert.That(error!.Key, Is.EqualTo("timesteps"));
     }

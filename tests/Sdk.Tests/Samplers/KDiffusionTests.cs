@@ -1,9 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Samplers;
+namespace Diffusion.Sdk.Tests.Samplers;
 
 /// <summary>
 /// Heun, KDPM2, KDPM2 ancestral and LMS beyond the reference vectors and the conformance kit: the reference's own
@@ -12,8 +12,8 @@ namespace Diffusion.Tests.Samplers;
 [TestFixture]
 public sealed class KDiffusionTests
 {
-    private static SigmaSchedulerBase Create(string name, SchedulerConfig? config = null) =>
-        (SigmaSchedulerBase)TestHost.Factory.Create(name, config ?? new SchedulerConfig());
+    private static SigmaSamplerBase Create(string name, SchedulerConfig? config = null) =>
+        (SigmaSamplerBase)TestHost.Factory.Create(name, config ?? new SchedulerConfig());
 
     /// <summary>
     /// The reference's own Heun test (<c>test_full_loop_with_noise</c>): T = 1100, linear betas, 10 steps, the ramp
@@ -54,7 +54,7 @@ public sealed class KDiffusionTests
     {
         var heun = Create(SamplerNames.Heun);
         heun.SetTimesteps(4);
-        var euler = (ISigmaScheduler)TestHost.Factory.Create(SamplerNames.Euler, new SchedulerConfig { BetaStart = 0.00085, BetaEnd = 0.012 });
+        var euler = (ISigmaSampler)TestHost.Factory.Create(SamplerNames.Euler, new SchedulerConfig { BetaStart = 0.00085, BetaEnd = 0.012 });
         euler.SetTimesteps(4);
         heun = Create(SamplerNames.Heun, new SchedulerConfig { BetaStart = 0.00085, BetaEnd = 0.012 });
         heun.SetTimesteps(4);

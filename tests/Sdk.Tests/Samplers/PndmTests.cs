@@ -1,9 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Samplers;
+namespace Diffusion.Sdk.Tests.Samplers;
 
 /// <summary>
 /// PNDM (Liu et al. 2022): its timestep list with the Runge–Kutta warm-up, typed errors for what it cannot do, and its
@@ -19,14 +19,14 @@ public sealed class PndmTests
     private static readonly INoiseSource NoNoise = new RecordedNoise([]);
 
     // set_alpha_to_one: the last step lands on ᾱ = 1, the endpoint the closed form gives (ᾱ_0 would stop at σ ≈ 0.01).
-    private static IScheduler Create(bool? skipPrk = null, PredictionType prediction = PredictionType.Epsilon, bool? alphaToOne = true,
+    private static ISampler Create(bool? skipPrk = null, PredictionType prediction = PredictionType.Epsilon, bool? alphaToOne = true,
         TimestepSpacing? spacing = null, int stepsOffset = 0) =>
         TestHost.Factory.Create(SamplerNames.Pndm, new SchedulerConfig
         {
             SkipPrkSteps = skipPrk, PredictionType = prediction, SetAlphaToOne = alphaToOne, TimestepSpacing = spacing, StepsOffset = stepsOffset,
         });
 
-    private static double[] EndpointErrors(Func<IScheduler> create, params int[] steps) =>
+    private static double[] EndpointErrors(Func<ISampler> create, params int[] steps) =>
         steps.Select(n => ClosedFormSampling.EndpointError(ClosedFormSampling.Sample(create(), n, Data, 2_000, seed: 7), Data)).ToArray();
 
     [Test]
@@ -90,11 +90,11 @@ public sealed class PndmTests
 
         var prk = Create();
         prk.SetTimesteps(10);
-        Assert.Throws<SchedulerStateException>(() => prk.Step(new StepInput(eps, 500, x), new StepOutput(new float[4]), NoNoise));
+        Assert.Throws<SamplerStateException>(() => prk.Step(new StepInput(eps, 500, x), new StepOutput(new float[4]), NoNoise));
 
         var skip = Create(skipPrk: true);
         skip.SetTimesteps(10);
-        Assert.Throws<SchedulerStateException>(() => skip.Step(new StepInput(eps, 800, x), new StepOutput(new float[4]), NoNoise), "the duplicated timestep");
+        Assert.Throws<SamplerStateException>(() => skip.Step(new StepInput(eps, 800, x), new StepOutput(new float[4]), NoNoise), "the duplicated timestep");
 
         // Image-to-image: start at 500 (position 5 of the list) and finish the run; the warm-up restarts there.
         skip.SetTimesteps(10);

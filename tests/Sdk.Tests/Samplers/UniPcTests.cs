@@ -1,10 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.UniPc;
-using Diffusion.Scheduling;
-using Diffusion.Schedules;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.UniPc;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Samplers;
+namespace Diffusion.Sdk.Tests.Samplers;
 
 /// <summary>
 /// UniPC beyond the reference vectors: typed errors for configurations the method does not define, exact answers on
@@ -17,7 +17,7 @@ public sealed class UniPcTests
 {
     private static readonly GaussianData Data = new(0.5, 0.2);
 
-    private static UniPcScheduler Create(SchedulerConfig config) => (UniPcScheduler)TestHost.Factory.Create(SamplerNames.UniPc, config);
+    private static UniPcSampler Create(SchedulerConfig config) => (UniPcSampler)TestHost.Factory.Create(SamplerNames.UniPc, config);
 
     public static IEnumerable<TestCaseData> InvalidConfigurations()
     {

@@ -1,7 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Schedules;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Tests.Schedules;
+namespace Diffusion.Sdk.Tests.Schedules;
 
 [TestFixture]
 [Category(Determinism.Categories.Arithmetic)]

@@ -1,7 +1,9 @@
-using Diffusion.Snapshots;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Snapshots;
 using StbImageWriteSharp;
 
-namespace Diffusion.Tests.SnapshotKit;
+namespace Diffusion.Sdk.Tests.SnapshotKit;
 
 /// <summary>
 /// The snapshot kit's rules, including that its comparisons fail: wrong images and tensors are reported, the actual

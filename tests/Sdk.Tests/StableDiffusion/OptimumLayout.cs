@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Text.Json.Nodes;
-using Diffusion.StableDiffusion;
+using Diffusion.Sdk.StableDiffusion;
 
-namespace Diffusion.Tests.StableDiffusion;
+namespace Diffusion.Sdk.Tests.StableDiffusion;
 
 /// <summary>
 /// An Optimum-layout folder built from the tiny fixture: the same weights, but config.json in every component folder

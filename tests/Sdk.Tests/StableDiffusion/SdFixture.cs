@@ -1,8 +1,10 @@
-using Diffusion.Pipeline;
-using Diffusion.StableDiffusion;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.StableDiffusion;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.StableDiffusion;
+namespace Diffusion.Sdk.Tests.StableDiffusion;
 
 /// <summary>The tiny Stable Diffusion export of TestData/sd-tiny-legacy, loaded once for every test that uses it.</summary>
 public static class SdFixture
@@ -46,7 +48,7 @@ public static class SdFixture
         Seed = c.Seed,
         Width = c.Width,
         Height = c.Height,
-        Sampler = c.UsesShippedScheduler ? null : TestHost.Factory.ResolveName(new Diffusion.Configuration.SamplingOptions(), new Diffusion.Configuration.SchedulerConfig { ClassName = c.SchedulerClass }),
+        Sampler = c.UsesShippedScheduler ? null : TestHost.Factory.ResolveName(new Diffusion.Sdk.Abstractions.SamplingOptions(), new Diffusion.Sdk.Abstractions.SchedulerConfig { ClassName = c.SchedulerClass }),
         InitImage = c.InputPng,
         Strength = c.Strength ?? 0.8,
         OnStep = onStep,

@@ -1,6 +1,8 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Text.Json;
 
-namespace Diffusion.Tests.StableDiffusion;
+namespace Diffusion.Sdk.Tests.StableDiffusion;
 
 /// <summary>One <c>expected/&lt;case&gt;.json</c> of a Stable Diffusion fixture (see TestData/sd-tiny-legacy/README.md).</summary>
 public sealed class SdReferenceCase

@@ -1,9 +1,11 @@
-using Diffusion.StableDiffusion;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.StableDiffusion;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using StbImageSharp;
 
-namespace Diffusion.Tests.StableDiffusion;
+namespace Diffusion.Sdk.Tests.StableDiffusion;
 
 /// <summary>The one-call registration and the Microsoft.Extensions.AI adapter, on the tiny fixture.</summary>
 [TestFixture]

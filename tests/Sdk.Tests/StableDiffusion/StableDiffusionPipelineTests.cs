@@ -1,11 +1,12 @@
-using Diffusion.Denoising;
-using Diffusion.Imaging;
-using Diffusion.Onnx;
-using Diffusion.StableDiffusion;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.StableDiffusion;
+using Diffusion.Sdk.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace Diffusion.Tests.StableDiffusion;
+namespace Diffusion.Sdk.Tests.StableDiffusion;
 
 /// <summary>What the Stable Diffusion loader reads from which file, and how the pipeline treats requests around the reference cases.</summary>
 [TestFixture]
@@ -131,7 +132,7 @@ public sealed class StableDiffusionPipelineTests
         // randn of [4, 4, 8, 8] begins with the values of randn of [1, 4, 8, 8] on the same seed, so item 0 of this
         // batch is case A1 again; the other items use other noise and another prompt.
         var c = SdFixture.Case("A1-txt2img-pndm");
-        var reports = new List<Diffusion.Pipeline.GenerationProgress>();
+        var reports = new List<Diffusion.Sdk.Pipeline.GenerationProgress>();
         var progress = new SynchronousProgress(reports);
         var request = SdFixture.Request(c);
         var batch = new StableDiffusionRequest
@@ -157,9 +158,9 @@ public sealed class StableDiffusionPipelineTests
         Assert.That(runs[2].Latents, Is.EqualTo(runs[0].Latents));
     }
 
-    private sealed class SynchronousProgress(List<Diffusion.Pipeline.GenerationProgress> reports) : IProgress<Diffusion.Pipeline.GenerationProgress>
+    private sealed class SynchronousProgress(List<Diffusion.Sdk.Pipeline.GenerationProgress> reports) : IProgress<Diffusion.Sdk.Pipeline.GenerationProgress>
     {
-        public void Report(Diffusion.Pipeline.GenerationProgress value) => reports.Add(value);
+        public void Report(Diffusion.Sdk.Pipeline.GenerationProgress value) => reports.Add(value);
     }
 
     private sealed class FixedTokenizer : IPromptTokenizer

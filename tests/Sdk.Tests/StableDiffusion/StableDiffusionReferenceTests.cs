@@ -1,9 +1,10 @@
-using Diffusion.Noise;
-using Diffusion.StableDiffusion;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.StableDiffusion;
+using Diffusion.Sdk.Tests.Support;
 using StbImageSharp;
 
-namespace Diffusion.Tests.StableDiffusion;
+namespace Diffusion.Sdk.Tests.StableDiffusion;
 
 /// <summary>
 /// The tiny Stable Diffusion export against what the reference pipelines computed from the same files, case by case

@@ -1,6 +1,7 @@
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Tests.Support;
+namespace Diffusion.Sdk.Tests.Support;
 
 /// <summary>
 /// A denoiser whose output is known in closed form, so guidance can be checked value by value: item b gets

@@ -1,8 +1,7 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Schedules;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Tests.Support;
+namespace Diffusion.Sdk.Tests.Support;
 
 /// <summary>
 /// An in-memory class-conditional model: the exact two-class mixture denoiser over 1×4×4 items, labels 0 and 1,

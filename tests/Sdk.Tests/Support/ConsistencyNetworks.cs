@@ -1,10 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Samplers.Lcm;
-using Diffusion.Scheduling;
-using Diffusion.Testing;
-using Diffusion.Wrappers;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Samplers.Lcm;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Testing;
 
-namespace Diffusion.Tests.Support;
+namespace Diffusion.Sdk.Tests.Support;
 
 /// <summary>
 /// The ideal networks of the consistency-distilled samplers on Gaussian data, where the probability-flow ODE is known in
@@ -18,9 +18,9 @@ public static class ConsistencyNetworks
     /// LCM: the output whose consistency function c_skip·x + c_out·x̂₀ is the exact origin of x's trajectory, so that
     /// every step lands on an exact sample of the data and any step count samples it exactly.
     /// </summary>
-    public static void Lcm(GaussianData data, IScheduler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output)
+    public static void Lcm(GaussianData data, ISampler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output)
     {
-        var lcm = (LcmScheduler)SchedulerDecorator.Unwrap(sampler);
+        var lcm = (LcmSampler)SamplerDecorator.Unwrap(sampler);
         var alphaBar = ClosedFormSampling.AlphaBarAt(sampler, stepIndex, timestep);
         var (skip, scale) = lcm.BoundaryScalings(timestep);
         for (var i = 0; i < input.Length; i++)
@@ -35,9 +35,9 @@ public static class ConsistencyNetworks
     /// TCD: the output whose x̂₀ and implied ε̂ put x̂_s = √ᾱ_s·x̂₀ + √(1−ᾱ_s)·ε̂ exactly where the ODE takes x at the step's
     /// intermediate timestep s (the trajectory consistency function), so that every step keeps the exact marginal.
     /// </summary>
-    public static void Tcd(GaussianData data, IScheduler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output)
+    public static void Tcd(GaussianData data, ISampler sampler, int stepIndex, double timestep, ReadOnlySpan<float> input, Span<float> output)
     {
-        var tcd = (TcdScheduler)SchedulerDecorator.Unwrap(sampler);
+        var tcd = (TcdSampler)SamplerDecorator.Unwrap(sampler);
         var next = stepIndex + 1 < sampler.Timesteps.Count ? sampler.Timesteps[stepIndex + 1] : 0;
         var alphaBarS = sampler.Schedule.AlphasCumprod[tcd.IntermediateTimestep(next)];
         var alphaBar = ClosedFormSampling.AlphaBarAt(sampler, stepIndex, timestep);

@@ -1,6 +1,8 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Microsoft.Extensions.Logging;
 
-namespace Diffusion.Tests.Support;
+namespace Diffusion.Sdk.Tests.Support;
 
 /// <summary>A logger provider that keeps every warning (and worse) it receives, for tests of what a user is told.</summary>
 public sealed class ListLogger : ILoggerProvider, ILogger

@@ -1,6 +1,7 @@
-using Diffusion.Denoising;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Tests.Support;
+namespace Diffusion.Sdk.Tests.Support;
 
 /// <summary>
 /// The exact ε-predictor for a two-class Gaussian mixture over whole items: x₀ ~ ½N(−0.5·1, s²I) + ½N(+0.5·1, s²I),

@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 
-namespace Diffusion.Tests.Support;
+namespace Diffusion.Sdk.Tests.Support;
 
 /// <summary>Compiles C# source into a plugin assembly on disk, against the SDK the tests run with, as a third party would build one.</summary>
 public static class PluginCompiler
@@ -18,7 +20,7 @@ public static class PluginCompiler
     public static string Compile(string directory, string assemblyName, string source, Version? version = null, MetadataReference? sdk = null)
     {
         Directory.CreateDirectory(directory);
-        var hostSdk = typeof(Diffusion.Scheduling.IScheduler).Assembly.Location;
+        var hostSdk = typeof(Diffusion.Sdk.Abstractions.ISampler).Assembly.Location;
         var references = PlatformReferences(except: Path.GetFileName(hostSdk), typeof(Microsoft.Extensions.DependencyInjection.IServiceCollection).Assembly.Location)
             .Append(sdk ?? MetadataReference.CreateFromFile(hostSdk));
         var compilation = CSharpCompilation.Create(assemblyName, [Parse(source, version)], references, Options);
@@ -30,12 +32,12 @@ public static class PluginCompiler
     }
 
     /// <summary>
-    /// A stand-in for another release of the SDK: an assembly named like the host's (<c>Diffusion.Sdk</c>) with
+    /// A stand-in for another release of the SDK: an assembly named like the host's contracts (<c>Diffusion.Sdk.Abstractions</c>) with
     /// <paramref name="version"/> and the types in <paramref name="source"/>, compiled in memory for plugins to reference.
     /// </summary>
     public static MetadataReference OtherSdk(Version version, string source)
     {
-        var name = typeof(Diffusion.Scheduling.IScheduler).Assembly.GetName().Name!;
+        var name = typeof(Diffusion.Sdk.Abstractions.ISampler).Assembly.GetName().Name!;
         var compilation = CSharpCompilation.Create(name, [Parse(source, version)], PlatformReferences(except: name + ".dll"), Options);
         using var image = new MemoryStream();
         var result = compilation.Emit(image);

@@ -1,6 +1,7 @@
-using Diffusion.Noise;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
-namespace Diffusion.Tests.Support;
+namespace Diffusion.Sdk.Tests.Support;
 
 /// <summary>Replays recorded noise draws in order; a draw of the wrong size, or one too many, fails the test.</summary>
 public sealed class RecordedNoise(IEnumerable<float[]> draws) : INoiseSource

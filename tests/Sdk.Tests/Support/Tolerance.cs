@@ -1,4 +1,6 @@
-namespace Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+namespace Diffusion.Sdk.Tests.Support;
 
 /// <summary>Element-wise comparison |actual − expected| ≤ abs + rel·|expected|, with a message naming the worst element.</summary>
 public static class Tolerance

@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Text.Json.Nodes;
-using Diffusion.Tokenizers;
+using Diffusion.Sdk.Tokenizers;
 
-namespace Diffusion.Tests.Tokenizers;
+namespace Diffusion.Sdk.Tests.Tokenizers;
 
 /// <summary>Reading a tokenizer folder: where the pad token comes from, and a typed error naming the file for bad input.</summary>
 public class ClipTokenizerFilesTests

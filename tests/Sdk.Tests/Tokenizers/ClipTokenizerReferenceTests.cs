@@ -1,7 +1,9 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Text.Json;
-using Diffusion.Tokenizers;
+using Diffusion.Sdk.Tokenizers;
 
-namespace Diffusion.Tests.Tokenizers;
+namespace Diffusion.Sdk.Tests.Tokenizers;
 
 /// <summary>
 /// The CLIP tokenizer against openai's reference ids (<c>TestData/tokenizer/clip/cases.json</c>, from

@@ -1,6 +1,8 @@
-using Diffusion.Tokenizers;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Tokenizers;
 
-namespace Diffusion.Tests.Tokenizers;
+namespace Diffusion.Sdk.Tests.Tokenizers;
 
 /// <summary>Framing, truncation and the chosen behaviour on inputs where CLIP implementations disagree.</summary>
 public class ClipTokenizerTests

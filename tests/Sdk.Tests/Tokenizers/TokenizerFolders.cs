@@ -1,8 +1,10 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Diffusion.Tokenizers;
+using Diffusion.Sdk.Tokenizers;
 
-namespace Diffusion.Tests.Tokenizers;
+namespace Diffusion.Sdk.Tests.Tokenizers;
 
 /// <summary>The bundled CLIP tokenizer folders, shared by the tokenizer tests, and scratch copies to alter.</summary>
 internal static class TokenizerFolders

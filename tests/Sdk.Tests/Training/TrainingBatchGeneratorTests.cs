@@ -1,9 +1,8 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Schedules;
-using Diffusion.Training;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Training;
 
-namespace Diffusion.Tests.Training;
+namespace Diffusion.Sdk.Tests.Training;
 
 [TestFixture]
 public sealed class TrainingBatchGeneratorTests

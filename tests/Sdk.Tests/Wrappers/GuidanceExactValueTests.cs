@@ -1,8 +1,8 @@
-using Diffusion.Denoising;
-using Diffusion.Noise;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Wrappers;
+namespace Diffusion.Sdk.Tests.Wrappers;
 
 /// <summary>
 /// Classifier-free guidance value by value: recorded inputs through a denoiser known in closed form, the guided

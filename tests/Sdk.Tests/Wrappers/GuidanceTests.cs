@@ -1,10 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Wrappers;
+namespace Diffusion.Sdk.Tests.Wrappers;
 
 [TestFixture]
 [Category(Determinism.Categories.Arithmetic)]
@@ -13,7 +12,7 @@ public sealed class GuidanceTests
     private static readonly TensorShape Shape = new(64, 1, 2, 2);
 
     /// <summary>Samples the mixture with DDIM (20 steps, deterministic) through <paramref name="denoiser"/>, all items labelled <paramref name="label"/>.</summary>
-    private static float[] Sample(Func<IScheduler, IDenoiser> denoiser, long label, ulong seed = 17)
+    private static float[] Sample(Func<ISampler, IDenoiser> denoiser, long label, ulong seed = 17)
     {
         var sampler = TestHost.Factory.Create("ddim", new SchedulerConfig { ClipSample = false, TimestepSpacing = TimestepSpacing.Trailing });
         sampler.SetTimesteps(20);
@@ -32,7 +31,7 @@ public sealed class GuidanceTests
         return x;
     }
 
-    private static MixtureDenoiser Mixture(IScheduler s, int? fixedBatch = null) => new(t => NoiseLevels.AlphaBarAt(s, t), fixedBatch);
+    private static MixtureDenoiser Mixture(ISampler s, int? fixedBatch = null) => new(t => NoiseLevels.AlphaBarAt(s, t), fixedBatch);
 
     // Mean over items of the item mean: +0.5 for component 1, −0.5 for component 0.
     private static double Margin(float[] x) => x.Average(v => (double)v);

@@ -1,10 +1,10 @@
-using Diffusion.Configuration;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Conformance;
-using Diffusion.Tests.Support;
-using Diffusion.Wrappers;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Conformance;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Wrappers;
+namespace Diffusion.Sdk.Tests.Wrappers;
 
 /// <summary>
 /// Karras spacing against the reference, every reference file that uses it being a case: asked for as a request
@@ -70,9 +70,9 @@ public sealed class KarrasWrapperReferenceTests
         return (reference, name, config);
     }
 
-    private static void AssertSchedule(IScheduler sampler, ReferenceTrajectory reference)
+    private static void AssertSchedule(ISampler sampler, ReferenceTrajectory reference)
     {
         Tolerance.AssertClose(sampler.Timesteps.Select(t => (float)t).ToArray(), reference.Timesteps, "timesteps", abs: 1e-4, rel: 1e-6);
-        Tolerance.AssertClose(ReferenceConformanceTests.ReferenceSigmaTable(reference.Scheduler, (ISigmaScheduler)SchedulerDecorator.Unwrap(sampler)), reference.Sigmas!, "sigmas");
+        Tolerance.AssertClose(ReferenceConformanceTests.ReferenceSigmaTable(reference.Scheduler, (ISigmaSampler)SamplerDecorator.Unwrap(sampler)), reference.Sigmas!, "sigmas");
     }
 }

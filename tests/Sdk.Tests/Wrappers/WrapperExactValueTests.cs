@@ -1,10 +1,9 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
-using Diffusion.Wrappers;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Wrappers;
+namespace Diffusion.Sdk.Tests.Wrappers;
 
 /// <summary>
 /// Each model-output wrapper value by value: a recorded model output goes in, the output the wrapped sampler
@@ -17,7 +16,7 @@ public sealed class WrapperExactValueTests
     private const int Batch = 3, ItemLength = 37; // odd, not a multiple of any vector width
 
     /// <summary>Sits under the wrapper under test (over a real sampler, for its schedule and config) and keeps what reaches the step.</summary>
-    private sealed class RecordingSampler(IScheduler inner) : SchedulerDecorator(inner)
+    private sealed class RecordingSampler(ISampler inner) : SamplerDecorator(inner)
     {
         public float[]? ModelOutput, Sample;
         public double Timestep;
@@ -43,7 +42,7 @@ public sealed class WrapperExactValueTests
         return x;
     }
 
-    private static (RecordingSampler Recorder, IScheduler Ddim) Ddim(PredictionType type = PredictionType.Epsilon)
+    private static (RecordingSampler Recorder, ISampler Ddim) Ddim(PredictionType type = PredictionType.Epsilon)
     {
         var ddim = TestHost.Factory.Create("ddim", new SchedulerConfig { PredictionType = type, ClipSample = false });
         ddim.SetTimesteps(10);
@@ -51,7 +50,7 @@ public sealed class WrapperExactValueTests
     }
 
     /// <summary>Steps <paramref name="wrapper"/> once at <paramref name="t"/> and returns what the sampler below it received.</summary>
-    private static float[] StepThrough(IScheduler wrapper, RecordingSampler recorder, float[] modelOutput, float[] sample, double t, INoiseSource noise)
+    private static float[] StepThrough(ISampler wrapper, RecordingSampler recorder, float[] modelOutput, float[] sample, double t, INoiseSource noise)
     {
         var before = modelOutput.ToArray();
         var next = new float[sample.Length];
@@ -103,7 +102,7 @@ public sealed class WrapperExactValueTests
     public void InactiveSettingsPassTheSameBufferThroughAndDrawNothing()
     {
         var m = Draw(6);
-        foreach (var make in new Func<IScheduler, IScheduler>[] { s => new TemperatureWrapper(s, 1.0), s => new NoiseInjectionWrapper(s, 0.0) })
+        foreach (var make in new Func<ISampler, ISampler>[] { s => new TemperatureWrapper(s, 1.0), s => new NoiseInjectionWrapper(s, 0.0) })
         {
             var (recorder, _) = Ddim();
             var got = StepThrough(make(recorder), recorder, m, Draw(7), 901, new RecordedNoise([]));
@@ -198,13 +197,13 @@ public sealed class WrapperExactValueTests
     public void KarrasGivesASigmaSamplerEquationFiveOverItsOwnRange(double rho)
     {
         const int n = 12;
-        var own = (ISigmaScheduler)TestHost.Factory.Create("euler", new SchedulerConfig());
+        var own = (ISigmaSampler)TestHost.Factory.Create("euler", new SchedulerConfig());
         own.SetTimesteps(n);
         double sigmaMax = own.Sigmas[0], sigmaMin = own.Sigmas[n - 1];
 
         var euler = TestHost.Factory.Create("euler", new SchedulerConfig());
         new KarrasSigmasWrapper(euler, rho).SetTimesteps(n);
-        var sigmas = ((ISigmaScheduler)euler).Sigmas;
+        var sigmas = ((ISigmaSampler)euler).Sigmas;
         for (var i = 0; i < n; i++)
         {
             var expected = Math.Pow(Math.Pow(sigmaMax, 1 / rho) + i / (n - 1.0) * (Math.Pow(sigmaMin, 1 / rho) - Math.Pow(sigmaMax, 1 / rho)), rho);

@@ -1,15 +1,15 @@
-using Diffusion.Configuration;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
-using Diffusion.Wrappers;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 
-namespace Diffusion.Tests.Wrappers;
+namespace Diffusion.Sdk.Tests.Wrappers;
 
 /// <summary>Each wrapper's settings at and around their limits: accepted, or a typed error naming the key.</summary>
 [TestFixture]
 public sealed class WrapperSettingsTests
 {
-    private static IScheduler Ddim() => TestHost.Factory.Create("ddim", new SchedulerConfig());
+    private static ISampler Ddim() => TestHost.Factory.Create("ddim", new SchedulerConfig());
 
     private static string Key(TestDelegate make) => Assert.Throws<SchedulerConfigException>(make)!.Key;
 
@@ -76,7 +76,7 @@ public sealed class WrapperSettingsTests
         const double rho = 7, sigmaMin = 0.2, sigmaMax = 9.0;
         var euler = TestHost.Factory.Create("euler", new SchedulerConfig { SigmaMin = sigmaMin, SigmaMax = sigmaMax });
         new KarrasSigmasWrapper(euler, rho).SetTimesteps(n);
-        var sigmas = ((ISigmaScheduler)euler).Sigmas;
+        var sigmas = ((ISigmaSampler)euler).Sigmas;
         for (var i = 0; i < n; i++)
         {
             var expected = Math.Pow(Math.Pow(sigmaMax, 1 / rho) + i / (n - 1.0) * (Math.Pow(sigmaMin, 1 / rho) - Math.Pow(sigmaMax, 1 / rho)), rho);

@@ -1,13 +1,12 @@
-using Diffusion.Configuration;
-using Diffusion.Noise;
-using Diffusion.Scheduling;
-using Diffusion.Tests.Support;
-using Diffusion.Wrappers;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+using Diffusion.Sdk.Tests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace Diffusion.Tests.Wrappers;
+namespace Diffusion.Sdk.Tests.Wrappers;
 
 /// <summary>
 /// The wrappers themselves: clipping, the factory's fixed order, third-party wrappers, options binding. That every
@@ -21,7 +20,7 @@ public sealed class WrapperTests
     private const int Steps = 20;
     private static readonly GaussianData Data = new(0.5, 0.2);
 
-    private static float[] Run(IScheduler sampler, GaussianData data, int count = 256, ulong seed = 4) =>
+    private static float[] Run(ISampler sampler, GaussianData data, int count = 256, ulong seed = 4) =>
         ClosedFormSampling.Sample(sampler, Steps, data, count, seed).Samples;
 
     [Test]
@@ -41,14 +40,14 @@ public sealed class WrapperTests
         // Euler ancestral has neither a Karras option nor thresholding of its own, so both come as wrappers.
         var sampler = TestHost.Factory.Create(new SamplingOptions { Sampler = "euler-ancestral", UseKarrasSigmas = true, Thresholding = true, Temperature = 0.9, NoiseInjection = 0.1 });
         var chain = new List<Type>();
-        for (var s = sampler; ; s = ((SchedulerDecorator)s).Inner)
+        for (var s = sampler; ; s = ((SamplerDecorator)s).Inner)
         {
             chain.Add(s.GetType());
-            if (s is not SchedulerDecorator) break;
+            if (s is not SamplerDecorator) break;
         }
         Assert.That(chain.Select(t => t.Name), Is.EqualTo(new[]
             { nameof(TemperatureWrapper), nameof(NoiseInjectionWrapper), nameof(ThresholdingWrapper), nameof(KarrasSigmasWrapper), "EulerAncestralScheduler" }));
-        Assert.That(TestHost.Factory.Create(new SamplingOptions()), Is.Not.InstanceOf<SchedulerDecorator>(), "no wrapper unless asked for");
+        Assert.That(TestHost.Factory.Create(new SamplingOptions()), Is.Not.InstanceOf<SamplerDecorator>(), "no wrapper unless asked for");
     }
 
     [Test]
@@ -58,7 +57,7 @@ public sealed class WrapperTests
         var factory = provider.GetRequiredService<ISamplerFactory>();
         var sampler = factory.Create(new SamplingOptions { Sampler = "euler-ancestral", Thresholding = true, Temperature = 0.5 });
         Assert.That(sampler, Is.InstanceOf<TemperatureWrapper>());
-        var counting = (CountingWrapper)((SchedulerDecorator)sampler).Inner;
+        var counting = (CountingWrapper)((SamplerDecorator)sampler).Inner;
         Assert.That(counting.Inner, Is.InstanceOf<ThresholdingWrapper>(), "order 250 sits between thresholding (200) and noise injection (300)");
         Run(sampler, Data);
         Assert.That(counting.Steps, Is.EqualTo(Steps));
@@ -112,16 +111,16 @@ public sealed class WrapperTests
         var shipped = SchedulerConfigJson.Parse("""{"_class_name": "DDPMScheduler", "use_karras_sigmas": true, "thresholding": true, "dynamic_thresholding_ratio": 0.9, "sample_max_value": 2.5}""");
         var sampler = TestHost.Factory.Create(new SamplingOptions(), shipped);
         Assert.That(sampler, Is.InstanceOf<KarrasSigmasWrapper>(), "DDPM has no Karras option of its own");
-        var inner = SchedulerDecorator.Unwrap(sampler);
+        var inner = SamplerDecorator.Unwrap(sampler);
         Assert.That((inner.Name, inner.Config.Thresholding, inner.Config.DynamicThresholdingRatio, inner.Config.SampleMaxValue), Is.EqualTo(("ddpm", true, 0.9, 2.5)));
 
         var euler = TestHost.Factory.Create(new SamplingOptions { Sampler = "euler" }, shipped);
         Assert.That(euler, Is.InstanceOf<ThresholdingWrapper>(), "Euler has no thresholding of its own");
-        Assert.That(((SchedulerDecorator)euler).Inner, Is.Not.InstanceOf<SchedulerDecorator>(), "Euler spaces by Karras itself");
-        Assert.That((SchedulerDecorator.Unwrap(euler).Config.UseKarrasSigmas, SchedulerDecorator.Unwrap(euler).Config.Thresholding), Is.EqualTo(((bool?)true, false)),
+        Assert.That(((SamplerDecorator)euler).Inner, Is.Not.InstanceOf<SamplerDecorator>(), "Euler spaces by Karras itself");
+        Assert.That((SamplerDecorator.Unwrap(euler).Config.UseKarrasSigmas, SamplerDecorator.Unwrap(euler).Config.Thresholding), Is.EqualTo(((bool?)true, false)),
             "the wrapper does the thresholding, so the sampler's copy has it off");
         var unthresholded = TestHost.Factory.Create(new SamplingOptions { Thresholding = false, UseKarrasSigmas = false }, shipped);
-        Assert.That((unthresholded is SchedulerDecorator, unthresholded.Config.Thresholding), Is.EqualTo((false, false)), "a request overrides only what it sets");
+        Assert.That((unthresholded is SamplerDecorator, unthresholded.Config.Thresholding), Is.EqualTo((false, false)), "a request overrides only what it sets");
         Assert.That(unthresholded.Config.SampleMaxValue, Is.EqualTo(2.5));
     }
 
@@ -171,7 +170,7 @@ public sealed class WrapperTests
         Assert.That(log.Warnings, Is.Empty, "DDIM reads eta");
     }
 
-    private sealed class CountingWrapper(IScheduler inner) : SchedulerDecorator(inner)
+    private sealed class CountingWrapper(ISampler inner) : SamplerDecorator(inner)
     {
         public int Steps { get; private set; }
 

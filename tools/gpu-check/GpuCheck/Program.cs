@@ -9,12 +9,11 @@
 // Exit code 0 when CUDA loaded and matched the CPU within 1e-2, 1 when it did not, 2 on bad arguments.
 using System.Diagnostics;
 using System.Text.Json;
-using Diffusion.Configuration;
-using Diffusion.Denoising;
-using Diffusion.Noise;
-using Diffusion.Onnx;
-using Diffusion.Pipeline;
-using Diffusion.Scheduling;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.Pipeline;
+using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,0 +1,39 @@
+namespace Diffusion.Sdk.Abstractions;
+
+/// <summary>
+/// The built-in samplers' names. Which reference class (<c>_class_name</c>) each implements is declared by its
+/// registration and resolved by the sampler factory, so plugins' classes resolve the same way.
+/// </summary>
+public static class SamplerNames
+{
+    /// <summary>Denoising diffusion probabilistic models (Ho et al. 2020).</summary>
+    public const string Ddpm = "ddpm";
+    /// <summary>Denoising diffusion implicit models (Song et al. 2021).</summary>
+    public const string Ddim = "ddim";
+    /// <summary>DPM-Solver / DPM-Solver++ multistep (Lu et al. 2022).</summary>
+    public const string DpmSolver = "dpm-solver";
+    /// <summary>Euler's method on the probability-flow ODE in sigma space (Karras et al. 2022).</summary>
+    public const string Euler = "euler";
+    /// <summary>Euler with ancestral sampling noise.</summary>
+    public const string EulerAncestral = "euler-ancestral";
+    /// <summary>Pseudo numerical methods for diffusion models (Liu et al. 2022).</summary>
+    public const string Pndm = "pndm";
+    /// <summary>Heun's second-order method on the probability-flow ODE in sigma space (Karras et al. 2022).</summary>
+    public const string Heun = "heun";
+    /// <summary>k-diffusion's DPM-Solver-2 (KDPM2): a second-order step through the geometric midpoint in sigma.</summary>
+    public const string Kdpm2 = "kdpm2";
+    /// <summary>KDPM2 with ancestral sampling noise.</summary>
+    public const string Kdpm2Ancestral = "kdpm2-ancestral";
+    /// <summary>Linear multistep in sigma space (Karras et al. 2022; k-diffusion's sample_lms).</summary>
+    public const string Lms = "lms";
+    /// <summary>UniPC, a unified multistep predictor-corrector (Zhao et al. 2023).</summary>
+    public const string UniPc = "unipc";
+    /// <summary>DEIS, the diffusion exponential integrator sampler (Zhang &amp; Chen 2023).</summary>
+    public const string Deis = "deis";
+    /// <summary>DPM-Solver / DPM-Solver++ single-step (Lu et al. 2022).</summary>
+    public const string DpmSolverSinglestep = "dpm-solver-singlestep";
+    /// <summary>Latent consistency models (Luo et al. 2023).</summary>
+    public const string Lcm = "lcm";
+    /// <summary>Trajectory consistency distillation (Zheng et al. 2024).</summary>
+    public const string Tcd = "tcd";
+}

@@ -1,0 +1,177 @@
+using System.Globalization;
+
+namespace Diffusion.Sdk.Abstractions;
+
+/// <summary>
+/// What a request asks of the sampling setup: the sampler, the step count, the wrappers, and overrides of the
+/// model's own <c>scheduler_config.json</c>. Every override is nullable: null leaves the model's value (or, for a
+/// bare model, the reference's default) in place, so a request changes only what it sets. Bind it from
+/// <c>appsettings.json</c> (section <see cref="SectionName"/>, PascalCase keys) with the Options pattern.
+/// </summary>
+/// <remarks>
+/// The one path from configuration to sampler: <see cref="ApplyTo"/> lays the overrides over the model's
+/// configuration, and <see cref="Diffusion.Sdk.Abstractions.ISamplerFactory.Create(SamplingOptions, SchedulerConfig?)"/> builds the
+/// sampler and its wrappers from the result. Nothing is copied back and forth.
+/// </remarks>
+public sealed class SamplingOptions
+{
+    /// <summary>The configuration section the options bind from by default.</summary>
+    public const string SectionName = "Sampling";
+
+    /// <summary>The default number of sampling steps.</summary>
+    public const int DefaultSteps = 50;
+
+    /// <summary>
+    /// The sampler name (<c>ddim</c>, <c>euler</c>, a plugin's…). Null: the sampler the model's configuration names
+    /// in <c>_class_name</c> (resolved through the factory's registry, plugins included), else <c>ddim</c>.
+    /// </summary>
+    public string? Sampler { get; set; }
+
+    /// <summary>Sampling steps (the reference's <c>num_inference_steps</c>).</summary>
+    public int Steps { get; set; } = DefaultSteps;
+
+    /// <summary>Classifier-free guidance weight w (1 = none). Null: 1 for a model without a conditioning input, else the pipeline's default.</summary>
+    public double? GuidanceScale { get; set; }
+
+    /// <summary>Guidance rescale φ in [0, 1] (0 = none), Lin et al. 2023.</summary>
+    public double GuidanceRescale { get; set; }
+
+    /// <summary>Model-output temperature (> 0; 1 = unchanged).</summary>
+    public double Temperature { get; set; } = 1.0;
+
+    /// <summary>Strength of noise added to the model output each step (≥ 0; 0 = none).</summary>
+    public double NoiseInjection { get; set; }
+
+    /// <summary>Overrides <c>use_karras_sigmas</c>: Karras et al. 2022 σ spacing, natively or through the Karras wrapper.</summary>
+    public bool? UseKarrasSigmas { get; set; }
+
+    /// <summary>Overrides <c>thresholding</c>: dynamic thresholding of the predicted x₀, natively or through the thresholding wrapper.</summary>
+    public bool? Thresholding { get; set; }
+
+    /// <summary>Overrides <c>dynamic_thresholding_ratio</c>, the quantile p of dynamic thresholding, in (0, 1].</summary>
+    public double? DynamicThresholdingRatio { get; set; }
+
+    /// <summary>Overrides <c>sample_max_value</c>, the largest threshold of dynamic thresholding.</summary>
+    public double? SampleMaxValue { get; set; }
+
+    /// <summary>Overrides <c>eta</c>: DDIM's η (0 = deterministic), TCD's γ.</summary>
+    public double? Eta { get; set; }
+
+    /// <summary>Overrides <c>clip_sample</c>.</summary>
+    public bool? ClipSample { get; set; }
+
+    /// <summary>Overrides <c>solver_order</c>.</summary>
+    public int? SolverOrder { get; set; }
+
+    /// <summary>Overrides <c>algorithm_type</c> (e.g. <c>dpmsolver++</c>).</summary>
+    public string? AlgorithmType { get; set; }
+
+    /// <summary>Overrides <c>solver_type</c> (e.g. <c>midpoint</c>, <c>bh2</c>).</summary>
+    public string? SolverType { get; set; }
+
+    /// <summary>Overrides <c>timestep_spacing</c>.</summary>
+    public TimestepSpacing? TimestepSpacing { get; set; }
+
+    /// <summary>Overrides <c>num_train_timesteps</c> (for a bare model without a configuration file).</summary>
+    public int? NumTrainTimesteps { get; set; }
+
+    /// <summary>Overrides <c>beta_start</c>.</summary>
+    public double? BetaStart { get; set; }
+
+    /// <summary>Overrides <c>beta_end</c>.</summary>
+    public double? BetaEnd { get; set; }
+
+    /// <summary>Overrides <c>beta_schedule</c>.</summary>
+    public BetaSchedule? BetaSchedule { get; set; }
+
+    /// <summary>Overrides <c>prediction_type</c>.</summary>
+    public PredictionType? PredictionType { get; set; }
+
+    /// <summary>
+    /// The <c>scheduler_config.json</c> keys this request sets, each with the option that sets it (for messages
+    /// about options the chosen sampler ignores).
+    /// </summary>
+    public IReadOnlyList<(string Key, string Option)> OverriddenKeys()
+    {
+        var keys = new List<(string, string)>();
+        void Add(bool set, string key, string option) { if (set) keys.Add((key, option)); }
+        Add(UseKarrasSigmas is not null, "use_karras_sigmas", nameof(UseKarrasSigmas));
+        Add(Thresholding is not null, "thresholding", nameof(Thresholding));
+        Add(DynamicThresholdingRatio is not null, "dynamic_thresholding_ratio", nameof(DynamicThresholdingRatio));
+        Add(SampleMaxValue is not null, "sample_max_value", nameof(SampleMaxValue));
+        Add(Eta is not null, "eta", nameof(Eta));
+        Add(ClipSample is not null, "clip_sample", nameof(ClipSample));
+        Add(SolverOrder is not null, "solver_order", nameof(SolverOrder));
+        Add(AlgorithmType is not null, "algorithm_type", nameof(AlgorithmType));
+        Add(SolverType is not null, "solver_type", nameof(SolverType));
+        Add(TimestepSpacing is not null, "timestep_spacing", nameof(TimestepSpacing));
+        return keys;
+    }
+
+    /// <summary>A copy, for callers that lay their own values over a request's options without changing it.</summary>
+    public SamplingOptions Clone() => (SamplingOptions)MemberwiseClone();
+
+    /// <summary>
+    /// The sampler's configuration: a copy of <paramref name="modelConfig"/> (the model's <c>scheduler_config.json</c>;
+    /// null: the reference's defaults) with every override this request sets laid on top.
+    /// </summary>
+    /// <exception cref="SamplingOptionException">An option is out of its range.</exception>
+    /// <exception cref="SchedulerConfigException">The result is not a valid configuration (e.g. an override contradicts the model's file).</exception>
+    public SchedulerConfig ApplyTo(SchedulerConfig? modelConfig)
+    {
+        Validate();
+        var config = modelConfig?.Clone() ?? new SchedulerConfig();
+        if (NumTrainTimesteps is { } trainSteps) config.NumTrainTimesteps = trainSteps;
+        if (BetaStart is { } betaStart) config.BetaStart = betaStart;
+        if (BetaEnd is { } betaEnd) config.BetaEnd = betaEnd;
+        if (BetaSchedule is { } schedule) config.BetaSchedule = schedule;
+        if (PredictionType is { } prediction) config.PredictionType = prediction;
+        if (TimestepSpacing is { } spacing) config.TimestepSpacing = spacing;
+        if (UseKarrasSigmas is { } karras) config.UseKarrasSigmas = karras;
+        if (Thresholding is { } thresholding) config.Thresholding = thresholding;
+        if (DynamicThresholdingRatio is { } ratio) config.DynamicThresholdingRatio = ratio;
+        if (SampleMaxValue is { } maxValue) config.SampleMaxValue = maxValue;
+        if (Eta is { } eta) config.Eta = eta;
+        if (ClipSample is { } clip) config.ClipSample = clip;
+        if (SolverOrder is { } order) config.SolverOrder = order;
+        if (AlgorithmType is { } algorithm) config.AlgorithmType = algorithm;
+        if (SolverType is { } solver) config.SolverType = solver;
+        config.Validate();
+        return config;
+    }
+
+    /// <summary>A copy of these options that names <paramref name="sampler"/> (an ensemble's member).</summary>
+    internal SamplingOptions WithSampler(string sampler)
+    {
+        var copy = (SamplingOptions)MemberwiseClone();
+        copy.Sampler = sampler;
+        return copy;
+    }
+
+    /// <summary>Throws <see cref="SamplingOptionException"/> naming the first option outside its range.</summary>
+    public void Validate()
+    {
+        if (Sampler is not null && string.IsNullOrWhiteSpace(Sampler)) Fail(nameof(Sampler), Sampler, "a sampler name such as \"ddim\", or null for the model's own");
+        var trainSteps = NumTrainTimesteps ?? int.MaxValue;
+        if (NumTrainTimesteps is < 1 or > 100_000) Fail(nameof(NumTrainTimesteps), NumTrainTimesteps, "an integer from 1 to 100000");
+        if (Steps < 1 || Steps > trainSteps) Fail(nameof(Steps), Steps, NumTrainTimesteps is null ? "an integer >= 1" : $"an integer from 1 to NumTrainTimesteps = {trainSteps}");
+        // The scale multiplies a difference of two predictions: past 1000 any model's output is swamped by rounding.
+        if (GuidanceScale is { } w && !(w >= 0 && w <= 1000)) Fail(nameof(GuidanceScale), w, "a number from 0 to 1000 (1 = no guidance; 3 to 15 is usual)");
+        if (!(GuidanceRescale >= 0 && GuidanceRescale <= 1)) Fail(nameof(GuidanceRescale), GuidanceRescale, "a number in [0, 1]");
+        if (!(Temperature > 0 && Temperature <= 100)) Fail(nameof(Temperature), Temperature, "a number in (0, 100] (1 = unchanged)");
+        // Noise injection adds s·z to a unit-scale model output: above 10 the output is noise.
+        if (!(NoiseInjection >= 0 && NoiseInjection <= 10)) Fail(nameof(NoiseInjection), NoiseInjection, "a number from 0 to 10 (0 = none)");
+        if (DynamicThresholdingRatio is { } p && !(p > 0 && p <= 1)) Fail(nameof(DynamicThresholdingRatio), p, "a number in (0, 1]");
+        if (SampleMaxValue is { } s && !(s > 0 && double.IsFinite(s))) Fail(nameof(SampleMaxValue), s, "a finite number > 0");
+        // η interpolates between DDIM (0) and DDPM's variance (1); past 1 the variance exceeds the posterior's.
+        if (Eta is { } eta && !(eta >= 0 && eta <= 1)) Fail(nameof(Eta), eta, "a number in [0, 1] (0 = deterministic, 1 = DDPM's variance)");
+        if (SolverOrder is { } order && order is < 1 or > 3) Fail(nameof(SolverOrder), order, "1, 2 or 3");
+        if (BetaStart is { } b0 && !(b0 >= 0 && b0 < 1)) Fail(nameof(BetaStart), b0, "a number in [0, 1)");
+        if (BetaEnd is { } b1 && !(b1 > 0 && b1 < 1)) Fail(nameof(BetaEnd), b1, "a number in (0, 1)");
+        if (BetaStart is { } start && BetaEnd is { } end && BetaSchedule != global::Diffusion.Sdk.Abstractions.BetaSchedule.SquaredCosCapV2 && !(end > start))
+            Fail(nameof(BetaEnd), end, $"a number above BetaStart = {start.ToString("R", CultureInfo.InvariantCulture)}");
+    }
+
+    private static void Fail(string option, object? value, string allowed) =>
+        throw new SamplingOptionException(option, Convert.ToString(value, CultureInfo.InvariantCulture), allowed);
+}

@@ -1,0 +1,58 @@
+
+namespace Diffusion.Sdk.Abstractions;
+
+/// <summary>
+/// A loaded denoising network (for example an ONNX UNet with its scheduler configuration). Thread-safe and long-lived:
+/// share one instance; each sampling run takes its own <see cref="CreateDenoiser"/>, which owns that run's buffers.
+/// </summary>
+public interface IDiffusionModel : IDisposable
+{
+    /// <summary>What the network takes and produces.</summary>
+    ModelInfo Info { get; }
+
+    /// <summary>The scheduler configuration shipped with the model (<c>scheduler/scheduler_config.json</c>), or null.</summary>
+    SchedulerConfig? SchedulerConfig { get; }
+
+    /// <summary>A denoiser for one sampling run (not thread-safe; cheap to create).</summary>
+    IDenoiser CreateDenoiser();
+}
+
+/// <summary>The shape of a model's inputs and outputs, read from the model itself.</summary>
+public sealed record ModelInfo
+{
+    /// <summary>Where the model came from (a file or folder), for messages.</summary>
+    public required string Source { get; init; }
+
+    /// <summary>Channels of the sample (latent) tensor.</summary>
+    public required int Channels { get; init; }
+
+    /// <summary>Height of the sample, or null when the model accepts any.</summary>
+    public int? Height { get; init; }
+
+    /// <summary>Width of the sample, or null when the model accepts any.</summary>
+    public int? Width { get; init; }
+
+    /// <summary>The batch size the model is fixed to, or null for a dynamic batch.</summary>
+    public int? FixedBatchSize { get; init; }
+
+    /// <summary>Whether the model takes class labels.</summary>
+    public bool HasClassLabels { get; init; }
+
+    /// <summary>Number of real classes (labels 0 … n−1), when known.</summary>
+    public int? NumClasses { get; init; }
+
+    /// <summary>The class label that means "unconditional" for classifier-free guidance, when the model has one.</summary>
+    public long? UnconditionalLabel { get; init; }
+
+    /// <summary>Whether the model takes encoder hidden states (text conditioning), and their per-item length.</summary>
+    public int? EncoderHiddenStatesLength { get; init; }
+}
+
+/// <summary>The model ran out of memory for the batch it was given; the pipeline retries once with half the batch.</summary>
+public sealed class ModelOutOfMemoryException(string message, Exception? innerException = null) : DiffusionException(message, innerException);
+
+/// <summary>
+/// A model file or folder is missing, unreadable, corrupt, or does not have the inputs and outputs the SDK needs; or the
+/// execution provider asked for cannot run it (a model package may throw a more specific subclass).
+/// </summary>
+public class ModelLoadException(string message, Exception? innerException = null) : DiffusionException(message, innerException);

@@ -1,0 +1,74 @@
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+
+namespace Diffusion.Sdk.Pipeline;
+
+/// <summary>
+/// Runs the model on the whole batch until it reports running out of memory, then on two halves from then on
+/// (items are independent, so the results are the same bytes). A half that still does not fit is reported.
+/// </summary>
+/// <param name="inner">The model's denoiser.</param>
+/// <param name="onHalved">Called once with the batch size when the first out-of-memory failure switches to halves.</param>
+public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDenoiser
+{
+    private bool _halved;
+
+    /// <inheritdoc/>
+    public int? FixedBatchSize => inner.FixedBatchSize;
+
+    /// <summary>Calls made to the inner denoiser so far.</summary>
+    public int Evaluations { get; private set; }
+
+    /// <summary>Disposes the inner denoiser, which this one owns.</summary>
+    public void Dispose() => inner.Dispose();
+
+    /// <inheritdoc/>
+    public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
+    {
+        var batch = input.Shape.Batch;
+        if (!_halved)
+        {
+            try
+            {
+                Evaluations++;
+                inner.Predict(input, output, cancellationToken);
+                return;
+            }
+            catch (ModelOutOfMemoryException) when (batch > 1)
+            {
+                _halved = true;
+                onHalved(batch);
+            }
+        }
+        if (batch == 1)
+        {
+            Evaluations++;
+            inner.Predict(input, output, cancellationToken);
+            return;
+        }
+
+        var first = batch / 2;
+        try
+        {
+            PredictPart(input, output, 0, first, cancellationToken);
+            PredictPart(input, output, first, batch - first, cancellationToken);
+        }
+        catch (ModelOutOfMemoryException e)
+        {
+            throw new ModelOutOfMemoryException($"The model ran out of memory for a batch of {batch} and again for half of it ({first}); use a smaller batch.", e);
+        }
+    }
+
+    private void PredictPart(in DenoiserInput input, Span<float> output, int start, int count, CancellationToken cancellationToken)
+    {
+        var shape = input.Shape;
+        var item = shape.ItemLength;
+        var hiddenPerItem = input.EncoderHiddenStates.IsEmpty ? 0 : input.EncoderHiddenStates.Length / shape.Batch;
+        var part = new DenoiserInput(
+            input.Sample.Slice(start * item, count * item), shape.WithBatch(count), input.Timestep,
+            input.ClassLabels.IsEmpty ? default : input.ClassLabels.Slice(start, count),
+            hiddenPerItem == 0 ? default : input.EncoderHiddenStates.Slice(start * hiddenPerItem, count * hiddenPerItem));
+        Evaluations++;
+        inner.Predict(part, output.Slice(start * item, count * item), cancellationToken);
+    }
+}

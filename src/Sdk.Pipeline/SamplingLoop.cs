@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+
+namespace Diffusion.Sdk.Pipeline;
+
+/// <summary>
+/// The denoising loop every pipeline shares: for each timestep from <see cref="StartIndex"/> on, scale the input,
+/// predict (the denoiser may be guided), check for NaN and infinity, step, then report. It honours cancellation
+/// between steps and allocates its three buffers once per run. One instance describes one run.
+/// </summary>
+public sealed class SamplingLoop
+{
+    /// <summary>The sampler, its timesteps already set.</summary>
+    public required ISampler Sampler { get; init; }
+
+    /// <summary>The (guided, retrying) denoiser.</summary>
+    public required IDenoiser Denoiser { get; init; }
+
+    /// <summary>The index in <see cref="ISampler.Timesteps"/> of the first step (image-to-image starts part-way).</summary>
+    public int StartIndex { get; init; }
+
+    /// <summary>Receives the latents after every step.</summary>
+    public StepCallback? OnStep { get; init; }
+
+    /// <summary>Receives the step count, timestep and elapsed time after every step.</summary>
+    public IProgress<GenerationProgress>? Progress { get; init; }
+
+    /// <summary>When set, receives per-step statistics of the model input and output.</summary>
+    public List<StepStatistics>? Statistics { get; init; }
+
+    /// <summary>The run's clock, for <see cref="GenerationProgress.Elapsed"/>; null: started when the loop starts.</summary>
+    public Stopwatch? Clock { get; init; }
+
+    /// <summary>Steps reported before this loop's first (an ensemble's earlier members'); its steps are numbered after them.</summary>
+    public int StepOffset { get; init; }
+
+    /// <summary>The step total that progress and callbacks report (null: <see cref="TotalSteps"/>; an ensemble: all members' steps).</summary>
+    public int? ReportedTotalSteps { get; init; }
+
+    /// <summary>Steps this loop runs.</summary>
+    public int TotalSteps => Sampler.Timesteps.Count - StartIndex;
+
+    /// <summary>Runs the loop from <paramref name="x"/> (x_T, or the noised start image) and returns the final latents.</summary>
+    /// <param name="x">The initial latents; the array may be reused for the result.</param>
+    /// <param name="shape">Their shape.</param>
+    /// <param name="noise">The run's generator, for stochastic samplers' draws inside <c>Step</c>.</param>
+    /// <param name="labels">Class labels per item, or empty.</param>
+    /// <param name="hidden">Encoder hidden states per item, or empty.</param>
+    /// <param name="cancellationToken">Checked before every step, and passed to the denoiser (an ONNX run stops part-way).</param>
+    /// <exception cref="NonFiniteValueException">A NaN, an infinity or an overflowing value appeared in the model output or the sample.</exception>
+    /// <exception cref="SamplerFailedException">The sampler itself failed (a plugin's bug), named with what it was doing.</exception>
+    public float[] Run(float[] x, TensorShape shape, INoiseSource noise, ReadOnlySpan<long> labels, ReadOnlySpan<float> hidden, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(noise);
+        var clock = Clock ?? Stopwatch.StartNew();
+        var n = shape.Length;
+        var modelInput = new float[n];
+        var modelOutput = new float[n];
+        var next = new float[n];
+        var sampler = Sampler;
+        var total = ReportedTotalSteps ?? TotalSteps;
+
+        // One direction: the sampler never sees the model and the model never sees the spacing.
+        for (var k = StartIndex; k < sampler.Timesteps.Count; k++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var step = k - StartIndex;
+            var t = sampler.Timesteps[k];
+            try
+            {
+                sampler.ScaleModelInput(x, t, modelInput);
+            }
+            catch (Exception e) when (SamplerFailedException.IsForeign(e))
+            {
+                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"scaling the model input at step {step}", e);
+            }
+            Denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
+            Check(modelOutput, step, t, "model output");
+            try
+            {
+                sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
+            }
+            catch (Exception e) when (SamplerFailedException.IsForeign(e))
+            {
+                // A sampler's own failure (a plugin's bug) becomes one SDK error naming it; SDK errors pass through.
+                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"taking step {step} (timestep {t:0.###})", e);
+            }
+            (x, next) = (next, x);
+            Check(x, step, t, "sample");
+
+            Statistics?.Add(new StepStatistics(step, t, TensorChecks.Statistics(modelInput), TensorChecks.Statistics(modelOutput)));
+            OnStep?.Invoke(new StepInfo(StepOffset + step, total, t), x);
+            Progress?.Report(new GenerationProgress(StepOffset + step + 1, total, t, clock.Elapsed));
+        }
+        return x;
+    }
+
+    private static void Check(ReadOnlySpan<float> tensor, int step, double timestep, string name)
+    {
+        var index = TensorChecks.FirstOutOfRange(tensor);
+        if (index >= 0) throw new NonFiniteValueException(step, timestep, name, index, tensor[index]);
+    }
+}

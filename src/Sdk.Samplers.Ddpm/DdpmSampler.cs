@@ -1,0 +1,139 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk;
+
+namespace Diffusion.Sdk.Samplers.Ddpm;
+
+/// <summary>
+/// Ancestral sampling of "Denoising Diffusion Probabilistic Models" (Ho, Jain &amp; Abbeel 2020,
+/// https://arxiv.org/abs/2006.11239): x_{t'} ~ q(x_{t'} | x_t, x̂₀), the forward-process posterior around the
+/// predicted clean sample, for any subsequence of timesteps t → t'.
+/// </summary>
+/// <remarks>
+/// Defaults as the reference: <c>variance_type</c> fixed_small, <c>clip_sample</c> true, <c>timestep_spacing</c> leading.
+/// <c>fixed_large_log</c> takes σ = exp(½·log β), which equals <c>fixed_large</c>; the reference takes the square root
+/// of log β there and returns NaN. Learned variances need a network with extra output channels and are refused.
+/// </remarks>
+public sealed class DdpmSampler : SamplerBase
+{
+    private readonly VarianceType _varianceType;
+    private readonly bool _clipSample;
+
+    /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid or unsupported configuration.</summary>
+    public DdpmSampler(SchedulerConfig config) : base(SamplerNames.Ddpm, config)
+    {
+        _varianceType = Config.VarianceType ?? VarianceType.FixedSmall;
+        if (_varianceType is VarianceType.Learned or VarianceType.LearnedRange)
+            throw new SchedulerConfigException("variance_type", ConfigNames.Quote(ConfigNames.Of(_varianceType)),
+                "fixed_small, fixed_small_log, fixed_large or fixed_large_log (learned variances need a network that predicts them)");
+        _clipSample = Config.ClipSample ?? true;
+    }
+
+    /// <inheritdoc/>
+    protected override double[] CreateTimesteps(int numInferenceSteps) => TimestepSpacings.Create(
+        Config.TimestepSpacing ?? TimestepSpacing.Leading, Schedule.NumTrainTimesteps, numInferenceSteps, Config.StepsOffset);
+
+    /// <inheritdoc/>
+    protected override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)
+    {
+        // 1. ᾱ at this timestep and at the next one (ᾱ = 1 after the last step).
+        var t = input.Timestep;
+        var tPrev = NextTimestep(stepIndex);
+        var alphaProd = Schedule.AlphasCumprod[TrainingIndex(t)];
+        var alphaProdPrev = AlphaCumprodOrFinal(tPrev, 1.0);
+        var betaProd = 1 - alphaProd;
+        var betaProdPrev = 1 - alphaProdPrev;
+        // α and β of the jump t → t' (equal to α_t, β_t when consecutive timesteps are visited).
+        var currentAlpha = alphaProd / alphaProdPrev;
+        var currentBeta = 1 - currentAlpha;
+
+        // 4.–5. Posterior mean μ̃ = (√ᾱ_{t'}·β/(1−ᾱ_t))·x₀ + (√α·(1−ᾱ_{t'})/(1−ᾱ_t))·x_t  (eq. 7).
+        var x0Coefficient = Math.Sqrt(alphaProdPrev) * currentBeta / betaProd;
+        var sampleCoefficient = Math.Sqrt(currentAlpha) * betaProdPrev / betaProd;
+
+        // An ε model without dynamic thresholding (the usual case): steps 2–6 in one pass over memory.
+        if (Config.PredictionType == PredictionType.Epsilon && !Config.Thresholding)
+        {
+            var op = new EpsilonUpdate((float)-Math.Sqrt(betaProd), (float)Math.Sqrt(alphaProd), _clipSample ? (float)Config.ClipSampleRange : float.PositiveInfinity,
+                (float)sampleCoefficient, (float)x0Coefficient, t > 0 ? (float)StandardDeviation(alphaProd, alphaProdPrev, currentBeta) : 0f);
+            var store = output.PredictedOriginal;
+            if (t > 0)
+            {
+                var noiseBuffer = Buffer(2, input.Sample.Length);
+                noise.NextGaussian(noiseBuffer);
+                // Read-only, so that the call binds to the three-input formula (a writable span would also fit the two-result one).
+                ReadOnlySpan<float> z = noiseBuffer;
+                if (store.IsEmpty) ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample);
+                else ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample, store);
+            }
+            else if (store.IsEmpty) ElementWise.Apply(op, input.ModelOutput, input.Sample, output.PrevSample);
+            else ElementWise.Apply(op, input.ModelOutput, input.Sample, output.PrevSample, store);
+            return !store.IsEmpty;
+        }
+
+        // 2. Predicted x₀ (eq. 15 for ε-prediction).
+        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(0, input.Sample.Length) : output.PredictedOriginal;
+        PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, Math.Sqrt(alphaProd), Math.Sqrt(betaProd), x0);
+
+        // 3. Keep x₀ in the data range.
+        if (Config.Thresholding)
+            SampleThresholding.Dynamic(x0, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue, Buffer(1, input.Sample.Length / input.BatchSize));
+        else if (_clipSample)
+            SampleThresholding.Clip(x0, Config.ClipSampleRange);
+
+        // 6. Plus noise with the chosen variance, except at t = 0 where the posterior is a point.
+        if (t > 0)
+        {
+            var z = Buffer(2, input.Sample.Length);
+            noise.NextGaussian(z);
+            var std = StandardDeviation(alphaProd, alphaProdPrev, currentBeta);
+            PredictionMath.Combine((float)sampleCoefficient, input.Sample, (float)x0Coefficient, x0, (float)std, z, output.PrevSample);
+        }
+        else
+        {
+            PredictionMath.Combine((float)sampleCoefficient, input.Sample, (float)x0Coefficient, x0, output.PrevSample);
+        }
+        return !output.PredictedOriginal.IsEmpty;
+    }
+
+    private double StandardDeviation(double alphaProd, double alphaProdPrev, double currentBeta)
+    {
+        // β̃ = (1−ᾱ_{t'})/(1−ᾱ_t)·β, the posterior variance (eq. 7), clipped away from 0.
+        var posterior = Math.Max((1 - alphaProdPrev) / (1 - alphaProd) * currentBeta, NoiseSchedule.PosteriorVarianceFloor);
+        return _varianceType switch
+        {
+            VarianceType.FixedSmall => Math.Sqrt(posterior),
+            VarianceType.FixedSmallLog => Math.Exp(0.5 * Math.Log(posterior)),
+            VarianceType.FixedLarge => Math.Sqrt(currentBeta),
+            VarianceType.FixedLargeLog => Math.Exp(0.5 * Math.Log(currentBeta)),
+            _ => throw new InvalidOperationException("Unreachable: learned variances are refused by the constructor."),
+        };
+    }
+
+    // x̂₀ = clamp((ε·(−σ) + x)/α); x' = (x·a + x̂₀·b) [+ z·c] (PredictionMath.Combine's order); x̂₀ is the second result.
+    private readonly record struct EpsilonUpdate(float MinusSigma, float Alpha, float Range, float A, float B, float C)
+        : ElementWise.IOperator2, ElementWise.IOperator2To2, ElementWise.IOperator3, ElementWise.IOperator3To2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => Invoke(epsilon, sample, out _);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, out Vector<float> x0)
+        {
+            x0 = PredictionMath.ClampedSampleFromEpsilon(epsilon, sample, MinusSigma, Alpha, Range);
+            return sample * A + x0 * B;
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> z) => Invoke(epsilon, sample, z, out _);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> z, out Vector<float> x0)
+        {
+            x0 = PredictionMath.ClampedSampleFromEpsilon(epsilon, sample, MinusSigma, Alpha, Range);
+            return sample * A + x0 * B + z * C;
+        }
+    }
+}

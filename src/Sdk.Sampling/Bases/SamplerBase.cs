@@ -1,0 +1,236 @@
+using System.Globalization;
+using Diffusion.Sdk.Abstractions;
+
+namespace Diffusion.Sdk.Sampling;
+
+/// <summary>
+/// The bookkeeping every sampler shares, so that a sampler file holds only its method's math: the configuration
+/// and schedule, the timestep list, which step comes next and its checks, reusable scratch buffers, and the
+/// variance-preserving forward process. Derive from it, implement <see cref="CreateTimesteps"/> and
+/// <see cref="Step(int, in StepInput, in StepOutput, INoiseSource)"/>, and reset any history in <see cref="OnReset"/>.
+/// </summary>
+public abstract class SamplerBase : ISampler
+{
+    private double[] _timesteps = [];
+    private int _nextIndex;
+    private int _stepsTaken;
+    private float[][] _buffers = [];
+
+    /// <summary>Validates <paramref name="config"/> (a private copy is kept) and builds its noise schedule.</summary>
+    protected SamplerBase(string name, SchedulerConfig config)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Name = name;
+        Config = config.Clone();
+        Schedule = NoiseSchedule.FromConfig(Config);
+    }
+
+    /// <inheritdoc/>
+    public string Name { get; }
+
+    /// <inheritdoc/>
+    public SchedulerConfig Config { get; }
+
+    /// <inheritdoc/>
+    public NoiseSchedule Schedule { get; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<double> Timesteps => _timesteps;
+
+    /// <inheritdoc/>
+    public virtual double InitNoiseSigma => 1.0;
+
+    /// <inheritdoc/>
+    public virtual int Order => 1;
+
+    /// <summary>The number of inference steps of the last count-based <see cref="SetTimesteps(int)"/>, or null after an explicit list.</summary>
+    protected int? NumInferenceSteps { get; private set; }
+
+    /// <summary>Whether this sampler can run on an explicit timestep list (for example Karras-spaced timesteps).</summary>
+    public virtual bool AcceptsExplicitTimesteps => true;
+
+    /// <inheritdoc/>
+    public void SetTimesteps(int numInferenceSteps)
+    {
+        SchedulerConfigValidation.ValidateInferenceSteps(numInferenceSteps, Schedule.NumTrainTimesteps);
+        _timesteps = CreateTimesteps(numInferenceSteps);
+        NumInferenceSteps = numInferenceSteps;
+        Reset();
+    }
+
+    /// <inheritdoc/>
+    public void SetTimesteps(IReadOnlyList<double> timesteps)
+    {
+        ArgumentNullException.ThrowIfNull(timesteps);
+        if (!AcceptsExplicitTimesteps)
+            throw new SchedulerConfigException("timesteps", "an explicit list", $"a step count: the '{Name}' sampler cannot run on an explicit timestep list");
+        ValidateExplicit(timesteps, Schedule.NumTrainTimesteps);
+        _timesteps = UseExplicitTimesteps(timesteps.ToArray());
+        NumInferenceSteps = null;
+        Reset();
+    }
+
+    /// <summary>
+    /// Installs timesteps the sampler derived itself (for example from an explicit σ list) and resets all state.
+    /// Unlike <see cref="SetTimesteps(IReadOnlyList{double})"/> the list is not re-validated: the sampler vouches for it.
+    /// </summary>
+    protected void ReplaceTimesteps(double[] timesteps)
+    {
+        ArgumentNullException.ThrowIfNull(timesteps);
+        if (timesteps.Length == 0) throw new ArgumentException("A schedule needs at least one timestep.", nameof(timesteps));
+        _timesteps = timesteps;
+        NumInferenceSteps = null;
+        Reset();
+    }
+
+    /// <inheritdoc/>
+    public void SetBeginIndex(int index)
+    {
+        if (_timesteps.Length == 0)
+            throw new SamplerStateException($"The '{Name}' sampler has no timesteps: call SetTimesteps before SetBeginIndex.");
+        if (_stepsTaken > 0)
+            throw new SamplerStateException($"The '{Name}' sampler has already taken a step: set the begin index before the first step.");
+        if (index < 0 || index >= _timesteps.Length)
+            throw new SamplerStateException($"Begin index {index} is outside the '{Name}' sampler's {_timesteps.Length} timesteps (0 to {_timesteps.Length - 1}).");
+        _nextIndex = index;
+    }
+
+    /// <inheritdoc/>
+    public virtual void ScaleModelInput(ReadOnlySpan<float> sample, double timestep, Span<float> destination)
+    {
+        if (!sample.Overlaps(destination)) sample.CopyTo(destination);
+    }
+
+    /// <inheritdoc/>
+    public bool Step(in StepInput input, in StepOutput output, INoiseSource noise)
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        var index = BeginStep(input, output);
+        return Step(index, input, output, noise);
+    }
+
+    /// <inheritdoc/>
+    public virtual void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, ReadOnlySpan<double> timesteps, Span<float> destination)
+    {
+        var itemLength = CheckAddNoise(original, noise, timesteps, destination);
+        for (var b = 0; b < timesteps.Length; b++)
+        {
+            var t = TrainingIndex(timesteps[b]);
+            var range = new Range(b * itemLength, (b + 1) * itemLength);
+            PredictionMath.Combine((float)Schedule.SqrtAlphasCumprod[t], original[range], (float)Schedule.SqrtOneMinusAlphasCumprod[t], noise[range], destination[range]);
+        }
+    }
+
+    /// <summary>The timesteps for a count-based schedule; <see cref="Config"/> says how to space them.</summary>
+    protected abstract double[] CreateTimesteps(int numInferenceSteps);
+
+    /// <summary>Takes an explicit, validated, descending timestep list; override to derive per-step tables (such as sigmas) from it.</summary>
+    protected virtual double[] UseExplicitTimesteps(double[] timesteps) => timesteps;
+
+    /// <summary>The step's math. <paramref name="stepIndex"/> is the position of the input's timestep in <see cref="Timesteps"/>.</summary>
+    protected abstract bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise);
+
+    /// <summary>
+    /// Where a run that starts part-way into the schedule (image-to-image) begins when its first timestep is
+    /// <paramref name="timestep"/>: its first position by default, or −1 when it is not listed.
+    /// </summary>
+    protected virtual int FirstStepIndex(double timestep) => Array.IndexOf(_timesteps, timestep);
+
+    /// <summary>Clears the history of a previous run; called whenever timesteps are set.</summary>
+    protected virtual void OnReset() { }
+
+    /// <summary>
+    /// A scratch buffer of <paramref name="length"/> floats that this sampler owns. The same slot returns the same
+    /// memory on every call while the length stays the same, so steps after the first allocate nothing.
+    /// </summary>
+    protected Span<float> Buffer(int slot, int length)
+    {
+        if (slot >= _buffers.Length) Array.Resize(ref _buffers, slot + 1);
+        ref var buffer = ref _buffers[slot];
+        if (buffer is null || buffer.Length != length) buffer = new float[length];
+        return buffer;
+    }
+
+    /// <summary>The training-timestep index of an integral timestep, checked against the schedule.</summary>
+    protected int TrainingIndex(double timestep)
+    {
+        var t = (int)timestep;
+        if (t != timestep || t < 0 || t >= Schedule.NumTrainTimesteps)
+            throw new SamplerStateException($"Timestep {Format(timestep)} is not an integer in [0, {Schedule.NumTrainTimesteps - 1}], which the '{Name}' sampler needs.");
+        return t;
+    }
+
+    /// <summary>The timestep after position <paramref name="stepIndex"/> in <see cref="Timesteps"/>, or −1 after the last.</summary>
+    protected double NextTimestep(int stepIndex) => stepIndex + 1 < _timesteps.Length ? _timesteps[stepIndex + 1] : -1;
+
+    /// <summary>ᾱ at a training index, with ᾱ = <paramref name="beforeFirst"/> for indices below 0 (the step after the last).</summary>
+    protected double AlphaCumprodOrFinal(double timestep, double beforeFirst) =>
+        timestep >= 0 ? Schedule.AlphasCumprod[TrainingIndex(timestep)] : beforeFirst;
+
+    /// <summary>Formats a timestep for messages.</summary>
+    protected static string Format(double timestep) => timestep.ToString("0.####", CultureInfo.InvariantCulture);
+
+    private void Reset()
+    {
+        _nextIndex = 0;
+        _stepsTaken = 0;
+        OnReset();
+    }
+
+    private int BeginStep(in StepInput input, in StepOutput output)
+    {
+        if (_timesteps.Length == 0)
+            throw new SamplerStateException($"The '{Name}' sampler has no timesteps: call SetTimesteps before Step.");
+        var n = input.Sample.Length;
+        if (input.BatchSize < 1 || n == 0 || n % input.BatchSize != 0)
+            throw new ArgumentException($"The sample has {n} values, which is not a positive multiple of the batch size {input.BatchSize}.", nameof(input));
+        if (input.ModelOutput.Length != n)
+            throw new ArgumentException($"The model output has {input.ModelOutput.Length} values but the sample has {n}; they must match.", nameof(input));
+        if (output.PrevSample.Length != n)
+            throw new ArgumentException($"The output buffer has {output.PrevSample.Length} values but the sample has {n}; they must match.", nameof(output));
+        if (!output.PredictedOriginal.IsEmpty && output.PredictedOriginal.Length != n)
+            throw new ArgumentException($"The predicted-x₀ buffer has {output.PredictedOriginal.Length} values but the sample has {n}; pass an empty span or one of the sample's length.", nameof(output));
+
+        if (_nextIndex >= _timesteps.Length)
+            throw new SamplerStateException($"The '{Name}' sampler has taken all {_timesteps.Length} steps; call SetTimesteps to start a new run.");
+        var index = _nextIndex;
+        if (_timesteps[index] != input.Timestep)
+        {
+            // The first step may start part-way into the schedule (image-to-image; SetBeginIndex picks among repeated
+            // timesteps); after that, steps follow the list.
+            index = _stepsTaken == 0 ? FirstStepIndex(input.Timestep) : -1;
+            if (index < 0)
+                throw new SamplerStateException(
+                    $"Timestep {Format(input.Timestep)} is not the next step of the '{Name}' sampler: expected {Format(_timesteps[_nextIndex])} (step {_nextIndex + 1} of {_timesteps.Length}).");
+        }
+        _nextIndex = index + 1;
+        _stepsTaken++;
+        return index;
+    }
+
+    private static void ValidateExplicit(IReadOnlyList<double> timesteps, int numTrainTimesteps)
+    {
+        if (timesteps.Count == 0)
+            throw new SchedulerConfigException("timesteps", "[]", "a non-empty, strictly descending list");
+        for (var i = 0; i < timesteps.Count; i++)
+        {
+            var t = timesteps[i];
+            if (!double.IsFinite(t) || t < 0 || t > numTrainTimesteps - 1)
+                throw new SchedulerConfigException($"timesteps[{i}]", Format(t), $"a number in [0, {numTrainTimesteps - 1}]");
+            if (i > 0 && !(t < timesteps[i - 1]))
+                throw new SchedulerConfigException($"timesteps[{i}]", Format(t), $"a value below the previous one ({Format(timesteps[i - 1])}): the list must be strictly descending");
+        }
+    }
+
+    /// <summary>Checks the arguments of <see cref="AddNoise"/> and returns the length of one batch item.</summary>
+    protected static int CheckAddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, ReadOnlySpan<double> timesteps, Span<float> destination)
+    {
+        if (timesteps.IsEmpty || original.Length % timesteps.Length != 0)
+            throw new ArgumentException($"{original.Length} values cannot be split into {timesteps.Length} batch items (one timestep per item).", nameof(timesteps));
+        if (noise.Length != original.Length || destination.Length != original.Length)
+            throw new ArgumentException($"original ({original.Length}), noise ({noise.Length}) and destination ({destination.Length}) must have the same length.");
+        return original.Length / timesteps.Length;
+    }
+}

@@ -1,0 +1,382 @@
+using Diffusion.Sdk.Abstractions;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Diffusion.Sdk.Sampling;
+
+/// <summary>
+/// One pass over memory for a whole per-element formula. A sampler step written as a chain of
+/// <c>TensorPrimitives</c> calls reads and writes every intermediate tensor; on latents that fit in the cache
+/// (a 1×4×64×64 latent is 64 KiB) that traffic, not the arithmetic, is the step's cost. Here the formula is an
+/// operator struct evaluated on <see cref="Vector{T}"/> registers, so each input is read once and the result written
+/// once.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Rounding: write the formula with the operations, and in the order, of the chain it replaces. Vector <c>+ − × ÷</c>
+/// round each result to float32 exactly as the scalar operations and the <c>TensorPrimitives</c> calls do (the JIT
+/// never contracts a multiply and an add into a fused multiply-add), so the fused step gives the same bits. The
+/// elements after the last whole vector are copied into a padded vector and computed the same way.
+/// </para>
+/// <para>
+/// The destination may be the same memory as any input (each element is read before it is written), but must not
+/// overlap one partially (shifted). Nothing is allocated.
+/// </para>
+/// <para>
+/// The loops are compiled fully optimized on first use (<see cref="MethodImplOptions.AggressiveOptimization"/>):
+/// with tiered compilation a sampler's step would otherwise run its first runs as unoptimized tier-0 code, where
+/// the operator is not inlined and every vector goes through the stack, many times slower, for as many steps as a
+/// user's whole run takes. Optimization changes no rounding.
+/// </para>
+/// </remarks>
+public static class ElementWise
+{
+    /// <summary>A formula of one tensor.</summary>
+    public interface IOperator1
+    {
+        /// <summary>The formula on one vector of elements.</summary>
+        Vector<float> Invoke(Vector<float> a);
+    }
+
+    /// <summary>A formula of two tensors.</summary>
+    public interface IOperator2
+    {
+        /// <summary>The formula on one vector of elements.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b);
+    }
+
+    /// <summary>A formula of three tensors.</summary>
+    public interface IOperator3
+    {
+        /// <summary>The formula on one vector of elements.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c);
+    }
+
+    /// <summary>A formula of four tensors.</summary>
+    public interface IOperator4
+    {
+        /// <summary>The formula on one vector of elements.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d);
+    }
+
+    /// <summary>A formula of five tensors.</summary>
+    public interface IOperator5
+    {
+        /// <summary>The formula on one vector of elements.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e);
+    }
+
+    /// <summary>A formula of two tensors with two results (for example an intermediate the caller keeps, and the step's output).</summary>
+    /// <remarks>
+    /// An operator that is also an <see cref="IOperator3"/> fits both <c>Apply(op, a, b, c, destination)</c> and
+    /// <c>Apply(op, a, b, destination, second)</c>: pass a third input as a <see cref="ReadOnlySpan{T}"/>, or a
+    /// writable span binds it as the first result.
+    /// </remarks>
+    public interface IOperator2To2
+    {
+        /// <summary>The formula on one vector of elements; returns the first result.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, out Vector<float> second);
+    }
+
+    /// <summary>A formula of three tensors with two results (for example an intermediate the caller keeps, and the step's output).</summary>
+    public interface IOperator3To2
+    {
+        /// <summary>The formula on one vector of elements; returns the first result.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, out Vector<float> second);
+    }
+
+    /// <summary>A formula of four tensors with two results.</summary>
+    public interface IOperator4To2
+    {
+        /// <summary>The formula on one vector of elements; returns the first result.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, out Vector<float> second);
+    }
+
+    /// <summary>A formula of five tensors with two results.</summary>
+    public interface IOperator5To2
+    {
+        /// <summary>The formula on one vector of elements; returns the first result.</summary>
+        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e, out Vector<float> second);
+    }
+
+    /// <summary>destination[i] = op(a[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, Span<float> destination)
+        where TOperator : struct, IOperator1
+    {
+        Check(destination, a, a, a, a, a);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset)).StoreUnsafe(ref rd, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[2 * width];
+        op.Invoke(Lane(a[i..], lanes, 0)).CopyTo(lanes);
+        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    }
+
+    /// <summary>destination[i] = op(a[i], b[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
+        where TOperator : struct, IOperator2
+    {
+        Check(destination, a, b, b, b, b);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset)).StoreUnsafe(ref rd, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[3 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1)).CopyTo(lanes);
+        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    }
+
+    /// <summary>destination[i] = op(a[i], b[i], c[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination)
+        where TOperator : struct, IOperator3
+    {
+        Check(destination, a, b, c, c, c);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset)).StoreUnsafe(ref rd, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[4 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2)).CopyTo(lanes);
+        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    }
+
+    /// <summary>destination[i] = op(a[i], b[i], c[i], d[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination)
+        where TOperator : struct, IOperator4
+    {
+        Check(destination, a, b, c, d, d);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        ref var rdd = ref MemoryMarshal.GetReference(d);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset))
+                .StoreUnsafe(ref rd, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[5 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3)).CopyTo(lanes);
+        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    }
+
+    /// <summary>destination[i] = op(a[i], b[i], c[i], d[i], e[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e,
+        Span<float> destination)
+        where TOperator : struct, IOperator5
+    {
+        Check(destination, a, b, c, d, e);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        ref var rdd = ref MemoryMarshal.GetReference(d);
+        ref var re = ref MemoryMarshal.GetReference(e);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset),
+                Vector.LoadUnsafe(ref re, offset)).StoreUnsafe(ref rd, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[6 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), Lane(e[i..], lanes, 4)).CopyTo(lanes);
+        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    }
+
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator2To2
+    {
+        Check(destination, a, b, b, b, b);
+        Check(second, a, b, b, b, b);
+        CheckApart(destination, second);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        ref var rs = ref MemoryMarshal.GetReference(second);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), out var other).StoreUnsafe(ref rd, offset);
+            other.StoreUnsafe(ref rs, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[3 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), out var last).CopyTo(lanes);
+        StoreTail(lanes, last, destination[i..], second[i..]);
+    }
+
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator3To2
+    {
+        Check(destination, a, b, c, c, c);
+        Check(second, a, b, c, c, c);
+        CheckApart(destination, second);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        ref var rs = ref MemoryMarshal.GetReference(second);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), out var other).StoreUnsafe(ref rd, offset);
+            other.StoreUnsafe(ref rs, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[5 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), out var last).CopyTo(lanes);
+        StoreTail(lanes, last, destination[i..], second[i..]);
+    }
+
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination,
+        Span<float> second)
+        where TOperator : struct, IOperator4To2
+    {
+        Check(destination, a, b, c, d, d);
+        Check(second, a, b, c, d, d);
+        CheckApart(destination, second);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        ref var rdd = ref MemoryMarshal.GetReference(d);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        ref var rs = ref MemoryMarshal.GetReference(second);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset), out var other)
+                .StoreUnsafe(ref rd, offset);
+            other.StoreUnsafe(ref rs, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[6 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), out var last).CopyTo(lanes);
+        StoreTail(lanes, last, destination[i..], second[i..]);
+    }
+
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i], e[i]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e,
+        Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator5To2
+    {
+        Check(destination, a, b, c, d, e);
+        Check(second, a, b, c, d, e);
+        CheckApart(destination, second);
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        ref var rdd = ref MemoryMarshal.GetReference(d);
+        ref var re = ref MemoryMarshal.GetReference(e);
+        ref var rd = ref MemoryMarshal.GetReference(destination);
+        ref var rs = ref MemoryMarshal.GetReference(second);
+        var width = Vector<float>.Count;
+        var i = 0;
+        for (; i <= destination.Length - width; i += width)
+        {
+            var offset = (nuint)i;
+            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset),
+                Vector.LoadUnsafe(ref re, offset), out var other).StoreUnsafe(ref rd, offset);
+            other.StoreUnsafe(ref rs, offset);
+        }
+        if (i == destination.Length) return;
+
+        Span<float> lanes = stackalloc float[7 * width];
+        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), Lane(e[i..], lanes, 4), out var last).CopyTo(lanes);
+        StoreTail(lanes, last, destination[i..], second[i..]);
+    }
+
+    // Both results of the padded last vector: the first is in lanes[0..width), the second in a register.
+    private static void StoreTail(Span<float> lanes, Vector<float> second, Span<float> destination, Span<float> secondDestination)
+    {
+        var count = destination.Length;
+        lanes[..count].CopyTo(destination);
+        second.CopyTo(lanes);
+        lanes[..count].CopyTo(secondDestination);
+    }
+
+    private static void CheckApart(Span<float> destination, Span<float> second)
+    {
+        if (destination.Overlaps(second))
+            throw new ArgumentException("The two results must go to separate memory.", nameof(second));
+    }
+
+    private static void Check(Span<float> destination, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e)
+    {
+        var n = destination.Length;
+        if (a.Length != n || b.Length != n || c.Length != n || d.Length != n || e.Length != n)
+            throw new ArgumentException($"Every input must have the destination's length ({n}); got {a.Length}, {b.Length}, {c.Length}, {d.Length}, {e.Length}.");
+        ReadOnlySpan<float> target = destination;
+        if (Shifted(target, a) || Shifted(target, b) || Shifted(target, c) || Shifted(target, d) || Shifted(target, e))
+            throw new ArgumentException("The destination overlaps an input partially; it may only be exactly the same memory as an input.", nameof(destination));
+    }
+
+    private static bool Shifted(ReadOnlySpan<float> destination, ReadOnlySpan<float> input) => destination.Overlaps(input, out var offset) && offset != 0;
+
+    /// <summary>
+    /// The last elements of an input (fewer than a vector) as a whole vector: copied into slot <paramref name="slot"/>
+    /// of zeroed stack memory (slot 0 later receives the result, after every input has been loaded).
+    /// </summary>
+    private static Vector<float> Lane(ReadOnlySpan<float> rest, Span<float> lanes, int slot)
+    {
+        var width = Vector<float>.Count;
+        var lane = lanes.Slice((slot + 1) * width, width);
+        rest.CopyTo(lane);
+        return new Vector<float>(lane);
+    }
+}
