@@ -15,5 +15,5 @@ public static class EulerServiceCollectionExtensions
 
     /// <summary>Makes the <c>euler-ancestral</c> sampler (reference class EulerAncestralDiscreteScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddEulerAncestralSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.EulerAncestral, "EulerAncestralDiscreteScheduler", config => new EulerAncestralScheduler(config), []);
+        builder.AddSampler(SamplerNames.EulerAncestral, "EulerAncestralDiscreteScheduler", config => new EulerAncestralSampler(config), []);
 }

@@ -18,7 +18,7 @@ public static class KDiffusionServiceCollectionExtensions
 
     /// <summary>Makes the <c>kdpm2</c> sampler (reference class KDPM2DiscreteScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddKdpm2Sampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.Kdpm2, "KDPM2DiscreteScheduler", config => new Kdpm2Scheduler(config), SigmaKeys);
+        builder.AddSampler(SamplerNames.Kdpm2, "KDPM2DiscreteScheduler", config => new Kdpm2Sampler(config), SigmaKeys);
 
     /// <summary>Makes the <c>kdpm2-ancestral</c> sampler (reference class KDPM2AncestralDiscreteScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddKdpm2AncestralSampler(this IDiffusionBuilder builder) =>

@@ -13,7 +13,7 @@ namespace Diffusion.Sdk.Samplers.KDiffusion;
 /// then x_{i+1} = x + (σ_down − σ_i)·(x̃ − D(x̃; σ_mid))/σ_mid + σ_up·z. The last step, to σ = 0, is a plain Euler step.
 /// </summary>
 /// <remarks>
-/// Reference: <c>KDPM2AncestralDiscreteScheduler</c>; timesteps and options as <see cref="Kdpm2Scheduler"/>. Noise is
+/// Reference: <c>KDPM2AncestralDiscreteScheduler</c>; timesteps and options as <see cref="Kdpm2Sampler"/>. Noise is
 /// drawn on the second evaluation of each interval only (one tensor), never on the last step. <c>sample</c> prediction,
 /// which the reference rejects, is supported.
 /// </remarks>

@@ -9,8 +9,8 @@ namespace Diffusion.Sdk.Tests.Samplers;
 [TestFixture]
 public sealed class DpmSolverSinglestepTests
 {
-    private static DpmSolverSinglestepScheduler Create(SchedulerConfig config) =>
-        (DpmSolverSinglestepScheduler)TestHost.Factory.Create(SamplerNames.DpmSolverSinglestep, config);
+    private static DpmSolverSinglestepSampler Create(SchedulerConfig config) =>
+        (DpmSolverSinglestepSampler)TestHost.Factory.Create(SamplerNames.DpmSolverSinglestep, config);
 
     [TestCase(3, 12, "zero", false, new[] { 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 1 })]
     [TestCase(3, 10, "zero", false, new[] { 1, 2, 3, 1, 2, 3, 1, 2, 3, 1 })]

@@ -17,7 +17,7 @@ public sealed class DpmSolverTests
     private const int SampleCount = 20_000;
     private static readonly GaussianData Data = new(0.5, 0.2);
 
-    private static DpmSolverScheduler Create(SchedulerConfig config) => (DpmSolverScheduler)TestHost.Factory.Create(SamplerNames.DpmSolver, config);
+    private static DpmSolverSampler Create(SchedulerConfig config) => (DpmSolverSampler)TestHost.Factory.Create(SamplerNames.DpmSolver, config);
 
     // ---- configuration errors ----------------------------------------------------------------------------------
 
@@ -262,7 +262,7 @@ public sealed class DpmSolverTests
     // ---- helpers ------------------------------------------------------------------------------------------------
 
     /// <summary>Runs 12 steps on an arbitrary bounded "network"; reports the bytes allocated by steps 2–12.</summary>
-    private static float[] Run(DpmSolverScheduler sampler, int n, bool inPlace, out long allocated)
+    private static float[] Run(DpmSolverSampler sampler, int n, bool inPlace, out long allocated)
     {
         sampler.SetTimesteps(12);
         var x = Gaussian(n, seed: 21, scale: 1);

@@ -46,7 +46,7 @@ public sealed class WrapperTests
             if (s is not SamplerDecorator) break;
         }
         Assert.That(chain.Select(t => t.Name), Is.EqualTo(new[]
-            { nameof(TemperatureWrapper), nameof(NoiseInjectionWrapper), nameof(ThresholdingWrapper), nameof(KarrasSigmasWrapper), "EulerAncestralScheduler" }));
+            { nameof(TemperatureWrapper), nameof(NoiseInjectionWrapper), nameof(ThresholdingWrapper), nameof(KarrasSigmasWrapper), "EulerAncestralSampler" }));
         Assert.That(TestHost.Factory.Create(new SamplingOptions()), Is.Not.InstanceOf<SamplerDecorator>(), "no wrapper unless asked for");
     }
 

@@ -48,7 +48,7 @@ namespace Diffusion.Sdk.Samplers.DpmSolver;
 /// the training σ (the reference uses the last step's σ).
 /// </para>
 /// </remarks>
-public sealed class DpmSolverScheduler : SamplerBase, ISigmaSampler
+public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
 {
     // lower_order_final lowers the order of the last two steps only for schedules shorter than this, as the reference does.
     private const int LowerOrderFinalStepLimit = 15;
@@ -68,7 +68,7 @@ public sealed class DpmSolverScheduler : SamplerBase, ISigmaSampler
     private enum Algorithm { DpmSolverPlusPlus, DpmSolver, SdeDpmSolverPlusPlus, SdeDpmSolver }
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> naming the key for an invalid or undefined configuration.</summary>
-    public DpmSolverScheduler(SchedulerConfig config) : base(SamplerNames.DpmSolver, config)
+    public DpmSolverSampler(SchedulerConfig config) : base(SamplerNames.DpmSolver, config)
     {
         _order = Config.SolverOrder ?? 2;
         if (_order > 3) throw new SchedulerConfigException("solver_order", _order.ToString(CultureInfo.InvariantCulture), "1, 2 or 3 (DPM-Solver has no higher-order multistep update)");

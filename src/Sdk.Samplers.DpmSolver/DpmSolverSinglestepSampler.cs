@@ -8,7 +8,7 @@ using Diffusion.Sdk;
 namespace Diffusion.Sdk.Samplers.DpmSolver;
 
 /// <summary>
-/// Single-step DPM-Solver: the exponential integrators of <see cref="DpmSolverScheduler"/> in their original, single-step
+/// Single-step DPM-Solver: the exponential integrators of <see cref="DpmSolverSampler"/> in their original, single-step
 /// form ("DPM-Solver", Lu et al. 2022, https://arxiv.org/abs/2206.00927, Algorithms 1 and 2, DPM-Solver-2 and -3;
 /// "DPM-Solver++", Lu et al. 2022, https://arxiv.org/abs/2211.01095, Algorithm 1, DPM-Solver++(2S)). The timesteps
 /// are grouped in cycles of 1 … <c>solver_order</c> steps; the network is evaluated at every timestep of a cycle, and each
@@ -36,7 +36,7 @@ namespace Diffusion.Sdk.Samplers.DpmSolver;
 /// step's σ (the reference's conversion fails); <see cref="AddNoise"/> off the schedule uses the training σ.
 /// </para>
 /// </remarks>
-public sealed class DpmSolverSinglestepScheduler : SamplerBase, ISigmaSampler
+public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
 {
     // Slots 0 … order−1 hold the ring of predictions; then the cycle's first sample and scratch.
     private const int CycleSampleSlot = 3, NoiseSlot = 4, ThresholdSlot = 5, X0Slot = 6;
@@ -51,7 +51,7 @@ public sealed class DpmSolverSinglestepScheduler : SamplerBase, ISigmaSampler
     private int _newest, _filled;
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> naming the key for an invalid or undefined configuration.</summary>
-    public DpmSolverSinglestepScheduler(SchedulerConfig config) : base(SamplerNames.DpmSolverSinglestep, config)
+    public DpmSolverSinglestepSampler(SchedulerConfig config) : base(SamplerNames.DpmSolverSinglestep, config)
     {
         _order = Config.SolverOrder ?? 2;
         if (_order is < 1 or > 3)

@@ -23,10 +23,10 @@ namespace Diffusion.Sdk.Samplers.KDiffusion;
 /// <c>sample</c> prediction, which the reference rejects, is supported (x̂₀ is the output itself).
 /// </para>
 /// </remarks>
-public sealed class Kdpm2Scheduler : SigmaSamplerBase
+public sealed class Kdpm2Sampler : SigmaSamplerBase
 {
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
-    public Kdpm2Scheduler(SchedulerConfig config) : base(SamplerNames.Kdpm2, config, twoEvaluationsPerInterval: true) { }
+    public Kdpm2Sampler(SchedulerConfig config) : base(SamplerNames.Kdpm2, config, twoEvaluationsPerInterval: true) { }
 
     /// <inheritdoc/>
     public override int Order => 2;

@@ -15,10 +15,10 @@ namespace Diffusion.Sdk.Samplers.Euler;
 /// log-linear or final-σ options for this sampler, so those keys are ignored here. <c>sample</c> prediction, which the reference
 /// rejects, is supported (x̂₀ is the output itself).
 /// </remarks>
-public sealed class EulerAncestralScheduler : SigmaSamplerBase
+public sealed class EulerAncestralSampler : SigmaSamplerBase
 {
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
-    public EulerAncestralScheduler(SchedulerConfig config) : base(SamplerNames.EulerAncestral, config, sigmaSpacings: false) { }
+    public EulerAncestralSampler(SchedulerConfig config) : base(SamplerNames.EulerAncestral, config, sigmaSpacings: false) { }
 
     private const int NoiseSlot = FirstFreeBufferSlot;
 
