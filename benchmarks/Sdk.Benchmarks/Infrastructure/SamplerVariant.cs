@@ -71,6 +71,12 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         return steps >= minimum && steps <= maximum ? steps : null;
     }
 
+    /// <summary>The network evaluations <paramref name="steps"/> steps of this variant cost per sample (what the pipeline must report).</summary>
+    public int EvaluationsFor(int steps) =>
+        SchedulerType == SamplerNames.Pndm ? steps + PndmExtraEvaluations
+        : SchedulerType is SamplerNames.Heun or SamplerNames.Kdpm2 or SamplerNames.Kdpm2Ancestral ? 2 * steps - 1
+        : steps;
+
     /// <summary>The model's scheduler configuration with this variant's <see cref="OriginalInferenceSteps"/>, if any.</summary>
     public SchedulerConfig ModelConfig(SchedulerConfig modelConfig)
     {

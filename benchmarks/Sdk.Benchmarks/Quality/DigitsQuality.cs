@@ -38,8 +38,8 @@ public static class DigitsQuality
                 BatchSize = count, ClassLabels = batchLabels, Seed = seed + (ulong)(start / Batch),
             });
             evaluations = result.ModelEvaluations;
-            if (evaluations != nfe)
-                throw new InvalidOperationException($"{variant.Label} with {steps} steps made {evaluations} network calls, not {nfe}.");
+            if (evaluations != variant.EvaluationsFor(steps))
+                throw new InvalidOperationException($"{variant.Label} with {steps} steps made {evaluations} network calls, not {variant.EvaluationsFor(steps)}.");
             result.Latents.CopyTo(images, start * DigitClassifier.ImageLength);
             for (var i = 0; i < count; i++) labels[start + i] = (int)batchLabels[i];
         }

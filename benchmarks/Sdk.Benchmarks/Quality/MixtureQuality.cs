@@ -67,8 +67,8 @@ public static class MixtureQuality
                     BatchSize = Samples, Height = Height, Width = Width, Seed = GenerationSeed,
                 });
                 run.Stop();
-                if (result.ModelEvaluations != nfe)
-                    throw new InvalidOperationException($"{variant.Label} with {steps} steps made {result.ModelEvaluations} network calls, not {nfe}.");
+                if (result.ModelEvaluations != variant.EvaluationsFor(steps))
+                    throw new InvalidOperationException($"{variant.Label} with {steps} steps made {result.ModelEvaluations} network calls, not {variant.EvaluationsFor(steps)}.");
                 var distance = SlicedWasserstein.Distance(reference, sliced.Project(result.Latents));
                 points.Add(new MixturePoint(variant.Key, variant.Label, nfe, steps, result.ModelEvaluations, distance, Math.Round(run.Elapsed.TotalSeconds, 3)));
                 log($"mixture: {variant.Label,-18} NFE {nfe,4} ({steps,4} steps): SW1 {distance:F4}  [{run.Elapsed.TotalSeconds:F1} s]");

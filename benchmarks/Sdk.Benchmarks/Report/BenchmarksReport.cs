@@ -115,8 +115,9 @@ public static class BenchmarksReport
             "(pure noise) scores {7:F3}.",
             m.Model, m.Samples, m.ItemShape, m.Directions, m.FloorDraws.Length, m.FloorMean, m.FloorStd, m.StandardNormalDistance));
         md.AppendLine();
-        md.AppendLine("NFE = network evaluations per sample = steps, except PNDM, whose Runge–Kutta warm-up makes NFE = steps + 9 (so it has no point below 13); " +
-                      "every point checks the pipeline's `ModelEvaluations` against it. Sliced W1 ×1000 (lower is better); **bold**: within 10 % of DDPM at 1000 steps.");
+        md.AppendLine("NFE = network evaluations per sample = steps, except PNDM, whose Runge–Kutta warm-up makes NFE = steps + 9 (so it has no point below 13), " +
+                      "and Heun and the KDPM2 kinds, whose n steps cost 2n − 1 evaluations (the largest n within the column's NFE); " +
+                      "every point checks the pipeline's `ModelEvaluations` against its sampler's count. Sliced W1 ×1000 (lower is better); **bold**: within 10 % of DDPM at 1000 steps.");
         md.AppendLine();
         md.Append("| sampler |");
         foreach (var nfe in m.NfeGrid) md.Append(c, $" NFE {nfe} |");
@@ -148,6 +149,10 @@ public static class BenchmarksReport
         md.AppendLine();
         md.AppendLine("Reading the table:");
         md.AppendLine();
+        var fewest = m.WithinTenPercentOfDdpm1000.Where(r => r.Nfe is not null).GroupBy(r => r.Nfe!.Value).OrderBy(g => g.Key).FirstOrDefault();
+        if (fewest is not null)
+            md.AppendLine(string.Format(c, "- Fewest evaluations to reach DDPM-1000's distance: {0}, at NFE {1}.",
+                string.Join(", ", fewest.Select(r => r.Label)), fewest.Key));
         md.AppendLine(string.Format(c,
             "- Every sampler starts from the same seeded x_T, so at 1000 steps they all end near the same set of samples, and its distance " +
             "({0:F4}) happens to lie below the exact-against-exact floor ({1:F4} ± {2:F4}): at 10,000 samples the statistic cannot tell them from the " +
