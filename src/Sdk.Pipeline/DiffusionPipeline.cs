@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
-using Diffusion.Sdk;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

@@ -1,7 +1,6 @@
 using Diffusion.Sdk.Pipeline;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
-using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Microsoft.Extensions.DependencyInjection;

@@ -3,7 +3,6 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
-using Diffusion.Sdk;
 
 namespace Diffusion.Sdk.Samplers.Lcm;
 

@@ -1,7 +1,6 @@
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Samplers.Lcm;
 using Diffusion.Sdk.Sampling;
-using Diffusion.Sdk;
 
 namespace Microsoft.Extensions.DependencyInjection;
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Numerics.Tensors;
 using Diffusion.Sdk.Abstractions;
-using Diffusion.Sdk;
 
 namespace Diffusion.Sdk.Sampling;
 

@@ -1,5 +1,4 @@
 using Diffusion.Sdk.Abstractions;
-using Diffusion.Sdk;
 
 namespace Diffusion.Sdk.Sampling;
 

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Diffusion.Sdk.Abstractions;
-using Diffusion.Sdk;
 
 namespace Diffusion.Sdk.Sampling;
 
