@@ -23,7 +23,7 @@ public sealed class GuidanceExactValueTests
     }
 
     /// <summary>g = u + w·(c − u), then the rescale, per item, all in double from the float32 model outputs.</summary>
-    private static double[] ExpectedGuided(float[] x, double[] conditions, double w, double phi)
+    private static double[] ExpectedGuided(float[] x, double[] conditions, double w, double phi, double[]? unconditions = null)
     {
         var d = Shape.ItemLength;
         var expected = new double[x.Length];
@@ -35,7 +35,7 @@ public sealed class GuidanceExactValueTests
             {
                 // The denoiser's outputs are float32; the combination is evaluated in double from them.
                 double c = (float)AffineDenoiser.Exact(x[b * d + i], conditions[b], i);
-                double u = (float)AffineDenoiser.Exact(x[b * d + i], Unconditional, i);
+                double u = (float)AffineDenoiser.Exact(x[b * d + i], unconditions?[b] ?? Unconditional, i);
                 cond[i] = c;
                 guided[i] = u + w * (c - u);
             }
@@ -128,8 +128,89 @@ public sealed class GuidanceExactValueTests
             AssertClose(output, expected, w, $"hidden states, fixed batch {fixedBatch?.ToString() ?? "none"}");
             Assert.That(model.Conditions.SelectMany(c => c), Is.EqualTo(new double[] { 1, 2, 0.5, Unconditional, Unconditional, Unconditional }));
         }
-        Assert.Throws<ArgumentException>(() => new ClassifierFreeGuidance(new AffineDenoiser(), w, phi, unconditionalHiddenStates: new float[perItem + 1])
-            .Predict(new DenoiserInput(x, Shape, 100, encoderHiddenStates: hidden), new float[x.Length]), "embeddings of the wrong length are refused");
+        foreach (var wrong in new[] { new float[perItem + 1], new float[2 * perItem], null })
+        {
+            var e = Assert.Throws<ArgumentException>(() => new ClassifierFreeGuidance(new AffineDenoiser(), w, phi, unconditionalHiddenStates: wrong)
+                .Predict(new DenoiserInput(x, Shape, 100, encoderHiddenStates: hidden), new float[x.Length]), $"embeddings of length {wrong?.Length.ToString() ?? "null"} are refused");
+            Assert.That(e!.Message, Does.Contain("unconditional embeddings of one item (4 values) or of the whole batch (12)"), "the refusal says which lengths it takes");
+        }
+    }
+
+    [TestCase(3.0, 0.0)]
+    [TestCase(2.0, 0.8)]
+    public void WholeBatchUnconditionalEmbeddingsPairItemByItem(double w, double phi)
+    {
+        var x = Sample(9);
+        float[] hidden = [1, 9, 9, 9, 2, 8, 8, 8, 0.5f, 7, 7, 7];
+        // A different "negative prompt" per item: its first value is the condition the fake model sees.
+        float[] negative = [0.25f, 0, 0, 0, 3, 0, 0, 0, 1.5f, 0, 0, 0];
+        var expected = ExpectedGuided(x, [1, 2, 0.5], w, phi, [0.25, 3, 1.5]);
+        foreach (var fixedBatch in new int?[] { null, 3 })
+        {
+            var model = new AffineDenoiser(fixedBatch);
+            var output = new float[x.Length];
+            new ClassifierFreeGuidance(model, w, phi, unconditionalHiddenStates: negative).Predict(new DenoiserInput(x, Shape, 100, encoderHiddenStates: hidden), output);
+            AssertClose(output, expected, w, $"whole-batch embeddings, fixed batch {fixedBatch?.ToString() ?? "none"}");
+            Assert.That(model.Conditions.SelectMany(c => c), Is.EqualTo(new double[] { 1, 2, 0.5, 0.25, 3, 1.5 }));
+        }
+    }
+
+    /// <summary>Item b: every element is c·(b + 1) + sample, c = the class label; allocates nothing.</summary>
+    private sealed class LabelDenoiser(bool constant) : IDenoiser
+    {
+        public int? FixedBatchSize => null;
+        public void Dispose() { }
+        public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
+        {
+            var d = input.Shape.ItemLength;
+            for (var b = 0; b < input.Shape.Batch; b++)
+                for (var i = 0; i < d; i++)
+                    output[b * d + i] = input.ClassLabels[b] * (b % 3 + 1) + (constant ? 0 : input.Sample[b * d + i]);
+        }
+    }
+
+    [Test]
+    public void TheRescaleLeavesAnItemWithAConstantGuidedOutputAlone()
+    {
+        // cond and uncond constant per item: the guided item is constant too, std 0, and has nothing to rescale.
+        var x = Sample();
+        long[] labels = [2, 5, 1];
+        var output = new float[x.Length];
+        new ClassifierFreeGuidance(new LabelDenoiser(constant: true), 3.0, 0.7, unconditionalLabel: 0).Predict(new DenoiserInput(x, Shape, 50, labels), output);
+        var d = Shape.ItemLength;
+        for (var b = 0; b < Shape.Batch; b++)
+            for (var i = 0; i < d; i++)
+                Assert.That(output[b * d + i], Is.EqualTo(3.0f * labels[b] * (b % 3 + 1)), $"item {b}, element {i}: u + w·(c − u) with u = 0");
+    }
+
+    [Test]
+    public void AWarmGuidedCallAllocatesNothing()
+    {
+        var x = Sample();
+        long[] labels = [2, 5, 1];
+        var output = new float[x.Length];
+        var guidance = new ClassifierFreeGuidance(new LabelDenoiser(constant: false), 4.0, 0.5, unconditionalLabel: 0);
+        var input = new DenoiserInput(x, Shape, 50, labels);
+        guidance.Predict(input, output); // warm: buffers grow here
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        guidance.Predict(input, output);
+        guidance.Predict(input, output);
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "buffers are kept between calls");
+    }
+
+    [Test]
+    public void RefusalsNameTheValueAndWhatIsAllowed()
+    {
+        Assert.Throws<ArgumentNullException>(() => new ClassifierFreeGuidance(null!, 2.0));
+        var scale = Assert.Throws<SchedulerConfigException>(() => new ClassifierFreeGuidance(new AffineDenoiser(), -0.5))!;
+        var rescale = Assert.Throws<SchedulerConfigException>(() => new ClassifierFreeGuidance(new AffineDenoiser(), 2.0, 1.25))!;
+        Assert.Multiple(() =>
+        {
+            Assert.That((scale.Key, scale.Value), Is.EqualTo(("guidance_scale", "-0.5")));
+            Assert.That(scale.Allowed, Does.Contain(">= 0"));
+            Assert.That((rescale.Key, rescale.Value), Is.EqualTo(("guidance_rescale", "1.25")));
+            Assert.That(rescale.Allowed, Does.Contain("[0, 1]"));
+        });
     }
 
     [Test]
