@@ -63,9 +63,13 @@ public sealed class NoisePathsTests
     [Test]
     public void BoxMullerRejectsAPartialBlock()
     {
-        Assert.Throws<ArgumentException>(() => CephesBoxMuller.TransformScalar(new float[Block + 1]));
-        Assert.Throws<ArgumentException>(() => CephesBoxMuller.TransformVector256(new float[Block - 1]));
-        Assert.Throws<ArgumentException>(() => CephesBoxMuller.TransformVector512(new float[(2 * Block) + 8]));
+        var scalar = Assert.Throws<ArgumentException>(() => CephesBoxMuller.TransformScalar(new float[Block + 1]))!;
+        var v256 = Assert.Throws<ArgumentException>(() => CephesBoxMuller.TransformVector256(new float[Block - 1]))!;
+        var v512 = Assert.Throws<ArgumentException>(() => CephesBoxMuller.TransformVector512(new float[(2 * Block) + 8]))!;
+        // The refusal says what it needs and what it got.
+        Assert.That(scalar.Message, Does.Contain($"whole blocks of {Block} values; got {Block + 1}"));
+        Assert.That(v256.Message, Does.Contain($"got {Block - 1}"));
+        Assert.That(v512.Message, Does.Contain($"got {2 * Block + 8}"));
     }
 
     /// <summary>The state regeneration, word for word, from seeded states and from arbitrary ones, many twists in a row.</summary>
