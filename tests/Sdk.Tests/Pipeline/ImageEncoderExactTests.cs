@@ -158,6 +158,7 @@ public sealed class ImageEncoderExactTests
             var bytes = Assert.Throws<ArgumentOutOfRangeException>(() => ImageEncoder.GridSize(new TensorShape(1, 4, 60_000, 60_000), 1, 0))!;
             Assert.That(bytes.Message, Does.Contain("60000×60000"));
             Assert.That(ImageEncoder.GridSize(new TensorShape(1, 1, 40_000, 40_000), 1, 0), Is.EqualTo((40_000, 40_000)), "1.6 GB of grey fits in one array");
+            Assert.Throws<ArgumentOutOfRangeException>(() => ImageEncoder.GridSize(new TensorShape(1, 3, 40_000, 40_000), 1, 0), "the same in RGB is three times as many bytes");
         });
     }
 
