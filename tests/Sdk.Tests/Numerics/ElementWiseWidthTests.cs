@@ -37,6 +37,15 @@ public sealed class ElementWiseWidthTests
         public Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e) => (a + b) * c - d / e;
     }
 
+    private readonly struct TwoToTwo : ElementWise.IOperator2To2
+    {
+        public Vector<float> Invoke(Vector<float> a, Vector<float> b, out Vector<float> second)
+        {
+            second = a - b;
+            return second * a;
+        }
+    }
+
     private readonly struct ThreeToTwo : ElementWise.IOperator3To2
     {
         public Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, out Vector<float> second)
@@ -95,6 +104,9 @@ public sealed class ElementWiseWidthTests
     {
         var (a, b, c, d, e) = (Draw(n, 6), Draw(n, 7), Draw(n, 8), Draw(n, 9), Draw(n, 10));
         var (first, second, t) = (new float[n], new float[n], new float[n]);
+
+        TensorPrimitives.Subtract(a, b, second); TensorPrimitives.Multiply(second, a, first);
+        Check2(n, first, second, (r, s) => ElementWise.Apply(new TwoToTwo(), a, b, r, s), "two inputs");
 
         TensorPrimitives.Multiply(a, b, second); TensorPrimitives.Add(second, c, first);
         Check2(n, first, second, (r, s) => ElementWise.Apply(new ThreeToTwo(), a, b, c, r, s), "three inputs");
