@@ -83,8 +83,8 @@ public sealed class ImageEncoderExactTests
         var data = Ramp(shape);
         Assert.Multiple(() =>
         {
-            Assert.Throws<ArgumentOutOfRangeException>(() => ImageEncoder.ToPixels(data, shape, -1));
-            Assert.Throws<ArgumentOutOfRangeException>(() => ImageEncoder.ToPixels(data, shape, 2));
+            Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => ImageEncoder.ToPixels(data, shape, -1))!.ParamName, Is.EqualTo("index"));
+            Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => ImageEncoder.ToPixels(data, shape, 2))!.ParamName, Is.EqualTo("index"));
             Assert.That(ImageEncoder.ToPixels(data, shape, 1), Has.Length.EqualTo(4), "the last item is valid");
             var e = Assert.Throws<ArgumentException>(() => ImageEncoder.ToPixels(data.AsSpan(1).ToArray(), shape, 0))!;
             Assert.That(e.Message, Does.Contain("7 values"));
@@ -169,7 +169,13 @@ public sealed class ImageEncoderExactTests
         {
             Assert.Throws<ArgumentNullException>(() => ImageEncoder.EncodePixelsPng(null!, 1, 1, 1));
             foreach (var channels in new[] { 0, 2, 5 })
-                Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => ImageEncoder.EncodePixelsPng(new byte[4 * channels], 2, 2, channels))!.ParamName, Is.EqualTo("channels"));
+            {
+                var e = Assert.Throws<ArgumentOutOfRangeException>(() => ImageEncoder.EncodePixelsPng(new byte[4 * channels], 2, 2, channels))!;
+                Assert.That((e.ParamName, e.ActualValue), Is.EqualTo(("channels", (object)channels)));
+                Assert.That(e.Message, Does.Contain("1, 3 or 4 channels"));
+            }
+            foreach (var (width, height) in new[] { (1, 1), (1, 3), (3, 1) })
+                Assert.That(ImageEncoder.EncodePixelsPng(new byte[width * height], width, height, 1), Is.Not.Empty, $"{width}×{height} is an image");
             foreach (var channels in new[] { 1, 3, 4 })
                 Assert.That(ImageEncoder.EncodePixelsPng(new byte[6 * channels], 3, 2, channels), Is.Not.Empty, $"{channels} channels");
             Assert.That(Assert.Throws<ArgumentException>(() => ImageEncoder.EncodePixelsPng(new byte[5], 2, 3, 1))!.Message, Does.Contain("5 bytes are not 2×3 pixels of 1 channels"));
