@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -56,13 +55,23 @@ public sealed class HeunSampler : SigmaSamplerBase
         if (!step.IsSecondEvaluation)
         {
             // 1. Predictor: d_i = (x − x̂₀)/σ_i, kept for the corrector; x̃ = x + (σ_{i+1} − σ_i)·d_i.
-            Slope(step.Sample, step.Denoised, step.SigmaFrom, slope);
-            TensorPrimitives.MultiplyAdd(slope, dt, step.Sample, step.Destination);
+            ElementWise.Apply(new Predictor(step.SigmaFrom, dt), step.Sample, step.Denoised, step.Destination, slope);
             return;
         }
 
         // 2. Corrector: d̃ = (x̃ − D(x̃; σ_{i+1}))/σ_{i+1}; x_{i+1} = x_i + (σ_{i+1} − σ_i)·(d_i + d̃)/2, from the interval's start.
         ElementWise.Apply(new Corrector(step.SigmaTo, dt), step.Sample, step.Denoised, slope, step.IntervalStart, step.Destination);
+    }
+
+    // d_i = (x − x̂₀)/σ_i (kept) and x + d_i·dt, in one pass with the reference's roundings.
+    private readonly record struct Predictor(float Sigma, float Dt) : ElementWise.IOperator2To2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, out Vector<float> slope)
+        {
+            slope = (sample - x0) / Sigma;
+            return slope * Dt + sample;
+        }
     }
 
     // ((x̃ − x̂₀)/σ_{i+1} + d_i)/2·dt + x_i, in the reference's order of tensor operations.

@@ -57,8 +57,6 @@ public sealed class Kdpm2AncestralSampler : SigmaSamplerBase
 
         // 2. From x_i to σ_down with the midpoint's slope, plus fresh noise of level σ_up.
         var (sigmaDown, sigmaUp) = AncestralStep(step.SigmaFrom, step.SigmaTo);
-        var z = Buffer(NoiseSlot, step.Destination.Length);
-        noise.NextGaussian(z);
-        SlopeStep(step.IntervalStart, step.Sample, step.Denoised, step.Sigma, sigmaDown - step.SigmaFrom, z, sigmaUp, step.Destination);
+        SlopeStep(step.IntervalStart, step.Sample, step.Denoised, step.Sigma, sigmaDown - step.SigmaFrom, noise, sigmaUp, NoiseSlot, step.Destination);
     }
 }

@@ -57,17 +57,36 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
 
         // σ_t = √((1−ᾱ_t)/ᾱ_t) in float32 from the reference's float32 ᾱ: its rounding moves σ-derived timesteps by
         // many float32 units, and a step must be called with exactly the timestep the reference lists.
-        var alphasCumprod = Float32Schedule.AlphasCumprod(Config);
-        if (Config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
-        _trainingTimesteps = new double[alphasCumprod.Length];
-        _trainingSigmas = new double[alphasCumprod.Length];
-        for (var t = 0; t < alphasCumprod.Length; t++)
+        var tables = TrainingTables.For(Config);
+        (_trainingTimesteps, _trainingSigmas, _logTrainingSigmas) = (tables.Timesteps, tables.Sigmas, tables.LogSigmas);
+    }
+
+    /// <summary>
+    /// The training σ table of a β schedule (timesteps, σ_t, numpy's float32 log σ_t), shared read-only by the
+    /// samplers built for the same schedule. A user's loop builds a fresh sampler per run, and these 1000-entry
+    /// tables (a float32 division, square root and logarithm per entry) cost more than the run's setup otherwise;
+    /// the last schedule's tables are kept. Trained β lists are not cached.
+    /// </summary>
+    private sealed record TrainingTables(BetaSchedule Schedule, double Start, double End, int Count, bool ZeroSnr,
+        double[] Timesteps, double[] Sigmas, float[] LogSigmas)
+    {
+        private static volatile TrainingTables? s_last;
+
+        public static TrainingTables For(SchedulerConfig config)
         {
-            var alphaBar = (float)alphasCumprod[t];
-            _trainingTimesteps[t] = t;
-            _trainingSigmas[t] = MathF.Sqrt((1 - alphaBar) / alphaBar);
+            var last = s_last;
+            if (config.TrainedBetas is null && last is not null && last.Schedule == config.BetaSchedule && last.Start.Equals(config.BetaStart)
+                && last.End.Equals(config.BetaEnd) && last.Count == config.NumTrainTimesteps && last.ZeroSnr == config.RescaleBetasZeroSnr)
+                return last;
+
+            var alphasCumprod = Float32Schedule.AlphasCumprod(config);
+            if (config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
+            var (timesteps, sigmas) = TrainingTable(alphasCumprod);
+            var tables = new TrainingTables(config.BetaSchedule, config.BetaStart, config.BetaEnd, config.NumTrainTimesteps, config.RescaleBetasZeroSnr,
+                timesteps, sigmas, ReferenceFloat32.LogSigmas(sigmas));
+            if (config.TrainedBetas is null) s_last = tables;
+            return tables;
         }
-        _logTrainingSigmas = ReferenceFloat32.LogSigmas(_trainingSigmas);
     }
 
     /// <inheritdoc/>
@@ -114,8 +133,9 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     protected virtual double FinalSigma => 0;
 
     /// <summary>The network sees the variance-preserving sample x/√(σ²+1), σ of the evaluation at <paramref name="timestep"/>.</summary>
+    /// <remarks>One <see cref="ElementWise"/> pass (IEEE division, as <c>TensorPrimitives.Divide</c>), compiled optimized on first use.</remarks>
     public override void ScaleModelInput(ReadOnlySpan<float> sample, double timestep, Span<float> destination) =>
-        TensorPrimitives.Divide(sample, MathF.Sqrt(Square((float)SigmaAt(timestep)) + 1), destination);
+        ElementWise.Apply(new DivideBy(MathF.Sqrt(Square((float)SigmaAt(timestep)) + 1)), sample, destination);
 
     /// <summary>
     /// The forward process in this view: x = x₀ + σ·ε. A listed timestep takes the σ of its interval boundary (σ_i
@@ -337,6 +357,15 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         ElementWise.Apply(new Euler(sigma, target - sigma, noiseScale), sample, x0, noise, destination);
 
     /// <summary>
+    /// The Euler step to <paramref name="target"/>, plus <paramref name="noiseScale"/>·z with z one fresh draw from
+    /// <paramref name="noise"/>, drawn and added in the same pass (<see cref="SamplerBase.ApplyWithNoise{TOperator}(TOperator, INoiseSource, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>;
+    /// buffer <paramref name="scratchSlot"/> only for sources other than <see cref="TorchGaussianNoise"/>).
+    /// </summary>
+    protected void EulerStep(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float target, INoiseSource noise, float noiseScale, int scratchSlot,
+        Span<float> destination) =>
+        ApplyWithNoise(new Euler(sigma, target - sigma, noiseScale), noise, scratchSlot, sample, x0, destination);
+
+    /// <summary>
     /// The Euler step from <paramref name="start"/> with the slope d = (x − x̂₀)/<paramref name="sigma"/> of another
     /// sample x: start + <paramref name="step"/>·d [+ noise scale·z], in one pass (the update of the second evaluation
     /// of KDPM2-type methods).
@@ -348,6 +377,15 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     protected static void SlopeStep(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float step, ReadOnlySpan<float> noise,
         float noiseScale, Span<float> destination) =>
         ElementWise.Apply(new SlopeFrom(sigma, step, noiseScale), sample, x0, start, noise, destination);
+
+    /// <summary>
+    /// <see cref="SlopeStep(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, ReadOnlySpan{float}, float, Span{float})"/>
+    /// with z one fresh draw from <paramref name="noise"/>, drawn and added in the same pass (buffer
+    /// <paramref name="scratchSlot"/> only for sources other than <see cref="TorchGaussianNoise"/>).
+    /// </summary>
+    protected void SlopeStep(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float step, INoiseSource noise, float noiseScale,
+        int scratchSlot, Span<float> destination) =>
+        ApplyWithNoise(new SlopeFrom(sigma, step, noiseScale), noise, scratchSlot, sample, x0, start, destination);
 
     /// <summary>The ODE's slope d = (x − x̂₀)/σ, in one pass (the reference's two tensor operations, same rounding).</summary>
     protected static void Slope(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, Span<float> destination) =>
@@ -387,6 +425,43 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> start, Vector<float> noise) => start + (sample - x0) / Sigma * Step + noise * NoiseScale;
+    }
+
+    // Timesteps 0…T−1 and their float32 σ; compiled optimized on first use, as a sampler's constructor runs too few
+    // times per process to leave tier-0 code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double[] Timesteps, double[] Sigmas) TrainingTable(double[] alphasCumprod)
+    {
+        var timesteps = new double[alphasCumprod.Length];
+        var sigmas = new double[alphasCumprod.Length];
+        for (var t = 0; t < alphasCumprod.Length; t++)
+        {
+            var alphaBar = (float)alphasCumprod[t];
+            timesteps[t] = t;
+            sigmas[t] = MathF.Sqrt((1 - alphaBar) / alphaBar);
+        }
+        return (timesteps, sigmas);
+    }
+
+    // x / s (the network-input scaling).
+    private readonly record struct DivideBy(float Divisor) : ElementWise.IOperator1
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x) => x / Divisor;
+    }
+
+    // ε → x̂₀: ε·(−σ) + x, the rounding of TensorPrimitives.MultiplyAdd (a product, then a sum; never fused).
+    private readonly record struct EpsilonToDenoised(float MinusSigma) : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => epsilon * MinusSigma + sample;
+    }
+
+    // v → x̂₀: v·c_out + x/(σ²+1), the division first, as the two tensor operations it replaces.
+    private readonly record struct VelocityToDenoised(float Scale, float COut) : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> velocity, Vector<float> sample) => velocity * COut + sample / Scale;
     }
 
     // The σ table of a new schedule: the intervals (spaced σ then the final σ, as float32) and one entry per evaluation.
@@ -444,15 +519,14 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         switch (Config.PredictionType)
         {
             case PredictionType.Epsilon:
-                TensorPrimitives.MultiplyAdd(modelOutput, -sigma, sample, destination);
+                ElementWise.Apply(new EpsilonToDenoised(-sigma), modelOutput, sample, destination);
                 break;
             case PredictionType.Sample:
                 modelOutput.CopyTo(destination);
                 break;
             case PredictionType.VPrediction:
                 var scale = Square(sigma) + 1;
-                TensorPrimitives.Divide(sample, scale, destination);
-                TensorPrimitives.MultiplyAdd(modelOutput, -sigma / MathF.Sqrt(scale), destination, destination);
+                ElementWise.Apply(new VelocityToDenoised(scale, -sigma / MathF.Sqrt(scale)), modelOutput, sample, destination);
                 break;
             default:
                 throw new InvalidOperationException($"Prediction type {Config.PredictionType} is not defined.");
