@@ -224,6 +224,14 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     /// <param name="noise">Fresh noise, for stochastic samplers.</param>
     protected abstract void Advance(in SigmaStep step, INoiseSource noise);
 
+    /// <summary>
+    /// Whether <see cref="Advance"/> can take an ε model's output instead of x̂₀ (false by default). When true, and the
+    /// model predicts ε, no clipping applies and the caller asked for no x̂₀, the base skips the x̂₀ pass: the step's
+    /// <see cref="SigmaStep.Denoised"/> is empty and <see cref="SigmaStep.ModelOutput"/> holds ε, from which x̂₀ = x − σ·ε
+    /// is formed inside the update (<see cref="EulerStepFromEpsilon(ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, Span{float})"/>).
+    /// </summary>
+    protected virtual bool AdvancesFromEpsilon => false;
+
     /// <summary>How many past entries the history ring keeps (<see cref="PushHistory"/>); 0 by default.</summary>
     protected virtual int HistoryCapacity => 0;
 
@@ -304,11 +312,13 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     {
         _next = stepIndex + 1;
         var n = input.Sample.Length;
-        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(X0Slot, n) : output.PredictedOriginal;
         var interval = _callInterval[stepIndex];
         var second = _callSecond[stepIndex];
         var sigma = (float)_sigmas[stepIndex];
-        PredictOriginal(input.ModelOutput, input.Sample, sigma, x0);
+        // An ε model whose x̂₀ nobody asked for, with a sampler that forms it in its own pass: no x̂₀ tensor.
+        var direct = AdvancesFromEpsilon && output.PredictedOriginal.IsEmpty && Config.PredictionType == PredictionType.Epsilon && !_clipSample;
+        var x0 = direct ? Span<float>.Empty : output.PredictedOriginal.IsEmpty ? Buffer(X0Slot, n) : output.PredictedOriginal;
+        if (!direct) PredictOriginal(input.ModelOutput, input.Sample, sigma, x0);
 
         float from = (float)_intervalSigmas[interval], to = (float)_intervalSigmas[interval + 1];
         var secondSigma = float.NaN;
@@ -332,7 +342,7 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         }
         Advance(new SigmaStep
         {
-            Sample = input.Sample, Denoised = x0, Destination = output.PrevSample, IntervalStart = start, CallIndex = stepIndex,
+            Sample = input.Sample, Denoised = x0, ModelOutput = input.ModelOutput, Destination = output.PrevSample, IntervalStart = start, CallIndex = stepIndex,
             Interval = interval, IsSecondEvaluation = second, Sigma = sigma, SigmaFrom = from, SigmaTo = to, SecondSigma = secondSigma,
         }, noise);
         if (second) _openInterval = -1;
@@ -355,6 +365,21 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     protected static void EulerStep(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float target, ReadOnlySpan<float> noise, float noiseScale,
         Span<float> destination) =>
         ElementWise.Apply(new Euler(sigma, target - sigma, noiseScale), sample, x0, noise, destination);
+
+    /// <summary>
+    /// <see cref="EulerStep(ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, Span{float})"/> from an ε model's
+    /// output: x̂₀ = ε·(−σ) + x formed in the same pass, with the roundings of the separate x̂₀ tensor.
+    /// </summary>
+    protected static void EulerStepFromEpsilon(ReadOnlySpan<float> sample, ReadOnlySpan<float> epsilon, float sigma, float target, Span<float> destination) =>
+        ElementWise.Apply(new EulerFromEpsilon(sigma, target - sigma, 0), sample, epsilon, destination);
+
+    /// <summary>
+    /// <see cref="EulerStep(ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, INoiseSource, float, int, Span{float})"/>
+    /// from an ε model's output, x̂₀ formed in the same pass.
+    /// </summary>
+    protected void EulerStepFromEpsilon(ReadOnlySpan<float> sample, ReadOnlySpan<float> epsilon, float sigma, float target, INoiseSource noise, float noiseScale,
+        int scratchSlot, Span<float> destination) =>
+        ApplyWithNoise(new EulerFromEpsilon(sigma, target - sigma, noiseScale), noise, scratchSlot, sample, epsilon, destination);
 
     /// <summary>
     /// The Euler step to <paramref name="target"/>, plus <paramref name="noiseScale"/>·z with z one fresh draw from
@@ -409,6 +434,17 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> noise) => (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
+    }
+
+    // x̂₀ = ε·(−σ) + x, then Euler as above: the roundings of the x̂₀ tensor followed by the step.
+    private readonly record struct EulerFromEpsilon(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator2, ElementWise.IOperator3
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon) => (sample - (epsilon * -Sigma + sample)) / Sigma * Step + sample;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, Vector<float> noise) =>
+            (sample - (epsilon * -Sigma + sample)) / Sigma * Step + sample + noise * NoiseScale;
     }
 
     private readonly record struct SlopeOnly(float Sigma) : ElementWise.IOperator2
