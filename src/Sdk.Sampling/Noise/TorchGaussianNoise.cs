@@ -119,8 +119,9 @@ public sealed class TorchGaussianNoise : INoiseSource
     /// <summary>The shortest draw <see cref="NextChunk"/> serves (shorter ones take torch's element-by-element path).</summary>
     internal const int MinChunkedLength = BlockSize;
 
-    // NextChunk's values: one chunk, plus room for the uniforms after the last whole block and the tail block.
-    private float[]? _chunk;
+    // NextChunk's values: one chunk, plus room for the uniforms after the last whole block and the tail block. Made
+    // with the generator, so that a sampler's first chunked draw, whenever it comes, allocates nothing.
+    private readonly float[] _chunk = new float[ChunkSize + BlockSize];
 
     /// <summary>
     /// The values at <paramref name="start"/>… of one <see cref="NextGaussian"/> call of <paramref name="total"/> values
@@ -134,7 +135,7 @@ public sealed class TorchGaussianNoise : INoiseSource
     {
         if (total < MinChunkedLength || (uint)start >= (uint)total)
             throw new ArgumentOutOfRangeException(nameof(start), start, $"A chunked draw of {total} values needs at least {MinChunkedLength} and a start inside it.");
-        var chunk = _chunk ??= new float[ChunkSize + BlockSize];
+        var chunk = _chunk;
         int whole = total - (total % BlockSize);
         if (start + ChunkSize < whole)
         {
