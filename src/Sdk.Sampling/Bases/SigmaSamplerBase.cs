@@ -243,6 +243,9 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     {
         var capacity = HistoryCapacity;
         if (capacity < 1) throw new InvalidOperationException($"The '{Name}' sampler keeps no history (HistoryCapacity is 0).");
+        // Every entry is made on the first push, so that the later steps of a sampler's first run allocate nothing either.
+        if (_historyCount == 0)
+            for (var slot = 0; slot < capacity; slot++) Buffer(HistoryBaseSlot + slot, length);
         _historyNewest = (_historyNewest + 1) % capacity;
         _historyCount = Math.Min(_historyCount + 1, capacity);
         return Buffer(HistoryBaseSlot + _historyNewest, length);

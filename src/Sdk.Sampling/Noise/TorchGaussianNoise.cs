@@ -53,7 +53,7 @@ public sealed class TorchGaussianNoise : INoiseSource
     private const int BlockSize = CephesBoxMuller.BlockSize;
 
     // Values drawn and converted together: a multiple of the block size, small enough to stay in the L1 cache.
-    private const int ChunkSize = 64 * BlockSize;
+    private const int ChunkSize = 256 * BlockSize;
 
     private readonly MersenneTwister _engine;
 
