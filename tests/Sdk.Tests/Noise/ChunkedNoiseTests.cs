@@ -18,8 +18,8 @@ namespace Diffusion.Sdk.Tests.Noise;
 [Category("Bitwise")]
 public sealed class ChunkedNoiseTests
 {
-    // Around the block (16), the chunk (1024) and the twister's state (624): whole and partial last blocks and pieces.
-    private static readonly int[] Lengths = [16, 17, 31, 624, 1000, 1023, 1024, 1025, 1040, 1041, 2048, 2063, 6272, 16384, 16399];
+    // Around the block (16), the chunk (4096) and the twister's state (624): whole and partial last blocks and pieces.
+    private static readonly int[] Lengths = [16, 17, 31, 624, 1000, 1023, 1024, 1025, 1040, 1041, 2048, 2063, 4095, 4096, 4097, 4111, 4112, 6272, 8209, 16384, 16399];
 
     [TestCaseSource(nameof(Lengths))]
     public void PiecesAreTheWholeDraw(int length)
