@@ -415,6 +415,22 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         int scratchSlot, Span<float> destination) =>
         ApplyWithNoise(new SlopeFrom(sigma, step, noiseScale), noise, scratchSlot, sample, x0, start, destination);
 
+    /// <summary>
+    /// <see cref="SlopeStep(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, Span{float})"/> from an ε
+    /// model's output: x̂₀ = ε·(−σ) + x formed in the same pass, with the roundings of the separate x̂₀ tensor.
+    /// </summary>
+    protected static void SlopeStepFromEpsilon(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> epsilon, float sigma, float step,
+        Span<float> destination) =>
+        ElementWise.Apply(new SlopeFromEpsilon(sigma, step, 0), sample, epsilon, start, destination);
+
+    /// <summary>
+    /// <see cref="SlopeStep(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, INoiseSource, float, int, Span{float})"/>
+    /// from an ε model's output, x̂₀ formed in the same pass.
+    /// </summary>
+    protected void SlopeStepFromEpsilon(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> epsilon, float sigma, float step, INoiseSource noise,
+        float noiseScale, int scratchSlot, Span<float> destination) =>
+        ApplyWithNoise(new SlopeFromEpsilon(sigma, step, noiseScale), noise, scratchSlot, sample, epsilon, start, destination);
+
     /// <summary>The ODE's slope d = (x − x̂₀)/σ, in one pass (the reference's two tensor operations, same rounding).</summary>
     protected static void Slope(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, Span<float> destination) =>
         ElementWise.Apply(new SlopeOnly(sigma), sample, x0, destination);
@@ -501,6 +517,17 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> velocity, Vector<float> sample) => velocity * COut + sample / Scale;
+    }
+
+    // x̂₀ = ε·(−σ) + x, then SlopeFrom.
+    private readonly record struct SlopeFromEpsilon(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator3, ElementWise.IOperator4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, Vector<float> start) => start + (sample - (epsilon * -Sigma + sample)) / Sigma * Step;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, Vector<float> start, Vector<float> noise) =>
+            start + (sample - (epsilon * -Sigma + sample)) / Sigma * Step + noise * NoiseScale;
     }
 
     // The σ table of a new schedule: the intervals (spaced σ then the final σ, as float32) and one entry per evaluation.
