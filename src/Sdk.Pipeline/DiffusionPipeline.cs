@@ -199,7 +199,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         {
             Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex,
             OnStep = request.OnStep, Progress = progress, Statistics = statistics, Clock = clock,
-            StepOffset = stepOffset, EvaluationOffset = evaluationOffset, ReportedTotalSteps = total,
+            StepOffset = stepOffset, EvaluationOffset = evaluationOffset, ReportedTotalSteps = total, ReportsNoTotal = total is null,
         }.Run(x, shape, noise, labels, hidden, cancellationToken);
 
         return new GenerationResult

@@ -40,6 +40,9 @@ public sealed class SamplingLoop
     /// <summary>The step total that progress and callbacks report (null: <see cref="TotalSteps"/>; an ensemble: all members' steps).</summary>
     public int? ReportedTotalSteps { get; init; }
 
+    /// <summary>Report no step total even for a fixed schedule (an ensemble with an adaptive member, whose total is unknown).</summary>
+    public bool ReportsNoTotal { get; init; }
+
     /// <summary>Evaluations reported before this loop's first (an ensemble's earlier members').</summary>
     public int EvaluationOffset { get; init; }
 
@@ -75,7 +78,7 @@ public sealed class SamplingLoop
         var modelOutput = new float[n];
         var next = new float[n];
         var sampler = Sampler;
-        var total = ReportedTotalSteps ?? TotalSteps;
+        var total = ReportsNoTotal ? null : ReportedTotalSteps ?? TotalSteps;
         var sigmas = (sampler as ISigmaSampler)?.Sigmas;
         StepsTaken = ModelEvaluations = 0;
 

@@ -19,7 +19,7 @@ namespace Diffusion.Sdk.Samplers.Adaptive;
 public sealed class AdaptiveDpmIntegrator
 {
     private readonly AdaptiveDpmSolverOptions _options;
-    private PidStepSizeController _pid = null!;
+    private readonly PidStepSizeController _pid;
     private float[] _x = [], _previous = [], _eps0 = [], _eps1 = [], _eps2 = [], _stage = [], _low = [], _high = [], _noise = [];
     // In t = −log σ, float32 as k-diffusion holds them (0-dimensional float32 tensors).
     private float _s, _tEnd, _t, _tTarget, _sigmaUp, _pointSigma, _atol, _rtol;
@@ -29,7 +29,12 @@ public sealed class AdaptiveDpmIntegrator
 
     /// <summary>Creates the integrator.</summary>
     /// <exception cref="SamplingOptionException">A setting is out of its range.</exception>
-    public AdaptiveDpmIntegrator(AdaptiveDpmSolverOptions? options = null) => _options = (options ?? new AdaptiveDpmSolverOptions()).Validate();
+    public AdaptiveDpmIntegrator(AdaptiveDpmSolverOptions? options = null)
+    {
+        var o = _options = (options ?? new AdaptiveDpmSolverOptions()).Validate();
+        // The ancestral variant's pair is treated as order 1.5 by the controller, as k-diffusion does.
+        _pid = new PidStepSizeController(Math.Abs(o.HInit), o.PCoeff, o.ICoeff, o.DCoeff, o.Eta > 0 ? 1.5 : o.Order, o.AcceptSafety);
+    }
 
     /// <summary>The settings.</summary>
     public AdaptiveDpmSolverOptions Options => _options;
@@ -79,7 +84,7 @@ public sealed class AdaptiveDpmIntegrator
         x.CopyTo(_x);
         x.CopyTo(_previous);
         var o = _options;
-        _pid = new PidStepSizeController(Math.Abs(o.HInit), o.PCoeff, o.ICoeff, o.DCoeff, o.Eta > 0 ? 1.5 : o.Order, o.AcceptSafety);
+        _pid.Reset(Math.Abs(o.HInit));
         (_s, _tEnd) = (-MathF.Log((float)sigmaStart), -MathF.Log((float)sigmaEnd));
         (_atol, _rtol) = ((float)o.Atol, (float)o.Rtol);
         (_stageIndex, _eps0Valid, _awaiting, _begun) = (0, false, false, true);
