@@ -33,17 +33,9 @@ public sealed class DpmAdaptiveSampler : IAdaptiveSampler
         Config = config.Clone();
         Schedule = NoiseSchedule.FromConfig(Config);
         _integrator = new AdaptiveDpmIntegrator(options);
-        // σ_t = √((1−ᾱ_t)/ᾱ_t) from the float32 ᾱ the reference holds, ascending in t.
-        var alphasCumprod = Float32Schedule.AlphasCumprod(Config);
-        if (Config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
-        _trainingSigmas = new double[alphasCumprod.Length];
-        _logSigmas = new double[alphasCumprod.Length];
-        for (var t = 0; t < alphasCumprod.Length; t++)
-        {
-            var alphaBar = (float)alphasCumprod[t];
-            _trainingSigmas[t] = MathF.Sqrt((1 - alphaBar) / alphaBar);
-            _logSigmas[t] = Math.Log(_trainingSigmas[t]);
-        }
+        // σ_t from the float32 ᾱ the reference holds, ascending in t, and its logarithms for σ ↔ timestep.
+        _trainingSigmas = new IntegerTimestepSigmas(Config).TrainingSigmas.ToArray();
+        _logSigmas = Array.ConvertAll(_trainingSigmas, Math.Log);
     }
 
     /// <inheritdoc/>

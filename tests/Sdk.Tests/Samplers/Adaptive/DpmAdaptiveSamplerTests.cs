@@ -3,7 +3,6 @@ using Diffusion.Sdk.Pipeline;
 using Diffusion.Sdk.Samplers.Adaptive;
 using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk.Tests.Support;
-using Generate;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Diffusion.Sdk.Tests.Samplers.Adaptive;
@@ -254,26 +253,13 @@ public sealed class DpmAdaptiveSamplerTests
         try
         {
             var grid = Path.Combine(folder, "grid.png");
-            var (stdout, stderr) = (new StringWriter(), new StringWriter());
-            var (oldOut, oldError) = (Console.Out, Console.Error);
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-            int code;
-            try
-            {
-                code = await GenerateCommand.InvokeAsync(["--sampler", "dpm-adaptive", "--rtol", "0.1", "--atol", "0.02", "--steps", "9", "--batch", "2", "--out", grid]);
-            }
-            finally
-            {
-                Console.SetOut(oldOut);
-                Console.SetError(oldError);
-            }
+            var (code, stdout, stderr) = await Diffusion.Sdk.Tests.Robustness.Cli.Run("--sampler", "dpm-adaptive", "--rtol", "0.1", "--atol", "0.02", "--steps", "9", "--batch", "2", "--out", grid);
             Assert.Multiple(() =>
             {
-                Assert.That(code, Is.Zero, stderr.ToString());
+                Assert.That(code, Is.Zero, stderr);
                 Assert.That(File.ReadAllBytes(grid).Take(4), Is.EqualTo(new byte[] { 137, 80, 78, 71 }));
-                Assert.That(stdout.ToString(), Does.Contain("dpm-adaptive, rtol 0.1, atol 0.02").And.Contain("model calls").And.Contain("σ = "));
-                Assert.That(stderr.ToString(), Does.Contain("--steps has no effect"));
+                Assert.That(stdout, Does.Contain("dpm-adaptive, rtol 0.1, atol 0.02").And.Contain("model calls").And.Contain("σ = "));
+                Assert.That(stderr, Does.Contain("--steps has no effect"));
             });
         }
         finally
