@@ -1,4 +1,6 @@
+using System.Numerics;
 using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Sampling;
 
 namespace Diffusion.Sdk.Samplers.Adaptive;
 
@@ -191,8 +193,7 @@ public sealed class AdaptiveDpmIntegrator
         {
             if (noise is null) throw new SamplerStateException("The ancestral variant (η > 0) needs a noise source: pass one to Observe.");
             noise.NextGaussian(_noise);
-            var scale = _sigmaUp * (float)_options.SNoise;
-            for (var i = 0; i < _x.Length; i++) _x[i] += scale * _noise[i];
+            ElementWise.Apply(new PlusScaled(_sigmaUp * (float)_options.SNoise), _x, _noise, _x);
         }
         _s = _t;
         _eps0Valid = false;
@@ -204,7 +205,17 @@ public sealed class AdaptiveDpmIntegrator
     // ε̂ = (x − D(x, σ))/σ, as k-diffusion derives it from the denoiser (float32: a difference, then a quotient).
     private static void Eps(ReadOnlySpan<float> x, ReadOnlySpan<float> denoised, float sigma, Span<float> eps)
     {
-        for (var i = 0; i < x.Length; i++) eps[i] = (x[i] - denoised[i]) / sigma;
+        ElementWise.Apply(new Epsilon(sigma), x, denoised, eps);
+    }
+
+    private readonly struct Epsilon(float sigma) : ElementWise.IOperator2
+    {
+        public Vector<float> Invoke(Vector<float> x, Vector<float> denoised) => (x - denoised) / sigma;
+    }
+
+    private readonly struct PlusScaled(float scale) : ElementWise.IOperator2
+    {
+        public Vector<float> Invoke(Vector<float> x, Vector<float> noise) => x + noise * scale;
     }
 
     // ‖(x_low − x_high)/δ‖₂/√n with δ = max(atol, rtol·max(|x_low|, |x_prev|)): the ratios in float32 as torch forms

@@ -1,3 +1,6 @@
+using System.Numerics;
+using Diffusion.Sdk.Sampling;
+
 namespace Diffusion.Sdk.Samplers.Adaptive;
 
 /// <summary>
@@ -20,7 +23,7 @@ internal static class DpmSolver
     public static void First(ReadOnlySpan<float> x, float s, float t, ReadOnlySpan<float> eps0, Span<float> result)
     {
         var a = Sigma(t) * Expm1(t - s);
-        for (var i = 0; i < x.Length; i++) result[i] = x[i] - a * eps0[i];
+        ElementWise.Apply(new MinusScaled(a), x, eps0, result);
     }
 
     // DPM-Solver-2's intermediate point u₁ = x_s − σ_{s₁}·(e^{r₁h} − 1)·ε̂_s at s₁ = s + r₁h; returns σ_{s₁}.
@@ -29,7 +32,7 @@ internal static class DpmSolver
         var h = t - s;
         var sigma1 = Sigma(s + r1 * h);
         var a = sigma1 * Expm1(r1 * h);
-        for (var i = 0; i < x.Length; i++) stage[i] = x[i] - a * eps0[i];
+        ElementWise.Apply(new MinusScaled(a), x, eps0, stage);
         return sigma1;
     }
 
@@ -39,7 +42,7 @@ internal static class DpmSolver
         var e = Expm1(t - s);
         var sigmaT = Sigma(t);
         float a = sigmaT * e, b = sigmaT / (float)(2 * r1) * e;
-        for (var i = 0; i < x.Length; i++) result[i] = x[i] - a * eps0[i] - b * (eps1[i] - eps0[i]);
+        ElementWise.Apply(new MinusScaledAndDifference(a, b), x, eps0, eps1, result);
     }
 
     // DPM-Solver-3's second intermediate point (Algorithm 2, r₁ = 1/3, r₂ = 2/3) from ε̂ at s and at s + h/3; returns σ_{s₂}.
@@ -52,7 +55,7 @@ internal static class DpmSolver
         var sigma2 = Sigma(s + r2h);
         var e2 = Expm1(r2h);
         float a = sigma2 * e2, b = sigma2 * (float)r2OverR1 * (e2 / r2h - 1);
-        for (var i = 0; i < x.Length; i++) stage[i] = x[i] - a * eps0[i] - b * (eps1[i] - eps0[i]);
+        ElementWise.Apply(new MinusScaledAndDifference(a, b), x, eps0, eps1, stage);
         return sigma2;
     }
 
@@ -64,7 +67,19 @@ internal static class DpmSolver
         var e = Expm1(h);
         var sigmaT = Sigma(t);
         float a = sigmaT * e, b = sigmaT / r2 * (e / h - 1);
-        for (var i = 0; i < x.Length; i++) result[i] = x[i] - a * eps0[i] - b * (eps2[i] - eps0[i]);
+        ElementWise.Apply(new MinusScaledAndDifference(a, b), x, eps0, eps2, result);
+    }
+
+    // x − a·ε₀, each operation rounded to float in that order (the same bits at every vector width).
+    private readonly struct MinusScaled(float a) : ElementWise.IOperator2
+    {
+        public Vector<float> Invoke(Vector<float> x, Vector<float> eps0) => x - eps0 * a;
+    }
+
+    // x − a·ε₀ − b·(ε₁ − ε₀), as torch evaluates it left to right.
+    private readonly struct MinusScaledAndDifference(float a, float b) : ElementWise.IOperator3
+    {
+        public Vector<float> Invoke(Vector<float> x, Vector<float> eps0, Vector<float> eps1) => x - eps0 * a - (eps1 - eps0) * b;
     }
 
     /// <summary>e^x − 1 rounded once to float (as C's <c>expm1f</c>), without the cancellation of small steps.</summary>
