@@ -96,7 +96,7 @@ public static class UserStepsReport
                       "are optimized code too (SetTimesteps 235 → 46 µs).");
         md.AppendLine("- **Clamping.** DDPM's and DDIM's x̂₀ clamp used `Vector.Min`/`Max`, whose IEEE 754-2019 semantics cost fix-up " +
                       "instructions on x86: it is the native minimum and maximum with the bound as first operand, which gives the same bits " +
-                      "(NaN, signed zeros and infinities tested). DDIM's steady step went from 3.2 to 1.9 µs, DDPM's from 4.5 to 2.6 µs (1×4×64×64).");
+                      "(NaN, signed zeros and infinities tested). In the steady-state suite DDIM's step went from 2.88 to 1.74 µs and DDPM's from 4.99 to 2.68 µs on 1×4×64×64.");
         md.AppendLine("- **Noise in the update's pass.** Stochastic samplers draw their noise a cache-sized piece (4096 values) at a time and consume " +
                       "each piece in the same pass (`SamplerBase.ApplyWithNoise`), instead of writing a noise tensor and reading it back: the values " +
                       "and the generator's state are those of one whole draw (tested on lengths around the block, the chunk and the twister's " +
@@ -104,7 +104,8 @@ public static class UserStepsReport
                       "nothing). The noise kernels temper the Mersenne Twister's renewed state in the twist's own pass and gather Box–Muller blocks " +
                       "with lane shuffles (about 7 % off a draw).");
         md.AppendLine();
-        md.AppendLine("What is left below 10× on 1×4×64×64 (see the table): the stochastic samplers whose reference step is cheap pay about 8 µs " +
+        md.AppendLine("What is left below 10× on 1×4×64×64 (see the table; in this round's runs Euler ancestral measured 7.7–8.3×, Heun 8.4–8.8×, " +
+                      "LCM 9.5–10.1×, TCD 9.0–10.3×, with the machine shared): the stochastic samplers whose reference step is cheap pay about 8 µs " +
                       "for the noise draw (torch's MT19937 and Box–Muller, bit for bit, at about 0.5 ns a value, five times faster than " +
                       "`torch.randn`); Euler ancestral's reference step is ~90 µs, so the 10× budget leaves ~1 µs for the rest of its step. Heun's " +
                       "reference call is ~30 µs, and each of its calls holds two passes that divide (the input scaling x/√(σ²+1) and the slope " +
