@@ -1,7 +1,7 @@
 // Benchmarks of the SDK, one suite per argument, or all of them:
 //
 //   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | forward | digits-card | onnx-settings | ensembles | report
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | forward | digits-card | onnx-settings | ensembles | adaptive | report
 //
 // `ensembles` only prints its table (docs/ensembles.md records it); it is not part of `all`.
 //
@@ -35,7 +35,7 @@ using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
-var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "forward", "digits-card", "onnx-settings", "ensembles", "report" };
+var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "forward", "digits-card", "onnx-settings", "ensembles", "adaptive", "report" };
 if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
     Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
@@ -119,6 +119,9 @@ foreach (var name in run)
             break;
         case "ensembles":
             MixtureEnsembles.Run(factory, Log);
+            return 0;
+        case "adaptive":
+            MixtureAdaptive.Run(Log);
             return 0;
         case "onnx-settings":
             var earlier = results.OnnxSettings is { } previous

@@ -11,7 +11,7 @@ internal static class GenerateCommand
     public static readonly string DefaultModel = Path.Combine(AppContext.BaseDirectory, "models", "digits");
 
     private static readonly Option<string> Model = new("--model") { Description = "A model folder (model_index.json, scheduler/, unet/) or an .onnx file", DefaultValueFactory = _ => DefaultModel, HelpName = "PATH" };
-    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, unipc, deis, heun, kdpm2, kdpm2-ancestral, lms, lcm, tcd, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
+    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, unipc, deis, heun, kdpm2, kdpm2-ancestral, lms, lcm, tcd, dpm-adaptive (chooses its own steps), or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
     private static readonly Option<string?> Ensemble = new("--ensemble") { Description = "Several samplers from the same noise, their results averaged with weights, e.g. ddim:0.5,dpm-solver:0.5 (instead of --sampler; costs the sum of their model calls)", HelpName = "NAME:W,…" };
     private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
     private static readonly Option<double?> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none; default 3 for a conditional model, 1 otherwise)", HelpName = "W" };
@@ -34,6 +34,8 @@ internal static class GenerateCommand
     private static readonly Option<double> Temperature = new("--temperature") { Description = "Divide the model output by T before each step", DefaultValueFactory = _ => 1.0, HelpName = "T" };
     private static readonly Option<double> NoiseInjection = new("--noise-injection") { Description = "Add X·N(0, I) to the model output before each step", HelpName = "X" };
     private static readonly Option<double?> Eta = new("--eta") { Description = "DDIM's η or TCD's γ, in [0, 1] (0 = deterministic; default: the model's, else DDIM 0, TCD 0.3)", HelpName = "E" };
+    private static readonly Option<double?> Rtol = new("--rtol") { Description = "dpm-adaptive's relative tolerance of a step's error (default 0.05; smaller: more accurate, more model calls)", HelpName = "R" };
+    private static readonly Option<double?> Atol = new("--atol") { Description = "dpm-adaptive's absolute tolerance of a step's error (default 0.0078)", HelpName = "A" };
     private static readonly Option<OnnxExecutionProvider> Device = new("--device")
     {
         Description = "cpu, cuda (needs the GPU build) or auto (cuda, else cpu)", DefaultValueFactory = _ => OnnxExecutionProvider.Cpu, HelpName = "cpu|cuda|auto",
@@ -104,7 +106,7 @@ internal static class GenerateCommand
     {
         var root = new RootCommand("Generate images with a diffusion model and any sampler. Examples: generate --out digits.png; generate --model sd15 --prompt \"a lighthouse at dusk\" --out lighthouse.png");
         foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Width, Height, InitImage, Strength, Sampler, Ensemble, Steps, Guidance, GuidanceRescale, Label, Seed, Batch,
-                     Out, OutDir, LatentsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
+                     Out, OutDir, LatentsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Rtol, Atol, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
                      Plugins, Statistics })
             root.Options.Add(option);
         root.SetAction((result, cancellationToken) => Runner.RunAsync(Read(result), cancellationToken));
@@ -137,6 +139,9 @@ internal static class GenerateCommand
         Temperature = r.GetValue(Temperature),
         NoiseInjection = r.GetValue(NoiseInjection),
         Eta = r.GetValue(Eta),
+        Rtol = r.GetValue(Rtol),
+        Atol = r.GetValue(Atol),
+        StepsGiven = r.GetResult(Steps) is { Implicit: false },
         Device = r.GetValue(Device),
         NumTrainTimesteps = r.GetValue(NumTrainTimesteps),
         PredictionType = r.GetValue(Prediction),

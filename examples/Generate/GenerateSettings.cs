@@ -34,6 +34,10 @@ internal sealed record GenerateSettings
     public double Temperature { get; init; } = 1;
     public double NoiseInjection { get; init; }
     public double? Eta { get; init; }
+    public double? Rtol { get; init; }
+    public double? Atol { get; init; }
+    /// <summary>Whether --steps was on the command line (an adaptive sampler ignores it, with a warning).</summary>
+    public bool StepsGiven { get; init; }
     public OnnxExecutionProvider Device { get; init; }
     public int? NumTrainTimesteps { get; init; }
     public PredictionType? PredictionType { get; init; }
@@ -92,6 +96,8 @@ internal sealed record GenerateSettings
         Temperature = Temperature,
         NoiseInjection = NoiseInjection,
         Eta = Eta,
+        Rtol = Rtol,
+        Atol = Atol,
     };
 
     /// <summary>The parsed <c>--ensemble</c>, or null when none was given (call after <see cref="Problem"/>).</summary>
@@ -136,6 +142,8 @@ internal sealed record GenerateSettings
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Temperature) => "--temperature",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.NoiseInjection) => "--noise-injection",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Eta) => "--eta",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Rtol) => "--rtol",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Atol) => "--atol",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Sampler) => "--sampler",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.UseKarrasSigmas) => "--karras",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Thresholding) => "--threshold",

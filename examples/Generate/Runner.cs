@@ -40,7 +40,7 @@ internal static class Runner
                 .AddDdpmSampler().AddDdimSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler().AddPndmSampler()
                 .AddHeunSampler().AddKdpm2Sampler().AddKdpm2AncestralSampler().AddLmsSampler()
                 .AddUniPcSampler().AddDeisSampler()
-                .AddDpmSolverSinglestepSampler().AddLcmSampler().AddTcdSampler()
+                .AddDpmSolverSinglestepSampler().AddLcmSampler().AddTcdSampler().AddDpmAdaptiveSampler()
                 .AddDiffusionPipeline();
             if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
             await using var provider = services.BuildServiceProvider();
@@ -64,7 +64,7 @@ internal static class Runner
                 var samplerName = request.Ensemble is { } ensemble
                     ? $"ensemble {ensemble}"
                     : provider.GetRequiredService<Diffusion.Sdk.Abstractions.ISamplerFactory>().ResolveName(request.Sampling, model.SchedulerConfig);
-                result = await ConsoleProgress.Run($"{samplerName}, {settings.Steps} steps",
+                result = await ConsoleProgress.Run(ConsoleProgress.Title(samplerName, settings),
                     progress => pipeline.GenerateAsync(request, progress, cancellationToken));
             }
             catch (SamplingOptionException e)
@@ -91,7 +91,7 @@ internal static class Runner
 
             var written = Write(settings, result, columns, cancellationToken);
             if (written != ExitCodes.Success) return written;
-            Console.WriteLine($"{result.SamplerName}: {result.Shape.Batch} images, {result.Timesteps.Count} steps, {result.ModelEvaluations} model calls, {result.Elapsed.TotalSeconds:0.0} s");
+            Console.WriteLine($"{result.SamplerName}: {result.Shape.Batch} images, {result.Timesteps.Count} steps{(result.RejectedSteps > 0 ? $" (and {result.RejectedSteps} rejected)" : "")}, {result.ModelEvaluations} model calls, {result.Elapsed.TotalSeconds:0.0} s");
             return ExitCodes.Success;
         }
     }

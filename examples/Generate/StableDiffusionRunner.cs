@@ -20,7 +20,7 @@ internal static class StableDiffusionRunner
         var services = new ServiceCollection();
         services.AddSingleton(loggers);
         services.AddLogging();
-        var diffusion = services.AddStableDiffusion(settings.ModelPath, o => o.Onnx = settings.ModelOptions());
+        var diffusion = services.AddStableDiffusion(settings.ModelPath, o => o.Onnx = settings.ModelOptions()).AddDpmAdaptiveSampler();
         if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
         await using var provider = services.BuildServiceProvider();
 
@@ -54,7 +54,8 @@ internal static class StableDiffusionRunner
         StableDiffusionResult result;
         try
         {
-            result = await ConsoleProgress.Run($"{settings.Sampler ?? "the model's sampler"}, {settings.Steps} steps",
+            var samplerName = provider.GetRequiredService<ISamplerFactory>().ResolveName(settings.SamplingOptions(), pipeline.Model.SchedulerConfig);
+            result = await ConsoleProgress.Run(ConsoleProgress.Title(samplerName, settings),
                 progress => pipeline.GenerateAsync(request, progress, cancellationToken));
         }
         catch (Exception e) when (e is DiffusionException or ArgumentException)

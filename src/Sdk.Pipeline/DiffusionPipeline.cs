@@ -44,7 +44,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
 
     private sealed record PreparedRun(ISampler Sampler, TensorShape Shape, long[] Labels, float[] Hidden, int StartIndex, Func<IDenoiser, IDenoiser> Guide)
     {
-        public int Steps => Sampler.Timesteps.Count - StartIndex;
+        public int? Steps => Sampler is IAdaptiveSampler ? null : Sampler.Timesteps.Count - StartIndex;
     }
 
     // One run, or one per ensemble member, all prepared (and so checked) before the first model call.
@@ -61,17 +61,18 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
     // A single run, or the members of an ensemble one after another, then their weighted mean.
     private GenerationResult RunAll(PreparedRun[] runs, GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
-        if (request.Ensemble is not { } ensemble) return Run(runs[0], request, progress, cancellationToken, 0, runs[0].Steps);
+        if (request.Ensemble is not { } ensemble) return Run(runs[0], request, progress, cancellationToken, 0, 0, runs[0].Steps);
         var clock = Stopwatch.StartNew();
-        var total = runs.Sum(r => r.Steps);
+        // An adaptive member chooses its own steps, so then the ensemble's total is unknown too.
+        int? total = runs.Any(r => r.Steps is null) ? null : runs.Sum(r => r.Steps!.Value);
         var members = new GenerationResult[runs.Length];
-        for (int k = 0, offset = 0; k < runs.Length; offset += runs[k].Steps, k++)
-            members[k] = Run(runs[k], request, progress is null ? null : new EnsembleClock(progress, clock), cancellationToken, offset, total);
+        for (int k = 0, offset = 0, evaluations = 0; k < runs.Length; offset += members[k].Timesteps.Count, evaluations += members[k].ModelEvaluations, k++)
+            members[k] = Run(runs[k], request, progress is null ? null : new EnsembleClock(progress, clock), cancellationToken, offset, evaluations, total);
         var latents = new float[members[0].Latents.Length];
         ensemble.Combine(members.Select(m => m.Latents).ToArray(), latents);
         // The mean of finite members can still overflow float (or pass the range a converging run stays within).
         if (TensorChecks.FirstOutOfRange(latents) is var index and >= 0)
-            throw new NonFiniteValueException(total - 1, members[^1].Timesteps[^1], "ensemble mean", index, latents[index]);
+            throw new NonFiniteValueException(members.Sum(m => m.Timesteps.Count) - 1, members[^1].Timesteps[^1], "ensemble mean", index, latents[index]);
         return new GenerationResult
         {
             Latents = latents,
@@ -79,6 +80,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             SamplerName = $"ensemble({string.Join(", ", members.Select((m, k) => $"{m.SamplerName}:{ensemble.Weights[k].ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}"))})",
             Timesteps = members.SelectMany(m => m.Timesteps).ToArray(),
             ModelEvaluations = members.Sum(m => m.ModelEvaluations),
+            RejectedSteps = members.Sum(m => m.RejectedSteps),
             Elapsed = clock.Elapsed,
             Statistics = request.CollectStatistics ? members.SelectMany(m => m.Statistics ?? []).ToArray() : null,
             Members = members,
@@ -104,6 +106,8 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         if (!(request.Strength > 0 && request.Strength <= 1))
             throw new SamplingOptionException(nameof(request.Strength), request.Strength.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a number in (0, 1]");
         var startIndex = 0;
+        if (request.InitImage is not null && sampler is IAdaptiveSampler)
+            throw Invalid(nameof(request.InitImage), "a start image", $"null: the '{sampler.Name}' sampler chooses its own steps, so it has no schedule to start part-way into; use a fixed-schedule sampler for image-to-image");
         if (request.InitImage is { } init)
         {
             if (init.Length != shape.ItemLength && init.Length != shape.Length)
@@ -161,7 +165,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
 
     // The loop. An ensemble's members report their steps after the earlier members' (stepOffset) out of all members' (total).
     private GenerationResult Run(PreparedRun run, GenerationRequest request, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken,
-        int stepOffset, int total)
+        int stepOffset, int evaluationOffset, int? total)
     {
         var (sampler, shape, labels, hidden, startIndex, _) = run;
         var clock = Stopwatch.StartNew();
@@ -195,7 +199,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         {
             Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex,
             OnStep = request.OnStep, Progress = progress, Statistics = statistics, Clock = clock,
-            StepOffset = stepOffset, ReportedTotalSteps = total,
+            StepOffset = stepOffset, EvaluationOffset = evaluationOffset, ReportedTotalSteps = total, ReportsNoTotal = total is null,
         }.Run(x, shape, noise, labels, hidden, cancellationToken);
 
         return new GenerationResult
@@ -205,6 +209,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
             SamplerName = sampler.Name,
             Timesteps = sampler.Timesteps.Skip(startIndex).ToArray(),
             ModelEvaluations = halving.Evaluations,
+            RejectedSteps = (sampler as IAdaptiveSampler)?.RejectedSteps ?? 0,
             Elapsed = clock.Elapsed,
             Statistics = statistics,
         };

@@ -59,24 +59,41 @@ public sealed class GenerationRequest
     public SamplerEnsemble? Ensemble { get; init; }
 }
 
-/// <summary>Progress of a generation, reported once per step.</summary>
-/// <param name="Step">Steps done (1-based).</param>
-/// <param name="TotalSteps">Steps in this run.</param>
+/// <summary>Progress of a generation, reported once per step (an adaptive sampler's: once per step tried, accepted or rejected).</summary>
+/// <param name="Step">Steps done (1-based; an adaptive sampler's accepted steps).</param>
+/// <param name="TotalSteps">Steps in this run; null when the sampler chooses its own steps (then <see cref="Sigma"/> and <see cref="Fraction"/> tell how far it is).</param>
 /// <param name="Timestep">The timestep just processed.</param>
 /// <param name="Elapsed">Time since the run started.</param>
-public readonly record struct GenerationProgress(int Step, int TotalSteps, double Timestep, TimeSpan Elapsed);
+public readonly record struct GenerationProgress(int Step, int? TotalSteps, double Timestep, TimeSpan Elapsed)
+{
+    /// <summary>The current sample's noise level, for samplers that work in σ (sigma-space and adaptive ones); null otherwise.</summary>
+    public double? Sigma { get; init; }
+
+    /// <summary>Network evaluations made so far in this generation (an ensemble's: all members').</summary>
+    public int ModelEvaluations { get; init; }
+
+    /// <summary>Steps an adaptive sampler rejected so far (each retried with a smaller step); 0 for fixed schedules.</summary>
+    public int RejectedSteps { get; init; }
+
+    /// <summary>How far the run is, in [0, 1]: steps done ÷ steps, or for an adaptive sampler log(σ_start/σ) ÷ log(σ_start/σ_end).</summary>
+    public double Fraction { get; init; }
+}
 
 /// <summary>One step, as the per-step callback sees it.</summary>
 /// <param name="Index">0-based step index.</param>
-/// <param name="TotalSteps">Steps in this run.</param>
-/// <param name="Timestep">The step's timestep.</param>
-public readonly record struct StepInfo(int Index, int TotalSteps, double Timestep);
+/// <param name="TotalSteps">Steps in this run; null when the sampler chooses its own steps.</param>
+/// <param name="Timestep">The step's timestep (an adaptive sampler's: the timestep of the step's last evaluation).</param>
+public readonly record struct StepInfo(int Index, int? TotalSteps, double Timestep)
+{
+    /// <summary>The noise level of the latents passed with it, where the sampler knows it (sigma-space and adaptive samplers).</summary>
+    public double? Sigma { get; init; }
+}
 
 /// <summary>Summary statistics of one tensor.</summary>
 public readonly record struct TensorStatistics(float Min, float Max, float Mean, float Std);
 
 /// <summary>Statistics of one step, collected when <see cref="GenerationRequest.CollectStatistics"/> is set.</summary>
-/// <param name="Index">0-based step index.</param>
+/// <param name="Index">0-based step index (an adaptive sampler's: 0-based model evaluation).</param>
 /// <param name="Timestep">The step's timestep.</param>
 /// <param name="Sample">The sample the model saw (after input scaling).</param>
 /// <param name="ModelOutput">The (guided) model output.</param>
@@ -102,6 +119,9 @@ public sealed class GenerationResult
 
     /// <summary>Wall-clock time of the run.</summary>
     public required TimeSpan Elapsed { get; init; }
+
+    /// <summary>Steps an adaptive sampler rejected and retried smaller (0 for a fixed schedule); its accepted steps are <see cref="Timesteps"/>' count.</summary>
+    public int RejectedSteps { get; init; }
 
     /// <summary>Per-step statistics, when requested.</summary>
     public IReadOnlyList<StepStatistics>? Statistics { get; init; }

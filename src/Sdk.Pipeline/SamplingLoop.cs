@@ -6,8 +6,10 @@ namespace Diffusion.Sdk.Pipeline;
 
 /// <summary>
 /// The denoising loop every pipeline shares: for each timestep from <see cref="StartIndex"/> on, scale the input,
-/// predict (the denoiser may be guided), check for NaN and infinity, step, then report. It honours cancellation
-/// between steps and allocates its three buffers once per run. One instance describes one run.
+/// predict (the denoiser may be guided), check for NaN and infinity, step, then report. An
+/// <see cref="IAdaptiveSampler"/> is driven by ask and tell instead: it proposes each evaluation, and accepts or
+/// rejects each step. It honours cancellation between evaluations and allocates its three buffers once per run.
+/// One instance describes one run.
 /// </summary>
 public sealed class SamplingLoop
 {
@@ -38,8 +40,23 @@ public sealed class SamplingLoop
     /// <summary>The step total that progress and callbacks report (null: <see cref="TotalSteps"/>; an ensemble: all members' steps).</summary>
     public int? ReportedTotalSteps { get; init; }
 
-    /// <summary>Steps this loop runs.</summary>
-    public int TotalSteps => Sampler.Timesteps.Count - StartIndex;
+    /// <summary>Report no step total even for a fixed schedule (an ensemble with an adaptive member, whose total is unknown).</summary>
+    public bool ReportsNoTotal { get; init; }
+
+    /// <summary>Evaluations reported before this loop's first (an ensemble's earlier members').</summary>
+    public int EvaluationOffset { get; init; }
+
+    /// <summary>An adaptive sampler's cap on network evaluations: past it the run stops with <see cref="SamplerFailedException"/> (default 10 000).</summary>
+    public int MaxModelEvaluations { get; init; } = 10_000;
+
+    /// <summary>Steps this loop runs; null for an adaptive sampler, which chooses its own.</summary>
+    public int? TotalSteps => Sampler is IAdaptiveSampler ? null : Sampler.Timesteps.Count - StartIndex;
+
+    /// <summary>Steps taken by the last <see cref="Run"/> (an adaptive sampler's: accepted steps).</summary>
+    public int StepsTaken { get; private set; }
+
+    /// <summary>Network evaluations made by the last <see cref="Run"/>.</summary>
+    public int ModelEvaluations { get; private set; }
 
     /// <summary>Runs the loop from <paramref name="x"/> (x_T, or the noised start image) and returns the final latents.</summary>
     /// <param name="x">The initial latents; the array may be reused for the result.</param>
@@ -54,13 +71,16 @@ public sealed class SamplingLoop
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(noise);
+        if (Sampler is IAdaptiveSampler adaptive) return RunAdaptive(adaptive, x, shape, noise, labels, hidden, cancellationToken);
         var clock = Clock ?? Stopwatch.StartNew();
         var n = shape.Length;
         var modelInput = new float[n];
         var modelOutput = new float[n];
         var next = new float[n];
         var sampler = Sampler;
-        var total = ReportedTotalSteps ?? TotalSteps;
+        var total = ReportsNoTotal ? null : ReportedTotalSteps ?? TotalSteps;
+        var sigmas = (sampler as ISigmaSampler)?.Sigmas;
+        StepsTaken = ModelEvaluations = 0;
 
         // One direction: the sampler never sees the model and the model never sees the spacing.
         for (var k = StartIndex; k < sampler.Timesteps.Count; k++)
@@ -77,6 +97,7 @@ public sealed class SamplingLoop
                 throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"scaling the model input at step {step}", e);
             }
             Denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
+            ModelEvaluations++;
             Check(modelOutput, step, t, "model output");
             try
             {
@@ -90,11 +111,87 @@ public sealed class SamplingLoop
             (x, next) = (next, x);
             Check(x, step, t, "sample");
 
+            StepsTaken++;
+            double? sigma = sigmas is not null && k + 1 < sigmas.Count ? sigmas[k + 1] : null;
             Statistics?.Add(new StepStatistics(step, t, TensorChecks.Statistics(modelInput), TensorChecks.Statistics(modelOutput)));
-            OnStep?.Invoke(new StepInfo(StepOffset + step, total, t), x);
-            Progress?.Report(new GenerationProgress(StepOffset + step + 1, total, t, clock.Elapsed));
+            OnStep?.Invoke(new StepInfo(StepOffset + step, total, t) { Sigma = sigma }, x);
+            Progress?.Report(new GenerationProgress(StepOffset + step + 1, total, t, clock.Elapsed)
+            {
+                Sigma = sigma, ModelEvaluations = EvaluationOffset + ModelEvaluations,
+                Fraction = total is > 0 ? (double)(StepOffset + step + 1) / total.Value : 1,
+            });
         }
         return x;
+    }
+
+    // Ask and tell: the sampler proposes every evaluation and decides, after each step's last one, to accept or reject.
+    private float[] RunAdaptive(IAdaptiveSampler sampler, float[] x, TensorShape shape, INoiseSource noise, ReadOnlySpan<long> labels, ReadOnlySpan<float> hidden,
+        CancellationToken cancellationToken)
+    {
+        var clock = Clock ?? Stopwatch.StartNew();
+        var n = shape.Length;
+        var modelInput = new float[n];
+        var modelOutput = new float[n];
+        StepsTaken = ModelEvaluations = 0;
+        Guard(sampler, "beginning its run", () => sampler.Begin(x, shape.Batch));
+        var logRange = Math.Log(sampler.SigmaStart / sampler.SigmaEnd);
+        while (!Guarded(sampler, "checking whether it is finished", () => sampler.IsFinished))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (ModelEvaluations >= MaxModelEvaluations)
+                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(new InvalidOperationException(), sampler), $"running at σ = {sampler.Sigma:G4}",
+                    new InvalidOperationException($"it did not reach σ = {sampler.SigmaEnd:G4} within {MaxModelEvaluations} model evaluations; loosen its tolerances (rtol, atol) or raise SamplingLoop.MaxModelEvaluations"));
+            double t;
+            try
+            {
+                t = sampler.NextEvaluation(modelInput);
+            }
+            catch (Exception e) when (SamplerFailedException.IsForeign(e))
+            {
+                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"proposing evaluation {ModelEvaluations}", e);
+            }
+            Denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
+            Check(modelOutput, StepsTaken, t, "model output");
+            Statistics?.Add(new StepStatistics(ModelEvaluations, t, TensorChecks.Statistics(modelInput), TensorChecks.Statistics(modelOutput)));
+            ModelEvaluations++;
+            AdaptiveStepResult result;
+            try
+            {
+                result = sampler.Observe(modelOutput, x, noise);
+            }
+            catch (Exception e) when (SamplerFailedException.IsForeign(e))
+            {
+                throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"observing evaluation {ModelEvaluations - 1} (timestep {t:0.###})", e);
+            }
+            if (result == AdaptiveStepResult.Pending) continue;
+            var sigma = sampler.Sigma;
+            if (result == AdaptiveStepResult.Accepted)
+            {
+                Check(x, StepsTaken, t, "sample");
+                OnStep?.Invoke(new StepInfo(StepOffset + StepsTaken, null, t) { Sigma = sigma }, x);
+                StepsTaken++;
+            }
+            Progress?.Report(new GenerationProgress(StepOffset + StepsTaken, null, t, clock.Elapsed)
+            {
+                Sigma = sigma, ModelEvaluations = EvaluationOffset + ModelEvaluations, RejectedSteps = sampler.RejectedSteps,
+                Fraction = Math.Clamp(Math.Log(sampler.SigmaStart / sigma) / logRange, 0, 1),
+            });
+        }
+        return x;
+    }
+
+    private static void Guard(ISampler sampler, string doing, Action action) => Guarded(sampler, doing, () => { action(); return 0; });
+
+    private static T Guarded<T>(ISampler sampler, string doing, Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (SamplerFailedException.IsForeign(e))
+        {
+            throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), doing, e);
+        }
     }
 
     private static void Check(ReadOnlySpan<float> tensor, int step, double timestep, string name)

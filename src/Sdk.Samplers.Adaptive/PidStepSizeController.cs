@@ -32,6 +32,13 @@ public sealed class PidStepSizeController
         _acceptSafety = acceptSafety;
     }
 
+    /// <summary>Starts again from step size <paramref name="h"/>, forgetting every error seen (a new run).</summary>
+    public void Reset(double h)
+    {
+        H = h;
+        (_e0, _e1, _e2, _started) = (0, 0, 0, false);
+    }
+
     /// <summary>The step size the next step tries.</summary>
     public double H { get; private set; }
 

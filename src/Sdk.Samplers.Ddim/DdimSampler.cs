@@ -107,12 +107,9 @@ public sealed class DdimSampler : SamplerBase
         var x0 = output.PredictedOriginal;
         if (_eta > 0)
         {
-            var buffer = Buffer(3, input.Sample.Length);
-            noise.NextGaussian(buffer);
-            // Read-only, so that the call binds to the three-input formula (a writable span would also fit the two-result one).
-            ReadOnlySpan<float> z = buffer;
-            if (x0.IsEmpty) ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample);
-            else ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample, x0);
+            // The noise is drawn and added in the same pass (buffer slot 3 only for sources other than TorchGaussianNoise).
+            if (x0.IsEmpty) ApplyWithNoise(op, noise, 3, input.ModelOutput, input.Sample, output.PrevSample);
+            else ApplyWithNoise(op, noise, 3, input.ModelOutput, input.Sample, output.PrevSample, x0);
         }
         else
         {

@@ -60,12 +60,9 @@ public sealed class DdpmSampler : SamplerBase
             var store = output.PredictedOriginal;
             if (t > 0)
             {
-                var noiseBuffer = Buffer(2, input.Sample.Length);
-                noise.NextGaussian(noiseBuffer);
-                // Read-only, so that the call binds to the three-input formula (a writable span would also fit the two-result one).
-                ReadOnlySpan<float> z = noiseBuffer;
-                if (store.IsEmpty) ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample);
-                else ElementWise.Apply(op, input.ModelOutput, input.Sample, z, output.PrevSample, store);
+                // The noise is drawn and added in the same pass (buffer slot 2 only for sources other than TorchGaussianNoise).
+                if (store.IsEmpty) ApplyWithNoise(op, noise, 2, input.ModelOutput, input.Sample, output.PrevSample);
+                else ApplyWithNoise(op, noise, 2, input.ModelOutput, input.Sample, output.PrevSample, store);
             }
             else if (store.IsEmpty) ElementWise.Apply(op, input.ModelOutput, input.Sample, output.PrevSample);
             else ElementWise.Apply(op, input.ModelOutput, input.Sample, output.PrevSample, store);

@@ -30,10 +30,11 @@ public sealed class EulerAncestralSampler : SigmaSamplerBase
 
         // 2. Fresh noise of level σ_up. Drawn on every step, the last (σ_up = 0) included, so that a seeded noise
         //    source stays in step with the reference's generator.
-        var z = Buffer(NoiseSlot, step.Destination.Length);
-        noise.NextGaussian(z);
-
-        // 3. Euler from σ to σ_down, plus σ_up·z.
-        EulerStep(step.Sample, step.Denoised, step.Sigma, sigmaDown, z, sigmaUp, step.Destination);
+        // 3. Euler from σ to σ_down, plus σ_up·z, the noise drawn in the same pass.
+        if (step.Denoised.IsEmpty) EulerStepFromEpsilon(step.Sample, step.ModelOutput, step.Sigma, sigmaDown, noise, sigmaUp, NoiseSlot, step.Destination);
+        else EulerStep(step.Sample, step.Denoised, step.Sigma, sigmaDown, noise, sigmaUp, NoiseSlot, step.Destination);
     }
+
+    /// <summary>An ε model's x̂₀ is formed inside the update's pass.</summary>
+    protected override bool AdvancesFromEpsilon => true;
 }

@@ -65,8 +65,14 @@ public sealed class EulerSampler : SigmaSamplerBase
         _logLinear ? LogLinearSigmas(numInferenceSteps + 1) : InterpolateSigmas(timesteps);
 
     /// <inheritdoc/>
-    protected override void Advance(in SigmaStep step, INoiseSource noise) =>
-        EulerStep(step.Sample, step.Denoised, step.Sigma, step.SigmaTo, step.Destination);
+    protected override void Advance(in SigmaStep step, INoiseSource noise)
+    {
+        if (step.Denoised.IsEmpty) EulerStepFromEpsilon(step.Sample, step.ModelOutput, step.Sigma, step.SigmaTo, step.Destination);
+        else EulerStep(step.Sample, step.Denoised, step.Sigma, step.SigmaTo, step.Destination);
+    }
+
+    /// <summary>An ε model's x̂₀ is formed inside the Euler pass.</summary>
+    protected override bool AdvancesFromEpsilon => true;
 
     // exp of count points evenly spaced from ln σ_max down to ln σ_min of the training table, in the reference's
     // float32 arithmetic (numpy's log, torch's linspace).

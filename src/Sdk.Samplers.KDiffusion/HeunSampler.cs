@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -44,10 +43,14 @@ public sealed class HeunSampler : SigmaSamplerBase
     /// <inheritdoc/>
     protected override void Advance(in SigmaStep step, INoiseSource noise)
     {
+        // An ε model's x̂₀ = x − σ·ε is formed inside each pass (Denoised is empty then; see AdvancesFromEpsilon).
+        var fromEpsilon = step.Denoised.IsEmpty;
+
         // The last interval, to σ = 0: Euler.
         if (!step.HasSecondEvaluation)
         {
-            EulerStep(step.Sample, step.Denoised, step.Sigma, step.SigmaTo, step.Destination);
+            if (fromEpsilon) EulerStepFromEpsilon(step.Sample, step.ModelOutput, step.Sigma, step.SigmaTo, step.Destination);
+            else EulerStep(step.Sample, step.Denoised, step.Sigma, step.SigmaTo, step.Destination);
             return;
         }
 
@@ -56,20 +59,55 @@ public sealed class HeunSampler : SigmaSamplerBase
         if (!step.IsSecondEvaluation)
         {
             // 1. Predictor: d_i = (x − x̂₀)/σ_i, kept for the corrector; x̃ = x + (σ_{i+1} − σ_i)·d_i.
-            Slope(step.Sample, step.Denoised, step.SigmaFrom, slope);
-            TensorPrimitives.MultiplyAdd(slope, dt, step.Sample, step.Destination);
+            if (fromEpsilon) ElementWise.Apply(new PredictorFromEpsilon(-step.Sigma, step.SigmaFrom, dt), step.Sample, step.ModelOutput, step.Destination, slope);
+            else ElementWise.Apply(new Predictor(step.SigmaFrom, dt), step.Sample, step.Denoised, step.Destination, slope);
             return;
         }
 
         // 2. Corrector: d̃ = (x̃ − D(x̃; σ_{i+1}))/σ_{i+1}; x_{i+1} = x_i + (σ_{i+1} − σ_i)·(d_i + d̃)/2, from the interval's start.
-        ElementWise.Apply(new Corrector(step.SigmaTo, dt), step.Sample, step.Denoised, slope, step.IntervalStart, step.Destination);
+        if (fromEpsilon)
+            ElementWise.Apply(new CorrectorFromEpsilon(-step.Sigma, step.SigmaTo, dt), step.Sample, step.ModelOutput, slope, step.IntervalStart, step.Destination);
+        else ElementWise.Apply(new Corrector(step.SigmaTo, dt), step.Sample, step.Denoised, slope, step.IntervalStart, step.Destination);
     }
 
-    // ((x̃ − x̂₀)/σ_{i+1} + d_i)/2·dt + x_i, in the reference's order of tensor operations.
+    /// <summary>An ε model's x̂₀ is formed inside the predictor's and the corrector's pass.</summary>
+    protected override bool AdvancesFromEpsilon => true;
+
+    // d_i = (x − x̂₀)/σ_i (kept) and x + d_i·dt, in one pass with the reference's roundings.
+    private readonly record struct Predictor(float Sigma, float Dt) : ElementWise.IOperator2To2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, out Vector<float> slope)
+        {
+            slope = (sample - x0) / Sigma;
+            return slope * Dt + sample;
+        }
+    }
+
+    // ((x̃ − x̂₀)/σ_{i+1} + d_i)/2·dt + x_i, in the reference's order of tensor operations (the halving as ·0.5, exact).
     private readonly record struct Corrector(float SigmaNext, float Dt) : ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> predicted, Vector<float> x0, Vector<float> slope, Vector<float> start) =>
-            start + (slope + (predicted - x0) / SigmaNext) / 2 * Dt;
+            start + (slope + (predicted - x0) / SigmaNext) * 0.5f * Dt;
+    }
+
+    // The same two passes from ε: x̂₀ = ε·(−σ) + x first, with the rounding of the x̂₀ tensor it replaces. (Halving is
+    // written ·0.5: exact, the same bits as the reference's division by 2, without a division.)
+    private readonly record struct PredictorFromEpsilon(float MinusSigma, float Sigma, float Dt) : ElementWise.IOperator2To2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, out Vector<float> slope)
+        {
+            slope = (sample - (epsilon * MinusSigma + sample)) / Sigma;
+            return slope * Dt + sample;
+        }
+    }
+
+    private readonly record struct CorrectorFromEpsilon(float MinusSigma, float SigmaNext, float Dt) : ElementWise.IOperator4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> predicted, Vector<float> epsilon, Vector<float> slope, Vector<float> start) =>
+            start + (slope + (predicted - (epsilon * MinusSigma + predicted)) / SigmaNext) * 0.5f * Dt;
     }
 }

@@ -42,23 +42,24 @@ public sealed class Kdpm2AncestralSampler : SigmaSamplerBase
     /// <inheritdoc/>
     protected override void Advance(in SigmaStep step, INoiseSource noise)
     {
-        if (!step.HasSecondEvaluation)
+        // An ε model's x̂₀ is formed inside each pass (Denoised is empty then).
+        var fromEpsilon = step.Denoised.IsEmpty;
+        if (!step.HasSecondEvaluation || !step.IsSecondEvaluation)
         {
-            // The last interval, to σ = 0 (σ_up = 0): Euler, without noise.
-            EulerStep(step.Sample, step.Denoised, step.Sigma, step.SigmaTo, step.Destination);
-            return;
-        }
-        if (!step.IsSecondEvaluation)
-        {
-            // 1. Euler from σ_i to the midpoint.
-            EulerStep(step.Sample, step.Denoised, step.Sigma, step.SecondSigma, step.Destination);
+            // The last interval, to σ = 0 (σ_up = 0): Euler, without noise; otherwise 1. Euler from σ_i to the midpoint.
+            var target = step.HasSecondEvaluation ? step.SecondSigma : step.SigmaTo;
+            if (fromEpsilon) EulerStepFromEpsilon(step.Sample, step.ModelOutput, step.Sigma, target, step.Destination);
+            else EulerStep(step.Sample, step.Denoised, step.Sigma, target, step.Destination);
             return;
         }
 
         // 2. From x_i to σ_down with the midpoint's slope, plus fresh noise of level σ_up.
         var (sigmaDown, sigmaUp) = AncestralStep(step.SigmaFrom, step.SigmaTo);
-        var z = Buffer(NoiseSlot, step.Destination.Length);
-        noise.NextGaussian(z);
-        SlopeStep(step.IntervalStart, step.Sample, step.Denoised, step.Sigma, sigmaDown - step.SigmaFrom, z, sigmaUp, step.Destination);
+        if (fromEpsilon)
+            SlopeStepFromEpsilon(step.IntervalStart, step.Sample, step.ModelOutput, step.Sigma, sigmaDown - step.SigmaFrom, noise, sigmaUp, NoiseSlot, step.Destination);
+        else SlopeStep(step.IntervalStart, step.Sample, step.Denoised, step.Sigma, sigmaDown - step.SigmaFrom, noise, sigmaUp, NoiseSlot, step.Destination);
     }
+
+    /// <summary>An ε model's x̂₀ is formed inside each update's pass.</summary>
+    protected override bool AdvancesFromEpsilon => true;
 }

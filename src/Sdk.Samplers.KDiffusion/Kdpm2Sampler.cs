@@ -46,14 +46,22 @@ public sealed class Kdpm2Sampler : SigmaSamplerBase
     /// <inheritdoc/>
     protected override void Advance(in SigmaStep step, INoiseSource noise)
     {
-        if (!step.HasSecondEvaluation)
-            // The last interval, to σ = 0: Euler.
-            EulerStep(step.Sample, step.Denoised, step.Sigma, step.SigmaTo, step.Destination);
-        else if (!step.IsSecondEvaluation)
-            // 1. Euler from σ_i to the midpoint.
-            EulerStep(step.Sample, step.Denoised, step.Sigma, step.SecondSigma, step.Destination);
-        else
-            // 2. The whole interval from x_i with the midpoint's slope d_mid = (x̃ − D(x̃; σ_mid))/σ_mid.
-            SlopeStep(step.IntervalStart, step.Sample, step.Denoised, step.Sigma, step.SigmaTo - step.SigmaFrom, step.Destination);
+        // An ε model's x̂₀ is formed inside each pass (Denoised is empty then).
+        var fromEpsilon = step.Denoised.IsEmpty;
+        if (!step.HasSecondEvaluation || !step.IsSecondEvaluation)
+        {
+            // The last interval, to σ = 0: Euler; otherwise 1. Euler from σ_i to the midpoint.
+            var target = step.HasSecondEvaluation ? step.SecondSigma : step.SigmaTo;
+            if (fromEpsilon) EulerStepFromEpsilon(step.Sample, step.ModelOutput, step.Sigma, target, step.Destination);
+            else EulerStep(step.Sample, step.Denoised, step.Sigma, target, step.Destination);
+            return;
+        }
+
+        // 2. The whole interval from x_i with the midpoint's slope d_mid = (x̃ − D(x̃; σ_mid))/σ_mid.
+        if (fromEpsilon) SlopeStepFromEpsilon(step.IntervalStart, step.Sample, step.ModelOutput, step.Sigma, step.SigmaTo - step.SigmaFrom, step.Destination);
+        else SlopeStep(step.IntervalStart, step.Sample, step.Denoised, step.Sigma, step.SigmaTo - step.SigmaFrom, step.Destination);
     }
+
+    /// <summary>An ε model's x̂₀ is formed inside each update's pass.</summary>
+    protected override bool AdvancesFromEpsilon => true;
 }

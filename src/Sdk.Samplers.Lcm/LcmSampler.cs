@@ -105,10 +105,9 @@ public sealed class LcmSampler : SamplerBase
             if (wrote) output.PrevSample.CopyTo(output.PredictedOriginal);
             return wrote;
         }
-        var z = Buffer(NoiseSlot, n);
-        noise.NextGaussian(z);
-        if (wrote) ElementWise.Apply(update, source, input.Sample, z, output.PrevSample, output.PredictedOriginal);
-        else ElementWise.Apply(update, source, input.Sample, z, output.PrevSample);
+        // The noise is drawn and added in the same pass (the buffer only for sources other than TorchGaussianNoise).
+        if (wrote) ApplyWithNoise(update, noise, NoiseSlot, source, input.Sample, output.PrevSample, output.PredictedOriginal);
+        else ApplyWithNoise(update, noise, NoiseSlot, source, input.Sample, output.PrevSample);
         return wrote;
     }
 

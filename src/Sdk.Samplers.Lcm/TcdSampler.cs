@@ -82,10 +82,9 @@ public sealed class TcdSampler : SamplerBase
         var wrote = !output.PredictedOriginal.IsEmpty;
         if (Gamma > 0 && !last)
         {
-            var z = Buffer(NoiseSlot, n);
-            noise.NextGaussian(z);
-            if (wrote) ElementWise.Apply(update, input.ModelOutput, input.Sample, z, output.PrevSample, output.PredictedOriginal);
-            else ElementWise.Apply(update, input.ModelOutput, input.Sample, z, output.PrevSample);
+            // The noise is drawn and added in the same pass (the buffer only for sources other than TorchGaussianNoise).
+            if (wrote) ApplyWithNoise(update, noise, NoiseSlot, input.ModelOutput, input.Sample, output.PrevSample, output.PredictedOriginal);
+            else ApplyWithNoise(update, noise, NoiseSlot, input.ModelOutput, input.Sample, output.PrevSample);
             return wrote;
         }
         // x̂₀ first: the output may be the input sample's memory.

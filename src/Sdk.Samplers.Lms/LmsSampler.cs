@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Numerics;
-using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -69,33 +68,33 @@ public sealed class LmsSampler : SigmaSamplerBase
     protected override void Advance(in SigmaStep step, INoiseSource noise)
     {
         var n = step.Sample.Length;
-        // 1. The slope d_i = (x − x̂₀)/σ_i joins the history (the oldest beyond the order is dropped).
+        // 1. The slope d_i = (x − x̂₀)/σ_i joins the history (the oldest beyond the order is dropped); 2. x_{i+1} = x_i +
+        //    Σ_j c_{i,j}·d_{i−j}, summed from the newest slope on (the reference's order). Up to order 4 both in one pass.
         var d0 = PushHistory(n);
-        Slope(step.Sample, step.Denoised, step.Sigma, d0);
-
-        // 2. x_{i+1} = x_i + Σ_j c_{i,j}·d_{i−j}, summed from the newest slope on (the reference's order).
         var k = Math.Min(step.CallIndex + 1, Math.Min(_order, HistoryCount));
         var c = _coefficients.AsSpan(step.CallIndex * _order, _order);
         switch (k)
         {
             case 1:
-                TensorPrimitives.MultiplyAdd(d0, (float)c[0], step.Sample, step.Destination);
+                ElementWise.Apply(new Lms1(step.Sigma, (float)c[0]), step.Sample, step.Denoised, step.Destination, d0);
                 break;
             case 2:
-                ElementWise.Apply(new Sum2((float)c[0], (float)c[1]), d0, History(1, n), step.Sample, step.Destination);
+                ElementWise.Apply(new Lms2(step.Sigma, (float)c[0], (float)c[1]), step.Sample, step.Denoised, (ReadOnlySpan<float>)History(1, n), step.Destination, d0);
                 break;
             case 3:
-                ElementWise.Apply(new Sum3((float)c[0], (float)c[1], (float)c[2]), d0, History(1, n), History(2, n), step.Sample, step.Destination);
+                ElementWise.Apply(new Lms3(step.Sigma, (float)c[0], (float)c[1], (float)c[2]), step.Sample, step.Denoised, History(1, n), History(2, n),
+                    step.Destination, d0);
                 break;
             case 4:
-                ElementWise.Apply(new Sum4((float)c[0], (float)c[1], (float)c[2], (float)c[3]), d0, History(1, n), History(2, n), History(3, n), step.Sample,
-                    step.Destination);
+                ElementWise.Apply(new Lms4(step.Sigma, (float)c[0], (float)c[1], (float)c[2], (float)c[3]), step.Sample, step.Denoised, History(1, n), History(2, n),
+                    History(3, n), step.Destination, d0);
                 break;
             default:
+                Slope(step.Sample, step.Denoised, step.Sigma, d0);
                 var sum = Buffer(SumSlot, n);
-                TensorPrimitives.Multiply(d0, (float)c[0], sum);
-                for (var j = 1; j < k; j++) TensorPrimitives.MultiplyAdd(History(j, n), (float)c[j], sum, sum);
-                TensorPrimitives.Add(step.Sample, sum, step.Destination);
+                ElementWise.Apply(new Scaled((float)c[0]), d0, sum);
+                for (var j = 1; j < k; j++) ElementWise.Apply(new AddScaled((float)c[j]), History(j, n), sum, sum);
+                ElementWise.Apply(new Plus(), step.Sample, sum, step.Destination);
                 break;
         }
     }
@@ -122,23 +121,64 @@ public sealed class LmsSampler : SigmaSamplerBase
         return integral / denominator;
     }
 
-    // x + ((c0·d0 + c1·d1) [+ c2·d2] [+ c3·d3]), the reference's order of summation.
-    private readonly record struct Sum2(float C0, float C1) : ElementWise.IOperator3
+    // d0 = (x − x̂₀)/σ (kept in the history), then x + ((c0·d0 + c1·d1) [+ c2·d2] [+ c3·d3]): the reference's order of
+    // summation, and the roundings of its separate slope and sum.
+    private readonly record struct Lms1(float Sigma, float C0) : ElementWise.IOperator2To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> d0, Vector<float> d1, Vector<float> sample) => sample + (d0 * C0 + d1 * C1);
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, out Vector<float> d0)
+        {
+            d0 = (sample - x0) / Sigma;
+            return d0 * C0 + sample;
+        }
     }
 
-    private readonly record struct Sum3(float C0, float C1, float C2) : ElementWise.IOperator4
+    private readonly record struct Lms2(float Sigma, float C0, float C1) : ElementWise.IOperator3To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> d0, Vector<float> d1, Vector<float> d2, Vector<float> sample) => sample + (d0 * C0 + d1 * C1 + d2 * C2);
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> d1, out Vector<float> d0)
+        {
+            d0 = (sample - x0) / Sigma;
+            return sample + (d0 * C0 + d1 * C1);
+        }
     }
 
-    private readonly record struct Sum4(float C0, float C1, float C2, float C3) : ElementWise.IOperator5
+    private readonly record struct Lms3(float Sigma, float C0, float C1, float C2) : ElementWise.IOperator4To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> d0, Vector<float> d1, Vector<float> d2, Vector<float> d3, Vector<float> sample) =>
-            sample + (d0 * C0 + d1 * C1 + d2 * C2 + d3 * C3);
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> d1, Vector<float> d2, out Vector<float> d0)
+        {
+            d0 = (sample - x0) / Sigma;
+            return sample + (d0 * C0 + d1 * C1 + d2 * C2);
+        }
+    }
+
+    private readonly record struct Lms4(float Sigma, float C0, float C1, float C2, float C3) : ElementWise.IOperator5To2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> d1, Vector<float> d2, Vector<float> d3, out Vector<float> d0)
+        {
+            d0 = (sample - x0) / Sigma;
+            return sample + (d0 * C0 + d1 * C1 + d2 * C2 + d3 * C3);
+        }
+    }
+
+    // Orders above 4: the sum one term per pass, c0·d0, then + c_j·d_j, then x + the sum.
+    private readonly record struct Scaled(float C) : ElementWise.IOperator1
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> d) => d * C;
+    }
+
+    private readonly record struct AddScaled(float C) : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> d, Vector<float> sum) => d * C + sum;
+    }
+
+    private readonly record struct Plus : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> sum) => sample + sum;
     }
 }

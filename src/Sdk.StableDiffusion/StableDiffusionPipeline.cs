@@ -92,6 +92,9 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         sampler.SetTimesteps(options.Steps);
 
         var startIndex = 0;
+        if (rgb is not null && sampler is IAdaptiveSampler)
+            throw new SamplingOptionException(nameof(request.InitImage), "a start image",
+                $"null: the '{sampler.Name}' sampler chooses its own steps, so it has no schedule to start part-way into; use a fixed-schedule sampler for image-to-image");
         if (rgb is not null)
         {
             // As the reference: init = min(int(steps · strength), steps), t_start = max(steps − init, 0), and the

@@ -323,6 +323,18 @@ public static class BenchmarksReport
                           "combines its four outputs, applies the transfer and stores the new output in the history in one pass. The ε→x₀ conversion and " +
                           "`PredictionMath.Combine` are single passes for every caller.");
             md.AppendLine();
+            md.AppendLine("**Second round (2026-12-01, afternoon).** The run of 11:45 UTC, on a quiet machine, had DDPM at 4.05 (1×4×64×64) and 5.30 " +
+                          "(8×1×28×28) times its floor, DDIM at 4.29 on the small shape, Euler with Karras σ and Euler ancestral at 12.6 and 13.4 on " +
+                          "1×4×64×64 (plain Euler 2.3) and KDPM2 ancestral at 3.32 on 8×1×28×28. The causes, all the SDK's (the benchmark's data are " +
+                          "unit Gaussians, no subnormals): the σ-space base computed x̂₀ and the input scaling with `TensorPrimitives` calls, which also " +
+                          "cost 8–20 µs a step in a user's loop (tier-0 code) and here made the same step 2.5 µs in one variant and 13 µs in the next, " +
+                          "most likely the same cause (replacing them removed the difference); " +
+                          "DDPM's and DDIM's x̂₀ clamp used `Vector.Min`/`Max`, whose IEEE 754-2019 NaN and signed-zero handling costs several " +
+                          "instructions per vector on x86 even when nothing is clamped; the KDPM2 kinds wrote x̂₀ to a tensor before their update. Now " +
+                          "the base's passes are `ElementWise` code compiled optimized, the clamp is the native minimum and maximum with the bound as " +
+                          "first operand (the same bits, tested on NaN, zeros, infinities and subnormals), and Euler, Euler ancestral, Heun, KDPM2 and " +
+                          "KDPM2 ancestral form an ε model's x̂₀ inside their update's pass. Every step is within 3× its floor in this run.");
+            md.AppendLine();
         }
     }
 

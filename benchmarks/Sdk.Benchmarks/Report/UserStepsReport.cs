@@ -83,8 +83,33 @@ public static class UserStepsReport
                       "were built by tier-0 code: those loops are compiled optimised on first use, `NoiseSchedule` computes its derived tables " +
                       "on first use, σ interpolation bisects instead of scanning the training table.");
         md.AppendLine();
-        md.AppendLine("What is left in the stochastic samplers on 1×4×64×64: the noise draw itself (the noise table) is about 70 % of their step; " +
-                      "the rest of the step is one pass over memory plus `ScaleModelInput`'s copy or division.");
+        md.AppendLine("**Second round (2026-12-01, afternoon).** The σ-space base that Euler, Euler ancestral, Heun, KDPM2, KDPM2 ancestral and LMS " +
+                      "moved onto had brought the slow paths back: this suite on commit fdb2838 (12:05 UTC, load 4.4) measured Euler at 21.5 µs a step " +
+                      "(1.6×), Euler ancestral 29.8 µs (2.9×), Heun 25.7 µs (1.1×), KDPM2 22.7 µs, DDPM 14.7 µs (7.9×), LCM 9.0×, TCD 8.8×. What changed:");
+        md.AppendLine();
+        md.AppendLine("- **`TensorPrimitives` in the σ-space base.** Its input scaling (x/√(σ²+1)) and ε → x̂₀ were `TensorPrimitives` calls, tier-0 code " +
+                      "in a user's first runs (about 8 µs for one 64 KiB division): they are `ElementWise` passes now, and Heun's predictor and LMS's " +
+                      "slope are fused into their update. Euler, Euler ancestral and Heun form an ε model's x̂₀ inside their update's pass " +
+                      "(`SigmaSamplerBase.AdvancesFromEpsilon`); the same roundings, so the reference trajectories and snapshots pass unchanged.");
+        md.AppendLine("- **Setup.** The σ-space samplers built their 1000-entry σ and numpy-log tables per sampler, as tier-0 code: the tables are " +
+                      "compiled optimized, and shared by samplers of the same β schedule (the last schedule's are kept). KDPM2's σ → timestep searches " +
+                      "are optimized code too (SetTimesteps 235 → 46 µs).");
+        md.AppendLine("- **Clamping.** DDPM's and DDIM's x̂₀ clamp used `Vector.Min`/`Max`, whose IEEE 754-2019 semantics cost fix-up " +
+                      "instructions on x86: it is the native minimum and maximum with the bound as first operand, which gives the same bits " +
+                      "(NaN, signed zeros and infinities tested). In the steady-state suite DDIM's step went from 2.88 to 1.74 µs and DDPM's from 4.99 to 2.68 µs on 1×4×64×64.");
+        md.AppendLine("- **Noise in the update's pass.** Stochastic samplers draw their noise a cache-sized piece (4096 values) at a time and consume " +
+                      "each piece in the same pass (`SamplerBase.ApplyWithNoise`), instead of writing a noise tensor and reading it back: the values " +
+                      "and the generator's state are those of one whole draw (tested on lengths around the block, the chunk and the twister's " +
+                      "state). Measured side by side it saves a few tenths of a µs a step on 1×4×64×64 (with pieces of 1024 values it saved " +
+                      "nothing). The noise kernels temper the Mersenne Twister's renewed state in the twist's own pass and gather Box–Muller blocks " +
+                      "with lane shuffles (about 7 % off a draw).");
+        md.AppendLine();
+        md.AppendLine("What is left below 10× on 1×4×64×64 (see the table; in this round's runs Euler ancestral measured 7.7–8.3×, Heun 8.4–8.8×, " +
+                      "LCM 9.5–10.1×, TCD 9.0–10.3×, with the machine shared): the stochastic samplers whose reference step is cheap pay about 8 µs " +
+                      "for the noise draw (torch's MT19937 and Box–Muller, bit for bit, at about 0.5 ns a value, five times faster than " +
+                      "`torch.randn`); Euler ancestral's reference step is ~90 µs, so the 10× budget leaves ~1 µs for the rest of its step. Heun's " +
+                      "reference call is ~30 µs, and each of its calls holds two passes that divide (the input scaling x/√(σ²+1) and the slope " +
+                      "(x − x̂₀)/σ), which the reference's roundings require to be true divisions: about 1.4 µs each on this machine.");
         md.AppendLine();
         md.AppendLine("The SDK's side is timed as a whole run, so a sampler's construction (its noise schedule), `SetTimesteps` and the first " +
                       "step's scratch buffers are in its per-step figure, as the reference's are in its. Steps after the first allocate nothing " +
@@ -95,7 +120,9 @@ public static class UserStepsReport
                       "`DIFFUSERS_SRC=/tmp/diffusers/src dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- user-steps`). diffusers need not " +
                       "be installed and nothing of it is in this repository: `UserSteps/reference_user_steps.py` imports only its scheduler modules, " +
                       "standing in for the configuration, hub and logging modules they import. Without torch, or without `DIFFUSERS_SRC`, the " +
-                      "reference columns say \"not measured\"; a scheduler the reference cannot import (LMS needs scipy) says why.");
+                      "reference columns say \"not measured\". LMS integrates its coefficients with `scipy.integrate.quad`; where scipy is missing the " +
+                      "script stands in for it with a 21-point Gauss–Legendre sum in Python (the same 21 calls of the integrand that QUADPACK's first, " +
+                      "accepted pass makes on these polynomials), and the reference line above says so.");
         md.AppendLine();
     }
 

@@ -86,7 +86,7 @@ public sealed class ReferenceProcess : IDisposable
         var version = (string?)hello["diffusers"];
         var status = version is null
             ? $"torch {torch}; diffusers not measured: {(string?)hello["problem"]} (see docs/benchmarks.md)"
-            : $"torch {torch} on CPU, 1 thread; diffusers {version} from {diffusers}";
+            : $"torch {torch} on CPU, 1 thread; diffusers {version} from {diffusers}; {(string?)hello["scipy"] ?? "scipy: unknown"}";
         return new ReferenceProcess(process, status, true, version is not null);
     }
 

@@ -36,4 +36,6 @@ public static class SamplerNames
     public const string Lcm = "lcm";
     /// <summary>Trajectory consistency distillation (Zheng et al. 2024).</summary>
     public const string Tcd = "tcd";
+    /// <summary>Adaptive-step DPM-Solver (Jolicoeur-Martineau et al. 2021; k-diffusion's sample_dpm_adaptive): it chooses its own steps.</summary>
+    public const string DpmAdaptive = "dpm-adaptive";
 }

@@ -57,6 +57,12 @@ public sealed class SamplingOptions
     /// <summary>Overrides <c>eta</c>: DDIM's η (0 = deterministic), TCD's γ.</summary>
     public double? Eta { get; set; }
 
+    /// <summary>An adaptive sampler's relative tolerance of a step's error (<c>rtol</c>; dpm-adaptive's default 0.05).</summary>
+    public double? Rtol { get; set; }
+
+    /// <summary>An adaptive sampler's absolute tolerance of a step's error (<c>atol</c>; dpm-adaptive's default 0.0078).</summary>
+    public double? Atol { get; set; }
+
     /// <summary>Overrides <c>clip_sample</c>.</summary>
     public bool? ClipSample { get; set; }
 
@@ -101,6 +107,8 @@ public sealed class SamplingOptions
         Add(SampleMaxValue is not null, "sample_max_value", nameof(SampleMaxValue));
         Add(Eta is not null, "eta", nameof(Eta));
         Add(ClipSample is not null, "clip_sample", nameof(ClipSample));
+        Add(Rtol is not null, "rtol", nameof(Rtol));
+        Add(Atol is not null, "atol", nameof(Atol));
         Add(SolverOrder is not null, "solver_order", nameof(SolverOrder));
         Add(AlgorithmType is not null, "algorithm_type", nameof(AlgorithmType));
         Add(SolverType is not null, "solver_type", nameof(SolverType));
@@ -133,6 +141,8 @@ public sealed class SamplingOptions
         if (SampleMaxValue is { } maxValue) config.SampleMaxValue = maxValue;
         if (Eta is { } eta) config.Eta = eta;
         if (ClipSample is { } clip) config.ClipSample = clip;
+        if (Rtol is { } rtol) config.AdditionalKeys["rtol"] = System.Text.Json.JsonSerializer.SerializeToElement(rtol);
+        if (Atol is { } atol) config.AdditionalKeys["atol"] = System.Text.Json.JsonSerializer.SerializeToElement(atol);
         if (SolverOrder is { } order) config.SolverOrder = order;
         if (AlgorithmType is { } algorithm) config.AlgorithmType = algorithm;
         if (SolverType is { } solver) config.SolverType = solver;
@@ -165,6 +175,8 @@ public sealed class SamplingOptions
         if (SampleMaxValue is { } s && !(s > 0 && double.IsFinite(s))) Fail(nameof(SampleMaxValue), s, "a finite number > 0");
         // η interpolates between DDIM (0) and DDPM's variance (1); past 1 the variance exceeds the posterior's.
         if (Eta is { } eta && !(eta >= 0 && eta <= 1)) Fail(nameof(Eta), eta, "a number in [0, 1] (0 = deterministic, 1 = DDPM's variance)");
+        if (Rtol is { } r && !(r > 0 && r < 1)) Fail(nameof(Rtol), r, "a number in (0, 1), e.g. 0.05 (smaller: more accurate, more steps)");
+        if (Atol is { } a && !(a > 0 && a < 1)) Fail(nameof(Atol), a, "a number in (0, 1), e.g. 0.0078 (one 8-bit level of [−1, 1])");
         if (SolverOrder is { } order && order is < 1 or > 3) Fail(nameof(SolverOrder), order, "1, 2 or 3");
         if (BetaStart is { } b0 && !(b0 >= 0 && b0 < 1)) Fail(nameof(BetaStart), b0, "a number in [0, 1)");
         if (BetaEnd is { } b1 && !(b1 > 0 && b1 < 1)) Fail(nameof(BetaEnd), b1, "a number in (0, 1)");

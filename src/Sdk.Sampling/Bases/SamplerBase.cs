@@ -153,6 +153,79 @@ public abstract class SamplerBase : ISampler
         return buffer;
     }
 
+    /// <summary>
+    /// destination[i] = op(a[i], b[i], z[i]), z being one fresh <see cref="INoiseSource.NextGaussian"/> draw of
+    /// destination's length from <paramref name="noise"/>: the same values and the same generator state as drawing z
+    /// into a buffer first. With <see cref="TorchGaussianNoise"/> the noise is generated and used a cache-sized piece at
+    /// a time (no tensor of noise is written and read back, no buffer is needed); other sources fill buffer
+    /// <paramref name="scratchSlot"/> (<see cref="Buffer"/>) and the formula runs over it.
+    /// </summary>
+    protected void ApplyWithNoise<TOperator>(TOperator op, INoiseSource noise, int scratchSlot, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
+        where TOperator : struct, ElementWise.IOperator3
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        var n = destination.Length;
+        if (noise is TorchGaussianNoise torch && n >= TorchGaussianNoise.MinChunkedLength && a.Length == n && b.Length == n)
+        {
+            for (var start = 0; start < n;)
+            {
+                var z = torch.NextChunk(n, start);
+                ElementWise.Apply(op, a.Slice(start, z.Length), b.Slice(start, z.Length), z, destination.Slice(start, z.Length));
+                start += z.Length;
+            }
+            return;
+        }
+        var buffer = Buffer(scratchSlot, n);
+        noise.NextGaussian(buffer);
+        ElementWise.Apply(op, a, b, (ReadOnlySpan<float>)buffer, destination);
+    }
+
+    /// <summary>(destination[i], second[i]) = op(a[i], b[i], z[i]), z drawn as in <see cref="ApplyWithNoise{TOperator}(TOperator, INoiseSource, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>.</summary>
+    protected void ApplyWithNoise<TOperator>(TOperator op, INoiseSource noise, int scratchSlot, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination,
+        Span<float> second)
+        where TOperator : struct, ElementWise.IOperator3To2
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        var n = destination.Length;
+        if (noise is TorchGaussianNoise torch && n >= TorchGaussianNoise.MinChunkedLength && a.Length == n && b.Length == n && second.Length == n)
+        {
+            for (var start = 0; start < n;)
+            {
+                var z = torch.NextChunk(n, start);
+                var length = z.Length;
+                ElementWise.Apply(op, a.Slice(start, length), b.Slice(start, length), z, destination.Slice(start, length), second.Slice(start, length));
+                start += length;
+            }
+            return;
+        }
+        var buffer = Buffer(scratchSlot, n);
+        noise.NextGaussian(buffer);
+        ElementWise.Apply(op, a, b, (ReadOnlySpan<float>)buffer, destination, second);
+    }
+
+    /// <summary>destination[i] = op(a[i], b[i], c[i], z[i]), z drawn as in <see cref="ApplyWithNoise{TOperator}(TOperator, INoiseSource, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>.</summary>
+    protected void ApplyWithNoise<TOperator>(TOperator op, INoiseSource noise, int scratchSlot, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c,
+        Span<float> destination)
+        where TOperator : struct, ElementWise.IOperator4
+    {
+        ArgumentNullException.ThrowIfNull(noise);
+        var n = destination.Length;
+        if (noise is TorchGaussianNoise torch && n >= TorchGaussianNoise.MinChunkedLength && a.Length == n && b.Length == n && c.Length == n)
+        {
+            for (var start = 0; start < n;)
+            {
+                var z = torch.NextChunk(n, start);
+                var length = z.Length;
+                ElementWise.Apply(op, a.Slice(start, length), b.Slice(start, length), c.Slice(start, length), z, destination.Slice(start, length));
+                start += length;
+            }
+            return;
+        }
+        var buffer = Buffer(scratchSlot, n);
+        noise.NextGaussian(buffer);
+        ElementWise.Apply(op, a, b, c, (ReadOnlySpan<float>)buffer, destination);
+    }
+
     /// <summary>The training-timestep index of an integral timestep, checked against the schedule.</summary>
     protected int TrainingIndex(double timestep)
     {

@@ -57,17 +57,36 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
 
         // σ_t = √((1−ᾱ_t)/ᾱ_t) in float32 from the reference's float32 ᾱ: its rounding moves σ-derived timesteps by
         // many float32 units, and a step must be called with exactly the timestep the reference lists.
-        var alphasCumprod = Float32Schedule.AlphasCumprod(Config);
-        if (Config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
-        _trainingTimesteps = new double[alphasCumprod.Length];
-        _trainingSigmas = new double[alphasCumprod.Length];
-        for (var t = 0; t < alphasCumprod.Length; t++)
+        var tables = TrainingTables.For(Config);
+        (_trainingTimesteps, _trainingSigmas, _logTrainingSigmas) = (tables.Timesteps, tables.Sigmas, tables.LogSigmas);
+    }
+
+    /// <summary>
+    /// The training σ table of a β schedule (timesteps, σ_t, numpy's float32 log σ_t), shared read-only by the
+    /// samplers built for the same schedule. A user's loop builds a fresh sampler per run, and these 1000-entry
+    /// tables (a float32 division, square root and logarithm per entry) cost more than the run's setup otherwise;
+    /// the last schedule's tables are kept. Trained β lists are not cached.
+    /// </summary>
+    private sealed record TrainingTables(BetaSchedule Schedule, double Start, double End, int Count, bool ZeroSnr,
+        double[] Timesteps, double[] Sigmas, float[] LogSigmas)
+    {
+        private static volatile TrainingTables? s_last;
+
+        public static TrainingTables For(SchedulerConfig config)
         {
-            var alphaBar = (float)alphasCumprod[t];
-            _trainingTimesteps[t] = t;
-            _trainingSigmas[t] = MathF.Sqrt((1 - alphaBar) / alphaBar);
+            var last = s_last;
+            if (config.TrainedBetas is null && last is not null && last.Schedule == config.BetaSchedule && last.Start.Equals(config.BetaStart)
+                && last.End.Equals(config.BetaEnd) && last.Count == config.NumTrainTimesteps && last.ZeroSnr == config.RescaleBetasZeroSnr)
+                return last;
+
+            var alphasCumprod = Float32Schedule.AlphasCumprod(config);
+            if (config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
+            var (timesteps, sigmas) = TrainingTable(alphasCumprod);
+            var tables = new TrainingTables(config.BetaSchedule, config.BetaStart, config.BetaEnd, config.NumTrainTimesteps, config.RescaleBetasZeroSnr,
+                timesteps, sigmas, ReferenceFloat32.LogSigmas(sigmas));
+            if (config.TrainedBetas is null) s_last = tables;
+            return tables;
         }
-        _logTrainingSigmas = ReferenceFloat32.LogSigmas(_trainingSigmas);
     }
 
     /// <inheritdoc/>
@@ -114,8 +133,9 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     protected virtual double FinalSigma => 0;
 
     /// <summary>The network sees the variance-preserving sample x/√(σ²+1), σ of the evaluation at <paramref name="timestep"/>.</summary>
+    /// <remarks>One <see cref="ElementWise"/> pass (IEEE division, as <c>TensorPrimitives.Divide</c>), compiled optimized on first use.</remarks>
     public override void ScaleModelInput(ReadOnlySpan<float> sample, double timestep, Span<float> destination) =>
-        TensorPrimitives.Divide(sample, MathF.Sqrt(Square((float)SigmaAt(timestep)) + 1), destination);
+        ElementWise.Apply(new DivideBy(MathF.Sqrt(Square((float)SigmaAt(timestep)) + 1)), sample, destination);
 
     /// <summary>
     /// The forward process in this view: x = x₀ + σ·ε. A listed timestep takes the σ of its interval boundary (σ_i
@@ -204,6 +224,14 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     /// <param name="noise">Fresh noise, for stochastic samplers.</param>
     protected abstract void Advance(in SigmaStep step, INoiseSource noise);
 
+    /// <summary>
+    /// Whether <see cref="Advance"/> can take an ε model's output instead of x̂₀ (false by default). When true, and the
+    /// model predicts ε, no clipping applies and the caller asked for no x̂₀, the base skips the x̂₀ pass: the step's
+    /// <see cref="SigmaStep.Denoised"/> is empty and <see cref="SigmaStep.ModelOutput"/> holds ε, from which x̂₀ = x − σ·ε
+    /// is formed inside the update (<see cref="EulerStepFromEpsilon(ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, Span{float})"/>).
+    /// </summary>
+    protected virtual bool AdvancesFromEpsilon => false;
+
     /// <summary>How many past entries the history ring keeps (<see cref="PushHistory"/>); 0 by default.</summary>
     protected virtual int HistoryCapacity => 0;
 
@@ -215,6 +243,9 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     {
         var capacity = HistoryCapacity;
         if (capacity < 1) throw new InvalidOperationException($"The '{Name}' sampler keeps no history (HistoryCapacity is 0).");
+        // Every entry is made on the first push, so that the later steps of a sampler's first run allocate nothing either.
+        if (_historyCount == 0)
+            for (var slot = 0; slot < capacity; slot++) Buffer(HistoryBaseSlot + slot, length);
         _historyNewest = (_historyNewest + 1) % capacity;
         _historyCount = Math.Min(_historyCount + 1, capacity);
         return Buffer(HistoryBaseSlot + _historyNewest, length);
@@ -284,11 +315,13 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     {
         _next = stepIndex + 1;
         var n = input.Sample.Length;
-        var x0 = output.PredictedOriginal.IsEmpty ? Buffer(X0Slot, n) : output.PredictedOriginal;
         var interval = _callInterval[stepIndex];
         var second = _callSecond[stepIndex];
         var sigma = (float)_sigmas[stepIndex];
-        PredictOriginal(input.ModelOutput, input.Sample, sigma, x0);
+        // An ε model whose x̂₀ nobody asked for, with a sampler that forms it in its own pass: no x̂₀ tensor.
+        var direct = AdvancesFromEpsilon && output.PredictedOriginal.IsEmpty && Config.PredictionType == PredictionType.Epsilon && !_clipSample;
+        var x0 = direct ? Span<float>.Empty : output.PredictedOriginal.IsEmpty ? Buffer(X0Slot, n) : output.PredictedOriginal;
+        if (!direct) PredictOriginal(input.ModelOutput, input.Sample, sigma, x0);
 
         float from = (float)_intervalSigmas[interval], to = (float)_intervalSigmas[interval + 1];
         var secondSigma = float.NaN;
@@ -312,7 +345,7 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         }
         Advance(new SigmaStep
         {
-            Sample = input.Sample, Denoised = x0, Destination = output.PrevSample, IntervalStart = start, CallIndex = stepIndex,
+            Sample = input.Sample, Denoised = x0, ModelOutput = input.ModelOutput, Destination = output.PrevSample, IntervalStart = start, CallIndex = stepIndex,
             Interval = interval, IsSecondEvaluation = second, Sigma = sigma, SigmaFrom = from, SigmaTo = to, SecondSigma = secondSigma,
         }, noise);
         if (second) _openInterval = -1;
@@ -337,6 +370,30 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         ElementWise.Apply(new Euler(sigma, target - sigma, noiseScale), sample, x0, noise, destination);
 
     /// <summary>
+    /// <see cref="EulerStep(ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, Span{float})"/> from an ε model's
+    /// output: x̂₀ = ε·(−σ) + x formed in the same pass, with the roundings of the separate x̂₀ tensor.
+    /// </summary>
+    protected static void EulerStepFromEpsilon(ReadOnlySpan<float> sample, ReadOnlySpan<float> epsilon, float sigma, float target, Span<float> destination) =>
+        ElementWise.Apply(new EulerFromEpsilon(sigma, target - sigma, 0), sample, epsilon, destination);
+
+    /// <summary>
+    /// <see cref="EulerStep(ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, INoiseSource, float, int, Span{float})"/>
+    /// from an ε model's output, x̂₀ formed in the same pass.
+    /// </summary>
+    protected void EulerStepFromEpsilon(ReadOnlySpan<float> sample, ReadOnlySpan<float> epsilon, float sigma, float target, INoiseSource noise, float noiseScale,
+        int scratchSlot, Span<float> destination) =>
+        ApplyWithNoise(new EulerFromEpsilon(sigma, target - sigma, noiseScale), noise, scratchSlot, sample, epsilon, destination);
+
+    /// <summary>
+    /// The Euler step to <paramref name="target"/>, plus <paramref name="noiseScale"/>·z with z one fresh draw from
+    /// <paramref name="noise"/>, drawn and added in the same pass (<see cref="SamplerBase.ApplyWithNoise{TOperator}(TOperator, INoiseSource, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>;
+    /// buffer <paramref name="scratchSlot"/> only for sources other than <see cref="TorchGaussianNoise"/>).
+    /// </summary>
+    protected void EulerStep(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float target, INoiseSource noise, float noiseScale, int scratchSlot,
+        Span<float> destination) =>
+        ApplyWithNoise(new Euler(sigma, target - sigma, noiseScale), noise, scratchSlot, sample, x0, destination);
+
+    /// <summary>
     /// The Euler step from <paramref name="start"/> with the slope d = (x − x̂₀)/<paramref name="sigma"/> of another
     /// sample x: start + <paramref name="step"/>·d [+ noise scale·z], in one pass (the update of the second evaluation
     /// of KDPM2-type methods).
@@ -348,6 +405,31 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     protected static void SlopeStep(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float step, ReadOnlySpan<float> noise,
         float noiseScale, Span<float> destination) =>
         ElementWise.Apply(new SlopeFrom(sigma, step, noiseScale), sample, x0, start, noise, destination);
+
+    /// <summary>
+    /// <see cref="SlopeStep(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, ReadOnlySpan{float}, float, Span{float})"/>
+    /// with z one fresh draw from <paramref name="noise"/>, drawn and added in the same pass (buffer
+    /// <paramref name="scratchSlot"/> only for sources other than <see cref="TorchGaussianNoise"/>).
+    /// </summary>
+    protected void SlopeStep(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, float step, INoiseSource noise, float noiseScale,
+        int scratchSlot, Span<float> destination) =>
+        ApplyWithNoise(new SlopeFrom(sigma, step, noiseScale), noise, scratchSlot, sample, x0, start, destination);
+
+    /// <summary>
+    /// <see cref="SlopeStep(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, Span{float})"/> from an ε
+    /// model's output: x̂₀ = ε·(−σ) + x formed in the same pass, with the roundings of the separate x̂₀ tensor.
+    /// </summary>
+    protected static void SlopeStepFromEpsilon(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> epsilon, float sigma, float step,
+        Span<float> destination) =>
+        ElementWise.Apply(new SlopeFromEpsilon(sigma, step, 0), sample, epsilon, start, destination);
+
+    /// <summary>
+    /// <see cref="SlopeStep(ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{float}, float, float, INoiseSource, float, int, Span{float})"/>
+    /// from an ε model's output, x̂₀ formed in the same pass.
+    /// </summary>
+    protected void SlopeStepFromEpsilon(ReadOnlySpan<float> start, ReadOnlySpan<float> sample, ReadOnlySpan<float> epsilon, float sigma, float step, INoiseSource noise,
+        float noiseScale, int scratchSlot, Span<float> destination) =>
+        ApplyWithNoise(new SlopeFromEpsilon(sigma, step, noiseScale), noise, scratchSlot, sample, epsilon, start, destination);
 
     /// <summary>The ODE's slope d = (x − x̂₀)/σ, in one pass (the reference's two tensor operations, same rounding).</summary>
     protected static void Slope(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, float sigma, Span<float> destination) =>
@@ -373,6 +455,17 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> noise) => (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
     }
 
+    // x̂₀ = ε·(−σ) + x, then Euler as above: the roundings of the x̂₀ tensor followed by the step.
+    private readonly record struct EulerFromEpsilon(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator2, ElementWise.IOperator3
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon) => (sample - (epsilon * -Sigma + sample)) / Sigma * Step + sample;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, Vector<float> noise) =>
+            (sample - (epsilon * -Sigma + sample)) / Sigma * Step + sample + noise * NoiseScale;
+    }
+
     private readonly record struct SlopeOnly(float Sigma) : ElementWise.IOperator2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -387,6 +480,54 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> start, Vector<float> noise) => start + (sample - x0) / Sigma * Step + noise * NoiseScale;
+    }
+
+    // Timesteps 0…T−1 and their float32 σ; compiled optimized on first use, as a sampler's constructor runs too few
+    // times per process to leave tier-0 code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double[] Timesteps, double[] Sigmas) TrainingTable(double[] alphasCumprod)
+    {
+        var timesteps = new double[alphasCumprod.Length];
+        var sigmas = new double[alphasCumprod.Length];
+        for (var t = 0; t < alphasCumprod.Length; t++)
+        {
+            var alphaBar = (float)alphasCumprod[t];
+            timesteps[t] = t;
+            sigmas[t] = MathF.Sqrt((1 - alphaBar) / alphaBar);
+        }
+        return (timesteps, sigmas);
+    }
+
+    // x / s (the network-input scaling).
+    private readonly record struct DivideBy(float Divisor) : ElementWise.IOperator1
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> x) => x / Divisor;
+    }
+
+    // ε → x̂₀: ε·(−σ) + x, the rounding of TensorPrimitives.MultiplyAdd (a product, then a sum; never fused).
+    private readonly record struct EpsilonToDenoised(float MinusSigma) : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => epsilon * MinusSigma + sample;
+    }
+
+    // v → x̂₀: v·c_out + x/(σ²+1), the division first, as the two tensor operations it replaces.
+    private readonly record struct VelocityToDenoised(float Scale, float COut) : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> velocity, Vector<float> sample) => velocity * COut + sample / Scale;
+    }
+
+    // x̂₀ = ε·(−σ) + x, then SlopeFrom.
+    private readonly record struct SlopeFromEpsilon(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator3, ElementWise.IOperator4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, Vector<float> start) => start + (sample - (epsilon * -Sigma + sample)) / Sigma * Step;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, Vector<float> start, Vector<float> noise) =>
+            start + (sample - (epsilon * -Sigma + sample)) / Sigma * Step + noise * NoiseScale;
     }
 
     // The σ table of a new schedule: the intervals (spaced σ then the final σ, as float32) and one entry per evaluation.
@@ -444,15 +585,14 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         switch (Config.PredictionType)
         {
             case PredictionType.Epsilon:
-                TensorPrimitives.MultiplyAdd(modelOutput, -sigma, sample, destination);
+                ElementWise.Apply(new EpsilonToDenoised(-sigma), modelOutput, sample, destination);
                 break;
             case PredictionType.Sample:
                 modelOutput.CopyTo(destination);
                 break;
             case PredictionType.VPrediction:
                 var scale = Square(sigma) + 1;
-                TensorPrimitives.Divide(sample, scale, destination);
-                TensorPrimitives.MultiplyAdd(modelOutput, -sigma / MathF.Sqrt(scale), destination, destination);
+                ElementWise.Apply(new VelocityToDenoised(scale, -sigma / MathF.Sqrt(scale)), modelOutput, sample, destination);
                 break;
             default:
                 throw new InvalidOperationException($"Prediction type {Config.PredictionType} is not defined.");

@@ -12,8 +12,14 @@ public readonly ref struct SigmaStep
     /// <summary>The current sample x (variance-exploding view); may be the same memory as <see cref="Destination"/>.</summary>
     public ReadOnlySpan<float> Sample { get; init; }
 
-    /// <summary>x̂₀ = D(x; <see cref="Sigma"/>), from the network output and the configured prediction type.</summary>
+    /// <summary>
+    /// x̂₀ = D(x; <see cref="Sigma"/>), from the network output and the configured prediction type; empty when the
+    /// sampler takes ε directly (<see cref="SigmaSamplerBase.AdvancesFromEpsilon"/>), and then <see cref="ModelOutput"/> is ε.
+    /// </summary>
     public ReadOnlySpan<float> Denoised { get; init; }
+
+    /// <summary>The network's output for this evaluation, as the caller passed it.</summary>
+    public ReadOnlySpan<float> ModelOutput { get; init; }
 
     /// <summary>Receives the next sample.</summary>
     public Span<float> Destination { get; init; }

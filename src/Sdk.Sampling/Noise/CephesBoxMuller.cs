@@ -2,6 +2,7 @@ using Diffusion.Sdk.Abstractions;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Diffusion.Sdk.Sampling;
 
@@ -125,17 +126,18 @@ internal static class CephesBoxMuller
         int i = 0;
         for (; i + 2 * BlockSize <= data.Length; i += 2 * BlockSize)
         {
-            nuint a = (nuint)i, b = (nuint)(i + BlockSize);
-            var u1 = Vector512<float>.One - Vector512.Create(Vector256.LoadUnsafe(ref d, a), Vector256.LoadUnsafe(ref d, b));
-            var u2 = Vector512.Create(Vector256.LoadUnsafe(ref d, a + HalfBlock), Vector256.LoadUnsafe(ref d, b + HalfBlock));
+            // Two blocks [u1 of the first | its u2] and [u1 of the second | its u2]; one 128-bit-lane shuffle each
+            // gathers both blocks' u1 and both blocks' u2 (and two more put the results back in block order).
+            var first = Vector512.LoadUnsafe(ref d, (nuint)i);
+            var second = Vector512.LoadUnsafe(ref d, (nuint)(i + BlockSize));
+            var u1 = Vector512<float>.One - LowerHalves(first, second);
+            var u2 = UpperHalves(first, second);
             var radius = Vector512.Sqrt(Vector512.Create(-2f) * Log(u1));
             var (sin, cos) = SinCos(Vector512.Create(TwoPi) * u2);
-            var first = (radius * cos) + Vector512<float>.Zero;
-            var second = (radius * sin) + Vector512<float>.Zero;
-            first.GetLower().StoreUnsafe(ref d, a);
-            second.GetLower().StoreUnsafe(ref d, a + HalfBlock);
-            first.GetUpper().StoreUnsafe(ref d, b);
-            second.GetUpper().StoreUnsafe(ref d, b + HalfBlock);
+            var cosines = (radius * cos) + Vector512<float>.Zero;
+            var sines = (radius * sin) + Vector512<float>.Zero;
+            LowerHalves(cosines, sines).StoreUnsafe(ref d, (nuint)i);
+            UpperHalves(cosines, sines).StoreUnsafe(ref d, (nuint)(i + BlockSize));
         }
 
         if (i < data.Length)
@@ -143,6 +145,25 @@ internal static class CephesBoxMuller
             TransformVector256(data[i..]);
         }
     }
+
+    // [a's lower 256 bits | b's lower 256 bits] and [a's upper | b's upper], one vshuff32x4 each where AVX-512 is there.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> LowerHalves(Vector512<float> a, Vector512<float> b) =>
+        Avx512F.IsSupported ? Avx512F.Shuffle4x128(a, b, 0b01_00_01_00) : Vector512.Create(a.GetLower(), b.GetLower());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> UpperHalves(Vector512<float> a, Vector512<float> b) =>
+        Avx512F.IsSupported ? Avx512F.Shuffle4x128(a, b, 0b11_10_11_10) : Vector512.Create(a.GetUpper(), b.GetUpper());
+
+    // x·4/π truncated to an integer (_mm256_cvttps_epi32). x is in [0, 2π) here, so the plain truncating conversion
+    // is exact; Vector512.ConvertToInt32 would add saturation fix-ups for out-of-range lanes that never occur.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Truncate(Vector512<float> x) =>
+        Avx512F.IsSupported ? Avx512F.ConvertToVector512Int32WithTruncation(x) : Vector512.ConvertToInt32(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> Truncate(Vector256<float> x) =>
+        Avx.IsSupported ? Avx.ConvertToVector256Int32WithTruncation(x) : Vector256.ConvertToInt32(x);
 
     private static void CheckBlocks(Span<float> data)
     {
@@ -285,7 +306,7 @@ internal static class CephesBoxMuller
         var signSin = x.AsUInt32() & Vector256.Create(SignBit);
         x = Vector256.Abs(x);
 
-        var j = Vector256.ConvertToInt32(x * Vector256.Create(FourOverPi));
+        var j = Truncate(x * Vector256.Create(FourOverPi));
         j = (j + Vector256<int>.One) & Vector256.Create(~1);
         var y = Vector256.ConvertToSingle(j);
 
@@ -357,7 +378,7 @@ internal static class CephesBoxMuller
         var signSin = x.AsUInt32() & Vector512.Create(SignBit);
         x = Vector512.Abs(x);
 
-        var j = Vector512.ConvertToInt32(x * Vector512.Create(FourOverPi));
+        var j = Truncate(x * Vector512.Create(FourOverPi));
         j = (j + Vector512<int>.One) & Vector512.Create(~1);
         var y = Vector512.ConvertToSingle(j);
 

@@ -72,6 +72,13 @@ internal sealed class MersenneTwister
         {
             if (_next >= StateSize)
             {
+                if (destination.Length >= StateSize && Vector512.IsHardwareAccelerated)
+                {
+                    // A whole state's worth: renewed, tempered and converted in one pass (TwistTemperVector512).
+                    TwistTemperVector512(_state, destination[..StateSize]);
+                    destination = destination[StateSize..];
+                    continue;
+                }
                 Twist(_state);
                 _next = 0;
             }
@@ -195,6 +202,50 @@ internal sealed class MersenneTwister
         TwistScalar(state, k);
     }
 
+    /// <summary>
+    /// <see cref="TwistVector512"/> and <see cref="TemperVector512"/> of the whole renewed state in one pass: each
+    /// renewed vector of words is tempered and converted to float uniforms while still in registers. The words the
+    /// twist renews one at a time (where fewer than sixteen remain in a run) are tempered afterwards. Same words,
+    /// same uniforms, same state as the two passes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void TwistTemperVector512(Span<uint> state, Span<float> destination)
+    {
+        if (state.Length != StateSize || destination.Length != StateSize)
+            throw new ArgumentException($"The fused twist renews and converts all {StateSize} words.");
+        ref uint s = ref MemoryMarshal.GetReference(state);
+        ref float d = ref MemoryMarshal.GetReference(destination);
+        const int width = 16;
+        int k = 0;
+        for (; k + width <= StateSize - ShiftSize; k += width)
+        {
+            var mixed = Mix(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)));
+            var renewed = Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize)) ^ mixed;
+            renewed.StoreUnsafe(ref s, (nuint)k);
+            ToFloatUniforms(Temper(renewed)).StoreUnsafe(ref d, (nuint)k);
+        }
+
+        int firstRunEnd = k;
+        for (; k < StateSize - ShiftSize; k++)
+        {
+            state[k] = state[k + ShiftSize] ^ Mix(state[k], state[k + 1]);
+        }
+
+        int secondRunStart = k;
+        for (; k + width <= StateSize - 1; k += width)
+        {
+            var mixed = Mix(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)));
+            var renewed = Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize - StateSize)) ^ mixed;
+            renewed.StoreUnsafe(ref s, (nuint)k);
+            ToFloatUniforms(Temper(renewed)).StoreUnsafe(ref d, (nuint)k);
+        }
+
+        int secondRunEnd = k;
+        TwistScalar(state, k);
+        TemperScalar(state[..secondRunStart], destination[..secondRunStart], firstRunEnd);
+        TemperScalar(state, destination, secondRunEnd);
+    }
+
     /// <summary>Tempering and conversion one word at a time, from position <paramref name="from"/> on.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TemperScalar(ReadOnlySpan<uint> words, Span<float> destination, int from)
@@ -230,12 +281,16 @@ internal sealed class MersenneTwister
         int i = 0;
         for (; i + 16 <= words.Length; i += 16)
         {
-            var y = Temper(Vector512.LoadUnsafe(ref w, (nuint)i));
-            (Vector512.ConvertToSingle((y & Vector512.Create(FloatMantissa)).AsInt32()) * FloatScale).StoreUnsafe(ref d, (nuint)i);
+            ToFloatUniforms(Temper(Vector512.LoadUnsafe(ref w, (nuint)i))).StoreUnsafe(ref d, (nuint)i);
         }
 
         TemperScalar(words, destination, i);
     }
+
+    // The low 24 bits of tempered words as floats times 2^-24 (both exact).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ToFloatUniforms(Vector512<uint> tempered) =>
+        Vector512.ConvertToSingle((tempered & Vector512.Create(FloatMantissa)).AsInt32()) * FloatScale;
 
     // The twist of one word: the upper bit of word k and the lower 31 of word k+1, times the matrix.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

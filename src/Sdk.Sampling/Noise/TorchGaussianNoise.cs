@@ -53,7 +53,7 @@ public sealed class TorchGaussianNoise : INoiseSource
     private const int BlockSize = CephesBoxMuller.BlockSize;
 
     // Values drawn and converted together: a multiple of the block size, small enough to stay in the L1 cache.
-    private const int ChunkSize = 64 * BlockSize;
+    private const int ChunkSize = 256 * BlockSize;
 
     private readonly MersenneTwister _engine;
 
@@ -114,6 +114,51 @@ public sealed class TorchGaussianNoise : INoiseSource
             _engine.FillFloatUniforms(tail);
             CephesBoxMuller.TransformBlocks(tail);
         }
+    }
+
+    /// <summary>The shortest draw <see cref="NextChunk"/> serves (shorter ones take torch's element-by-element path).</summary>
+    internal const int MinChunkedLength = BlockSize;
+
+    // NextChunk's values: one chunk, plus room for the uniforms after the last whole block and the tail block. Made
+    // with the generator, so that a sampler's first chunked draw, whenever it comes, allocates nothing.
+    private readonly float[] _chunk = new float[ChunkSize + BlockSize];
+
+    /// <summary>
+    /// The values at <paramref name="start"/>… of one <see cref="NextGaussian"/> call of <paramref name="total"/> values
+    /// (at least <see cref="MinChunkedLength"/>), a cache-sized piece at a time, so that a caller can use each piece
+    /// while it is still in the L1 cache instead of writing the whole tensor and reading it back. Call it with
+    /// start = 0, then each time at the end of the piece it returned, until <paramref name="total"/>: the pieces,
+    /// in order, are exactly the values of that one call, and the generator ends in the same state. The span is this
+    /// generator's memory, valid until its next draw.
+    /// </summary>
+    internal ReadOnlySpan<float> NextChunk(int total, int start)
+    {
+        if (total < MinChunkedLength || (uint)start >= (uint)total)
+            throw new ArgumentOutOfRangeException(nameof(start), start, $"A chunked draw of {total} values needs at least {MinChunkedLength} and a start inside it.");
+        var chunk = _chunk;
+        int whole = total - (total % BlockSize);
+        if (start + ChunkSize < whole)
+        {
+            Span<float> piece = chunk.AsSpan(0, ChunkSize);
+            _engine.FillFloatUniforms(piece);
+            CephesBoxMuller.TransformBlocks(piece);
+            return piece;
+        }
+
+        // The last piece holds at least one whole block (the one before it ended before the last whole block), so
+        // the tail block below falls inside it, as FillBlocks's does inside the whole tensor.
+        Span<float> last = chunk.AsSpan(0, total - start);
+        Span<float> blocks = last[..(whole - start)];
+        _engine.FillFloatUniforms(blocks);
+        CephesBoxMuller.TransformBlocks(blocks);
+        _engine.FillFloatUniforms(last[(whole - start)..]);
+        if (whole != total)
+        {
+            Span<float> tail = last[^BlockSize..];
+            _engine.FillFloatUniforms(tail);
+            CephesBoxMuller.TransformBlocks(tail);
+        }
+        return last;
     }
 
     /// <summary>

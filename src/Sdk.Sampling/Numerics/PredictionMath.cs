@@ -126,7 +126,19 @@ public static class PredictionMath
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector<float> ClampedSampleFromEpsilon(Vector<float> epsilon, Vector<float> sample, float minusSigma, float alpha, float range) =>
-        Vector.Max(Vector.Min((epsilon * minusSigma + sample) / alpha, new Vector<float>(range)), new Vector<float>(-range));
+        ClampSymmetric((epsilon * minusSigma + sample) / alpha, range);
+
+    /// <summary>
+    /// max(min(x, r), −r) with the IEEE 754-2019 minimum and maximum of <see cref="Vector.Min{T}(Vector{T}, Vector{T})"/>,
+    /// <see cref="Vector.Max{T}(Vector{T}, Vector{T})"/> and <c>TensorPrimitives.Min</c>/<c>Max</c> (a NaN stays NaN,
+    /// −0 is below +0), in two instructions instead of their NaN and zero fix-ups: with the bound as the first operand,
+    /// the native minimum (first &lt; second ? first : second) returns x for a NaN x and for any zero x when r ≥ 0, and
+    /// for +0 against −0 the second operand, which is what the IEEE minimum gives; likewise the native maximum with −r
+    /// first. <paramref name="range"/> must not be NaN (configurations hold a finite <c>clip_sample_range</c> &gt; 0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector<float> ClampSymmetric(Vector<float> x, float range) =>
+        Vector.MaxNative(new Vector<float>(-range), Vector.MinNative(new Vector<float>(range), x));
 
     /// <summary>x / d.</summary>
     private readonly record struct DivideBy(float Divisor) : ElementWise.IOperator1

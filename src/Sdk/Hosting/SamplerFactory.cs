@@ -110,7 +110,28 @@ internal sealed class SamplerFactory : ISamplerFactory
         if (thresholding)
             chain = chain.Append(new("thresholding", BuiltInWrapperOrder.Thresholding,
                 (s, _, _) => new ThresholdingWrapper(s, ThresholdingMode.Dynamic, config.DynamicThresholdingRatio, config.SampleMaxValue)));
+        if (sampler is IAdaptiveSampler) return RefuseWrappers(sampler, chain, options, karras, thresholding);
         foreach (var wrapper in chain.OrderBy(w => w.Order)) sampler = wrapper.Wrap(sampler, options, _services);
+        return sampler;
+    }
+
+    // The wrappers adjust a fixed-schedule step (its σ table, its model output, its x̂₀); an adaptive sampler takes no
+    // such step, so a request for one is an error rather than silently ignored.
+    private ISampler RefuseWrappers(ISampler sampler, IEnumerable<WrapperRegistration> chain, SamplingOptions options, bool karras, bool thresholding)
+    {
+        var why = $"the '{sampler.Name}' sampler chooses its own steps, and the wrappers work on a fixed schedule's steps";
+        if (karras) throw new SamplingOptionException(nameof(SamplingOptions.UseKarrasSigmas), "true", $"false or null: {why}");
+        if (thresholding) throw new SamplingOptionException(nameof(SamplingOptions.Thresholding), "true", $"false or null: {why}");
+        foreach (var wrapper in chain)
+        {
+            if (ReferenceEquals(wrapper.Wrap(sampler, options, _services), sampler)) continue;
+            throw wrapper.Name switch
+            {
+                "temperature" => new SamplingOptionException(nameof(SamplingOptions.Temperature), options.Temperature.ToString(System.Globalization.CultureInfo.InvariantCulture), $"1: {why}"),
+                "noise-injection" => new SamplingOptionException(nameof(SamplingOptions.NoiseInjection), options.NoiseInjection.ToString(System.Globalization.CultureInfo.InvariantCulture), $"0: {why}"),
+                _ => new DiffusionException($"The wrapper '{wrapper.Name}' cannot wrap the '{sampler.Name}' sampler: {why}. Leave it out of requests that use this sampler."),
+            };
+        }
         return sampler;
     }
 

@@ -192,6 +192,10 @@ public sealed class ConformanceCoverageTests
             .Where(t => t is { IsAbstract: false } && t.IsSubclassOf(typeof(SamplerConformanceTests)))
             .Select(t => ((ISampler)create.Invoke(Activator.CreateInstance(t), [new SchedulerConfig()])!).Name)
             .ToHashSet();
+        var createAdaptive = typeof(AdaptiveSamplerConformanceTests).GetMethod("CreateSampler", BindingFlags.Instance | BindingFlags.NonPublic)!;
+        covered.UnionWith(typeof(ConformanceCoverageTests).Assembly.GetTypes()
+            .Where(t => t is { IsAbstract: false } && t.IsSubclassOf(typeof(AdaptiveSamplerConformanceTests)))
+            .Select(t => ((ISampler)createAdaptive.Invoke(Activator.CreateInstance(t), [new SchedulerConfig()])!).Name));
         Assert.That(TestHost.Factory.Names, Is.SubsetOf(covered));
     }
 }
@@ -269,4 +273,21 @@ public sealed class DeisOrder3Conformance : SamplerConformanceTests
     protected override IReadOnlyList<int> ConvergenceSteps { get; } = [5, 10, 20];
 
     protected override double ConvergedError => 2e-3;
+}
+
+[Category(Determinism.Categories.Arithmetic)]
+public sealed class DpmAdaptiveConformance : AdaptiveSamplerConformanceTests
+{
+    // Defaults: the DPM-Solver-2/3 pair, rtol 0.05, atol 0.0078 (k-diffusion's).
+    protected override IAdaptiveSampler CreateSampler(SchedulerConfig config) => (IAdaptiveSampler)TestHost.Factory.Create(SamplerNames.DpmAdaptive, config);
+}
+
+[Category(Determinism.Categories.Arithmetic)]
+public sealed class DpmAdaptiveOrder2Conformance : AdaptiveSamplerConformanceTests
+{
+    protected override IAdaptiveSampler CreateSampler(SchedulerConfig config)
+    {
+        config.AdditionalKeys["order"] = System.Text.Json.JsonSerializer.SerializeToElement(2);
+        return (IAdaptiveSampler)TestHost.Factory.Create(SamplerNames.DpmAdaptive, config);
+    }
 }

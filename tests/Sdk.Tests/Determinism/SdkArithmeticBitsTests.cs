@@ -46,6 +46,8 @@ public sealed class SdkArithmeticBitsTests
         ("deis", () => new SamplingOptions { Sampler = "deis", Steps = 8 }),
         ("deis-3-threshold", () => new SamplingOptions { Sampler = "deis", Steps = 8, SolverOrder = 3, Thresholding = true, DynamicThresholdingRatio = 0.9 }),
         ("pndm-guidance-rescale", () => new SamplingOptions { Sampler = "pndm", Steps = 10, GuidanceScale = 2.5, GuidanceRescale = 0.5 }),
+        ("dpm-adaptive", () => new SamplingOptions { Sampler = "dpm-adaptive", Rtol = 0.02, Atol = 0.004 }),
+        ("dpm-adaptive-ancestral-guidance", () => new SamplingOptions { Sampler = "dpm-adaptive", Eta = 1, GuidanceScale = 2 }),
     ];
 
     // (batch, height, width): 3×35 = 105 elements (a remainder at every vector width), 2×256 = 512 (whole vectors only),

@@ -158,6 +158,33 @@ public sealed class StableDiffusionPipelineTests
         Assert.That(runs[2].Latents, Is.EqualTo(runs[0].Latents));
     }
 
+    [Test]
+    public async Task TheAdaptiveSamplerRunsGuidedTextToImageAndReportsSigma()
+    {
+        var c = SdFixture.Case("A1-txt2img-pndm");
+        var reports = new List<Diffusion.Sdk.Pipeline.GenerationProgress>();
+        StableDiffusionRequest Adaptive(SdReferenceCase from) => new()
+        {
+            Prompt = from.Prompt, NegativePrompt = from.NegativePrompt, GuidanceScale = from.GuidanceScale, Seed = from.Seed,
+            Width = from.Width, Height = from.Height, InitImage = from.InputPng, Strength = from.Strength ?? 0.8, Sampler = SamplerNames.DpmAdaptive,
+        };
+        var request = Adaptive(c);
+        var result = await SdFixture.Pipeline.GenerateAsync(request, new SynchronousProgress(reports));
+        var again = await SdFixture.Pipeline.GenerateAsync(request);
+        Assert.Multiple(() =>
+        {
+            Assert.That(request.GuidanceScale, Is.GreaterThan(1), "the case is guided");
+            Assert.That(result.SamplerName, Is.EqualTo(SamplerNames.DpmAdaptive));
+            Assert.That(reports.All(r => r.TotalSteps is null), Is.True);
+            Assert.That(reports[^1].Sigma, Is.EqualTo(0.0292).Within(1e-4), "Stable Diffusion's σ_min");
+            Assert.That(reports[^1].ModelEvaluations, Is.EqualTo(result.UnetEvaluations), "uncond and cond in one UNet call per evaluation");
+            Assert.That(result.Latents, Is.All.Not.NaN);
+            Assert.That(again.Png[0], Is.EqualTo(result.Png[0]));
+            Assert.That(async () => await SdFixture.Pipeline.GenerateAsync(Adaptive(SdFixture.Case("A4-img2img-pndm"))),
+                Throws.TypeOf<SamplingOptionException>().With.Property(nameof(SamplingOptionException.Option)).EqualTo("InitImage"));
+        });
+    }
+
     private sealed class SynchronousProgress(List<Diffusion.Sdk.Pipeline.GenerationProgress> reports) : IProgress<Diffusion.Sdk.Pipeline.GenerationProgress>
     {
         public void Report(Diffusion.Sdk.Pipeline.GenerationProgress value) => reports.Add(value);

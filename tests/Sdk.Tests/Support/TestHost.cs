@@ -50,5 +50,6 @@ public static class TestHost
         builder.AddDpmSolverSinglestepSampler();
         builder.AddLcmSampler();
         builder.AddTcdSampler();
+        builder.AddDpmAdaptiveSampler();
     }
 }
