@@ -317,6 +317,8 @@ public sealed class SigmaSamplerBaseContractTests
         Assert.That((high.Key, high.Value, high.Allowed), Is.EqualTo(("sigma_min", "200", $"a value that keeps 0 < sigma_min < sigma_max ({span})")));
         var low = Assert.Throws<SchedulerConfigException>(() => new Probe(new SchedulerConfig { UseExponentialSigmas = true, SigmaMax = 0.005 }).SetTimesteps(5))!;
         Assert.That((low.Key, low.Value, low.Allowed), Is.EqualTo(("sigma_max", "0.005", $"a value that keeps 0 < sigma_min < sigma_max ({span})")));
+        var equal = Assert.Throws<SchedulerConfigException>(() => new Probe(new SchedulerConfig { UseBetaSigmas = true, SigmaMin = table.SigmaMax }).SetTimesteps(5))!;
+        Assert.That(equal.Key, Is.EqualTo("sigma_min"), "sigma_min equal to the schedule's σ_max leaves no range");
         var ok = new Probe(new SchedulerConfig { UseKarrasSigmas = true, SigmaMin = 0.5, SigmaMax = 20 });
         ok.SetTimesteps(3);
         Assert.That(ok.Sigmas, Is.EqualTo(new double[] { 20, (float)Math.Pow((Math.Pow(20, 1 / 7.0) + Math.Pow(0.5, 1 / 7.0)) / 2, 7), 0.5, 0 }).Within(1e-5));
