@@ -19,22 +19,8 @@ public sealed class GenerateStableDiffusionTests
     [TearDown]
     public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
 
-    private static async Task<(int Code, string Out, string Error)> Run(params string[] args)
-    {
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        var (oldOut, oldError) = (Console.Out, Console.Error);
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            return (await GenerateCommand.InvokeAsync(args), stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldError);
-        }
-    }
+    // In-process, holding the shared console lock (other tests capture the console too).
+    private static Task<(int Code, string Out, string Error)> Run(params string[] args) => Diffusion.Sdk.Tests.Robustness.Cli.Run(args);
 
     [Test]
     public async Task TextToImageWritesTheReferencePictureAndItsLatents()
