@@ -1,4 +1,3 @@
-using System.Numerics;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
 
@@ -210,12 +209,12 @@ public sealed class AdaptiveDpmIntegrator
 
     private readonly struct Epsilon(float sigma) : ElementWise.IOperator2
     {
-        public Vector<float> Invoke(Vector<float> x, Vector<float> denoised) => (x - denoised) / sigma;
+        public T Invoke<T>(T x, T denoised) where T : struct, IFloatVector<T> => (x - denoised) / sigma;
     }
 
     private readonly struct PlusScaled(float scale) : ElementWise.IOperator2
     {
-        public Vector<float> Invoke(Vector<float> x, Vector<float> noise) => x + noise * scale;
+        public T Invoke<T>(T x, T noise) where T : struct, IFloatVector<T> => x + noise * scale;
     }
 
     // ‖(x_low − x_high)/δ‖₂/√n with δ = max(atol, rtol·max(|x_low|, |x_prev|)): the ratios in float32 as torch forms

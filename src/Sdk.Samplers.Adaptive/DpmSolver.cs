@@ -1,4 +1,3 @@
-using System.Numerics;
 using Diffusion.Sdk.Sampling;
 
 namespace Diffusion.Sdk.Samplers.Adaptive;
@@ -73,13 +72,13 @@ internal static class DpmSolver
     // x − a·ε₀, each operation rounded to float in that order (the same bits at every vector width).
     private readonly struct MinusScaled(float a) : ElementWise.IOperator2
     {
-        public Vector<float> Invoke(Vector<float> x, Vector<float> eps0) => x - eps0 * a;
+        public T Invoke<T>(T x, T eps0) where T : struct, IFloatVector<T> => x - eps0 * a;
     }
 
     // x − a·ε₀ − b·(ε₁ − ε₀), as torch evaluates it left to right.
     private readonly struct MinusScaledAndDifference(float a, float b) : ElementWise.IOperator3
     {
-        public Vector<float> Invoke(Vector<float> x, Vector<float> eps0, Vector<float> eps1) => x - eps0 * a - (eps1 - eps0) * b;
+        public T Invoke<T>(T x, T eps0, T eps1) where T : struct, IFloatVector<T> => x - eps0 * a - (eps1 - eps0) * b;
     }
 
     /// <summary>e^x − 1 rounded once to float (as C's <c>expm1f</c>), without the cancellation of small steps.</summary>

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -113,20 +112,20 @@ public sealed class DdpmSampler : SamplerBase
         : ElementWise.IOperator2, ElementWise.IOperator2To2, ElementWise.IOperator3, ElementWise.IOperator3To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => Invoke(epsilon, sample, out _);
+        public T Invoke<T>(T epsilon, T sample) where T : struct, IFloatVector<T> => Invoke(epsilon, sample, out _);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, out Vector<float> x0)
+        public T Invoke<T>(T epsilon, T sample, out T x0) where T : struct, IFloatVector<T>
         {
             x0 = PredictionMath.ClampedSampleFromEpsilon(epsilon, sample, MinusSigma, Alpha, Range);
             return sample * A + x0 * B;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> z) => Invoke(epsilon, sample, z, out _);
+        public T Invoke<T>(T epsilon, T sample, T z) where T : struct, IFloatVector<T> => Invoke(epsilon, sample, z, out _);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> z, out Vector<float> x0)
+        public T Invoke<T>(T epsilon, T sample, T z, out T x0) where T : struct, IFloatVector<T>
         {
             x0 = PredictionMath.ClampedSampleFromEpsilon(epsilon, sample, MinusSigma, Alpha, Range);
             return sample * A + x0 * B + z * C;

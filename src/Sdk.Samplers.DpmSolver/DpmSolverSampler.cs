@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using Diffusion.Sdk.Abstractions;
@@ -510,14 +509,14 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     private readonly record struct EpsilonToSample(float NegativeSigma, float Alpha)
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => (epsilon * NegativeSigma + sample) / Alpha;
+        public T Invoke<T>(T epsilon, T sample) where T : struct, IFloatVector<T> => (epsilon * NegativeSigma + sample) / Alpha;
     }
 
     // The second-order update from the model's ε: converts to m0 (kept as the second result, the history entry) and updates.
     private readonly record struct SecondOrderFromEpsilon(EpsilonToSample ToSample, SecondOrder Update) : ElementWise.IOperator3To2, ElementWise.IOperator4To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> m1, out Vector<float> m0)
+        public T Invoke<T>(T epsilon, T sample, T m1, out T m0) where T : struct, IFloatVector<T>
         {
             m0 = ToSample.Invoke(epsilon, sample);
             return Update.Invoke(m0, m1, sample);
@@ -525,7 +524,7 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
-        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample, Vector<float> m1, Vector<float> z, out Vector<float> m0)
+        public T Invoke<T>(T epsilon, T sample, T m1, T z, out T m0) where T : struct, IFloatVector<T>
         {
             m0 = ToSample.Invoke(epsilon, sample);
             return Update.Invoke(m0, m1, z, sample);
@@ -536,12 +535,12 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     private readonly record struct SecondOrder(float D0, float D1, float Noise, float Sample) : ElementWise.IOperator3, ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> sample) =>
+        public T Invoke<T>(T m0, T m1, T sample) where T : struct, IFloatVector<T> =>
             m0 * D0 + (m0 - m1) * D1 + sample * Sample;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
-        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> z, Vector<float> sample) =>
+        public T Invoke<T>(T m0, T m1, T z, T sample) where T : struct, IFloatVector<T> =>
             m0 * D0 + (m0 - m1) * D1 + z * Noise + sample * Sample;
     }
 
@@ -549,12 +548,12 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     private readonly record struct ThirdOrder(float D0, float D10, float D11, float Noise, float Sample) : ElementWise.IOperator4, ElementWise.IOperator5
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> sample) =>
+        public T Invoke<T>(T m0, T m1, T m2, T sample) where T : struct, IFloatVector<T> =>
             m0 * D0 + (m0 - m1) * D10 + (m1 - m2) * D11 + sample * Sample;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
-        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> z, Vector<float> sample) =>
+        public T Invoke<T>(T m0, T m1, T m2, T z, T sample) where T : struct, IFloatVector<T> =>
             m0 * D0 + (m0 - m1) * D10 + (m1 - m2) * D11 + z * Noise + sample * Sample;
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -312,10 +311,10 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     private readonly record struct SecondOrder(float Sample, float D0, float P, float Noise) : ElementWise.IOperator3, ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> sample) => m1 * D0 + (m0 - m1) * P + sample * Sample;
+        public T Invoke<T>(T m0, T m1, T sample) where T : struct, IFloatVector<T> => m1 * D0 + (m0 - m1) * P + sample * Sample;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> sample, Vector<float> z) =>
+        public T Invoke<T>(T m0, T m1, T sample, T z) where T : struct, IFloatVector<T> =>
             m1 * D0 + (m0 - m1) * P + z * Noise + sample * Sample;
     }
 
@@ -323,11 +322,11 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     private readonly record struct ThirdOrder(float Sample, float D0, float P, float Q, float Noise) : ElementWise.IOperator4, ElementWise.IOperator5
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> sample) =>
+        public T Invoke<T>(T m0, T m1, T m2, T sample) where T : struct, IFloatVector<T> =>
             m2 * D0 + (m0 - m2) * P + (m1 - m2) * Q + sample * Sample;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> m0, Vector<float> m1, Vector<float> m2, Vector<float> sample, Vector<float> z) =>
+        public T Invoke<T>(T m0, T m1, T m2, T sample, T z) where T : struct, IFloatVector<T> =>
             m2 * D0 + (m0 - m2) * P + (m1 - m2) * Q + z * Noise + sample * Sample;
     }
 }

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -77,7 +76,7 @@ public sealed class HeunSampler : SigmaSamplerBase
     private readonly record struct Predictor(float Sigma, float Dt) : ElementWise.IOperator2To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, out Vector<float> slope)
+        public T Invoke<T>(T sample, T x0, out T slope) where T : struct, IFloatVector<T>
         {
             slope = (sample - x0) / Sigma;
             return slope * Dt + sample;
@@ -88,7 +87,7 @@ public sealed class HeunSampler : SigmaSamplerBase
     private readonly record struct Corrector(float SigmaNext, float Dt) : ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> predicted, Vector<float> x0, Vector<float> slope, Vector<float> start) =>
+        public T Invoke<T>(T predicted, T x0, T slope, T start) where T : struct, IFloatVector<T> =>
             start + (slope + (predicted - x0) / SigmaNext) * 0.5f * Dt;
     }
 
@@ -97,7 +96,7 @@ public sealed class HeunSampler : SigmaSamplerBase
     private readonly record struct PredictorFromEpsilon(float MinusSigma, float Sigma, float Dt) : ElementWise.IOperator2To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, out Vector<float> slope)
+        public T Invoke<T>(T sample, T epsilon, out T slope) where T : struct, IFloatVector<T>
         {
             slope = (sample - (epsilon * MinusSigma + sample)) / Sigma;
             return slope * Dt + sample;
@@ -107,7 +106,7 @@ public sealed class HeunSampler : SigmaSamplerBase
     private readonly record struct CorrectorFromEpsilon(float MinusSigma, float SigmaNext, float Dt) : ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> predicted, Vector<float> epsilon, Vector<float> slope, Vector<float> start) =>
+        public T Invoke<T>(T predicted, T epsilon, T slope, T start) where T : struct, IFloatVector<T> =>
             start + (slope + (predicted - (epsilon * MinusSigma + predicted)) / SigmaNext) * 0.5f * Dt;
     }
 }

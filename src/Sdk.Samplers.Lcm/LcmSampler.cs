@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -116,14 +115,14 @@ public sealed class LcmSampler : SamplerBase
         : ElementWise.IOperator2, ElementWise.IOperator3, ElementWise.IOperator3To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample) => modelOutput * Fm + sample * Fx;
+        public T Invoke<T>(T modelOutput, T sample) where T : struct, IFloatVector<T> => modelOutput * Fm + sample * Fx;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample, Vector<float> z) =>
+        public T Invoke<T>(T modelOutput, T sample, T z) where T : struct, IFloatVector<T> =>
             (modelOutput * Fm + sample * Fx) * Signal + z * Noise;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample, Vector<float> z, out Vector<float> denoised)
+        public T Invoke<T>(T modelOutput, T sample, T z, out T denoised) where T : struct, IFloatVector<T>
         {
             denoised = modelOutput * Fm + sample * Fx;
             return denoised * Signal + z * Noise;

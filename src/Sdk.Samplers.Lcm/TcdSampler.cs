@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -98,14 +97,14 @@ public sealed class TcdSampler : SamplerBase
         : ElementWise.IOperator2, ElementWise.IOperator3, ElementWise.IOperator3To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample) => modelOutput * P + sample * Q;
+        public T Invoke<T>(T modelOutput, T sample) where T : struct, IFloatVector<T> => modelOutput * P + sample * Q;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample, Vector<float> z) =>
+        public T Invoke<T>(T modelOutput, T sample, T z) where T : struct, IFloatVector<T> =>
             Invoke(modelOutput, sample) * Signal + z * Noise;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample, Vector<float> z, out Vector<float> x0)
+        public T Invoke<T>(T modelOutput, T sample, T z, out T x0) where T : struct, IFloatVector<T>
         {
             x0 = ToX0.Invoke(modelOutput, sample);
             return (modelOutput * P + sample * Q) * Signal + z * Noise;

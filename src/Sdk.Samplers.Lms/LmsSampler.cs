@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -126,7 +125,7 @@ public sealed class LmsSampler : SigmaSamplerBase
     private readonly record struct Lms1(float Sigma, float C0) : ElementWise.IOperator2To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, out Vector<float> d0)
+        public T Invoke<T>(T sample, T x0, out T d0) where T : struct, IFloatVector<T>
         {
             d0 = (sample - x0) / Sigma;
             return d0 * C0 + sample;
@@ -136,7 +135,7 @@ public sealed class LmsSampler : SigmaSamplerBase
     private readonly record struct Lms2(float Sigma, float C0, float C1) : ElementWise.IOperator3To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> d1, out Vector<float> d0)
+        public T Invoke<T>(T sample, T x0, T d1, out T d0) where T : struct, IFloatVector<T>
         {
             d0 = (sample - x0) / Sigma;
             return sample + (d0 * C0 + d1 * C1);
@@ -146,7 +145,7 @@ public sealed class LmsSampler : SigmaSamplerBase
     private readonly record struct Lms3(float Sigma, float C0, float C1, float C2) : ElementWise.IOperator4To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> d1, Vector<float> d2, out Vector<float> d0)
+        public T Invoke<T>(T sample, T x0, T d1, T d2, out T d0) where T : struct, IFloatVector<T>
         {
             d0 = (sample - x0) / Sigma;
             return sample + (d0 * C0 + d1 * C1 + d2 * C2);
@@ -156,7 +155,7 @@ public sealed class LmsSampler : SigmaSamplerBase
     private readonly record struct Lms4(float Sigma, float C0, float C1, float C2, float C3) : ElementWise.IOperator5To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> d1, Vector<float> d2, Vector<float> d3, out Vector<float> d0)
+        public T Invoke<T>(T sample, T x0, T d1, T d2, T d3, out T d0) where T : struct, IFloatVector<T>
         {
             d0 = (sample - x0) / Sigma;
             return sample + (d0 * C0 + d1 * C1 + d2 * C2 + d3 * C3);
@@ -167,18 +166,18 @@ public sealed class LmsSampler : SigmaSamplerBase
     private readonly record struct Scaled(float C) : ElementWise.IOperator1
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> d) => d * C;
+        public T Invoke<T>(T d) where T : struct, IFloatVector<T> => d * C;
     }
 
     private readonly record struct AddScaled(float C) : ElementWise.IOperator2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> d, Vector<float> sum) => d * C + sum;
+        public T Invoke<T>(T d, T sum) where T : struct, IFloatVector<T> => d * C + sum;
     }
 
     private readonly record struct Plus : ElementWise.IOperator2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> sum) => sample + sum;
+        public T Invoke<T>(T sample, T sum) where T : struct, IFloatVector<T> => sample + sum;
     }
 }

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -313,7 +312,7 @@ public sealed class PndmSampler : SamplerBase
     private readonly record struct LinearMultistepGradient : ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> e1, Vector<float> e2, Vector<float> e3, Vector<float> e4) =>
+        public T Invoke<T>(T e1, T e2, T e3, T e4) where T : struct, IFloatVector<T> =>
             e1 * (55f / 24) + e2 * (-59f / 24) + e3 * (37f / 24) + e4 * (-9f / 24);
     }
 
@@ -321,7 +320,7 @@ public sealed class PndmSampler : SamplerBase
     private readonly record struct LinearMultistepStep(float SampleCoeff, float GradientCoeff) : ElementWise.IOperator5To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> e1, Vector<float> e2, Vector<float> e3, Vector<float> e4, Vector<float> sample, out Vector<float> newest)
+        public T Invoke<T>(T e1, T e2, T e3, T e4, T sample, out T newest) where T : struct, IFloatVector<T>
         {
             newest = e1;
             return sample * SampleCoeff + default(LinearMultistepGradient).Invoke(e1, e2, e3, e4) * GradientCoeff;

@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
@@ -449,37 +448,37 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     private readonly record struct Euler(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator2, ElementWise.IOperator3
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0) => (sample - x0) / Sigma * Step + sample;
+        public T Invoke<T>(T sample, T x0) where T : struct, IFloatVector<T> => (sample - x0) / Sigma * Step + sample;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> noise) => (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
+        public T Invoke<T>(T sample, T x0, T noise) where T : struct, IFloatVector<T> => (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
     }
 
     // x̂₀ = ε·(−σ) + x, then Euler as above: the roundings of the x̂₀ tensor followed by the step.
     private readonly record struct EulerFromEpsilon(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator2, ElementWise.IOperator3
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon) => (sample - (epsilon * -Sigma + sample)) / Sigma * Step + sample;
+        public T Invoke<T>(T sample, T epsilon) where T : struct, IFloatVector<T> => (sample - (epsilon * -Sigma + sample)) / Sigma * Step + sample;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, Vector<float> noise) =>
+        public T Invoke<T>(T sample, T epsilon, T noise) where T : struct, IFloatVector<T> =>
             (sample - (epsilon * -Sigma + sample)) / Sigma * Step + sample + noise * NoiseScale;
     }
 
     private readonly record struct SlopeOnly(float Sigma) : ElementWise.IOperator2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0) => (sample - x0) / Sigma;
+        public T Invoke<T>(T sample, T x0) where T : struct, IFloatVector<T> => (sample - x0) / Sigma;
     }
 
     // d = (x − x̂₀)/σ; x' = start + d·step [+ z·scale].
     private readonly record struct SlopeFrom(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator3, ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> start) => start + (sample - x0) / Sigma * Step;
+        public T Invoke<T>(T sample, T x0, T start) where T : struct, IFloatVector<T> => start + (sample - x0) / Sigma * Step;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> x0, Vector<float> start, Vector<float> noise) => start + (sample - x0) / Sigma * Step + noise * NoiseScale;
+        public T Invoke<T>(T sample, T x0, T start, T noise) where T : struct, IFloatVector<T> => start + (sample - x0) / Sigma * Step + noise * NoiseScale;
     }
 
     // Timesteps 0…T−1 and their float32 σ; compiled optimized on first use, as a sampler's constructor runs too few
@@ -502,31 +501,31 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     private readonly record struct DivideBy(float Divisor) : ElementWise.IOperator1
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> x) => x / Divisor;
+        public T Invoke<T>(T x) where T : struct, IFloatVector<T> => x / Divisor;
     }
 
     // ε → x̂₀: ε·(−σ) + x, the rounding of TensorPrimitives.MultiplyAdd (a product, then a sum; never fused).
     private readonly record struct EpsilonToDenoised(float MinusSigma) : ElementWise.IOperator2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> epsilon, Vector<float> sample) => epsilon * MinusSigma + sample;
+        public T Invoke<T>(T epsilon, T sample) where T : struct, IFloatVector<T> => epsilon * MinusSigma + sample;
     }
 
     // v → x̂₀: v·c_out + x/(σ²+1), the division first, as the two tensor operations it replaces.
     private readonly record struct VelocityToDenoised(float Scale, float COut) : ElementWise.IOperator2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> velocity, Vector<float> sample) => velocity * COut + sample / Scale;
+        public T Invoke<T>(T velocity, T sample) where T : struct, IFloatVector<T> => velocity * COut + sample / Scale;
     }
 
     // x̂₀ = ε·(−σ) + x, then SlopeFrom.
     private readonly record struct SlopeFromEpsilon(float Sigma, float Step, float NoiseScale) : ElementWise.IOperator3, ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, Vector<float> start) => start + (sample - (epsilon * -Sigma + sample)) / Sigma * Step;
+        public T Invoke<T>(T sample, T epsilon, T start) where T : struct, IFloatVector<T> => start + (sample - (epsilon * -Sigma + sample)) / Sigma * Step;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> sample, Vector<float> epsilon, Vector<float> start, Vector<float> noise) =>
+        public T Invoke<T>(T sample, T epsilon, T start, T noise) where T : struct, IFloatVector<T> =>
             start + (sample - (epsilon * -Sigma + sample)) / Sigma * Step + noise * NoiseScale;
     }
 

@@ -1,7 +1,7 @@
 using Diffusion.Sdk.Abstractions;
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Diffusion.Sdk.Sampling;
 
@@ -9,15 +9,15 @@ namespace Diffusion.Sdk.Sampling;
 /// One pass over memory for a whole per-element formula. A sampler step written as a chain of
 /// <c>TensorPrimitives</c> calls reads and writes every intermediate tensor; on latents that fit in the cache
 /// (a 1×4×64×64 latent is 64 KiB) that traffic, not the arithmetic, is the step's cost. Here the formula is an
-/// operator struct evaluated on <see cref="Vector{T}"/> registers, so each input is read once and the result written
-/// once.
+/// operator struct evaluated on vector registers (<see cref="IFloatVector{TSelf}"/>: 512-bit ones where the machine
+/// has AVX-512, <see cref="System.Numerics.Vector{T}"/> otherwise), so each input is read once and the result written once.
 /// </summary>
 /// <remarks>
 /// <para>
 /// Rounding: write the formula with the operations, and in the order, of the chain it replaces. Vector <c>+ − × ÷</c>
 /// round each result to float32 exactly as the scalar operations and the <c>TensorPrimitives</c> calls do (the JIT
-/// never contracts a multiply and an add into a fused multiply-add), so the fused step gives the same bits. The
-/// elements after the last whole vector are copied into a padded vector and computed the same way.
+/// never contracts a multiply and an add into a fused multiply-add), so the fused step gives the same bits, at every
+/// register width. The elements after the last whole vector are copied into a padded vector and computed the same way.
 /// </para>
 /// <para>
 /// The destination may be the same memory as any input (each element is read before it is written), but must not
@@ -32,39 +32,47 @@ namespace Diffusion.Sdk.Sampling;
 /// </remarks>
 public static class ElementWise
 {
+    /// <summary>Lanes per register in this process: 16 where <see cref="Vector512.IsHardwareAccelerated"/>, else <see cref="System.Numerics.Vector{T}.Count"/>.</summary>
+    public static int Width => Vector512.IsHardwareAccelerated ? FloatVector512.Count : FloatVectorPlatform.Count;
+
     /// <summary>A formula of one tensor.</summary>
     public interface IOperator1
     {
         /// <summary>The formula on one vector of elements.</summary>
-        Vector<float> Invoke(Vector<float> a);
+        /// <typeparam name="T">The register type, chosen by <see cref="ElementWise"/> for the machine.</typeparam>
+        T Invoke<T>(T a) where T : struct, IFloatVector<T>;
     }
 
     /// <summary>A formula of two tensors.</summary>
     public interface IOperator2
     {
         /// <summary>The formula on one vector of elements.</summary>
-        Vector<float> Invoke(Vector<float> a, Vector<float> b);
+        /// <typeparam name="T">The register type, chosen by <see cref="ElementWise"/> for the machine.</typeparam>
+        T Invoke<T>(T a, T b) where T : struct, IFloatVector<T>;
     }
 
     /// <summary>A formula of three tensors.</summary>
     public interface IOperator3
     {
         /// <summary>The formula on one vector of elements.</summary>
-        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c);
+        /// <typeparam name="T">The register type, chosen by <see cref="ElementWise"/> for the machine.</typeparam>
+        T Invoke<T>(T a, T b, T c) where T : struct, IFloatVector<T>;
     }
 
     /// <summary>A formula of four tensors.</summary>
     public interface IOperator4
     {
         /// <summary>The formula on one vector of elements.</summary>
-        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d);
+        /// <typeparam name="T">The register type, chosen by <see cref="ElementWise"/> for the machine.</typeparam>
+        T Invoke<T>(T a, T b, T c, T d) where T : struct, IFloatVector<T>;
     }
 
     /// <summary>A formula of five tensors.</summary>
     public interface IOperator5
     {
         /// <summary>The formula on one vector of elements.</summary>
-        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e);
+        /// <typeparam name="T">The register type, chosen by <see cref="ElementWise"/> for the machine.</typeparam>
+        T Invoke<T>(T a, T b, T c, T d, T e) where T : struct, IFloatVector<T>;
     }
 
     /// <summary>A formula of two tensors with two results (for example an intermediate the caller keeps, and the step's output).</summary>
@@ -76,28 +84,32 @@ public static class ElementWise
     public interface IOperator2To2
     {
         /// <summary>The formula on one vector of elements; returns the first result.</summary>
-        Vector<float> Invoke(Vector<float> a, Vector<float> b, out Vector<float> second);
+        /// <typeparam name="T">The register type, chosen by <see cref="ElementWise"/> for the machine.</typeparam>
+        T Invoke<T>(T a, T b, out T second) where T : struct, IFloatVector<T>;
     }
 
     /// <summary>A formula of three tensors with two results (for example an intermediate the caller keeps, and the step's output).</summary>
     public interface IOperator3To2
     {
         /// <summary>The formula on one vector of elements; returns the first result.</summary>
-        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, out Vector<float> second);
+        /// <typeparam name="T">The register type, chosen by <see cref="ElementWise"/> for the machine.</typeparam>
+        T Invoke<T>(T a, T b, T c, out T second) where T : struct, IFloatVector<T>;
     }
 
     /// <summary>A formula of four tensors with two results.</summary>
     public interface IOperator4To2
     {
         /// <summary>The formula on one vector of elements; returns the first result.</summary>
-        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, out Vector<float> second);
+        /// <typeparam name="T">The register type, chosen by <see cref="ElementWise"/> for the machine.</typeparam>
+        T Invoke<T>(T a, T b, T c, T d, out T second) where T : struct, IFloatVector<T>;
     }
 
     /// <summary>A formula of five tensors with two results.</summary>
     public interface IOperator5To2
     {
         /// <summary>The formula on one vector of elements; returns the first result.</summary>
-        Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e, out Vector<float> second);
+        /// <typeparam name="T">The register type, chosen by <see cref="ElementWise"/> for the machine.</typeparam>
+        T Invoke<T>(T a, T b, T c, T d, T e, out T second) where T : struct, IFloatVector<T>;
     }
 
     /// <summary>destination[i] = op(a[i]).</summary>
@@ -106,19 +118,28 @@ public static class ElementWise
         where TOperator : struct, IOperator1
     {
         Check(destination, a, a, a, a, a);
+        if (Vector512.IsHardwareAccelerated) Run<TOperator, FloatVector512>(op, a, destination);
+        else Run<TOperator, FloatVectorPlatform>(op, a, destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<TOperator, T>(TOperator op, ReadOnlySpan<float> a, Span<float> destination)
+        where TOperator : struct, IOperator1
+        where T : struct, IFloatVector<T>
+    {
         ref var ra = ref MemoryMarshal.GetReference(a);
-        ref var rd = ref MemoryMarshal.GetReference(destination);
-        var width = Vector<float>.Count;
+        ref var rDestination = ref MemoryMarshal.GetReference(destination);
+        var width = T.Count;
         var i = 0;
         for (; i <= destination.Length - width; i += width)
         {
             var offset = (nuint)i;
-            op.Invoke(Vector.LoadUnsafe(ref ra, offset)).StoreUnsafe(ref rd, offset);
+            op.Invoke(T.Load(ref ra, offset)).Store(ref rDestination, offset);
         }
         if (i == destination.Length) return;
 
         Span<float> lanes = stackalloc float[2 * width];
-        op.Invoke(Lane(a[i..], lanes, 0)).CopyTo(lanes);
+        op.Invoke(Lane<T>(a[i..], lanes, 0)).Store(ref MemoryMarshal.GetReference(lanes), 0);
         lanes[..(destination.Length - i)].CopyTo(destination[i..]);
     }
 
@@ -128,20 +149,29 @@ public static class ElementWise
         where TOperator : struct, IOperator2
     {
         Check(destination, a, b, b, b, b);
+        if (Vector512.IsHardwareAccelerated) Run<TOperator, FloatVector512>(op, a, b, destination);
+        else Run<TOperator, FloatVectorPlatform>(op, a, b, destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
+        where TOperator : struct, IOperator2
+        where T : struct, IFloatVector<T>
+    {
         ref var ra = ref MemoryMarshal.GetReference(a);
         ref var rb = ref MemoryMarshal.GetReference(b);
-        ref var rd = ref MemoryMarshal.GetReference(destination);
-        var width = Vector<float>.Count;
+        ref var rDestination = ref MemoryMarshal.GetReference(destination);
+        var width = T.Count;
         var i = 0;
         for (; i <= destination.Length - width; i += width)
         {
             var offset = (nuint)i;
-            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset)).StoreUnsafe(ref rd, offset);
+            op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset)).Store(ref rDestination, offset);
         }
         if (i == destination.Length) return;
 
         Span<float> lanes = stackalloc float[3 * width];
-        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1)).CopyTo(lanes);
+        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1)).Store(ref MemoryMarshal.GetReference(lanes), 0);
         lanes[..(destination.Length - i)].CopyTo(destination[i..]);
     }
 
@@ -151,21 +181,30 @@ public static class ElementWise
         where TOperator : struct, IOperator3
     {
         Check(destination, a, b, c, c, c);
+        if (Vector512.IsHardwareAccelerated) Run<TOperator, FloatVector512>(op, a, b, c, destination);
+        else Run<TOperator, FloatVectorPlatform>(op, a, b, c, destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination)
+        where TOperator : struct, IOperator3
+        where T : struct, IFloatVector<T>
+    {
         ref var ra = ref MemoryMarshal.GetReference(a);
         ref var rb = ref MemoryMarshal.GetReference(b);
         ref var rc = ref MemoryMarshal.GetReference(c);
-        ref var rd = ref MemoryMarshal.GetReference(destination);
-        var width = Vector<float>.Count;
+        ref var rDestination = ref MemoryMarshal.GetReference(destination);
+        var width = T.Count;
         var i = 0;
         for (; i <= destination.Length - width; i += width)
         {
             var offset = (nuint)i;
-            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset)).StoreUnsafe(ref rd, offset);
+            op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset)).Store(ref rDestination, offset);
         }
         if (i == destination.Length) return;
 
         Span<float> lanes = stackalloc float[4 * width];
-        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2)).CopyTo(lanes);
+        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2)).Store(ref MemoryMarshal.GetReference(lanes), 0);
         lanes[..(destination.Length - i)].CopyTo(destination[i..]);
     }
 
@@ -175,51 +214,66 @@ public static class ElementWise
         where TOperator : struct, IOperator4
     {
         Check(destination, a, b, c, d, d);
+        if (Vector512.IsHardwareAccelerated) Run<TOperator, FloatVector512>(op, a, b, c, d, destination);
+        else Run<TOperator, FloatVectorPlatform>(op, a, b, c, d, destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination)
+        where TOperator : struct, IOperator4
+        where T : struct, IFloatVector<T>
+    {
         ref var ra = ref MemoryMarshal.GetReference(a);
         ref var rb = ref MemoryMarshal.GetReference(b);
         ref var rc = ref MemoryMarshal.GetReference(c);
-        ref var rdd = ref MemoryMarshal.GetReference(d);
-        ref var rd = ref MemoryMarshal.GetReference(destination);
-        var width = Vector<float>.Count;
+        ref var rd = ref MemoryMarshal.GetReference(d);
+        ref var rDestination = ref MemoryMarshal.GetReference(destination);
+        var width = T.Count;
         var i = 0;
         for (; i <= destination.Length - width; i += width)
         {
             var offset = (nuint)i;
-            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset))
-                .StoreUnsafe(ref rd, offset);
+            op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), T.Load(ref rd, offset)).Store(ref rDestination, offset);
         }
         if (i == destination.Length) return;
 
         Span<float> lanes = stackalloc float[5 * width];
-        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3)).CopyTo(lanes);
+        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), Lane<T>(d[i..], lanes, 3)).Store(ref MemoryMarshal.GetReference(lanes), 0);
         lanes[..(destination.Length - i)].CopyTo(destination[i..]);
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i], d[i], e[i]).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e,
-        Span<float> destination)
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e, Span<float> destination)
         where TOperator : struct, IOperator5
     {
         Check(destination, a, b, c, d, e);
+        if (Vector512.IsHardwareAccelerated) Run<TOperator, FloatVector512>(op, a, b, c, d, e, destination);
+        else Run<TOperator, FloatVectorPlatform>(op, a, b, c, d, e, destination);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e, Span<float> destination)
+        where TOperator : struct, IOperator5
+        where T : struct, IFloatVector<T>
+    {
         ref var ra = ref MemoryMarshal.GetReference(a);
         ref var rb = ref MemoryMarshal.GetReference(b);
         ref var rc = ref MemoryMarshal.GetReference(c);
-        ref var rdd = ref MemoryMarshal.GetReference(d);
+        ref var rd = ref MemoryMarshal.GetReference(d);
         ref var re = ref MemoryMarshal.GetReference(e);
-        ref var rd = ref MemoryMarshal.GetReference(destination);
-        var width = Vector<float>.Count;
+        ref var rDestination = ref MemoryMarshal.GetReference(destination);
+        var width = T.Count;
         var i = 0;
         for (; i <= destination.Length - width; i += width)
         {
             var offset = (nuint)i;
-            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset),
-                Vector.LoadUnsafe(ref re, offset)).StoreUnsafe(ref rd, offset);
+            op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), T.Load(ref rd, offset), T.Load(ref re, offset)).Store(ref rDestination, offset);
         }
         if (i == destination.Length) return;
 
         Span<float> lanes = stackalloc float[6 * width];
-        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), Lane(e[i..], lanes, 4)).CopyTo(lanes);
+        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), Lane<T>(d[i..], lanes, 3), Lane<T>(e[i..], lanes, 4)).Store(ref MemoryMarshal.GetReference(lanes), 0);
         lanes[..(destination.Length - i)].CopyTo(destination[i..]);
     }
 
@@ -231,22 +285,31 @@ public static class ElementWise
         Check(destination, a, b, b, b, b);
         Check(second, a, b, b, b, b);
         CheckApart(destination, second);
+        if (Vector512.IsHardwareAccelerated) Run<TOperator, FloatVector512>(op, a, b, destination, second);
+        else Run<TOperator, FloatVectorPlatform>(op, a, b, destination, second);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator2To2
+        where T : struct, IFloatVector<T>
+    {
         ref var ra = ref MemoryMarshal.GetReference(a);
         ref var rb = ref MemoryMarshal.GetReference(b);
-        ref var rd = ref MemoryMarshal.GetReference(destination);
-        ref var rs = ref MemoryMarshal.GetReference(second);
-        var width = Vector<float>.Count;
+        ref var rDestination = ref MemoryMarshal.GetReference(destination);
+        ref var rSecond = ref MemoryMarshal.GetReference(second);
+        var width = T.Count;
         var i = 0;
         for (; i <= destination.Length - width; i += width)
         {
             var offset = (nuint)i;
-            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), out var other).StoreUnsafe(ref rd, offset);
-            other.StoreUnsafe(ref rs, offset);
+            op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), out var other).Store(ref rDestination, offset);
+            other.Store(ref rSecond, offset);
         }
         if (i == destination.Length) return;
 
         Span<float> lanes = stackalloc float[3 * width];
-        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), out var last).CopyTo(lanes);
+        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
         StoreTail(lanes, last, destination[i..], second[i..]);
     }
 
@@ -258,95 +321,118 @@ public static class ElementWise
         Check(destination, a, b, c, c, c);
         Check(second, a, b, c, c, c);
         CheckApart(destination, second);
+        if (Vector512.IsHardwareAccelerated) Run<TOperator, FloatVector512>(op, a, b, c, destination, second);
+        else Run<TOperator, FloatVectorPlatform>(op, a, b, c, destination, second);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator3To2
+        where T : struct, IFloatVector<T>
+    {
         ref var ra = ref MemoryMarshal.GetReference(a);
         ref var rb = ref MemoryMarshal.GetReference(b);
         ref var rc = ref MemoryMarshal.GetReference(c);
-        ref var rd = ref MemoryMarshal.GetReference(destination);
-        ref var rs = ref MemoryMarshal.GetReference(second);
-        var width = Vector<float>.Count;
+        ref var rDestination = ref MemoryMarshal.GetReference(destination);
+        ref var rSecond = ref MemoryMarshal.GetReference(second);
+        var width = T.Count;
         var i = 0;
         for (; i <= destination.Length - width; i += width)
         {
             var offset = (nuint)i;
-            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), out var other).StoreUnsafe(ref rd, offset);
-            other.StoreUnsafe(ref rs, offset);
+            op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), out var other).Store(ref rDestination, offset);
+            other.Store(ref rSecond, offset);
         }
         if (i == destination.Length) return;
 
-        Span<float> lanes = stackalloc float[5 * width];
-        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), out var last).CopyTo(lanes);
+        Span<float> lanes = stackalloc float[4 * width];
+        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
         StoreTail(lanes, last, destination[i..], second[i..]);
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i]).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination,
-        Span<float> second)
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination, Span<float> second)
         where TOperator : struct, IOperator4To2
     {
         Check(destination, a, b, c, d, d);
         Check(second, a, b, c, d, d);
         CheckApart(destination, second);
+        if (Vector512.IsHardwareAccelerated) Run<TOperator, FloatVector512>(op, a, b, c, d, destination, second);
+        else Run<TOperator, FloatVectorPlatform>(op, a, b, c, d, destination, second);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator4To2
+        where T : struct, IFloatVector<T>
+    {
         ref var ra = ref MemoryMarshal.GetReference(a);
         ref var rb = ref MemoryMarshal.GetReference(b);
         ref var rc = ref MemoryMarshal.GetReference(c);
-        ref var rdd = ref MemoryMarshal.GetReference(d);
-        ref var rd = ref MemoryMarshal.GetReference(destination);
-        ref var rs = ref MemoryMarshal.GetReference(second);
-        var width = Vector<float>.Count;
+        ref var rd = ref MemoryMarshal.GetReference(d);
+        ref var rDestination = ref MemoryMarshal.GetReference(destination);
+        ref var rSecond = ref MemoryMarshal.GetReference(second);
+        var width = T.Count;
         var i = 0;
         for (; i <= destination.Length - width; i += width)
         {
             var offset = (nuint)i;
-            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset), out var other)
-                .StoreUnsafe(ref rd, offset);
-            other.StoreUnsafe(ref rs, offset);
+            op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), T.Load(ref rd, offset), out var other).Store(ref rDestination, offset);
+            other.Store(ref rSecond, offset);
         }
         if (i == destination.Length) return;
 
-        Span<float> lanes = stackalloc float[6 * width];
-        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), out var last).CopyTo(lanes);
+        Span<float> lanes = stackalloc float[5 * width];
+        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), Lane<T>(d[i..], lanes, 3), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
         StoreTail(lanes, last, destination[i..], second[i..]);
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i], e[i]).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e,
-        Span<float> destination, Span<float> second)
+    public static void Apply<TOperator>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e, Span<float> destination, Span<float> second)
         where TOperator : struct, IOperator5To2
     {
         Check(destination, a, b, c, d, e);
         Check(second, a, b, c, d, e);
         CheckApart(destination, second);
+        if (Vector512.IsHardwareAccelerated) Run<TOperator, FloatVector512>(op, a, b, c, d, e, destination, second);
+        else Run<TOperator, FloatVectorPlatform>(op, a, b, c, d, e, destination, second);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator5To2
+        where T : struct, IFloatVector<T>
+    {
         ref var ra = ref MemoryMarshal.GetReference(a);
         ref var rb = ref MemoryMarshal.GetReference(b);
         ref var rc = ref MemoryMarshal.GetReference(c);
-        ref var rdd = ref MemoryMarshal.GetReference(d);
+        ref var rd = ref MemoryMarshal.GetReference(d);
         ref var re = ref MemoryMarshal.GetReference(e);
-        ref var rd = ref MemoryMarshal.GetReference(destination);
-        ref var rs = ref MemoryMarshal.GetReference(second);
-        var width = Vector<float>.Count;
+        ref var rDestination = ref MemoryMarshal.GetReference(destination);
+        ref var rSecond = ref MemoryMarshal.GetReference(second);
+        var width = T.Count;
         var i = 0;
         for (; i <= destination.Length - width; i += width)
         {
             var offset = (nuint)i;
-            op.Invoke(Vector.LoadUnsafe(ref ra, offset), Vector.LoadUnsafe(ref rb, offset), Vector.LoadUnsafe(ref rc, offset), Vector.LoadUnsafe(ref rdd, offset),
-                Vector.LoadUnsafe(ref re, offset), out var other).StoreUnsafe(ref rd, offset);
-            other.StoreUnsafe(ref rs, offset);
+            op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), T.Load(ref rd, offset), T.Load(ref re, offset), out var other).Store(ref rDestination, offset);
+            other.Store(ref rSecond, offset);
         }
         if (i == destination.Length) return;
 
-        Span<float> lanes = stackalloc float[7 * width];
-        op.Invoke(Lane(a[i..], lanes, 0), Lane(b[i..], lanes, 1), Lane(c[i..], lanes, 2), Lane(d[i..], lanes, 3), Lane(e[i..], lanes, 4), out var last).CopyTo(lanes);
+        Span<float> lanes = stackalloc float[6 * width];
+        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), Lane<T>(d[i..], lanes, 3), Lane<T>(e[i..], lanes, 4), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
         StoreTail(lanes, last, destination[i..], second[i..]);
     }
 
     // Both results of the padded last vector: the first is in lanes[0..width), the second in a register.
-    private static void StoreTail(Span<float> lanes, Vector<float> second, Span<float> destination, Span<float> secondDestination)
+    private static void StoreTail<T>(Span<float> lanes, T second, Span<float> destination, Span<float> secondDestination) where T : struct, IFloatVector<T>
     {
         var count = destination.Length;
         lanes[..count].CopyTo(destination);
-        second.CopyTo(lanes);
+        second.Store(ref MemoryMarshal.GetReference(lanes), 0);
         lanes[..count].CopyTo(secondDestination);
     }
 
@@ -372,11 +458,11 @@ public static class ElementWise
     /// The last elements of an input (fewer than a vector) as a whole vector: copied into slot <paramref name="slot"/>
     /// of zeroed stack memory (slot 0 later receives the result, after every input has been loaded).
     /// </summary>
-    private static Vector<float> Lane(ReadOnlySpan<float> rest, Span<float> lanes, int slot)
+    private static T Lane<T>(ReadOnlySpan<float> rest, Span<float> lanes, int slot) where T : struct, IFloatVector<T>
     {
-        var width = Vector<float>.Count;
+        var width = T.Count;
         var lane = lanes.Slice((slot + 1) * width, width);
         rest.CopyTo(lane);
-        return new Vector<float>(lane);
+        return T.Load(ref MemoryMarshal.GetReference(lane), 0);
     }
 }

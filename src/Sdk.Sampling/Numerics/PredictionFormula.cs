@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 
@@ -14,7 +13,7 @@ namespace Diffusion.Sdk.Sampling;
 /// <param name="A">The factor of the model output.</param>
 /// <param name="B">The factor of the sample.</param>
 /// <param name="D">The divisor.</param>
-public readonly record struct PredictionFormula(float A, float B, float D)
+public readonly record struct PredictionFormula(float A, float B, float D) : ElementWise.IOperator2
 {
     /// <summary>x₀ from a model output of kind <paramref name="type"/> at x = α·x₀ + σ·ε.</summary>
     public static PredictionFormula ToSample(PredictionType type, double alpha, double sigma) => type switch
@@ -35,6 +34,7 @@ public readonly record struct PredictionFormula(float A, float B, float D)
     };
 
     /// <summary>The formula on one vector of model outputs and samples.</summary>
+    /// <typeparam name="T">The register type of the operator this is called from.</typeparam>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public Vector<float> Invoke(Vector<float> modelOutput, Vector<float> sample) => (modelOutput * A + sample * B) / D;
+    public T Invoke<T>(T modelOutput, T sample) where T : struct, IFloatVector<T> => (modelOutput * A + sample * B) / D;
 }

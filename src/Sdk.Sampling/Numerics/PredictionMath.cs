@@ -109,14 +109,14 @@ public static class PredictionMath
     private readonly record struct ScaledSum(float A) : ElementWise.IOperator2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> x, Vector<float> y) => x * A + y;
+        public T Invoke<T>(T x, T y) where T : struct, IFloatVector<T> => x * A + y;
     }
 
     /// <summary>a·x.</summary>
     private readonly record struct MultiplyBy(float A) : ElementWise.IOperator1
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> x) => x * A;
+        public T Invoke<T>(T x) where T : struct, IFloatVector<T> => x * A;
     }
 
     /// <summary>
@@ -124,8 +124,9 @@ public static class PredictionMath
     /// followed by <see cref="SampleThresholding.Clip"/>; an infinite <paramref name="range"/> clamps nothing (the bits
     /// of <see cref="ToSample"/> alone). For steps that compute x̂₀ inside their update's pass.
     /// </summary>
+    /// <typeparam name="T">The register type of the operator this is called from.</typeparam>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector<float> ClampedSampleFromEpsilon(Vector<float> epsilon, Vector<float> sample, float minusSigma, float alpha, float range) =>
+    public static T ClampedSampleFromEpsilon<T>(T epsilon, T sample, float minusSigma, float alpha, float range) where T : struct, IFloatVector<T> =>
         ClampSymmetric((epsilon * minusSigma + sample) / alpha, range);
 
     /// <summary>
@@ -137,48 +138,48 @@ public static class PredictionMath
     /// first. <paramref name="range"/> must not be NaN (configurations hold a finite <c>clip_sample_range</c> &gt; 0).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector<float> ClampSymmetric(Vector<float> x, float range) =>
-        Vector.MaxNative(new Vector<float>(-range), Vector.MinNative(new Vector<float>(range), x));
+    internal static T ClampSymmetric<T>(T x, float range) where T : struct, IFloatVector<T> =>
+        T.MaxNative(T.Create(-range), T.MinNative(T.Create(range), x));
 
     /// <summary>x / d.</summary>
     private readonly record struct DivideBy(float Divisor) : ElementWise.IOperator1
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> x) => x / Divisor;
+        public T Invoke<T>(T x) where T : struct, IFloatVector<T> => x / Divisor;
     }
 
     /// <summary>(u·m + v)/d: the conversions that divide.</summary>
     private readonly record struct AffineThenDivide(float Multiplier, float Divisor) : ElementWise.IOperator2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> u, Vector<float> v) => (u * Multiplier + v) / Divisor;
+        public T Invoke<T>(T u, T v) where T : struct, IFloatVector<T> => (u * Multiplier + v) / Divisor;
     }
 
     /// <summary>x·a + y·b.</summary>
     private readonly record struct Combination2(float A, float B) : ElementWise.IOperator2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> x, Vector<float> y) => x * A + y * B;
+        public T Invoke<T>(T x, T y) where T : struct, IFloatVector<T> => x * A + y * B;
     }
 
     /// <summary>(x·a + y·b) + z·c.</summary>
     private readonly record struct Combination3(float A, float B, float C) : ElementWise.IOperator3
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> x, Vector<float> y, Vector<float> z) => x * A + y * B + z * C;
+        public T Invoke<T>(T x, T y, T z) where T : struct, IFloatVector<T> => x * A + y * B + z * C;
     }
 
     /// <summary>((x·a + y·b) + z·c) + w·d.</summary>
     private readonly record struct Combination4(float A, float B, float C, float D) : ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> x, Vector<float> y, Vector<float> z, Vector<float> w) => x * A + y * B + z * C + w * D;
+        public T Invoke<T>(T x, T y, T z, T w) where T : struct, IFloatVector<T> => x * A + y * B + z * C + w * D;
     }
 
     /// <summary>(((x·a + y·b) + z·c) + w·d) + v·e.</summary>
     private readonly record struct Combination5(float A, float B, float C, float D, float E) : ElementWise.IOperator5
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> x, Vector<float> y, Vector<float> z, Vector<float> w, Vector<float> v) => x * A + y * B + z * C + w * D + v * E;
+        public T Invoke<T>(T x, T y, T z, T w, T v) where T : struct, IFloatVector<T> => x * A + y * B + z * C + w * D + v * E;
     }
 }

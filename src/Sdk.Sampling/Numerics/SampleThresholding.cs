@@ -57,6 +57,6 @@ public static class SampleThresholding
     private readonly record struct Clamp(float Range) : ElementWise.IOperator1
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector<float> Invoke(Vector<float> x) => PredictionMath.ClampSymmetric(x, Range);
+        public T Invoke<T>(T x) where T : struct, IFloatVector<T> => PredictionMath.ClampSymmetric(x, Range);
     }
 }

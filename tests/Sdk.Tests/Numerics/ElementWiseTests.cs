@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Numerics.Tensors;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
@@ -15,17 +14,17 @@ public sealed class ElementWiseTests
 {
     private readonly record struct ScaledDifferencePlus(float Divisor, float Scale) : ElementWise.IOperator3
     {
-        public Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c) => (a - b) / Divisor * Scale + c;
+        public T Invoke<T>(T a, T b, T c) where T : struct, IFloatVector<T> => (a - b) / Divisor * Scale + c;
     }
 
     private readonly record struct SumOfFive : ElementWise.IOperator5
     {
-        public Vector<float> Invoke(Vector<float> a, Vector<float> b, Vector<float> c, Vector<float> d, Vector<float> e) => a * 0.1f + b * 0.2f + c * 0.3f + d * 0.4f + e;
+        public T Invoke<T>(T a, T b, T c, T d, T e) where T : struct, IFloatVector<T> => a * 0.1f + b * 0.2f + c * 0.3f + d * 0.4f + e;
     }
 
     private readonly record struct ConvertThenUpdate(float NegativeSigma, float Alpha, float Scale) : ElementWise.IOperator3To2
     {
-        public Vector<float> Invoke(Vector<float> eps, Vector<float> x, Vector<float> other, out Vector<float> converted)
+        public T Invoke<T>(T eps, T x, T other, out T converted) where T : struct, IFloatVector<T>
         {
             converted = (eps * NegativeSigma + x) / Alpha;
             return converted * Scale + other;

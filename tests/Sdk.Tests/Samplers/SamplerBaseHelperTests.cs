@@ -44,13 +44,13 @@ public sealed class SamplerBaseHelperTests
     // z·b + a; (z·b + a, a − z); z·b + a − c (z the noise).
     private readonly struct AddScaledNoise : ElementWise.IOperator3
     {
-        public System.Numerics.Vector<float> Invoke(System.Numerics.Vector<float> a, System.Numerics.Vector<float> b, System.Numerics.Vector<float> z) => z * b + a;
+        public T Invoke<T>(T a, T b, T z) where T : struct, IFloatVector<T> => z * b + a;
     }
 
     private readonly struct AddScaledNoiseAndDifference : ElementWise.IOperator3To2
     {
-        public System.Numerics.Vector<float> Invoke(System.Numerics.Vector<float> a, System.Numerics.Vector<float> b, System.Numerics.Vector<float> z,
-            out System.Numerics.Vector<float> second)
+        public T Invoke<T>(T a, T b, T z,
+            out T second) where T : struct, IFloatVector<T>
         {
             second = a - z;
             return z * b + a;
@@ -59,8 +59,8 @@ public sealed class SamplerBaseHelperTests
 
     private readonly struct AddScaledNoiseMinus : ElementWise.IOperator4
     {
-        public System.Numerics.Vector<float> Invoke(System.Numerics.Vector<float> a, System.Numerics.Vector<float> b, System.Numerics.Vector<float> c,
-            System.Numerics.Vector<float> z) => z * b + a - c;
+        public T Invoke<T>(T a, T b, T c,
+            T z) where T : struct, IFloatVector<T> => z * b + a - c;
     }
 
     /// <summary>Another noise source with torch's values (so the buffered path can be compared with the chunked one).</summary>
