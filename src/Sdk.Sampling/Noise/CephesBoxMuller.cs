@@ -57,7 +57,6 @@ internal static class CephesBoxMuller
     private const float CosP1 = (float)-1.388731625493765E-003;
     private const float CosP2 = (float)4.166664568298827E-002;
 
-    private const uint SignBit = 0x80000000u;
     private const uint ExponentBits = 0x7F800000u;
     private const uint HalfExponent = 0x3F000000u;
 
@@ -185,9 +184,9 @@ internal static class CephesBoxMuller
     {
         uint bits = BitConverter.SingleToUInt32Bits(x);
 
-        // Exponent and mantissa: x = m * 2^e with m in [0.5, 1).
-        float e = (int)(bits >> 23) - 0x7F;
-        e += 1f;
+        // Exponent and mantissa: x = m * 2^e with m in [0.5, 1). The reference's e = (k − 127) + 1, computed exactly in
+        // one subtraction.
+        float e = (int)(bits >> 23) - 0x7E;
         x = BitConverter.UInt32BitsToSingle((bits & ~ExponentBits) | HalfExponent);
 
         // if (m < sqrt(1/2)) { e -= 1; x = m + m - 1; } else { x = m - 1; }, in the reference's branch-free order.
@@ -217,7 +216,7 @@ internal static class CephesBoxMuller
     }
 
     /// <summary>
-    /// sincos256_ps for one lane (the Cephes sinf/cosf algorithm), for x in [0, 2π).
+    /// sincos256_ps for one lane (the Cephes sinf/cosf algorithm), for x in [+0, 2π) (not −0: the sign steps are left out).
     /// </summary>
     /// <remarks>
     /// Range reduction to octants by j = (trunc(x·4/π) + 1) &amp; ~1, the three-part Cody–Waite subtraction of
@@ -228,17 +227,15 @@ internal static class CephesBoxMuller
     /// </remarks>
     private static void SinCos(float x, out float sin, out float cos)
     {
-        uint signSin = BitConverter.SingleToUInt32Bits(x) & SignBit;
-        x = MathF.Abs(x);
-
+        // The reference takes the sine's sign from x and reduces |x|; x = 2π·u is +0 or positive here, so that sign is
+        // always clear and |x| = x.
         int j = (int)(x * FourOverPi); // truncation, as _mm256_cvttps_epi32
         j = (j + 1) & ~1;
         float y = j;
 
-        uint swapSignSin = (uint)(j & 4) << 29;
+        uint signSin = (uint)(j & 4) << 29;
         uint signCos = (uint)(~(j - 2) & 4) << 29;
         bool sinUsesSinePoly = (j & 2) == 0;
-        signSin ^= swapSignSin;
 
         x = MathF.FusedMultiplyAdd(y, MinusDP1, x);
         x = MathF.FusedMultiplyAdd(y, MinusDP2, x);
@@ -259,9 +256,10 @@ internal static class CephesBoxMuller
         ys *= z;
         ys = MathF.FusedMultiplyAdd(ys, x, x);
 
-        // The reference selects with masks and adds the unselected +0 (turning a -0 into +0); "+ 0f" keeps that.
-        float sinMagnitude = (sinUsesSinePoly ? ys : yc) + 0f;
-        float cosMagnitude = (sinUsesSinePoly ? yc : ys) + 0f;
+        // The reference selects with masks and adds the unselected +0, turning a −0 into +0. That addition is left out:
+        // a zero here can only give a zero product with the radius, which the caller's final "+ 0" makes +0 either way.
+        float sinMagnitude = sinUsesSinePoly ? ys : yc;
+        float cosMagnitude = sinUsesSinePoly ? yc : ys;
         sin = BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(sinMagnitude) ^ signSin);
         cos = BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(cosMagnitude) ^ signCos);
     }
@@ -271,7 +269,7 @@ internal static class CephesBoxMuller
     private static Vector256<float> Log(Vector256<float> x)
     {
         var bits = x.AsUInt32();
-        var e = Vector256.ConvertToSingle((bits >> 23).AsInt32() - Vector256.Create(0x7F)) + Vector256<float>.One;
+        var e = Vector256.ConvertToSingle((bits >> 23).AsInt32() - Vector256.Create(0x7E));
         x = ((bits & Vector256.Create(~ExponentBits)) | Vector256.Create(HalfExponent)).AsSingle();
 
         var small = Vector256.LessThan(x, Vector256.Create(CephesSqrtHalf));
@@ -303,18 +301,14 @@ internal static class CephesBoxMuller
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector256<float> Sin, Vector256<float> Cos) SinCos(Vector256<float> x)
     {
-        var signSin = x.AsUInt32() & Vector256.Create(SignBit);
-        x = Vector256.Abs(x);
-
         var j = Truncate(x * Vector256.Create(FourOverPi));
         j = (j + Vector256<int>.One) & Vector256.Create(~1);
         var y = Vector256.ConvertToSingle(j);
 
         var four = Vector256.Create(4);
-        var swapSignSin = ((j & four) << 29).AsUInt32();
+        var signSin = ((j & four) << 29).AsUInt32();
         var signCos = ((~(j - Vector256.Create(2)) & four) << 29).AsUInt32();
         var sinUsesSinePoly = Vector256.Equals(j & Vector256.Create(2), Vector256<int>.Zero).AsSingle();
-        signSin ^= swapSignSin;
 
         x = Vector256.FusedMultiplyAdd(y, Vector256.Create(MinusDP1), x);
         x = Vector256.FusedMultiplyAdd(y, Vector256.Create(MinusDP2), x);
@@ -333,8 +327,8 @@ internal static class CephesBoxMuller
         ys *= z;
         ys = Vector256.FusedMultiplyAdd(ys, x, x);
 
-        var sinMagnitude = Vector256.ConditionalSelect(sinUsesSinePoly, ys, yc) + Vector256<float>.Zero;
-        var cosMagnitude = Vector256.ConditionalSelect(sinUsesSinePoly, yc, ys) + Vector256<float>.Zero;
+        var sinMagnitude = Vector256.ConditionalSelect(sinUsesSinePoly, ys, yc);
+        var cosMagnitude = Vector256.ConditionalSelect(sinUsesSinePoly, yc, ys);
         return ((sinMagnitude.AsUInt32() ^ signSin).AsSingle(), (cosMagnitude.AsUInt32() ^ signCos).AsSingle());
     }
 
@@ -343,7 +337,7 @@ internal static class CephesBoxMuller
     private static Vector512<float> Log(Vector512<float> x)
     {
         var bits = x.AsUInt32();
-        var e = Vector512.ConvertToSingle((bits >> 23).AsInt32() - Vector512.Create(0x7F)) + Vector512<float>.One;
+        var e = Vector512.ConvertToSingle((bits >> 23).AsInt32() - Vector512.Create(0x7E));
         x = ((bits & Vector512.Create(~ExponentBits)) | Vector512.Create(HalfExponent)).AsSingle();
 
         var small = Vector512.LessThan(x, Vector512.Create(CephesSqrtHalf));
@@ -375,18 +369,14 @@ internal static class CephesBoxMuller
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static (Vector512<float> Sin, Vector512<float> Cos) SinCos(Vector512<float> x)
     {
-        var signSin = x.AsUInt32() & Vector512.Create(SignBit);
-        x = Vector512.Abs(x);
-
         var j = Truncate(x * Vector512.Create(FourOverPi));
         j = (j + Vector512<int>.One) & Vector512.Create(~1);
         var y = Vector512.ConvertToSingle(j);
 
         var four = Vector512.Create(4);
-        var swapSignSin = ((j & four) << 29).AsUInt32();
+        var signSin = ((j & four) << 29).AsUInt32();
         var signCos = ((~(j - Vector512.Create(2)) & four) << 29).AsUInt32();
         var sinUsesSinePoly = Vector512.Equals(j & Vector512.Create(2), Vector512<int>.Zero).AsSingle();
-        signSin ^= swapSignSin;
 
         x = Vector512.FusedMultiplyAdd(y, Vector512.Create(MinusDP1), x);
         x = Vector512.FusedMultiplyAdd(y, Vector512.Create(MinusDP2), x);
@@ -405,8 +395,8 @@ internal static class CephesBoxMuller
         ys *= z;
         ys = Vector512.FusedMultiplyAdd(ys, x, x);
 
-        var sinMagnitude = Vector512.ConditionalSelect(sinUsesSinePoly, ys, yc) + Vector512<float>.Zero;
-        var cosMagnitude = Vector512.ConditionalSelect(sinUsesSinePoly, yc, ys) + Vector512<float>.Zero;
+        var sinMagnitude = Vector512.ConditionalSelect(sinUsesSinePoly, ys, yc);
+        var cosMagnitude = Vector512.ConditionalSelect(sinUsesSinePoly, yc, ys);
         return ((sinMagnitude.AsUInt32() ^ signSin).AsSingle(), (cosMagnitude.AsUInt32() ^ signCos).AsSingle());
     }
 }

@@ -2,6 +2,7 @@ using Diffusion.Sdk.Abstractions;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Diffusion.Sdk.Sampling;
 
@@ -184,8 +185,8 @@ internal sealed class MersenneTwister
         int k = 0;
         for (; k + width <= StateSize - ShiftSize; k += width)
         {
-            var mixed = Mix(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)));
-            (Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize)) ^ mixed).StoreUnsafe(ref s, (nuint)k);
+            Renew(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)), Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize)))
+                .StoreUnsafe(ref s, (nuint)k);
         }
 
         for (; k < StateSize - ShiftSize; k++)
@@ -195,8 +196,8 @@ internal sealed class MersenneTwister
 
         for (; k + width <= StateSize - 1; k += width)
         {
-            var mixed = Mix(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)));
-            (Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize - StateSize)) ^ mixed).StoreUnsafe(ref s, (nuint)k);
+            Renew(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)), Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize - StateSize)))
+                .StoreUnsafe(ref s, (nuint)k);
         }
 
         TwistScalar(state, k);
@@ -219,8 +220,7 @@ internal sealed class MersenneTwister
         int k = 0;
         for (; k + width <= StateSize - ShiftSize; k += width)
         {
-            var mixed = Mix(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)));
-            var renewed = Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize)) ^ mixed;
+            var renewed = Renew(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)), Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize)));
             renewed.StoreUnsafe(ref s, (nuint)k);
             ToFloatUniforms(Temper(renewed)).StoreUnsafe(ref d, (nuint)k);
         }
@@ -234,8 +234,7 @@ internal sealed class MersenneTwister
         int secondRunStart = k;
         for (; k + width <= StateSize - 1; k += width)
         {
-            var mixed = Mix(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)));
-            var renewed = Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize - StateSize)) ^ mixed;
+            var renewed = Renew(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)), Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize - StateSize)));
             renewed.StoreUnsafe(ref s, (nuint)k);
             ToFloatUniforms(Temper(renewed)).StoreUnsafe(ref d, (nuint)k);
         }
@@ -308,13 +307,27 @@ internal sealed class MersenneTwister
         return (y >> 1) ^ (odd & Vector256.Create(MatrixA));
     }
 
+    // The 512-bit twist and tempering are written for AVX-512's three-input logic instruction (vpternlogd): the word
+    // pair's bit merge is one bitwise select, the lowest bit becomes an all-ones or all-zeros mask by negation, and each
+    // tempering step's "xor with a masked shift" is one instruction after the shift. The same bits as the plain forms.
+    // Word k+m (or k+m−n) xor the twist of words k and k+1: the renewed word k.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<uint> Mix(Vector512<uint> current, Vector512<uint> following)
+    private static Vector512<uint> Renew(Vector512<uint> current, Vector512<uint> following, Vector512<uint> distant)
     {
-        var y = (current & Vector512.Create(UpperMask)) | (following & Vector512.Create(LowerMask));
-        var odd = Vector512.Equals(y & Vector512<uint>.One, Vector512<uint>.One);
-        return (y >> 1) ^ (odd & Vector512.Create(MatrixA));
+        var y = Vector512.ConditionalSelect(Vector512.Create(UpperMask), current, following);
+        var matrix = (Vector512<uint>.Zero - (y & Vector512<uint>.One)) & Vector512.Create(MatrixA);
+        return Xor3(y >> 1, matrix, distant);
     }
+
+    // a ^ b ^ c in one vpternlogd (0x96) where AVX-512F is there.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> Xor3(Vector512<uint> a, Vector512<uint> b, Vector512<uint> c) =>
+        Avx512F.IsSupported ? Avx512F.TernaryLogic(a, b, c, 0x96) : a ^ b ^ c;
+
+    // a ^ (b & c) in one vpternlogd (0x78) where AVX-512F is there.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<uint> XorAnd(Vector512<uint> a, Vector512<uint> b, Vector512<uint> c) =>
+        Avx512F.IsSupported ? Avx512F.TernaryLogic(a, b, c, 0x78) : a ^ (b & c);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Temper(uint y)
@@ -338,8 +351,8 @@ internal sealed class MersenneTwister
     private static Vector512<uint> Temper(Vector512<uint> y)
     {
         y ^= y >> 11;
-        y ^= (y << 7) & Vector512.Create(TemperB);
-        y ^= (y << 15) & Vector512.Create(TemperC);
+        y = XorAnd(y, y << 7, Vector512.Create(TemperB));
+        y = XorAnd(y, y << 15, Vector512.Create(TemperC));
         return y ^ (y >> 18);
     }
 }
