@@ -27,7 +27,9 @@ namespace Diffusion.Sdk.Sampling;
 /// The loops are compiled fully optimized on first use (<see cref="MethodImplOptions.AggressiveOptimization"/>):
 /// with tiered compilation a sampler's step would otherwise run its first runs as unoptimized tier-0 code, where
 /// the operator is not inlined and every vector goes through the stack, many times slower, for as many steps as a
-/// user's whole run takes. Optimization changes no rounding.
+/// user's whole run takes. Optimization changes no rounding. The last elements (fewer than a register) are computed
+/// in a method of their own: with its stack buffer in the loop's method, the JIT spilled and reloaded the operator's
+/// scalars on every iteration, which made a four-input pass twice as slow.
 /// </para>
 /// </remarks>
 public static class ElementWise
@@ -136,11 +138,17 @@ public static class ElementWise
             var offset = (nuint)i;
             op.Invoke(T.Load(ref ra, offset)).Store(ref rDestination, offset);
         }
-        if (i == destination.Length) return;
+        if (i != destination.Length) Tail<TOperator, T>(op, a[i..], destination[i..]);
+    }
 
-        Span<float> lanes = stackalloc float[2 * width];
-        op.Invoke(Lane<T>(a[i..], lanes, 0)).Store(ref MemoryMarshal.GetReference(lanes), 0);
-        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tail<TOperator, T>(TOperator op, ReadOnlySpan<float> a, Span<float> destination)
+        where TOperator : struct, IOperator1
+        where T : struct, IFloatVector<T>
+    {
+        Span<float> lanes = stackalloc float[2 * T.Count];
+        op.Invoke(Lane<T>(a, lanes, 0)).Store(ref MemoryMarshal.GetReference(lanes), 0);
+        lanes[..destination.Length].CopyTo(destination);
     }
 
     /// <summary>destination[i] = op(a[i], b[i]).</summary>
@@ -168,11 +176,17 @@ public static class ElementWise
             var offset = (nuint)i;
             op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset)).Store(ref rDestination, offset);
         }
-        if (i == destination.Length) return;
+        if (i != destination.Length) Tail<TOperator, T>(op, a[i..], b[i..], destination[i..]);
+    }
 
-        Span<float> lanes = stackalloc float[3 * width];
-        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1)).Store(ref MemoryMarshal.GetReference(lanes), 0);
-        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tail<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
+        where TOperator : struct, IOperator2
+        where T : struct, IFloatVector<T>
+    {
+        Span<float> lanes = stackalloc float[3 * T.Count];
+        op.Invoke(Lane<T>(a, lanes, 0), Lane<T>(b, lanes, 1)).Store(ref MemoryMarshal.GetReference(lanes), 0);
+        lanes[..destination.Length].CopyTo(destination);
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i]).</summary>
@@ -201,11 +215,17 @@ public static class ElementWise
             var offset = (nuint)i;
             op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset)).Store(ref rDestination, offset);
         }
-        if (i == destination.Length) return;
+        if (i != destination.Length) Tail<TOperator, T>(op, a[i..], b[i..], c[i..], destination[i..]);
+    }
 
-        Span<float> lanes = stackalloc float[4 * width];
-        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2)).Store(ref MemoryMarshal.GetReference(lanes), 0);
-        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tail<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination)
+        where TOperator : struct, IOperator3
+        where T : struct, IFloatVector<T>
+    {
+        Span<float> lanes = stackalloc float[4 * T.Count];
+        op.Invoke(Lane<T>(a, lanes, 0), Lane<T>(b, lanes, 1), Lane<T>(c, lanes, 2)).Store(ref MemoryMarshal.GetReference(lanes), 0);
+        lanes[..destination.Length].CopyTo(destination);
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i], d[i]).</summary>
@@ -235,11 +255,17 @@ public static class ElementWise
             var offset = (nuint)i;
             op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), T.Load(ref rd, offset)).Store(ref rDestination, offset);
         }
-        if (i == destination.Length) return;
+        if (i != destination.Length) Tail<TOperator, T>(op, a[i..], b[i..], c[i..], d[i..], destination[i..]);
+    }
 
-        Span<float> lanes = stackalloc float[5 * width];
-        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), Lane<T>(d[i..], lanes, 3)).Store(ref MemoryMarshal.GetReference(lanes), 0);
-        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tail<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination)
+        where TOperator : struct, IOperator4
+        where T : struct, IFloatVector<T>
+    {
+        Span<float> lanes = stackalloc float[5 * T.Count];
+        op.Invoke(Lane<T>(a, lanes, 0), Lane<T>(b, lanes, 1), Lane<T>(c, lanes, 2), Lane<T>(d, lanes, 3)).Store(ref MemoryMarshal.GetReference(lanes), 0);
+        lanes[..destination.Length].CopyTo(destination);
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i], d[i], e[i]).</summary>
@@ -270,11 +296,17 @@ public static class ElementWise
             var offset = (nuint)i;
             op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), T.Load(ref rd, offset), T.Load(ref re, offset)).Store(ref rDestination, offset);
         }
-        if (i == destination.Length) return;
+        if (i != destination.Length) Tail<TOperator, T>(op, a[i..], b[i..], c[i..], d[i..], e[i..], destination[i..]);
+    }
 
-        Span<float> lanes = stackalloc float[6 * width];
-        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), Lane<T>(d[i..], lanes, 3), Lane<T>(e[i..], lanes, 4)).Store(ref MemoryMarshal.GetReference(lanes), 0);
-        lanes[..(destination.Length - i)].CopyTo(destination[i..]);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tail<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e, Span<float> destination)
+        where TOperator : struct, IOperator5
+        where T : struct, IFloatVector<T>
+    {
+        Span<float> lanes = stackalloc float[6 * T.Count];
+        op.Invoke(Lane<T>(a, lanes, 0), Lane<T>(b, lanes, 1), Lane<T>(c, lanes, 2), Lane<T>(d, lanes, 3), Lane<T>(e, lanes, 4)).Store(ref MemoryMarshal.GetReference(lanes), 0);
+        lanes[..destination.Length].CopyTo(destination);
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i]).</summary>
@@ -306,11 +338,17 @@ public static class ElementWise
             op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), out var other).Store(ref rDestination, offset);
             other.Store(ref rSecond, offset);
         }
-        if (i == destination.Length) return;
+        if (i != destination.Length) Tail<TOperator, T>(op, a[i..], b[i..], destination[i..], second[i..]);
+    }
 
-        Span<float> lanes = stackalloc float[3 * width];
-        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
-        StoreTail(lanes, last, destination[i..], second[i..]);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tail<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator2To2
+        where T : struct, IFloatVector<T>
+    {
+        Span<float> lanes = stackalloc float[3 * T.Count];
+        op.Invoke(Lane<T>(a, lanes, 0), Lane<T>(b, lanes, 1), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
+        StoreTail(lanes, last, destination, second);
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i]).</summary>
@@ -343,11 +381,17 @@ public static class ElementWise
             op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), out var other).Store(ref rDestination, offset);
             other.Store(ref rSecond, offset);
         }
-        if (i == destination.Length) return;
+        if (i != destination.Length) Tail<TOperator, T>(op, a[i..], b[i..], c[i..], destination[i..], second[i..]);
+    }
 
-        Span<float> lanes = stackalloc float[4 * width];
-        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
-        StoreTail(lanes, last, destination[i..], second[i..]);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tail<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator3To2
+        where T : struct, IFloatVector<T>
+    {
+        Span<float> lanes = stackalloc float[4 * T.Count];
+        op.Invoke(Lane<T>(a, lanes, 0), Lane<T>(b, lanes, 1), Lane<T>(c, lanes, 2), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
+        StoreTail(lanes, last, destination, second);
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i]).</summary>
@@ -381,11 +425,17 @@ public static class ElementWise
             op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), T.Load(ref rd, offset), out var other).Store(ref rDestination, offset);
             other.Store(ref rSecond, offset);
         }
-        if (i == destination.Length) return;
+        if (i != destination.Length) Tail<TOperator, T>(op, a[i..], b[i..], c[i..], d[i..], destination[i..], second[i..]);
+    }
 
-        Span<float> lanes = stackalloc float[5 * width];
-        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), Lane<T>(d[i..], lanes, 3), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
-        StoreTail(lanes, last, destination[i..], second[i..]);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tail<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator4To2
+        where T : struct, IFloatVector<T>
+    {
+        Span<float> lanes = stackalloc float[5 * T.Count];
+        op.Invoke(Lane<T>(a, lanes, 0), Lane<T>(b, lanes, 1), Lane<T>(c, lanes, 2), Lane<T>(d, lanes, 3), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
+        StoreTail(lanes, last, destination, second);
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], c[i], d[i], e[i]).</summary>
@@ -420,11 +470,17 @@ public static class ElementWise
             op.Invoke(T.Load(ref ra, offset), T.Load(ref rb, offset), T.Load(ref rc, offset), T.Load(ref rd, offset), T.Load(ref re, offset), out var other).Store(ref rDestination, offset);
             other.Store(ref rSecond, offset);
         }
-        if (i == destination.Length) return;
+        if (i != destination.Length) Tail<TOperator, T>(op, a[i..], b[i..], c[i..], d[i..], e[i..], destination[i..], second[i..]);
+    }
 
-        Span<float> lanes = stackalloc float[6 * width];
-        op.Invoke(Lane<T>(a[i..], lanes, 0), Lane<T>(b[i..], lanes, 1), Lane<T>(c[i..], lanes, 2), Lane<T>(d[i..], lanes, 3), Lane<T>(e[i..], lanes, 4), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
-        StoreTail(lanes, last, destination[i..], second[i..]);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static void Tail<TOperator, T>(TOperator op, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e, Span<float> destination, Span<float> second)
+        where TOperator : struct, IOperator5To2
+        where T : struct, IFloatVector<T>
+    {
+        Span<float> lanes = stackalloc float[6 * T.Count];
+        op.Invoke(Lane<T>(a, lanes, 0), Lane<T>(b, lanes, 1), Lane<T>(c, lanes, 2), Lane<T>(d, lanes, 3), Lane<T>(e, lanes, 4), out var last).Store(ref MemoryMarshal.GetReference(lanes), 0);
+        StoreTail(lanes, last, destination, second);
     }
 
     // Both results of the padded last vector: the first is in lanes[0..width), the second in a register.
