@@ -53,7 +53,27 @@ public sealed class NoiseSchedule
     }
 
     /// <summary>The schedule a scheduler configuration describes.</summary>
-    public static NoiseSchedule FromConfig(SchedulerConfig config) => new(BetaSchedules.FromConfig(config));
+    /// <remarks>
+    /// A schedule never changes once built, so the one of the last formula-defined β schedule asked for is kept and
+    /// handed out again: a user's loop creates a sampler per run, and five 1000-entry tables (40 KB) per sampler cost
+    /// about as much as the run's steps on small latents. Trained β lists are built every time.
+    /// </remarks>
+    public static NoiseSchedule FromConfig(SchedulerConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.TrainedBetas is not null) return new(BetaSchedules.FromConfig(config));
+        var key = new ScheduleKey(config.BetaSchedule, config.BetaStart, config.BetaEnd, config.NumTrainTimesteps, config.RescaleBetasZeroSnr);
+        if (s_last is { } last && last.Key == key) return last.Schedule;
+        var schedule = new NoiseSchedule(BetaSchedules.FromConfig(config));
+        s_last = new LastSchedule(key, schedule);
+        return schedule;
+    }
+
+    private readonly record struct ScheduleKey(BetaSchedule Kind, double Start, double End, int Count, bool ZeroTerminalSnr);
+
+    private sealed record LastSchedule(ScheduleKey Key, NoiseSchedule Schedule);
+
+    private static volatile LastSchedule? s_last;
 
     /// <summary>Number of training timesteps T.</summary>
     public int NumTrainTimesteps => _betas.Length;

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 
 namespace Diffusion.Sdk.Sampling;
@@ -104,6 +105,11 @@ public abstract class SamplerBase : ISampler
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// The per-call bookkeeping here and in the σ-space base is compiled optimized on first use: a run is a few dozen
+    /// calls, too few for tiered compilation to replace the unoptimized first version while it lasts.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool Step(in StepInput input, in StepOutput output, INoiseSource noise)
     {
         ArgumentNullException.ThrowIfNull(noise);
@@ -160,6 +166,7 @@ public abstract class SamplerBase : ISampler
     /// a time (no tensor of noise is written and read back, no buffer is needed); other sources fill buffer
     /// <paramref name="scratchSlot"/> (<see cref="Buffer"/>) and the formula runs over it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void ApplyWithNoise<TOperator>(TOperator op, INoiseSource noise, int scratchSlot, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination)
         where TOperator : struct, ElementWise.IOperator3
     {
@@ -181,6 +188,7 @@ public abstract class SamplerBase : ISampler
     }
 
     /// <summary>(destination[i], second[i]) = op(a[i], b[i], z[i]), z drawn as in <see cref="ApplyWithNoise{TOperator}(TOperator, INoiseSource, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void ApplyWithNoise<TOperator>(TOperator op, INoiseSource noise, int scratchSlot, ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> destination,
         Span<float> second)
         where TOperator : struct, ElementWise.IOperator3To2
@@ -204,6 +212,7 @@ public abstract class SamplerBase : ISampler
     }
 
     /// <summary>destination[i] = op(a[i], b[i], c[i], z[i]), z drawn as in <see cref="ApplyWithNoise{TOperator}(TOperator, INoiseSource, int, ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected void ApplyWithNoise<TOperator>(TOperator op, INoiseSource noise, int scratchSlot, ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c,
         Span<float> destination)
         where TOperator : struct, ElementWise.IOperator4
@@ -252,6 +261,7 @@ public abstract class SamplerBase : ISampler
         OnReset();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int BeginStep(in StepInput input, in StepOutput output)
     {
         if (_timesteps.Length == 0)

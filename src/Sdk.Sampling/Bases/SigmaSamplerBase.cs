@@ -133,6 +133,7 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
 
     /// <summary>The network sees the variance-preserving sample x/√(σ²+1), σ of the evaluation at <paramref name="timestep"/>.</summary>
     /// <remarks>One <see cref="ElementWise"/> pass (IEEE division, as <c>TensorPrimitives.Divide</c>), compiled optimized on first use.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void ScaleModelInput(ReadOnlySpan<float> sample, double timestep, Span<float> destination) =>
         ElementWise.Apply(new DivideBy(MathF.Sqrt(Square((float)SigmaAt(timestep)) + 1)), sample, destination);
 
@@ -310,6 +311,7 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     protected override int FirstStepIndex(double timestep) => ScheduleIndex(timestep);
 
     /// <summary>One evaluation: x̂₀ from the network output at the evaluation's σ, then the sampler's <see cref="Advance"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected sealed override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)
     {
         _next = stepIndex + 1;

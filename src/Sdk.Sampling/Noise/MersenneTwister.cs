@@ -37,6 +37,7 @@ internal sealed class MersenneTwister
     private int _next;
 
     /// <summary>The state of <c>mt19937(seed)</c>: only the low 32 bits of the seed are used, as torch's <c>init_with_uint32</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public MersenneTwister(ulong seed)
     {
         uint s = unchecked((uint)seed);

@@ -1,5 +1,6 @@
 using Diffusion.Sdk.Abstractions;
 using System;
+using System.Runtime.CompilerServices;
 
 namespace Diffusion.Sdk.Sampling;
 
@@ -89,6 +90,7 @@ public sealed class TorchGaussianNoise : INoiseSource
     }
 
     /// <summary>torch's normal_fill: all uniforms first, then in-place 16-wide Box–Muller blocks, then the tail redo.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void FillBlocks(Span<float> data)
     {
         int n = data.Length;
@@ -131,6 +133,7 @@ public sealed class TorchGaussianNoise : INoiseSource
     /// in order, are exactly the values of that one call, and the generator ends in the same state. The span is this
     /// generator's memory, valid until its next draw.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal ReadOnlySpan<float> NextChunk(int total, int start)
     {
         if (total < MinChunkedLength || (uint)start >= (uint)total)

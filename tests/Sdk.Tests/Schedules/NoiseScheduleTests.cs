@@ -10,6 +10,29 @@ public sealed class NoiseScheduleTests
     private static NoiseSchedule Linear => NoiseSchedule.FromConfig(new SchedulerConfig());
 
     [Test]
+    public void TheLastFormulaScheduleIsSharedAndAnyChangedSettingBuildsANewOne()
+    {
+        SchedulerConfig Sd() => new() { BetaSchedule = BetaSchedule.ScaledLinear, BetaStart = 0.00085, BetaEnd = 0.012 };
+        var first = NoiseSchedule.FromConfig(Sd());
+        Assert.That(NoiseSchedule.FromConfig(Sd()), Is.SameAs(first));
+        foreach (var change in new Action<SchedulerConfig>[]
+        {
+            c => c.BetaSchedule = BetaSchedule.Linear, c => c.BetaStart = 0.0009, c => c.BetaEnd = 0.013, c => c.NumTrainTimesteps = 999,
+            c => c.RescaleBetasZeroSnr = true,
+        })
+        {
+            var changed = Sd();
+            change(changed);
+            var other = NoiseSchedule.FromConfig(changed);
+            Assert.That(other, Is.Not.SameAs(first));
+            Assert.That(other.Betas.ToArray(), Is.EqualTo(new NoiseSchedule(BetaSchedules.FromConfig(changed)).Betas.ToArray()));
+        }
+        var trained = new SchedulerConfig { NumTrainTimesteps = 3, TrainedBetas = [0.1, 0.2, 0.3] };
+        Assert.That(NoiseSchedule.FromConfig(trained), Is.Not.SameAs(NoiseSchedule.FromConfig(trained)), "trained β lists are not cached");
+        Assert.That(NoiseSchedule.FromConfig(Sd()).AlphasCumprod.ToArray(), Is.EqualTo(new NoiseSchedule(BetaSchedules.FromConfig(Sd())).AlphasCumprod.ToArray()));
+    }
+
+    [Test]
     public void LinearBetasRunFromStartToEnd()
     {
         var betas = Linear.Betas.ToArray();
