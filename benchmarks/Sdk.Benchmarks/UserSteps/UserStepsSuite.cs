@@ -58,7 +58,7 @@ public static class UserStepsSuite
     public const int SdkWarmRuns = 20;
 
     /// <summary>Rounds of side-by-side measurements per case (the reported figures are medians over the rounds).</summary>
-    public const int Rounds = 3;
+    public const int Rounds = 5;
 
     private const int NoiseDraws = 100, NoiseRuns = 7;
 

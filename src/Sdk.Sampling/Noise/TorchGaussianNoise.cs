@@ -121,24 +121,26 @@ public sealed class TorchGaussianNoise : INoiseSource
     /// <summary>The shortest draw <see cref="NextChunk"/> serves (shorter ones take torch's element-by-element path).</summary>
     internal const int MinChunkedLength = BlockSize;
 
-    // NextChunk's values: one chunk, plus room for the uniforms after the last whole block and the tail block. Made
-    // with the generator, so that a sampler's first chunked draw, whenever it comes, allocates nothing.
-    private readonly float[] _chunk = new float[ChunkSize + BlockSize];
+    // NextChunk's values: one chunk, plus room for the uniforms after the last whole block and the tail block. One per
+    // thread, shared by the generators drawing on it: a user's loop makes a generator per run, and a fresh 16 KB buffer
+    // each time costs page faults until the collector reuses memory; a piece is used before the next one is drawn.
+    [ThreadStatic]
+    private static float[]? t_chunk;
 
     /// <summary>
     /// The values at <paramref name="start"/>… of one <see cref="NextGaussian"/> call of <paramref name="total"/> values
     /// (at least <see cref="MinChunkedLength"/>), a cache-sized piece at a time, so that a caller can use each piece
     /// while it is still in the L1 cache instead of writing the whole tensor and reading it back. Call it with
     /// start = 0, then each time at the end of the piece it returned, until <paramref name="total"/>: the pieces,
-    /// in order, are exactly the values of that one call, and the generator ends in the same state. The span is this
-    /// generator's memory, valid until its next draw.
+    /// in order, are exactly the values of that one call, and the generator ends in the same state. The span is the
+    /// calling thread's chunk memory, valid until the next chunked draw on this thread (of any generator).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal ReadOnlySpan<float> NextChunk(int total, int start)
     {
         if (total < MinChunkedLength || (uint)start >= (uint)total)
             throw new ArgumentOutOfRangeException(nameof(start), start, $"A chunked draw of {total} values needs at least {MinChunkedLength} and a start inside it.");
-        var chunk = _chunk;
+        var chunk = t_chunk ??= new float[ChunkSize + BlockSize];
         int whole = total - (total % BlockSize);
         if (start + ChunkSize < whole)
         {

@@ -47,6 +47,54 @@ public sealed class ChunkedNoiseTests
         Assert.That(BitsOf(afterPieces), Is.EqualTo(BitsOf(afterWhole)), "the generator ends in another state");
     }
 
+    [Test]
+    public void GeneratorsTakingTurnsOnOneThreadEachDrawTheirOwnStream()
+    {
+        // The chunk memory is the thread's: each piece is copied out before the other generator draws, as a sampler's
+        // pass uses it, and each generator still yields exactly its own whole draw.
+        const int length = 10_000;
+        var (first, second) = (new TorchGaussianNoise(7), new TorchGaussianNoise(8));
+        var (firstPieces, secondPieces) = (new float[length], new float[length]);
+        for (int a = 0, b = 0; a < length || b < length;)
+        {
+            if (a < length) { var piece = first.NextChunk(length, a); piece.CopyTo(firstPieces.AsSpan(a)); a += piece.Length; }
+            if (b < length) { var piece = second.NextChunk(length, b); piece.CopyTo(secondPieces.AsSpan(b)); b += piece.Length; }
+        }
+        var (firstWhole, secondWhole) = (new float[length], new float[length]);
+        new TorchGaussianNoise(7).NextGaussian(firstWhole);
+        new TorchGaussianNoise(8).NextGaussian(secondWhole);
+        Assert.That(BitsOf(firstPieces), Is.EqualTo(BitsOf(firstWhole)));
+        Assert.That(BitsOf(secondPieces), Is.EqualTo(BitsOf(secondWhole)));
+    }
+
+    [Test]
+    public void ChunkedDrawsOnTwoThreadsAtOnceDoNotMix()
+    {
+        const int length = 50_000;
+        float[] Draw(ulong seed)
+        {
+            var generator = new TorchGaussianNoise(seed);
+            var values = new float[length];
+            for (var start = 0; start < length;)
+            {
+                var piece = generator.NextChunk(length, start);
+                piece.CopyTo(values.AsSpan(start));
+                start += piece.Length;
+            }
+            return values;
+        }
+        for (var round = 0; round < 5; round++)
+        {
+            var tasks = new[] { Task.Run(() => Draw(11)), Task.Run(() => Draw(12)) };
+            Task.WaitAll(tasks);
+            var (expected11, expected12) = (new float[length], new float[length]);
+            new TorchGaussianNoise(11).NextGaussian(expected11);
+            new TorchGaussianNoise(12).NextGaussian(expected12);
+            Assert.That(BitsOf(tasks[0].Result), Is.EqualTo(BitsOf(expected11)));
+            Assert.That(BitsOf(tasks[1].Result), Is.EqualTo(BitsOf(expected12)));
+        }
+    }
+
     [TestCase("euler-ancestral", 1, 4, 16, 16)]
     [TestCase("euler-ancestral", 3, 1, 7, 7)]
     [TestCase("ddpm", 1, 4, 16, 16)]
