@@ -172,43 +172,31 @@ internal sealed class MersenneTwister
         TwistScalar(state, k);
     }
 
-    /// <summary>
-    /// The twist sixteen words at a time (the reasoning of <see cref="TwistVector256"/> holds for 16 lanes). Each run's
-    /// words after its last whole vector are renewed by one more vector, the sixteen words ending with the run's last:
-    /// its operands are loaded before the run overwrites any of them, so the words it renews a second time get the
-    /// values they already hold. Only the state's last word, which reads word 0, is renewed alone.
-    /// </summary>
+    /// <summary>The twist sixteen words at a time (the reasoning of <see cref="TwistVector256"/> holds for 16 lanes).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TwistVector512(Span<uint> state)
     {
-        if (state.Length != StateSize) throw new ArgumentException($"The state has {StateSize} words.", nameof(state));
         ref uint s = ref MemoryMarshal.GetReference(state);
-        const int width = 16, firstEnd = StateSize - ShiftSize, secondEnd = StateSize - 1;
-
-        // The last vectors' own words and successors, as they are before this twist (the first run's distant words,
-        // k + m, are not renewed until the second run, so they are loaded with them).
-        var firstLast = Vector512.LoadUnsafe(ref s, firstEnd - width);
-        var firstLastNext = Vector512.LoadUnsafe(ref s, firstEnd - width + 1);
-        var firstLastDistant = Vector512.LoadUnsafe(ref s, firstEnd - width + ShiftSize);
-        var secondLast = Vector512.LoadUnsafe(ref s, secondEnd - width);
-        var secondLastNext = Vector512.LoadUnsafe(ref s, secondEnd - width + 1);
-
+        const int width = 16;
         int k = 0;
-        for (; k + width <= firstEnd; k += width)
+        for (; k + width <= StateSize - ShiftSize; k += width)
         {
             Renew(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)), Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize)))
                 .StoreUnsafe(ref s, (nuint)k);
         }
-        Renew(firstLast, firstLastNext, firstLastDistant).StoreUnsafe(ref s, firstEnd - width);
 
-        for (k = firstEnd; k + width <= secondEnd; k += width)
+        for (; k < StateSize - ShiftSize; k++)
+        {
+            state[k] = state[k + ShiftSize] ^ Mix(state[k], state[k + 1]);
+        }
+
+        for (; k + width <= StateSize - 1; k += width)
         {
             Renew(Vector512.LoadUnsafe(ref s, (nuint)k), Vector512.LoadUnsafe(ref s, (nuint)(k + 1)), Vector512.LoadUnsafe(ref s, (nuint)(k + ShiftSize - StateSize)))
                 .StoreUnsafe(ref s, (nuint)k);
         }
-        Renew(secondLast, secondLastNext, Vector512.LoadUnsafe(ref s, secondEnd - width + ShiftSize - StateSize)).StoreUnsafe(ref s, secondEnd - width);
 
-        TwistScalar(state, secondEnd);
+        TwistScalar(state, k);
     }
 
     /// <summary>Tempering and conversion one word at a time, from position <paramref name="from"/> on.</summary>
