@@ -268,6 +268,7 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     /// The timesteps of the configured spacing, as float32 values like the reference's. Unlike the
     /// variance-preserving samplers, <c>linspace</c> is not rounded here, so timesteps may be fractional.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected double[] SpacedTimesteps(int numInferenceSteps)
     {
         var count = Schedule.NumTrainTimesteps;
@@ -280,6 +281,7 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     }
 
     /// <summary>σ_t at each (fractional) timestep, by linear interpolation of the training table (numpy's <c>interp</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     protected double[] InterpolateSigmas(ReadOnlySpan<double> timesteps)
     {
         var sigmas = new double[timesteps.Length];
@@ -532,6 +534,7 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     }
 
     // The σ table of a new schedule: the intervals (spaced σ then the final σ, as float32) and one entry per evaluation.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private double[] Install(double[] timesteps, double[] sigmas)
     {
         var intervals = new double[sigmas.Length + 1];

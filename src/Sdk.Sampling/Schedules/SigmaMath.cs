@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 namespace Diffusion.Sdk.Sampling;
 
@@ -123,6 +124,7 @@ public static class SigmaMath
     /// Piecewise-linear interpolation of the table (x_i, y_i) at <paramref name="x"/>, with x ascending; values outside
     /// the table take the end values.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static double Interpolate(double x, ReadOnlySpan<double> xs, ReadOnlySpan<double> ys)
     {
         if (xs.Length != ys.Length || xs.IsEmpty) throw new ArgumentException("The table needs matching, non-empty x and y columns.");
