@@ -300,7 +300,7 @@ public static class BenchmarksReport
             md.AppendLine();
             md.AppendLine("The first run of this suite found most steps above 3× their floor (none allocated). A step was a chain of `TensorPrimitives` " +
                           "calls, one whole-tensor pass per operation, and on cache-sized latents that traffic was the cost. The steps are now one or two " +
-                          "`ElementWise` passes each (`src/Sdk/Numerics/ElementWise.cs`: a per-element formula evaluated on `Vector<float>` registers), with " +
+                          "`ElementWise` passes each (`src/Sdk.Sampling/Numerics/ElementWise.cs`: a per-element formula evaluated on vector registers, 512-bit ones where AVX-512 is accelerated since the third round of the user-steps work below), with " +
                           "the operations in the order of the chain they replace, so every sampler gives the same bits as before — 756 recorded " +
                           "trajectories (every sampler, prediction type, DPM order and algorithm, thresholding, wrappers, in place or not) hash the same — " +
                           "except DPM-Solver++ 3M, whose per-element divisions by r0 and r1 were folded into its coefficients (last-bit changes; the reference " +

@@ -104,12 +104,37 @@ public static class UserStepsReport
                       "nothing). The noise kernels temper the Mersenne Twister's renewed state in the twist's own pass and gather Box–Muller blocks " +
                       "with lane shuffles (about 7 % off a draw).");
         md.AppendLine();
-        md.AppendLine("What is left below 10× on 1×4×64×64 (see the table; in this round's runs Euler ancestral measured 7.7–8.3×, Heun 8.4–8.8×, " +
-                      "LCM 9.5–10.1×, TCD 9.0–10.3×, with the machine shared): the stochastic samplers whose reference step is cheap pay about 8 µs " +
-                      "for the noise draw (torch's MT19937 and Box–Muller, bit for bit, at about 0.5 ns a value, five times faster than " +
-                      "`torch.randn`); Euler ancestral's reference step is ~90 µs, so the 10× budget leaves ~1 µs for the rest of its step. Heun's " +
-                      "reference call is ~30 µs, and each of its calls holds two passes that divide (the input scaling x/√(σ²+1) and the slope " +
-                      "(x − x̂₀)/σ), which the reference's roundings require to be true divisions: about 1.4 µs each on this machine.");
+        md.AppendLine("**Third round (2026-12-01, 14:30–15:35 UTC).** At its start, on a quiet machine, Euler ancestral measured 7.2×, Heun 8.2×, " +
+                      "LCM 8.0× and TCD 7.2× on 1×4×64×64 (Euler 9.4× and PNDM 9.9× at the edge). What changed:");
+        md.AppendLine();
+        md.AppendLine("- **512-bit registers.** `ElementWise` ran its operators on `Vector<float>`, which stays 256 bits wide where AVX-512 is " +
+                      "accelerated. Operators are now written once over `IFloatVector<T>` and run on `Vector512` where `Vector512.IsHardwareAccelerated`, " +
+                      "on `Vector<float>` elsewhere: the same IEEE operations, so the same bits at every width (the width tests run in each of CI's " +
+                      "AVX-512, AVX2 and SSE passes). On this Zen 5 machine a division pass over 64 KiB takes 0.73 µs at 512 bits and 1.36 µs at 256, " +
+                      "and divisions are what the input scaling x/√(σ²+1) and Euler's and Heun's slopes are made of.");
+        md.AppendLine("- **The padded last vector in its own method.** With the stack buffer for a partial last vector in the loop's method, the JIT " +
+                      "spilled the operator's scalars and reloaded them on every iteration (store-to-load forwarding on each): Heun's four-input " +
+                      "corrector pass took 3.1 µs, 1.45 µs now.");
+        md.AppendLine("- **Noise.** The twist and the tempering use AVX-512's three-input logic; Box–Muller leaves out three steps that cannot change a " +
+                      "result (checked against the previous kernels on all 2^24 uniforms, every path); the state is renewed, then tempered, in two " +
+                      "passes (the fused pass of the second round was no faster once its words renewed one at a time are counted). A 1×4×64×64 draw " +
+                      "went from 8.0–8.5 to 6.9–7.4 µs.");
+        md.AppendLine("- **Per run.** A user's loop makes a sampler and a generator per run. The noise schedule of the last formula-defined β schedule " +
+                      "is shared (a sampler's creation 5.5 → 1.3 µs, 40 → 0.5 KB); scratch buffers are rented from `ArrayPool` and returned when " +
+                      "the run ends, and the chunk memory of the noise draws is per thread, so a run no longer touches fresh pages (until the " +
+                      "collector first reuses memory each 4 KiB page is a page fault: Heun's two 64 KiB buffers cost it about 0.7 µs a call, " +
+                      "3.6 → 2.9 µs in a cold process); the per-call bookkeeping and the σ-space `SetTimesteps` are compiled optimized on first use.");
+        md.AppendLine("- **Tried and dropped.** Tempering inside Box–Muller (the uniforms never stored) and a logarithm pass apart from the sine " +
+                      "pass were both slower; renewing each run's leftover words by one more overlapping vector was 3 % faster in a plain loop and " +
+                      "twice as slow under BenchmarkDotNet (found by bisection, reverted, cause not found).");
+        md.AppendLine();
+        md.AppendLine("Where it stands: five runs of this suite between 15:29 and 15:35 UTC (5 rounds each, load 1.7–2.8 with this run's own " +
+                      "threads) put every sampler at ≥ 15.7× on 8×1×28×28 and the noise draw at 6.4–7.6× `torch.randn`'s speed. On 1×4×64×64 every " +
+                      "deterministic sampler is ≥ 12×; the stochastic ones whose reference step is cheap sit at the target: LCM 10.8–11.7×, TCD " +
+                      "8.9–10.6×, Euler ancestral 8.2–10.4× (DDPM 10.1–12.3×). In those runs a whole case now and then measured ~25 % slower in " +
+                      "every round (Euler ancestral once, TCD once: 11.7 µs against 9.1–9.4 µs), which a harness that allocates the same arrays " +
+                      "did not reproduce in 25 cases; its cause is not known. Their step is mostly the noise draw: torch's MT19937 and Box–Muller, " +
+                      "bit for bit, at about 0.42 ns a value, ~75 % of a 9 µs step; Euler ancestral's reference step is 91–97 µs.");
         md.AppendLine();
         md.AppendLine("The SDK's side is timed as a whole run, so a sampler's construction (its noise schedule), `SetTimesteps` and the first " +
                       "step's scratch buffers are in its per-step figure, as the reference's are in its. Steps after the first allocate nothing " +
