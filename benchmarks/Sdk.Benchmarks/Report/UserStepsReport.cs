@@ -128,13 +128,14 @@ public static class UserStepsReport
                       "pass were both slower; renewing each run's leftover words by one more overlapping vector was 3 % faster in a plain loop and " +
                       "twice as slow under BenchmarkDotNet (found by bisection, reverted, cause not found).");
         md.AppendLine();
-        md.AppendLine("Where it stands: five runs of this suite between 15:29 and 15:35 UTC (5 rounds each, load 1.7–2.8 with this run's own " +
-                      "threads) put every sampler at ≥ 15.7× on 8×1×28×28 and the noise draw at 6.4–7.6× `torch.randn`'s speed. On 1×4×64×64 every " +
-                      "deterministic sampler is ≥ 12×; the stochastic ones whose reference step is cheap sit at the target: LCM 10.8–11.7×, TCD " +
-                      "8.9–10.6×, Euler ancestral 8.2–10.4× (DDPM 10.1–12.3×). In those runs a whole case now and then measured ~25 % slower in " +
-                      "every round (Euler ancestral once, TCD once: 11.7 µs against 9.1–9.4 µs), which a harness that allocates the same arrays " +
-                      "did not reproduce in 25 cases; its cause is not known. Their step is mostly the noise draw: torch's MT19937 and Box–Muller, " +
-                      "bit for bit, at about 0.42 ns a value, ~75 % of a 9 µs step; Euler ancestral's reference step is 91–97 µs.");
+        md.AppendLine("Where it stands: six runs of this suite between 15:29 and 15:36 UTC (5 rounds each; the table above is the last) put every " +
+                      "sampler at ≥ 15.5× on 8×1×28×28 and the noise draw at 5.4–7.6× `torch.randn`'s speed. On 1×4×64×64 every deterministic " +
+                      "sampler is ≥ 12×; the stochastic ones whose reference step is cheap sit at the target: LCM 9.3–11.7×, TCD 8.9–10.8×, Euler " +
+                      "ancestral 8.2–11.3× (typically 10.0–10.4×), DDPM 10.1–12.3×. Now and then a whole case measured ~25 % slower in every round " +
+                      "(LCM at 12.4 µs against 8.7–9.3 µs, Euler ancestral and TCD once each), or a reference case did (Euler ancestral's 138 µs " +
+                      "against 91–97 µs); a harness that allocates the same arrays did not reproduce it in 25 cases, with tiered compilation off it " +
+                      "still happened, and pinning both processes to one core made the runs steadier but put Euler ancestral at 9.6–9.7×. Their " +
+                      "step is mostly the noise draw: torch's MT19937 and Box–Muller, bit for bit, at about 0.42 ns a value, ~75 % of a 9 µs step.");
         md.AppendLine();
         md.AppendLine("The SDK's side is timed as a whole run, so a sampler's construction (its noise schedule), `SetTimesteps` and the first " +
                       "step's scratch buffers are in its per-step figure, as the reference's are in its. Steps after the first allocate nothing " +
