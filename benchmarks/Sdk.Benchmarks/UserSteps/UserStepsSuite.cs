@@ -87,44 +87,43 @@ public static class UserStepsSuite
             log($"noise {row.Shape,-10} SDK {row.SdkUs,8:F1} µs  torch.randn {Text(row.TorchUs, "F1", " µs")}  ratio {Text(row.Ratio, "F2", "×")}");
         }
 
-        var rows = new List<UserStepRow>();
-        foreach (var name in factory.Names)
+        // Every (sampler, shape) case is measured once per round, the rounds going over all the cases in turn, and each side's
+        // figure is the median over the rounds: a burst of load on a shared machine, or a slow spell of a few seconds on one
+        // of its cores, then moves one round of several cases instead of every round of one case.
+        var cases = factory.Names.SelectMany(name => Shapes.Select(shape => new UserCase(name, shape, classNames.GetValueOrDefault(name), new UserLoop(factory, name, shape))))
+            .ToList();
+        for (var round = 0; round < Rounds; round++)
         {
-            foreach (var shape in Shapes)
+            foreach (var c in cases)
             {
-                var loop = new UserLoop(factory, name, shape);
-                var className = classNames.GetValueOrDefault(name);
-                string? note = className is null ? "not measured: no reference class" : null;
-                var sdkRounds = new List<double>();
-                var referenceRounds = new List<double>();
-                int calls = 0, referenceCalls = 0;
-                long warmBytes = 0, firstBytes = 0;
-                // Rounds of (SDK, reference) pairs, each side's figure the median over the rounds: a burst of load on
-                // a shared machine moves one round, not the result.
-                for (var round = 0; round < Rounds; round++)
+                var (sdkRound, roundCalls, warm, first) = c.Loop.Measure();
+                c.SdkRounds.Add(sdkRound);
+                (c.Calls, c.WarmBytes, c.FirstBytes) = (roundCalls, Math.Max(c.WarmBytes, warm), Math.Max(c.FirstBytes, first));
+                if (c.ClassName is null) continue;
+                if (reference.Loop(c.ClassName, c.Shape, Steps, ReferenceRuns, ThreadClock.IsThreadCpuTime, out var why) is { } m)
                 {
-                    var (sdkRound, roundCalls, warm, first) = loop.Measure();
-                    sdkRounds.Add(sdkRound);
-                    (calls, warmBytes, firstBytes) = (roundCalls, Math.Max(warmBytes, warm), Math.Max(firstBytes, first));
-                    if (className is null) continue;
-                    if (reference.Loop(className, shape, Steps, ReferenceRuns, ThreadClock.IsThreadCpuTime, out note) is { } m)
-                    {
-                        referenceRounds.Add(m.UsPerCall);
-                        referenceCalls = m.Calls;
-                    }
+                    c.ReferenceRounds.Add(m.UsPerCall);
+                    c.ReferenceCalls = m.Calls;
                 }
-                var sdk = Median(sdkRounds);
-                double? measured = referenceRounds.Count > 0 ? Median(referenceRounds) : null;
-                if (measured is not null && referenceCalls != calls) note = $"the reference takes {referenceCalls} calls, the SDK {calls}";
-                var row = new UserStepRow(name, className, Label(shape), calls, Math.Round(sdk, 2), Round(measured), Round(measured / sdk), note,
-                    warmBytes, firstBytes);
-                rows.Add(row);
-                log($"{name,-24} {row.Shape,-10} SDK {row.SdkUs,8:F2} µs/step  reference {Text(row.ReferenceUs, "F1", " µs/step")}  ratio {Text(row.Ratio, "F1", "×")}" +
-                    $"  warm steps allocated {warmBytes} B{(note is null ? "" : $"  ({note})")}");
+                else c.Note = why;
             }
         }
 
-        var method = $"clock: the {ThreadClock.Name} of the measuring thread, on both sides (on a shared machine it counts only the time the thread ran); per (sampler, shape), {Rounds} rounds of: the SDK's run repeated {SdkWarmRuns} times to warm the JIT (first round), then the median of {SdkRuns} runs; right after it, " +
+        var rows = new List<UserStepRow>();
+        foreach (var c in cases)
+        {
+            var note = c.ClassName is null ? "not measured: no reference class" : c.Note;
+            var sdk = Median(c.SdkRounds);
+            double? measured = c.ReferenceRounds.Count > 0 ? Median(c.ReferenceRounds) : null;
+            if (measured is not null && c.ReferenceCalls != c.Calls) note = $"the reference takes {c.ReferenceCalls} calls, the SDK {c.Calls}";
+            var row = new UserStepRow(c.Name, c.ClassName, Label(c.Shape), c.Calls, Math.Round(sdk, 2), Round(measured), Round(measured / sdk), note,
+                c.WarmBytes, c.FirstBytes);
+            rows.Add(row);
+            log($"{c.Name,-24} {row.Shape,-10} SDK {row.SdkUs,8:F2} µs/step  reference {Text(row.ReferenceUs, "F1", " µs/step")}  ratio {Text(row.Ratio, "F1", "×")}" +
+                $"  warm steps allocated {c.WarmBytes} B{(note is null ? "" : $"  ({note})")}");
+        }
+
+        var method = $"clock: the {ThreadClock.Name} of the measuring thread, on both sides (on a shared machine it counts only the time the thread ran); {Rounds} rounds, each over every (sampler, shape) case in turn, of: the SDK's run repeated {SdkWarmRuns} times to warm the JIT (first round), then the median of {SdkRuns} runs; right after it, " +
                      $"the reference's median of {ReferenceRuns} runs after one warm-up run, in its own process; each side's figure is the median over the rounds. A run: a fresh sampler, set-timesteps({Steps}), " +
                      "the initial noise (seed 42, times the initial σ), then scale-model-input and step per timestep with a fixed model output " +
                      "(0.1·randn, seed 3) and the sampler's own seeded noise; µs per step call = the run's time ÷ its calls. " +
@@ -149,6 +148,22 @@ public static class UserStepsSuite
             times.Add(elapsed / NoiseDraws);
         }
         return (Median(times), bytes);
+    }
+
+    /// <summary>One (sampler, shape) case and its rounds so far.</summary>
+    private sealed class UserCase(string name, int[] shape, string? className, UserLoop loop)
+    {
+        public string Name { get; } = name;
+        public int[] Shape { get; } = shape;
+        public string? ClassName { get; } = className;
+        public UserLoop Loop { get; } = loop;
+        public List<double> SdkRounds { get; } = [];
+        public List<double> ReferenceRounds { get; } = [];
+        public int Calls { get; set; }
+        public int ReferenceCalls { get; set; }
+        public long WarmBytes { get; set; }
+        public long FirstBytes { get; set; }
+        public string? Note { get; set; }
     }
 
     /// <summary>The user's loop for one sampler and shape, with its buffers made once.</summary>
