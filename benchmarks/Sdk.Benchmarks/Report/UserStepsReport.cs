@@ -126,7 +126,8 @@ public static class UserStepsReport
                       "3.6 → 2.9 µs in a cold process); the per-call bookkeeping and the σ-space `SetTimesteps` are compiled optimized on first use.");
         md.AppendLine("- **Tried and dropped.** Tempering inside Box–Muller (the uniforms never stored) and a logarithm pass apart from the sine " +
                       "pass were both slower; renewing each run's leftover words by one more overlapping vector was 3 % faster in a plain loop and " +
-                      "twice as slow under BenchmarkDotNet (found by bisection, reverted, cause not found).");
+                      "twice as slow under BenchmarkDotNet (found by bisection, reverted; a tail of 8- and 4-word vectors did the same, so it is the " +
+                      "vector stores at the state's end, not the overlap; cause not found).");
         md.AppendLine();
         md.AppendLine("Where it stands: nine runs of this suite between 15:29 and 15:44 UTC (5 rounds each; the last three with the rounds " +
                       "going over all the cases in turn, as the suite now does; the table above is the last) put every sampler at ≥ 14.8× on " +
