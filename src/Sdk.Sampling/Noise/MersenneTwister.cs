@@ -264,7 +264,8 @@ internal sealed class MersenneTwister
     // The 512-bit twist and tempering are written for AVX-512's three-input logic instruction (vpternlogd): the word
     // pair's bit merge is one bitwise select, the lowest bit becomes an all-ones or all-zeros mask by negation, and each
     // tempering step's "xor with a masked shift" is one instruction after the shift. The same bits as the plain forms.
-    // Word k+m (or k+m−n) xor the twist of words k and k+1: the renewed word k.
+    //
+    // Renew: word k+m (or k+m−n) xor the twist of words k and k+1, the renewed word k.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<uint> Renew(Vector512<uint> current, Vector512<uint> following, Vector512<uint> distant)
     {
