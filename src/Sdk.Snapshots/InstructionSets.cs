@@ -9,7 +9,7 @@ namespace Diffusion.Sdk.Snapshots;
 /// <summary>
 /// The instruction-set extensions the processor itself reports: the ones ONNX Runtime's CPU kernels (MLAS) choose
 /// their code paths by. On x86 they are read with CPUID, not from <c>Avx512F.IsSupported</c> and its siblings: those
-/// follow .NET's own switches (<c>DOTNET_EnableAVX512F=0</c> turns them off), which change nothing in ONNX Runtime.
+/// follow .NET's own switches (<c>DOTNET_EnableAVX512=0</c> turns them off), which change nothing in ONNX Runtime.
 /// </summary>
 public static class InstructionSets
 {

@@ -4,7 +4,7 @@ namespace Diffusion.Sdk.Sampling;
 /// <summary>
 /// Sums whose additions happen in one fixed order on every machine. A SIMD reduction such as
 /// <c>TensorPrimitives.Sum</c> adds in an order set by the vector width the process runs with (128, 256 or 512 bits,
-/// which <c>DOTNET_EnableAVX2=0</c> or <c>DOTNET_EnableAVX512F=0</c> change), so its float result differs in the last
+/// which <c>DOTNET_EnableAVX2=0</c> or <c>DOTNET_EnableAVX512=0</c> change), so its float result differs in the last
 /// bits between machines; these do not. They accumulate in double, in four interleaved partial sums (element i goes to
 /// sum i mod 4) combined as (s₀ + s₁) + (s₂ + s₃): scalar code, which the JIT never reorders or vectorises.
 /// </summary>

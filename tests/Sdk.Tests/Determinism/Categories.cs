@@ -7,7 +7,7 @@ public static class Categories
 {
     /// <summary>
     /// Tests of the SDK's own arithmetic (seeded noise, sampler steps, wrappers, guidance, prediction math) that demand
-    /// the same results whatever .NET's vector width; <c>.ci/run</c> runs them again with <c>DOTNET_EnableAVX512F=0</c>
+    /// the same results whatever .NET's vector width; <c>.ci/run</c> runs them again with <c>DOTNET_EnableAVX512=0</c>
     /// and with <c>DOTNET_EnableAVX2=0</c>.
     /// </summary>
     public const string Arithmetic = "Arithmetic";

@@ -12,7 +12,7 @@ namespace Diffusion.Sdk.Tests.Determinism;
 /// closed-form network (plain scalar double arithmetic, so the network itself cannot differ), and seeded noise, against
 /// SHA-256 hashes of their float bits recorded once (Snapshots/arithmetic/*.tensor.json). The tolerance is
 /// <see cref="TensorTolerance.Exact"/>: identical on every machine. <c>.ci/run</c> runs this category again with
-/// <c>DOTNET_EnableAVX512F=0</c> and with <c>DOTNET_EnableAVX2=0</c>; lengths of 105, 512 and 4096 elements exercise whole
+/// <c>DOTNET_EnableAVX512=0</c> and with <c>DOTNET_EnableAVX2=0</c>; lengths of 105, 512 and 4096 elements exercise whole
 /// vectors and remainders at every width.
 /// </summary>
 [TestFixture]
