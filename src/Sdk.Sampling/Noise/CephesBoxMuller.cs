@@ -16,7 +16,7 @@ namespace Diffusion.Sdk.Sampling;
 /// </summary>
 /// <remarks>
 /// Three paths give the same bits: one lane at a time, one block per <see cref="Vector256{T}"/> pair, and two blocks
-/// per <see cref="Vector512{T}"/> pair. Every operation is an IEEE single-precision operation with one rounding
+/// per <see cref="Vector512{T}"/> pair (software-pipelined). Every operation is an IEEE single-precision operation with one rounding
 /// (add, multiply, square root, exact integer conversions, bit masks), and the multiply-adds the reference fuses are
 /// explicit fused multiply-adds in each path, so the vector width cannot change a result. The loops are compiled
 /// fully optimized on first use (<see cref="MethodImplOptions.AggressiveOptimization"/>), so the first draws of a
@@ -116,33 +116,83 @@ internal static class CephesBoxMuller
         }
     }
 
-    /// <summary>Two blocks at a time: the u1 of both in one vector, their u2 in another; a lone last block goes through <see cref="TransformVector256"/>.</summary>
+    /// <summary>
+    /// Two blocks at a time: the u1 of both in one vector, their u2 in another; a lone last block goes through
+    /// <see cref="TransformVector256"/>.
+    /// </summary>
+    /// <remarks>
+    /// The loop is software-pipelined over three pairs of blocks: each iteration finishes pair p − 2 (square root,
+    /// products, stores), continues pair p − 1 (the rest of the logarithm) and starts pair p (loads, the logarithm's
+    /// first steps, the sine and cosine). One pair's operations form a chain of about a hundred cycles, and with all
+    /// of them issued together the processor's scheduler fills with operations that wait on the chain; split across
+    /// iterations, most of an iteration's inputs are ready when it issues. Measured 7–10 % faster on a 4096-value
+    /// chunk here (AMD Zen 5). The order of the operations on each value is unchanged, so are the bits.
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TransformVector512(Span<float> data)
     {
         CheckBlocks(data);
         ref float d = ref MemoryMarshal.GetReference(data);
-        int i = 0;
-        for (; i + 2 * BlockSize <= data.Length; i += 2 * BlockSize)
+        int pairs = data.Length / PairSize;
+        if (pairs == 1)
         {
-            // Two blocks [u1 of the first | its u2] and [u1 of the second | its u2]; one 128-bit-lane shuffle each
-            // gathers both blocks' u1 and both blocks' u2 (and two more put the results back in block order).
-            var first = Vector512.LoadUnsafe(ref d, (nuint)i);
-            var second = Vector512.LoadUnsafe(ref d, (nuint)(i + BlockSize));
-            var u1 = Vector512<float>.One - LowerHalves(first, second);
-            var u2 = UpperHalves(first, second);
-            var radius = Vector512.Sqrt(Vector512.Create(-2f) * Log(u1));
-            var (sin, cos) = SinCos(Vector512.Create(TwoPi) * u2);
-            var cosines = (radius * cos) + Vector512<float>.Zero;
-            var sines = (radius * sin) + Vector512<float>.Zero;
-            LowerHalves(cosines, sines).StoreUnsafe(ref d, (nuint)i);
-            UpperHalves(cosines, sines).StoreUnsafe(ref d, (nuint)(i + BlockSize));
+            Finish(ref d, 0, Continue(Start(ref d, 0)));
+        }
+        else if (pairs > 1)
+        {
+            var continued = Continue(Start(ref d, 0));
+            var started = Start(ref d, PairSize);
+            for (int p = 2; p < pairs; p++)
+            {
+                Finish(ref d, (nuint)((p - 2) * PairSize), continued);
+                continued = Continue(started);
+                started = Start(ref d, (nuint)(p * PairSize));
+            }
+
+            Finish(ref d, (nuint)((pairs - 2) * PairSize), continued);
+            Finish(ref d, (nuint)((pairs - 1) * PairSize), Continue(started));
         }
 
-        if (i < data.Length)
+        if (pairs * PairSize < data.Length)
         {
-            TransformVector256(data[i..]);
+            TransformVector256(data[(pairs * PairSize)..]);
         }
+    }
+
+    private const int PairSize = 2 * BlockSize;
+
+    // A pair of blocks after Start: the logarithm of u1 through its fourth polynomial step, and the sine and cosine of 2π·u2.
+    private readonly record struct Started(Vector512<float> Y, Vector512<float> X, Vector512<float> Z, Vector512<float> E, Vector512<float> Sin, Vector512<float> Cos);
+
+    // A pair of blocks after Continue: −2·ln u1, and the sine and cosine.
+    private readonly record struct Continued(Vector512<float> MinusTwoLog, Vector512<float> Sin, Vector512<float> Cos);
+
+    // Two blocks [u1 of the first | its u2] and [u1 of the second | its u2]; one 128-bit-lane shuffle each gathers both
+    // blocks' u1 and both blocks' u2 (and two more put the results back in block order, in Finish).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Started Start(ref float d, nuint i)
+    {
+        var first = Vector512.LoadUnsafe(ref d, i);
+        var second = Vector512.LoadUnsafe(ref d, i + BlockSize);
+        var u1 = Vector512<float>.One - LowerHalves(first, second);
+        var u2 = UpperHalves(first, second);
+        var (y, x, z, e) = LogStart(u1);
+        var (sin, cos) = SinCos(Vector512.Create(TwoPi) * u2);
+        return new Started(y, x, z, e, sin, cos);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Continued Continue(in Started s) =>
+        new(Vector512.Create(-2f) * LogFinish(s.Y, s.X, s.Z, s.E), s.Sin, s.Cos);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish(ref float d, nuint i, in Continued c)
+    {
+        var radius = Vector512.Sqrt(c.MinusTwoLog);
+        var cosines = (radius * c.Cos) + Vector512<float>.Zero;
+        var sines = (radius * c.Sin) + Vector512<float>.Zero;
+        LowerHalves(cosines, sines).StoreUnsafe(ref d, i);
+        UpperHalves(cosines, sines).StoreUnsafe(ref d, i + BlockSize);
     }
 
     // [a's lower 256 bits | b's lower 256 bits] and [a's upper | b's upper], one vshuff32x4 each where AVX-512 is there.
@@ -332,9 +382,12 @@ internal static class CephesBoxMuller
         return ((sinMagnitude.AsUInt32() ^ signSin).AsSingle(), (cosMagnitude.AsUInt32() ^ signCos).AsSingle());
     }
 
-    /// <summary><see cref="Log(float)"/>, operation for operation, on sixteen lanes.</summary>
+    /// <summary>
+    /// <see cref="Log(float)"/>, operation for operation, on sixteen lanes, in two parts for the pipelined loop: this
+    /// one through the polynomial's fourth step, <see cref="LogFinish"/> from its fifth.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Log(Vector512<float> x)
+    private static (Vector512<float> Y, Vector512<float> X, Vector512<float> Z, Vector512<float> E) LogStart(Vector512<float> x)
     {
         var bits = x.AsUInt32();
         var e = Vector512.ConvertToSingle((bits >> 23).AsInt32() - Vector512.Create(0x7E));
@@ -352,6 +405,13 @@ internal static class CephesBoxMuller
         y = Vector512.FusedMultiplyAdd(y, x, Vector512.Create(LogP2));
         y = Vector512.FusedMultiplyAdd(y, x, Vector512.Create(LogP3));
         y = Vector512.FusedMultiplyAdd(y, x, Vector512.Create(LogP4));
+        return (y, x, z, e);
+    }
+
+    /// <summary>The rest of <see cref="LogStart"/>'s logarithm.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> LogFinish(Vector512<float> y, Vector512<float> x, Vector512<float> z, Vector512<float> e)
+    {
         y = Vector512.FusedMultiplyAdd(y, x, Vector512.Create(LogP5));
         y = Vector512.FusedMultiplyAdd(y, x, Vector512.Create(LogP6));
         y = Vector512.FusedMultiplyAdd(y, x, Vector512.Create(LogP7));
