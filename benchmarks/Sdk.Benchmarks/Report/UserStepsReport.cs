@@ -129,7 +129,7 @@ public static class UserStepsReport
                       "twice as slow under BenchmarkDotNet (found by bisection, reverted; a tail of 8- and 4-word vectors did the same, so it is the " +
                       "vector stores at the state's end, not the overlap; cause not found).");
         md.AppendLine();
-        md.AppendLine("Where it stands: nine runs of this suite between 15:29 and 15:44 UTC (5 rounds each; the last three with the rounds " +
+        md.AppendLine("At the end of the third round, nine runs of this suite between 15:29 and 15:44 UTC (5 rounds each; the last three with the rounds " +
                       "going over all the cases in turn, as the suite now does; the table above is the last) put every sampler at ≥ 14.8× on " +
                       "8×1×28×28 and the noise draw at 5.4–9.6× `torch.randn`'s speed. On 1×4×64×64 every deterministic sampler is ≥ 11×; the " +
                       "stochastic ones whose reference step is cheap sit at the target: LCM 8.7–11.7×, TCD 8.9–11.0×, Euler ancestral 8.2–11.4× " +
@@ -139,6 +139,30 @@ public static class UserStepsReport
                       "processes pinned to one core, did not remove them, and a harness allocating the same arrays did not reproduce them in " +
                       "25 quiet cases. These samplers' step is mostly the noise draw (torch's MT19937 and Box–Muller, bit for bit, at about " +
                       "0.42 ns a value, ~75 % of a 9 µs step), so the 10× target holds in quiet rounds and not in slow spells.");
+        md.AppendLine();
+        md.AppendLine("**Fourth round (2026-12-01, 16:00–17:30 UTC).** The noise draw, three quarters of those steps, again:");
+        md.AppendLine();
+        md.AppendLine("- **The twist without single words.** The 512-bit twist renewed 608 of the 624 words in vectors and the 16 where its rule " +
+                      "changes (224–226 and 611–623) one at a time: those took a quarter of its 58 ns. It now renews all of them in 39 whole vectors " +
+                      "at 16-word offsets; the vector holding word n − m = 227 and the last one gather their inputs from two loads with one " +
+                      "lane-aligning instruction (`valignd`). 36.5 ns a twist; under BenchmarkDotNet the 1×4×64×64 draw went from 7.37 to 6.42 µs, " +
+                      "without the slowdown the third round's tails of overlapping or 8- and 4-word stores showed there (its cause is still not known).");
+        md.AppendLine("- **Box–Muller software-pipelined.** Timed apart, the logarithm (0.66–0.69 µs a 4096-value chunk) and the sine and " +
+                      "cosine (0.73 µs) add up (1.19 µs together, square root left out), though this core issues two 512-bit multiply-adds and " +
+                      "two additions a cycle (measured), which would allow about half that: a pair of blocks is a dependency chain of about a " +
+                      "hundred cycles, and issued together its waiting operations fill the scheduler. The loop now finishes pair p − 2, continues " +
+                      "p − 1 and starts p in each iteration: 1.15 → 1.08–1.11 µs a chunk (GCC -O3 with the same operations: 1.02 µs), a draw " +
+                      "6.42 → 6.10 µs under BenchmarkDotNet. The operations on each value and their order are unchanged, so are the bits.");
+        md.AppendLine("- **Tried and dropped.** Selects written for AVX-512 mask registers (the JIT still turns the masks into vectors: no fewer " +
+                      "instructions, no faster); two pairs interleaved in one iteration by hand (no gain: the processor already sees both).");
+        md.AppendLine("- **CI's vector widths.** CI's rerun of the arithmetic tests \"without AVX-512\" set `DOTNET_EnableAVX512F=0`, which .NET 10 " +
+                      "ignores (its switch is `DOTNET_EnableAVX512`): that rerun had run at 512 bits. It uses the honoured switch now, each rerun " +
+                      "states the lanes it expects and a test fails if they differ; the whole suite passes at 256 bits.");
+        md.AppendLine();
+        md.AppendLine("Where it stands: five runs of this suite between 17:16 and 17:24 UTC (the table above is one of them) put every step at " +
+                      "≥ 11× on both shapes. The closest, on 1×4×64×64: Euler ancestral 11.0–11.2×, TCD 11.3–11.7×, LCM 11.7–12.2×, Heun " +
+                      "12.2–12.7×, DDPM 13.3–13.7×; on 8×1×28×28 every sampler is at ≥ 14×. The noise draw is 6.9–7.3× faster than `torch.randn`. " +
+                      "The slow spells of the third round would still take about a tenth off the stochastic samplers' ratios while they last.");
         md.AppendLine();
         md.AppendLine("The SDK's side is timed as a whole run, so a sampler's construction (its noise schedule), `SetTimesteps` and the first " +
                       "step's scratch buffers are in its per-step figure, as the reference's are in its. Steps after the first allocate nothing " +
