@@ -26,9 +26,12 @@ public static class StableDiffusionServiceCollectionExtensions
     public static IDiffusionBuilder AddStableDiffusion(this IServiceCollection services, string folder, Action<StableDiffusionOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
+        // Every built-in sampler: an export's scheduler_config.json selects one by its reference class (an LCM-distilled
+        // export names LCMScheduler, others Euler's, Heun's or LMS's), and a request may name any of them.
         var builder = services.AddDiffusionSampling()
-            .AddDdpmSampler().AddDdimSampler().AddPndmSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler()
-            .AddUniPcSampler().AddDeisSampler();
+            .AddDdpmSampler().AddDdimSampler().AddPndmSampler().AddDpmSolverSampler().AddDpmSolverSinglestepSampler()
+            .AddEulerSampler().AddEulerAncestralSampler().AddHeunSampler().AddKdpm2Sampler().AddKdpm2AncestralSampler()
+            .AddLmsSampler().AddUniPcSampler().AddDeisSampler().AddLcmSampler().AddTcdSampler().AddDpmAdaptiveSampler();
         return builder.AddStableDiffusion(folder, configure);
     }
 

@@ -11,6 +11,21 @@ namespace Diffusion.Sdk.Tests.StableDiffusion;
 [TestFixture]
 public sealed class StableDiffusionHostingTests
 {
+    /// <summary>The one call promises every built-in sampler: each <see cref="SamplerNames"/> constant resolves, by name and by its reference class.</summary>
+    [Test]
+    public async Task OneRegistrationCallRegistersEveryBuiltInSampler()
+    {
+        var services = new ServiceCollection();
+        services.AddStableDiffusion(SdFixture.ModelFolder).AddDpmAdaptiveSampler(); // the same assembly again is harmless
+        await using var provider = services.BuildServiceProvider();
+        var factory = provider.GetRequiredService<ISamplerFactory>();
+        var builtIn = typeof(SamplerNames).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!).Order(StringComparer.Ordinal).ToArray();
+        Assert.That(builtIn, Has.Length.GreaterThanOrEqualTo(16));
+        Assert.That(factory.Names, Is.EquivalentTo(builtIn));
+        foreach (var className in new[] { "LCMScheduler", "TCDScheduler", "HeunDiscreteScheduler", "LMSDiscreteScheduler", "EulerDiscreteScheduler", "PNDMScheduler" })
+            Assert.That(factory.Create(new SchedulerConfig { ClassName = className }), Is.Not.Null, className);
+    }
+
     [Test]
     public async Task OneRegistrationCallGivesAPipelineAndAnImageGeneratorOverOneModel()
     {
