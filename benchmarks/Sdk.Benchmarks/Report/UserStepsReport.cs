@@ -140,7 +140,7 @@ public static class UserStepsReport
                       "25 quiet cases. These samplers' step is mostly the noise draw (torch's MT19937 and Box–Muller, bit for bit, at about " +
                       "0.42 ns a value, ~75 % of a 9 µs step), so the 10× target holds in quiet rounds and not in slow spells.");
         md.AppendLine();
-        md.AppendLine("**Fourth round (2026-12-01, 16:00–17:30 UTC).** The noise draw, three quarters of those steps, again:");
+        md.AppendLine("**Fourth round (2026-12-01, 16:00–16:40 UTC).** The noise draw, three quarters of those steps, again:");
         md.AppendLine();
         md.AppendLine("- **The twist without single words.** The 512-bit twist renewed 608 of the 624 words in vectors and the 16 where its rule " +
                       "changes (224–226 and 611–623) one at a time: those took a quarter of its 58 ns. It now renews all of them in 39 whole vectors " +
@@ -162,10 +162,11 @@ public static class UserStepsReport
                       "ignores (its switch is `DOTNET_EnableAVX512`): that rerun had run at 512 bits. It uses the honoured switch now, each rerun " +
                       "states the lanes it expects and a test fails if they differ; the whole suite passes at 256 bits.");
         md.AppendLine();
-        md.AppendLine("Where it stands: five runs of this suite between 17:16 and 17:24 UTC (the table above is one of them) put every step at " +
-                      "≥ 11× on both shapes. The closest, on 1×4×64×64: Euler ancestral 11.0–11.2×, TCD 11.3–11.7×, LCM 11.7–12.2×, Heun " +
-                      "12.2–12.7×, DDPM 13.3–13.7×; on 8×1×28×28 every sampler is at ≥ 14×. The noise draw is 6.9–7.3× faster than `torch.randn`. " +
-                      "The slow spells of the third round would still take about a tenth off the stochastic samplers' ratios while they last.");
+        md.AppendLine("Where it stands: five runs of this suite between 16:35 and 16:38 UTC (the table above is the last) put every step at " +
+                      "≥ 11× on both shapes. The closest, on 1×4×64×64: Euler ancestral 11.1–11.6×, TCD 11.4–11.9×, Heun 12.0–13.3×, LCM " +
+                      "12.2–12.4×, DDPM 13.5–13.9×; on 8×1×28×28 every sampler is at ≥ 17×. The noise draw is 6.2–7.6× faster than `torch.randn`. " +
+                      "A slow spell like those of the third round (the SDK's steps ~25 % longer while it lasts) would still take a stochastic " +
+                      "sampler's ratio under 10× for its duration.");
         md.AppendLine();
         md.AppendLine("The SDK's side is timed as a whole run, so a sampler's construction (its noise schedule), `SetTimesteps` and the first " +
                       "step's scratch buffers are in its per-step figure, as the reference's are in its. Steps after the first allocate nothing " +
