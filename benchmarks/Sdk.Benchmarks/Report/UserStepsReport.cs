@@ -130,7 +130,7 @@ public static class UserStepsReport
                       "vector stores at the state's end, not the overlap; cause not found).");
         md.AppendLine();
         md.AppendLine("At the end of the third round, nine runs of this suite between 15:29 and 15:44 UTC (5 rounds each; the last three with the rounds " +
-                      "going over all the cases in turn, as the suite now does; the table above is the last) put every sampler at ≥ 14.8× on " +
+                      "going over all the cases in turn, as the suite now does) put every sampler at ≥ 14.8× on " +
                       "8×1×28×28 and the noise draw at 5.4–9.6× `torch.randn`'s speed. On 1×4×64×64 every deterministic sampler is ≥ 11×; the " +
                       "stochastic ones whose reference step is cheap sit at the target: LCM 8.7–11.7×, TCD 8.9–11.0×, Euler ancestral 8.2–11.4× " +
                       "(DDPM 10.1–12.3×). The spread is the machine's: per-round logs show slow spells of several seconds up to a whole run in " +
