@@ -9,9 +9,12 @@ namespace Diffusion.Sdk.Tests.Noise;
 /// <summary>
 /// The vector and scalar paths of the seeded-noise kernels give the same bits on the same inputs. Each path is called
 /// directly, whatever the machine: a vector path the hardware does not accelerate still runs (in software), so every
-/// path is checked on every machine, and the CI runs with AVX-512 and AVX2 disabled check the dispatch too.
+/// path is checked on every machine, and the CI runs with AVX-512 and AVX2 disabled check the dispatch too. Those runs
+/// (the arithmetic category) also take the 512-bit paths' software forms of <c>valignd</c> and of the mask-register
+/// blends, which replace the AVX-512 instructions where the machine lacks them.
 /// </summary>
 [TestFixture]
+[Category(Determinism.Categories.Arithmetic)]
 [Category("Bitwise")]
 public sealed class NoisePathsTests
 {
@@ -76,11 +79,6 @@ public sealed class NoisePathsTests
     }
 
     /// <summary>The state regeneration, word for word, from seeded states and from arbitrary ones, many twists in a row.</summary>
-    /// <remarks>
-    /// In the arithmetic category too, so that CI's run without AVX-512 checks the 512-bit twist's software lane
-    /// alignment, which replaces <c>valignd</c> there.
-    /// </remarks>
-    [Category(Determinism.Categories.Arithmetic)]
     [TestCase(0UL)]
     [TestCase(42UL)]
     [TestCase(0xFFFFFFFFUL)]
