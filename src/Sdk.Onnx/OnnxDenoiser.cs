@@ -37,6 +37,7 @@ public sealed class OnnxDenoiser : IDenoiser
     private readonly PinnedTensor<long>? _labels64;
     private readonly PinnedTensor<int>? _labels32;
     private readonly FloatTensor? _hidden;
+    private readonly FloatTensor[] _conditioning;
     private readonly FloatTensor _output;
 
     private readonly string[] _inputNames;
@@ -69,6 +70,12 @@ public sealed class OnnxDenoiser : IDenoiser
             names.Add(hidden);
             _hidden = new FloatTensor(_signature.HiddenStatesType);
         }
+        _conditioning = new FloatTensor[_signature.ConditioningInputs.Count];
+        for (var i = 0; i < _conditioning.Length; i++)
+        {
+            names.Add(_signature.ConditioningInputs[i].Name);
+            _conditioning[i] = new FloatTensor(_signature.ConditioningInputs[i].Type);
+        }
         _inputNames = [.. names];
         _inputValues = new OrtValue[_inputNames.Length];
         _output = new FloatTensor(_signature.OutputType);
@@ -99,7 +106,7 @@ public sealed class OnnxDenoiser : IDenoiser
         var runBatch = _signature.FixedBatch ?? shape.Batch;
         try
         {
-            Prepare(runBatch, shape, tokens);
+            Prepare(runBatch, shape, tokens, input.Conditioning);
         }
         catch (OutOfMemoryException e)
         {
@@ -120,6 +127,12 @@ public sealed class OnnxDenoiser : IDenoiser
                 _hidden.Write(input.EncoderHiddenStates.Slice(start * hiddenItem, count * hiddenItem), 0);
                 if (count < runBatch) _hidden.Clear(count * hiddenItem);
             }
+            for (var i = 0; i < _conditioning.Length; i++)
+            {
+                var values = input.Conditioning!.Find(_signature.ConditioningInputs[i].Name)!;
+                _conditioning[i].Write(input.Conditioning.RowsOf(values, input.ConditioningRow + start, count), 0);
+                if (count < runBatch) _conditioning[i].Clear(count * values.RowLength);
+            }
             Run(shape.WithBatch(runBatch), cancellationToken);
             _output.Read(0, output.Slice(start * itemLength, count * itemLength));
         }
@@ -136,6 +149,7 @@ public sealed class OnnxDenoiser : IDenoiser
         _labels64?.Dispose();
         _labels32?.Dispose();
         _hidden?.Dispose();
+        foreach (var tensor in _conditioning) tensor.Dispose();
         _output.Dispose();
         _runOptions.Dispose();
     }
@@ -168,6 +182,8 @@ public sealed class OnnxDenoiser : IDenoiser
             throw new ModelInputException($"{file} takes no class labels (its inputs are: {s.InputsDescription}); {input.ClassLabels.Length} were given. Leave them empty for this model.");
         }
 
+        CheckConditioningInputs(input);
+
         if (s.HiddenStatesName is not { } hiddenName)
         {
             if (!input.EncoderHiddenStates.IsEmpty)
@@ -180,6 +196,22 @@ public sealed class OnnxDenoiser : IDenoiser
         if (perItem % s.HiddenStatesSize != 0 || (s.HiddenStatesSequence is { } seq && perItem != seq * s.HiddenStatesSize))
             throw new ModelInputException($"{file}: {perItem} encoder-hidden-state values per item were given; input '{hiddenName}' expects {ExpectedHiddenStates()}.");
         return perItem / s.HiddenStatesSize;
+    }
+
+    // Every per-item input the model declares must come from the run's conditioning, with the row shape it declares.
+    private void CheckConditioningInputs(in DenoiserInput input)
+    {
+        foreach (var expected in _signature.ConditioningInputs)
+        {
+            var given = input.Conditioning?.Find(expected.Name);
+            var declared = $"[batch, {string.Join(", ", expected.RowShape.Select(d => d?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"))}]";
+            if (given is null)
+                throw new ModelInputException($"{_model.ModelPath} takes the input '{expected.Name}' ({OnnxSignature.TypeName(expected.Type)} {declared}), which this run's conditioning does not provide; " +
+                                              "the model needs a pipeline (conditioner) that knows it, e.g. the SDXL one for 'text_embeds'/'time_ids' or the LCM one for 'timestep_cond'.");
+            var fits = given.RowShape.Length == expected.RowShape.Length && given.RowShape.Zip(expected.RowShape).All(p => p.Second is null || p.First == p.Second);
+            if (!fits)
+                throw new ModelInputException($"{_model.ModelPath}: the input '{expected.Name}' is {OnnxSignature.TypeName(expected.Type)} {declared} but the conditioning gives rows of [{string.Join(", ", given.RowShape)}].");
+        }
     }
 
     private string ExpectedHiddenStates() => _signature.HiddenStatesSequence is { } sequence
@@ -197,7 +229,7 @@ public sealed class OnnxDenoiser : IDenoiser
         return classes + unconditional;
     }
 
-    private void Prepare(int runBatch, TensorShape shape, int tokens)
+    private void Prepare(int runBatch, TensorShape shape, int tokens, ModelConditioning? conditioning)
     {
         _shape[0] = runBatch;
         _shape[1] = shape.Channels;
@@ -236,7 +268,18 @@ public sealed class OnnxDenoiser : IDenoiser
         {
             Span<long> hiddenShape = [runBatch, tokens, _signature.HiddenStatesSize];
             _bindingStale |= _hidden.Ensure(hiddenShape);
-            _inputValues[next] = _hidden.Value;
+            _inputValues[next++] = _hidden.Value;
+        }
+        Span<long> shapeBuffer = stackalloc long[8];
+        for (var i = 0; i < _conditioning.Length; i++)
+        {
+            var rowShape = conditioning!.Find(_signature.ConditioningInputs[i].Name)!.RowShape;
+            if (rowShape.Length + 1 > shapeBuffer.Length) throw new ModelInputException($"{_model.ModelPath}: the input '{_signature.ConditioningInputs[i].Name}' has more than {shapeBuffer.Length} dimensions.");
+            var inputShape = shapeBuffer[..(rowShape.Length + 1)];
+            inputShape[0] = runBatch;
+            for (var d = 0; d < rowShape.Length; d++) inputShape[d + 1] = rowShape[d];
+            _bindingStale |= _conditioning[i].Ensure(inputShape);
+            _inputValues[next++] = _conditioning[i].Value;
         }
     }
 

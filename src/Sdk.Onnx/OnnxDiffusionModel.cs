@@ -314,6 +314,7 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
             UnconditionalLabel = hasLabels ? unconditional : null,
             EncoderHiddenStatesLength = signature.HiddenStatesName is null ? null
                 : (signature.HiddenStatesSequence ?? 1) * signature.HiddenStatesSize,
+            ConditioningInputs = signature.ConditioningInputs.Select(c => new ModelInputInfo(c.Name, OnnxSignature.TypeName(c.Type), c.RowShape)).ToArray(),
         };
     }
 

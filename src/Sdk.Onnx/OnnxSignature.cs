@@ -19,6 +19,9 @@ internal enum TimestepLayout
     PerItemColumn,
 }
 
+/// <summary>A per-item conditioning input: its name, element type and dimensions after the batch (null: open).</summary>
+internal sealed record ConditioningInputSignature(string Name, TensorElementType Type, int?[] RowShape);
+
 /// <summary>
 /// The roles of a UNet's inputs and output, discovered from the ONNX metadata: which input is the sample, the
 /// timestep, the class labels and the encoder hidden states, with their element types and shapes.
@@ -45,6 +48,9 @@ internal sealed record OnnxSignature
     public int? HiddenStatesSequence { get; init; }
     /// <summary>Values per token.</summary>
     public int HiddenStatesSize { get; init; }
+
+    /// <summary>Other per-item inputs, fed by name from the run's <see cref="ModelConditioning"/>.</summary>
+    public IReadOnlyList<ConditioningInputSignature> ConditioningInputs { get; init; } = [];
 
     public required string OutputName { get; init; }
     public required TensorElementType OutputType { get; init; }
@@ -120,12 +126,18 @@ internal sealed record OnnxSignature
             ?? throw new ModelLoadException($"{file}: the timestep input '{timestep}' is {Describe(timestepMeta)}; expected the shape [], [1], [batch] or [batch, 1]. Inputs are: {described}.");
         remaining.Remove(timestep);
 
-        if (remaining.Count > 0)
-            throw new ModelLoadException($"{file} has input{(remaining.Count > 1 ? "s" : "")} {string.Join(", ", remaining.Select(n => $"'{n}'"))} that the SDK does not know how to feed. " +
+        // 4. Any other input is a per-item conditioning input (SDXL's text_embeds and time_ids, LCM's timestep_cond),
+        //    fed by name from the run's conditioning; one that cannot be per item is refused here.
+        var unknown = remaining.Where(n => !(inputs[n] is { IsTensor: true } m && m.Dimensions.Length >= 1 && BatchLike(m.Dimensions[0], fixedBatch)
+                                             && (IsFloat(m.ElementDataType) || IsInteger(m.ElementDataType)))).ToList();
+        if (unknown.Count > 0)
+            throw new ModelLoadException($"{file} has input{(unknown.Count > 1 ? "s" : "")} {string.Join(", ", unknown.Select(n => $"'{n}'"))} that the SDK does not know how to feed. " +
                 $"Inputs are: {described}. If one is the class labels or the encoder hidden states, name it with --class-labels-input / --encoder-hidden-states-input " +
                 $"(OnnxModelOptions.{nameof(OnnxModelOptions.ClassLabelsInput)} / {nameof(OnnxModelOptions.EncoderHiddenStatesInput)}).");
+        var conditioning = remaining.Select(n => new ConditioningInputSignature(n, inputs[n].ElementDataType,
+            inputs[n].Dimensions.Skip(1).Select(d => d > 0 ? d : (int?)null).ToArray())).ToArray();
 
-        // 4. The output: named, the only one, a known name, or the only rank-4 float output.
+        // 5. The output: named, the only one, a known name, or the only rank-4 float output.
         var outputsDescribed = Describe(outputs);
         string output;
         if (options.Output is { } named)
@@ -172,6 +184,7 @@ internal sealed record OnnxSignature
             HiddenStatesType = hidden is null ? default : inputs[hidden].ElementDataType,
             HiddenStatesSequence = hiddenSequence,
             HiddenStatesSize = hiddenSize,
+            ConditioningInputs = conditioning,
             OutputName = output,
             OutputType = outputMeta.ElementDataType,
             InputsDescription = described,

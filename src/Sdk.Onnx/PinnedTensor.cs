@@ -58,38 +58,53 @@ internal sealed class PinnedTensor<T> : IDisposable where T : unmanaged
     }
 }
 
-/// <summary>A float32 or float16 tensor that the SDK reads and writes as float32; float16 is converted at the boundary.</summary>
+/// <summary>
+/// Float32 values held in the element type a model declares: float32 as they are, float16 rounded to nearest, and
+/// int64/int32 (a conditioning input declared as integers) rounded to the nearest integer, halves away from zero.
+/// </summary>
 internal sealed class FloatTensor : IDisposable
 {
     private readonly PinnedTensor<float>? _single;
     private readonly PinnedTensor<Float16>? _half;
+    private readonly PinnedTensor<long>? _int64;
+    private readonly PinnedTensor<int>? _int32;
 
     public FloatTensor(TensorElementType type)
     {
-        if (type == TensorElementType.Float16) _half = new PinnedTensor<Float16>();
-        else _single = new PinnedTensor<float>();
+        switch (type)
+        {
+            case TensorElementType.Float16: _half = new PinnedTensor<Float16>(); break;
+            case TensorElementType.Int64: _int64 = new PinnedTensor<long>(); break;
+            case TensorElementType.Int32: _int32 = new PinnedTensor<int>(); break;
+            default: _single = new PinnedTensor<float>(); break;
+        }
     }
 
-    public OrtValue Value => (_single?.Value ?? _half!.Value)!;
+    public OrtValue Value => (_single?.Value ?? _half?.Value ?? _int64?.Value ?? _int32!.Value)!;
 
-    public bool Ensure(ReadOnlySpan<long> shape) => _single?.Ensure(shape) ?? _half!.Ensure(shape);
+    public bool Ensure(ReadOnlySpan<long> shape) => _single?.Ensure(shape) ?? _half?.Ensure(shape) ?? _int64?.Ensure(shape) ?? _int32!.Ensure(shape);
 
     public void Write(ReadOnlySpan<float> source, int offset)
     {
         if (_single is not null) source.CopyTo(_single.Span[offset..]);
-        else TensorPrimitives.ConvertToHalf(source, AsHalf(_half!.Span)[offset..]);
+        else if (_half is not null) TensorPrimitives.ConvertToHalf(source, AsHalf(_half.Span)[offset..]);
+        else if (_int64 is not null) for (var i = 0; i < source.Length; i++) _int64.Span[offset + i] = (long)MathF.Round(source[i], MidpointRounding.AwayFromZero);
+        else for (var i = 0; i < source.Length; i++) _int32!.Span[offset + i] = (int)MathF.Round(source[i], MidpointRounding.AwayFromZero);
     }
 
     public void Clear(int offset)
     {
         if (_single is not null) _single.Span[offset..].Clear();
-        else _half!.Span[offset..].Clear();
+        else if (_half is not null) _half.Span[offset..].Clear();
+        else if (_int64 is not null) _int64.Span[offset..].Clear();
+        else _int32!.Span[offset..].Clear();
     }
 
     public void Read(int offset, Span<float> destination)
     {
         if (_single is not null) _single.Span.Slice(offset, destination.Length).CopyTo(destination);
-        else TensorPrimitives.ConvertToSingle(AsHalf(_half!.Span).Slice(offset, destination.Length), destination);
+        else if (_half is not null) TensorPrimitives.ConvertToSingle(AsHalf(_half.Span).Slice(offset, destination.Length), destination);
+        else throw new InvalidOperationException("Integer tensors are inputs only.");
     }
 
     // ONNX Runtime's Float16 and .NET's Half are both IEEE 754 binary16.
@@ -99,5 +114,7 @@ internal sealed class FloatTensor : IDisposable
     {
         _single?.Dispose();
         _half?.Dispose();
+        _int64?.Dispose();
+        _int32?.Dispose();
     }
 }

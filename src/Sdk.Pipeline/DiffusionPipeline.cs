@@ -106,19 +106,11 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         if (!(request.Strength > 0 && request.Strength <= 1))
             throw new SamplingOptionException(nameof(request.Strength), request.Strength.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a number in (0, 1]");
         var startIndex = 0;
-        if (request.InitImage is not null && sampler is IAdaptiveSampler)
-            throw Invalid(nameof(request.InitImage), "a start image", $"null: the '{sampler.Name}' sampler chooses its own steps, so it has no schedule to start part-way into; use a fixed-schedule sampler for image-to-image");
         if (request.InitImage is { } init)
         {
             if (init.Length != shape.ItemLength && init.Length != shape.Length)
                 throw Invalid(nameof(request.InitImage), $"{init.Length} values", $"{shape.ItemLength} values (one item of {shape}) or {shape.Length} (the whole batch)");
-            // As the reference's image-to-image pipelines: skip the first (1 − strength) of the steps, counting
-            // Order entries of the timestep list per step (a two-stage sampler then starts at the first call of a
-            // step, the second copy of a repeated timestep).
-            var steps = options.Steps;
-            var tStart = Math.Max(steps - Math.Min((int)(steps * request.Strength), steps), 0);
-            startIndex = Math.Min(tStart * sampler.Order, sampler.Timesteps.Count - 1);
-            sampler.SetBeginIndex(startIndex);
+            startIndex = ImageToImageStart.Apply(sampler, options.Steps, request.Strength, nameof(request.InitImage));
         }
 
         return new PreparedRun(sampler, shape, Labels(request, info, shape.Batch), Hidden(request, info, shape.Batch), startIndex, Guidance(options, request));

@@ -61,13 +61,8 @@ public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDe
 
     private void PredictPart(in DenoiserInput input, Span<float> output, int start, int count, CancellationToken cancellationToken)
     {
-        var shape = input.Shape;
-        var item = shape.ItemLength;
-        var hiddenPerItem = input.EncoderHiddenStates.IsEmpty ? 0 : input.EncoderHiddenStates.Length / shape.Batch;
-        var part = new DenoiserInput(
-            input.Sample.Slice(start * item, count * item), shape.WithBatch(count), input.Timestep,
-            input.ClassLabels.IsEmpty ? default : input.ClassLabels.Slice(start, count),
-            hiddenPerItem == 0 ? default : input.EncoderHiddenStates.Slice(start * hiddenPerItem, count * hiddenPerItem));
+        var item = input.Shape.ItemLength;
+        var part = input.Items(input.Sample.Slice(start * item, count * item), start, count);
         Evaluations++;
         inner.Predict(part, output.Slice(start * item, count * item), cancellationToken);
     }

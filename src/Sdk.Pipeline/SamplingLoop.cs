@@ -25,6 +25,15 @@ public sealed class SamplingLoop
     /// <summary>Receives the latents after every step.</summary>
     public StepCallback? OnStep { get; init; }
 
+    /// <summary>
+    /// The run's conditioning, built once before the loop (unconditional rows included under guidance); when set, it
+    /// replaces the <c>labels</c> and <c>hidden</c> arguments of <see cref="Run"/>.
+    /// </summary>
+    public ModelConditioning? Conditioning { get; init; }
+
+    /// <summary>A latent stage that adjusts the sample after every step (inpainting's blend of the known region), or null.</summary>
+    public ILatentStage? LatentStage { get; init; }
+
     /// <summary>Receives the step count, timestep and elapsed time after every step.</summary>
     public IProgress<GenerationProgress>? Progress { get; init; }
 
@@ -96,7 +105,7 @@ public sealed class SamplingLoop
             {
                 throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"scaling the model input at step {step}", e);
             }
-            Denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
+            Denoiser.Predict(Input(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
             ModelEvaluations++;
             Check(modelOutput, step, t, "model output");
             try
@@ -109,6 +118,7 @@ public sealed class SamplingLoop
                 throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"taking step {step} (timestep {t:0.###})", e);
             }
             (x, next) = (next, x);
+            LatentStage?.AfterStep(k, x, shape);
             Check(x, step, t, "sample");
 
             StepsTaken++;
@@ -150,7 +160,7 @@ public sealed class SamplingLoop
             {
                 throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"proposing evaluation {ModelEvaluations}", e);
             }
-            Denoiser.Predict(new DenoiserInput(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
+            Denoiser.Predict(Input(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
             Check(modelOutput, StepsTaken, t, "model output");
             Statistics?.Add(new StepStatistics(ModelEvaluations, t, TensorChecks.Statistics(modelInput), TensorChecks.Statistics(modelOutput)));
             ModelEvaluations++;
@@ -179,6 +189,12 @@ public sealed class SamplingLoop
         }
         return x;
     }
+
+    // The conditioning's conditional rows when the run has one (guidance reads the unconditional rows before them).
+    private DenoiserInput Input(ReadOnlySpan<float> sample, TensorShape shape, double t, ReadOnlySpan<long> labels, ReadOnlySpan<float> hidden) =>
+        Conditioning is { } conditioning
+            ? new DenoiserInput(sample, shape, t, conditioning, conditioning.ConditionalRowStart)
+            : new DenoiserInput(sample, shape, t, labels, hidden);
 
     private static void Guard(ISampler sampler, string doing, Action action) => Guarded(sampler, doing, () => { action(); return 0; });
 

@@ -31,6 +31,7 @@ public sealed class StableDiffusionModel : IDisposable
         ScalingFactor = scalingFactor;
         VaeScaleFactor = vaeScaleFactor;
         DefaultSampleSize = defaultSampleSize;
+        Conditioner = new ClipTextConditioner(tokenizer, textEncoder);
     }
 
     /// <summary>The folder the model was loaded from.</summary>
@@ -47,6 +48,9 @@ public sealed class StableDiffusionModel : IDisposable
 
     /// <summary>The UNet, with the folder's <c>scheduler/scheduler_config.json</c>.</summary>
     public OnnxDiffusionModel Unet { get; }
+
+    /// <summary>The conditioning stage of this model's family (for SD 1.x/2.x: CLIP text, <see cref="ClipTextConditioner"/>).</summary>
+    public IConditioner Conditioner { get; }
 
     /// <summary>The VAE decoder.</summary>
     public OnnxVaeDecoder VaeDecoder { get; }

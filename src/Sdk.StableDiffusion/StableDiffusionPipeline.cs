@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Numerics.Tensors;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk.Pipeline;
@@ -91,69 +90,43 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         var sampler = _samplers.Create(options, Model.SchedulerConfig);
         sampler.SetTimesteps(options.Steps);
 
-        var startIndex = 0;
-        if (rgb is not null && sampler is IAdaptiveSampler)
-            throw new SamplingOptionException(nameof(request.InitImage), "a start image",
-                $"null: the '{sampler.Name}' sampler chooses its own steps, so it has no schedule to start part-way into; use a fixed-schedule sampler for image-to-image");
-        if (rgb is not null)
-        {
-            // As the reference: init = min(int(steps · strength), steps), t_start = max(steps − init, 0), and the
-            // schedule from t_start · order (the sampler's model calls per step).
-            var steps = options.Steps;
-            var tStart = Math.Max(steps - Math.Min((int)(steps * request.Strength), steps), 0);
-            startIndex = Math.Min(tStart * sampler.Order, sampler.Timesteps.Count - 1);
-            sampler.SetBeginIndex(startIndex);
-        }
+        var startIndex = rgb is null ? 0 : ImageToImageStart.Apply(sampler, options.Steps, request.Strength, nameof(request.InitImage));
         // As the reference: guidance runs only for a weight above 1.
         var guided = request.GuidanceScale > 1;
         return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex);
     }
 
+    // The stages, in the reference's order: conditioning, latents, loop, decoding.
     private StableDiffusionResult Run(Plan plan, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
         var (request, prompts, sampler, options, shape, guided, rgb, startIndex) = plan;
         var clock = Stopwatch.StartNew();
         var noise = new TorchGaussianNoise(request.Seed);
 
-        // 1. Text: one text-encoder call per distinct prompt; item b gets prompt b / ImagesPerPrompt.
-        cancellationToken.ThrowIfCancellationRequested();
-        var cache = new Dictionary<string, float[]>(StringComparer.Ordinal);
-        float[] Embed(string text)
-        {
-            if (!cache.TryGetValue(text, out var e)) cache[text] = e = Model.EncodePrompt(text);
-            return e;
-        }
-        var perItem = Embed(prompts[0]).Length;
-        var hidden = new float[shape.Batch * perItem];
-        for (var b = 0; b < shape.Batch; b++) Embed(prompts[b / request.ImagesPerPrompt]).CopyTo(hidden, b * perItem);
-        var unconditional = guided ? Embed(request.NegativePrompt ?? "") : null;
+        // 1. Conditioning, once for the run, the unconditional rows of guidance included.
+        var conditioning = Model.Conditioner.Build(new ConditioningContext(request, prompts, request.ImagesPerPrompt, guided,
+            shape.Width * Model.VaeScaleFactor, shape.Height * Model.VaeScaleFactor), cancellationToken);
 
         // 2. The latents entering the loop.
         cancellationToken.ThrowIfCancellationRequested();
-        var x = rgb is null ? InitialNoise(sampler, shape, noise) : NoisedStartImage(rgb, sampler, shape, startIndex, noise);
+        var x = rgb is null ? StartLatents.Noise(sampler, shape, noise) : StartLatents.NoisedImage(Model, rgb, sampler, shape, startIndex, noise);
         var initial = x.ToArray();
 
         // 3. The UNet: guided, retrying with half the batch once if memory runs out.
         var halving = new HalvingDenoiser(Model.Unet.CreateDenoiser(), batch => _logger.LogWarning(
             "The UNet ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
         // The outermost denoiser owns the chain down to the UNet's buffers, released when the run ends.
-        using IDenoiser denoiser = guided
-            ? new ClassifierFreeGuidance(halving, request.GuidanceScale, request.GuidanceRescale, unconditionalHiddenStates: unconditional)
-            : halving;
+        using IDenoiser denoiser = guided ? new ClassifierFreeGuidance(halving, request.GuidanceScale, request.GuidanceRescale) : halving;
 
         // 4. The loop, shared with the SDK's other pipelines.
         x = new SamplingLoop
         {
-            Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex,
+            Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex, Conditioning = conditioning,
             OnStep = request.OnStep, Progress = progress, Clock = clock,
-        }.Run(x, shape, noise, default, hidden, cancellationToken);
+        }.Run(x, shape, noise, default, default, cancellationToken);
 
-        // 5. Decode: latents / scaling factor → VAE → (x / 2 + 0.5).clamp(0, 1); the PNG files are encoded on demand.
-        cancellationToken.ThrowIfCancellationRequested();
-        var scaled = new float[x.Length];
-        TensorPrimitives.Divide(x, (float)Model.ScalingFactor, scaled);
-        var (images, imageShape) = Model.VaeDecoder.Decode(scaled, shape);
-        StableDiffusionImages.Postprocess(images);
+        // 5. Decoding; the PNG files are encoded on demand.
+        var (images, imageShape) = VaeDecoding.Decode(Model, x, shape, cancellationToken);
 
         return new StableDiffusionResult
         {
@@ -167,58 +140,5 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             UnetEvaluations = halving.Evaluations,
             Elapsed = clock.Elapsed,
         };
-    }
-
-    // Text to image: draw 0 is randn(latent shape) × init noise sigma.
-    private static float[] InitialNoise(ISampler sampler, TensorShape shape, TorchGaussianNoise noise)
-    {
-        var x = new float[shape.Length];
-        noise.NextGaussian(x);
-        if (sampler.InitNoiseSigma != 1) TensorPrimitives.Multiply(x, (float)sampler.InitNoiseSigma, x);
-        return x;
-    }
-
-    // Image to image: preprocess, encode, sample the posterior (draw 0), scale, repeat for the batch, then add_noise
-    // with draw 1 at the first timestep of the shortened schedule.
-    private float[] NoisedStartImage(byte[] rgb, ISampler sampler, TensorShape shape, int startIndex, TorchGaussianNoise noise)
-    {
-        var encoder = Model.VaeEncoder!;
-        var factor = Model.VaeScaleFactor;
-        var pixels = StableDiffusionImages.Preprocess(rgb, shape.Width * factor, shape.Height * factor);
-        var (encoded, encodedShape) = encoder.Encode(pixels, new TensorShape(1, 3, shape.Height * factor, shape.Width * factor));
-        var one = shape.WithBatch(1);
-        var kind = encoder.OutputKind(shape.Channels);
-        var latent = new float[one.Length];
-        var draw = new float[one.Length];
-        noise.NextGaussian(draw);
-        if (kind == VaeEncoderOutput.Sample && encodedShape == one)
-        {
-            // Sampled inside the graph by ONNX Runtime; the seeded draw above is discarded, as the reference takes it.
-            encoded.CopyTo(latent, 0);
-        }
-        else if (kind == VaeEncoderOutput.LatentParameters && encodedShape == one with { Channels = 2 * one.Channels })
-        {
-            // DiagonalGaussianDistribution: logvar clamped to [−30, 20], std = exp(logvar / 2), z = mean + std · ε.
-            var n = one.Length;
-            for (var i = 0; i < n; i++)
-            {
-                var logvar = Math.Clamp(encoded[n + i], -30f, 20f);
-                latent[i] = encoded[i] + MathF.Exp(0.5f * logvar) * draw[i];
-            }
-        }
-        else
-        {
-            throw new ModelLoadException($"{encoder.File}: the VAE encoder returned {encodedShape} for a {one.Width * factor}×{one.Height * factor} image; expected the latent {one} or its parameters (mean and log-variance) {one with { Channels = 2 * one.Channels }}.");
-        }
-        TensorPrimitives.Multiply(latent, (float)Model.ScalingFactor, latent);
-
-        var original = new float[shape.Length];
-        for (var b = 0; b < shape.Batch; b++) latent.CopyTo(original, b * one.Length);
-        var eps = new float[shape.Length];
-        noise.NextGaussian(eps);
-        var x = new float[shape.Length];
-        var start = Enumerable.Repeat(sampler.Timesteps[startIndex], shape.Batch).ToArray();
-        sampler.AddNoise(original, eps, start, x);
-        return x;
     }
 }

@@ -46,6 +46,20 @@ public readonly ref struct DenoiserInput
         EncoderHiddenStates = encoderHiddenStates;
     }
 
+    /// <summary>Describes an evaluation conditioned by a run's <see cref="ModelConditioning"/>.</summary>
+    /// <param name="sample">The (scaled) noisy input, NCHW.</param>
+    /// <param name="shape">Its shape.</param>
+    /// <param name="timestep">The timestep, possibly fractional.</param>
+    /// <param name="conditioning">The run's conditioning.</param>
+    /// <param name="conditioningRow">The conditioning row of the sample's first item: the items read rows [row, row + batch).</param>
+    public DenoiserInput(ReadOnlySpan<float> sample, TensorShape shape, double timestep, ModelConditioning conditioning, int conditioningRow)
+        : this(sample, shape, timestep, (conditioning ?? throw new ArgumentNullException(nameof(conditioning))).LabelRows(conditioningRow, shape.Batch),
+            conditioning.HiddenRows(conditioningRow, shape.Batch))
+    {
+        Conditioning = conditioning;
+        ConditioningRow = conditioningRow;
+    }
+
     /// <summary>The noisy input.</summary>
     public ReadOnlySpan<float> Sample { get; }
 
@@ -60,4 +74,24 @@ public readonly ref struct DenoiserInput
 
     /// <summary>Conditioning embeddings, or empty.</summary>
     public ReadOnlySpan<float> EncoderHiddenStates { get; }
+
+    /// <summary>The run's conditioning, when the caller built one; <see cref="ClassLabels"/> and <see cref="EncoderHiddenStates"/> are then its rows for these items.</summary>
+    public ModelConditioning? Conditioning { get; }
+
+    /// <summary>The row of <see cref="Conditioning"/> that the sample's first item reads.</summary>
+    public int ConditioningRow { get; }
+
+    /// <summary>The same evaluation on items [<paramref name="start"/>, <paramref name="start"/> + <paramref name="count"/>) of the batch, with their conditioning.</summary>
+    /// <param name="sample">Those items' samples.</param>
+    /// <param name="start">The first item.</param>
+    /// <param name="count">How many.</param>
+    public DenoiserInput Items(ReadOnlySpan<float> sample, int start, int count)
+    {
+        var shape = Shape.WithBatch(count);
+        if (Conditioning is { } conditioning) return new DenoiserInput(sample, shape, Timestep, conditioning, ConditioningRow + start);
+        var hiddenPerItem = EncoderHiddenStates.IsEmpty ? 0 : EncoderHiddenStates.Length / Shape.Batch;
+        return new DenoiserInput(sample, shape, Timestep,
+            ClassLabels.IsEmpty ? default : ClassLabels.Slice(start, count),
+            hiddenPerItem == 0 ? default : EncoderHiddenStates.Slice(start * hiddenPerItem, count * hiddenPerItem));
+    }
 }

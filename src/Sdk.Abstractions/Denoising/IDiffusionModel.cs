@@ -46,6 +46,25 @@ public sealed record ModelInfo
 
     /// <summary>Whether the model takes encoder hidden states (text conditioning), and their per-item length.</summary>
     public int? EncoderHiddenStatesLength { get; init; }
+
+    /// <summary>
+    /// The model's other per-item inputs (for example SDXL's <c>text_embeds</c> and <c>time_ids</c>, an LCM UNet's
+    /// <c>timestep_cond</c>), which a run's <see cref="ModelConditioning"/> must supply by name.
+    /// </summary>
+    public IReadOnlyList<ModelInputInfo> ConditioningInputs { get; init; } = [];
+
+    /// <summary>The conditioning input named <paramref name="name"/>, or null when the model has none.</summary>
+    public ModelInputInfo? FindConditioningInput(string name) => ConditioningInputs.FirstOrDefault(i => string.Equals(i.Name, name, StringComparison.Ordinal));
+}
+
+/// <summary>A per-item model input, as the model declares it.</summary>
+/// <param name="Name">The input's name.</param>
+/// <param name="ElementType">Its element type as the model declares it (<c>float32</c>, <c>float16</c>, <c>int64</c>…); values are given as float32 and converted.</param>
+/// <param name="RowShape">Its dimensions after the batch; null where the model leaves one open.</param>
+public sealed record ModelInputInfo(string Name, string ElementType, IReadOnlyList<int?> RowShape)
+{
+    /// <summary>Values per item when every dimension is fixed, else null.</summary>
+    public int? RowLength => RowShape.All(d => d is not null) ? RowShape.Aggregate(1, (p, d) => checked(p * d!.Value)) : null;
 }
 
 /// <summary>The model ran out of memory for the batch it was given; the pipeline retries once with half the batch.</summary>

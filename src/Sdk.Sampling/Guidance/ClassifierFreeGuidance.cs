@@ -73,9 +73,27 @@ public sealed class ClassifierFreeGuidance : IDenoiser
         var n = shape.Length;
         var both = shape.WithBatch(2 * shape.Batch);
         Grow(ref _output, 2 * n);
-        var cond = _output.AsSpan(0, n);
-        var uncond = _output.AsSpan(n, n);
+        Span<float> cond, uncond;
 
+        if (input.Conditioning is { HasUnconditionalRows: true } conditioning)
+        {
+            // The run's conditioning already holds both halves, unconditional rows first, as the reference batches
+            // them: only the sample is doubled. A model with a smaller fixed batch gets its chunks from the denoiser.
+            if (input.ConditioningRow != conditioning.ConditionalRowStart || shape.Batch != conditioning.ConditionalRowStart)
+                throw new ArgumentException($"Guidance evaluates the whole batch: the input's {shape.Batch} items from conditioning row {input.ConditioningRow} do not match the conditioning's {conditioning.Rows / 2} conditional rows.", nameof(input));
+            uncond = _output.AsSpan(0, n);
+            cond = _output.AsSpan(n, n);
+            Grow(ref _sample, 2 * n);
+            input.Sample.CopyTo(_sample);
+            input.Sample.CopyTo(_sample.AsSpan(n));
+            Evaluations += _inner.FixedBatchSize is { } fixedSize && fixedSize < both.Batch ? 2 : 1; // as the split path below counts them
+            _inner.Predict(new DenoiserInput(_sample.AsSpan(0, 2 * n), both, input.Timestep, conditioning, 0), _output.AsSpan(0, 2 * n), cancellationToken);
+            Combine(cond, uncond, output, shape);
+            return;
+        }
+
+        cond = _output.AsSpan(0, n);
+        uncond = _output.AsSpan(n, n);
         if (_inner.FixedBatchSize is not { } fixedBatch || fixedBatch >= both.Batch)
         {
             // One batch of 2B: [conditional items…, unconditional items…].
@@ -97,7 +115,12 @@ public sealed class ClassifierFreeGuidance : IDenoiser
                 labels.IsEmpty ? default : labels[shape.Batch..], hidden.IsEmpty ? default : hidden[(hidden.Length / 2)..]), uncond, cancellationToken);
         }
 
-        // out = uncond + w·(cond − uncond)
+        Combine(cond, uncond, output, shape);
+    }
+
+    // out = uncond + w·(cond − uncond), then the optional rescale toward the conditional prediction.
+    private void Combine(ReadOnlySpan<float> cond, ReadOnlySpan<float> uncond, Span<float> output, TensorShape shape)
+    {
         TensorPrimitives.Subtract(cond, uncond, output);
         TensorPrimitives.MultiplyAdd(output, (float)Scale, uncond, output);
 
