@@ -36,11 +36,7 @@ internal static class Runner
             var services = new ServiceCollection();
             services.AddSingleton(loggers);
             services.AddSingleton<IDiffusionModel>(model);
-            var diffusion = services.AddDiffusionSampling()
-                .AddDdpmSampler().AddDdimSampler().AddDpmSolverSampler().AddEulerSampler().AddEulerAncestralSampler().AddPndmSampler()
-                .AddHeunSampler().AddKdpm2Sampler().AddKdpm2AncestralSampler().AddLmsSampler()
-                .AddUniPcSampler().AddDeisSampler()
-                .AddDpmSolverSinglestepSampler().AddLcmSampler().AddTcdSampler().AddDpmAdaptiveSampler()
+            var diffusion = services.AddBuiltInSamplers()
                 .AddDiffusionPipeline();
             if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
             await using var provider = services.BuildServiceProvider();

@@ -20,7 +20,7 @@ internal static class StableDiffusionRunner
         var services = new ServiceCollection();
         services.AddSingleton(loggers);
         services.AddLogging();
-        var diffusion = services.AddStableDiffusion(settings.ModelPath, o => o.Onnx = settings.ModelOptions());
+        var diffusion = services.AddBuiltInSamplers().AddStableDiffusion(settings.ModelPath, o => o.Onnx = settings.ModelOptions());
         if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
         await using var provider = services.BuildServiceProvider();
 

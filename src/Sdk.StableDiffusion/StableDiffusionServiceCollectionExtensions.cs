@@ -14,11 +14,11 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class StableDiffusionServiceCollectionExtensions
 {
     /// <summary>
-    /// One call for text to image: the sampling host with every built-in sampler, the Stable Diffusion folder at
-    /// <paramref name="folder"/> as a singleton <see cref="StableDiffusionModel"/> (its sessions loaded once, on first
-    /// use, and disposed with the container), the thread-safe <see cref="StableDiffusionPipeline"/>, and
-    /// <see cref="IImageGenerator"/> (Microsoft.Extensions.AI) over it.
-    /// <c>services.AddStableDiffusion("models/sd15", o => o.Onnx.ExecutionProvider = OnnxExecutionProvider.Auto)</c>.
+    /// The sampling host, the Stable Diffusion folder at <paramref name="folder"/> as a singleton
+    /// <see cref="StableDiffusionModel"/> (its sessions loaded once, on first use, and disposed with the container), the
+    /// thread-safe <see cref="StableDiffusionPipeline"/>, and <see cref="IImageGenerator"/> (Microsoft.Extensions.AI)
+    /// over it. Samplers are the app's choice: <c>services.AddBuiltInSamplers().AddStableDiffusion("models/sd15")</c>
+    /// (package Diffusion.Sdk.Samplers) registers every built-in one, so the export's own scheduler class resolves.
     /// </summary>
     /// <param name="services">The service collection.</param>
     /// <param name="folder">The exported pipeline folder.</param>
@@ -26,13 +26,7 @@ public static class StableDiffusionServiceCollectionExtensions
     public static IDiffusionBuilder AddStableDiffusion(this IServiceCollection services, string folder, Action<StableDiffusionOptions>? configure = null)
     {
         ArgumentNullException.ThrowIfNull(services);
-        // Every built-in sampler: an export's scheduler_config.json selects one by its reference class (an LCM-distilled
-        // export names LCMScheduler, others Euler's, Heun's or LMS's), and a request may name any of them.
-        var builder = services.AddDiffusionSampling()
-            .AddDdpmSampler().AddDdimSampler().AddPndmSampler().AddDpmSolverSampler().AddDpmSolverSinglestepSampler()
-            .AddEulerSampler().AddEulerAncestralSampler().AddHeunSampler().AddKdpm2Sampler().AddKdpm2AncestralSampler()
-            .AddLmsSampler().AddUniPcSampler().AddDeisSampler().AddLcmSampler().AddTcdSampler().AddDpmAdaptiveSampler();
-        return builder.AddStableDiffusion(folder, configure);
+        return services.AddDiffusionSampling().AddStableDiffusion(folder, configure);
     }
 
     /// <summary>

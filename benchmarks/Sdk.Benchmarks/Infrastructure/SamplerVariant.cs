@@ -102,22 +102,7 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
     public static ServiceProvider BuildHost()
     {
         var services = new ServiceCollection();
-        services.AddDiffusionSampling()
-            .AddDdpmSampler()
-            .AddDdimSampler()
-            .AddDpmSolverSampler()
-            .AddEulerSampler()
-            .AddEulerAncestralSampler()
-            .AddPndmSampler()
-            .AddHeunSampler()
-            .AddKdpm2Sampler()
-            .AddKdpm2AncestralSampler()
-            .AddLmsSampler()
-            .AddUniPcSampler()
-            .AddDeisSampler()
-            .AddDpmSolverSinglestepSampler()
-            .AddLcmSampler()
-            .AddTcdSampler();
+        services.AddBuiltInSamplers();
         return services.BuildServiceProvider();
     }
 }

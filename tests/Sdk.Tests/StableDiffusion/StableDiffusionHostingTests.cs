@@ -16,7 +16,7 @@ public sealed class StableDiffusionHostingTests
     public async Task OneRegistrationCallRegistersEveryBuiltInSampler()
     {
         var services = new ServiceCollection();
-        services.AddStableDiffusion(SdFixture.ModelFolder).AddDpmAdaptiveSampler(); // the same assembly again is harmless
+        services.AddBuiltInSamplers().AddStableDiffusion(SdFixture.ModelFolder).AddDpmAdaptiveSampler(); // the same assembly again is harmless
         await using var provider = services.BuildServiceProvider();
         var factory = provider.GetRequiredService<ISamplerFactory>();
         var builtIn = typeof(SamplerNames).GetFields().Where(f => f.IsLiteral).Select(f => (string)f.GetRawConstantValue()!).Order(StringComparer.Ordinal).ToArray();
@@ -30,7 +30,7 @@ public sealed class StableDiffusionHostingTests
     public async Task OneRegistrationCallGivesAPipelineAndAnImageGeneratorOverOneModel()
     {
         var services = new ServiceCollection();
-        services.AddStableDiffusion(SdFixture.ModelFolder);
+        services.AddBuiltInSamplers().AddStableDiffusion(SdFixture.ModelFolder);
         await using var provider = services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
         var pipeline = provider.GetRequiredService<StableDiffusionPipeline>();
         var generator = provider.GetRequiredService<IImageGenerator>();

@@ -32,24 +32,6 @@ public static class TestHost
         return Build(configure ?? (_ => { }), services);
     }
 
-    /// <summary>Registers every built-in sampler assembly.</summary>
-    public static void AddBuiltInSamplers(IDiffusionBuilder builder)
-    {
-        builder.AddDdpmSampler();
-        builder.AddDdimSampler();
-        builder.AddPndmSampler();
-        builder.AddDpmSolverSampler();
-        builder.AddEulerSampler();
-        builder.AddEulerAncestralSampler();
-        builder.AddHeunSampler();
-        builder.AddKdpm2Sampler();
-        builder.AddKdpm2AncestralSampler();
-        builder.AddLmsSampler();
-        builder.AddUniPcSampler();
-        builder.AddDeisSampler();
-        builder.AddDpmSolverSinglestepSampler();
-        builder.AddLcmSampler();
-        builder.AddTcdSampler();
-        builder.AddDpmAdaptiveSampler();
-    }
+    /// <summary>Registers every built-in sampler assembly (the SDK's one list, <c>AddBuiltInSamplers()</c>).</summary>
+    public static void AddBuiltInSamplers(IDiffusionBuilder builder) => builder.AddBuiltInSamplers();
 }
