@@ -25,20 +25,31 @@ internal static class ConsistencyTimesteps
         return original;
     }
 
-    /// <summary>n timesteps of the distillation schedule, descending.</summary>
-    public static double[] Create(int numTrainTimesteps, int originalSteps, int numInferenceSteps)
+    /// <summary>
+    /// n timesteps of the distillation schedule, descending. Image to image with the reference's LCM pipelines keeps
+    /// only the schedule's first ⌊N'·strength⌋ timesteps (the least noisy ones) before choosing among them, so the
+    /// strength shortens the schedule itself rather than slicing the chosen timesteps.
+    /// </summary>
+    public static double[] Create(int numTrainTimesteps, int originalSteps, int numInferenceSteps, double strength = 1.0)
     {
         if (numInferenceSteps > originalSteps)
             throw new SchedulerConfigException("num_inference_steps", numInferenceSteps.ToString(CultureInfo.InvariantCulture),
                 $"at most original_inference_steps = {originalSteps}: the steps are chosen among the distillation schedule's (raise original_inference_steps for more)");
+        if (!(strength > 0 && strength <= 1))
+            throw new SchedulerConfigException("strength", strength.ToString("R", CultureInfo.InvariantCulture), "a number in (0, 1]");
         var k = numTrainTimesteps / originalSteps;
-        // numpy's linspace(0, N', n, endpoint=False) is j·(N'/n); its floor picks the position from the top.
-        var stride = (double)originalSteps / numInferenceSteps;
+        // As the reference: int(N' · strength) in double arithmetic, then truncation.
+        var count = (int)(originalSteps * strength);
+        if (count < numInferenceSteps)
+            throw new SchedulerConfigException("num_inference_steps", numInferenceSteps.ToString(CultureInfo.InvariantCulture),
+                $"at most int(original_inference_steps · strength) = int({originalSteps} · {strength.ToString("R", CultureInfo.InvariantCulture)}) = {count}: the steps are chosen among that many timesteps of the distillation schedule (raise the strength or original_inference_steps, or take fewer steps)");
+        // numpy's linspace(0, count, n, endpoint=False) is j·(count/n); its floor picks the position from the top.
+        var stride = (double)count / numInferenceSteps;
         var timesteps = new double[numInferenceSteps];
         for (var j = 0; j < numInferenceSteps; j++)
         {
             var fromTop = (int)Math.Floor(j * stride);
-            timesteps[j] = (originalSteps - fromTop) * k - 1;
+            timesteps[j] = (count - fromTop) * k - 1;
         }
         return timesteps;
     }

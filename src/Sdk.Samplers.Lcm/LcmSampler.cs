@@ -27,7 +27,7 @@ namespace Diffusion.Sdk.Samplers.Lcm;
 /// <c>denoised</c>), the model's estimate of the clean sample, as its predicted x₀.
 /// </para>
 /// </remarks>
-public sealed class LcmSampler : SamplerBase
+public sealed class LcmSampler : SamplerBase, IStrengthScheduledSampler
 {
     /// <summary>σ_d, the data standard deviation the boundary scalings assume (the reference's fixed 0.5).</summary>
     public const double SigmaData = 0.5;
@@ -60,6 +60,14 @@ public sealed class LcmSampler : SamplerBase
     /// <inheritdoc/>
     protected override double[] CreateTimesteps(int numInferenceSteps) =>
         ConsistencyTimesteps.Create(Schedule.NumTrainTimesteps, _originalSteps, numInferenceSteps);
+
+    /// <inheritdoc/>
+    public void SetTimesteps(int numInferenceSteps, double strength)
+    {
+        if (numInferenceSteps < 1)
+            throw new SchedulerConfigException("num_inference_steps", numInferenceSteps.ToString(CultureInfo.InvariantCulture), "an integer >= 1");
+        ReplaceTimesteps(ConsistencyTimesteps.Create(Schedule.NumTrainTimesteps, _originalSteps, numInferenceSteps, strength));
+    }
 
     /// <inheritdoc/>
     protected override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)

@@ -24,7 +24,7 @@ namespace Diffusion.Sdk.Samplers.Lcm;
 /// </para>
 /// <para>The step reports the network's x̂₀ as its predicted x₀.</para>
 /// </remarks>
-public sealed class TcdSampler : SamplerBase
+public sealed class TcdSampler : SamplerBase, IStrengthScheduledSampler
 {
     /// <summary>γ when the configuration gives none (the reference's default <c>eta</c>).</summary>
     public const double DefaultGamma = 0.3;
@@ -51,6 +51,14 @@ public sealed class TcdSampler : SamplerBase
     /// <inheritdoc/>
     protected override double[] CreateTimesteps(int numInferenceSteps) =>
         ConsistencyTimesteps.Create(Schedule.NumTrainTimesteps, _originalSteps, numInferenceSteps);
+
+    /// <inheritdoc/>
+    public void SetTimesteps(int numInferenceSteps, double strength)
+    {
+        if (numInferenceSteps < 1)
+            throw new SchedulerConfigException("num_inference_steps", numInferenceSteps.ToString(CultureInfo.InvariantCulture), "an integer >= 1");
+        ReplaceTimesteps(ConsistencyTimesteps.Create(Schedule.NumTrainTimesteps, _originalSteps, numInferenceSteps, strength));
+    }
 
     /// <inheritdoc/>
     protected override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)

@@ -10,19 +10,32 @@ public static class StableDiffusionImages
 {
     /// <summary>Decodes PNG (or JPEG, BMP…) bytes to 8-bit RGB, HWC.</summary>
     /// <exception cref="InvalidImageException">The bytes are not an image.</exception>
-    public static (byte[] Rgb, int Width, int Height) Decode(byte[] file)
+    public static (byte[] Rgb, int Width, int Height) Decode(byte[] file) => Decode(file, "start image");
+
+    /// <summary>Decodes PNG (or JPEG, BMP…) bytes to 8-bit RGB, HWC; <paramref name="what"/> names the picture in errors.</summary>
+    /// <exception cref="InvalidImageException">The bytes are not an image.</exception>
+    public static (byte[] Rgb, int Width, int Height) Decode(byte[] file, string what)
     {
         ArgumentNullException.ThrowIfNull(file);
         try
         {
+            // Grey and palette pictures become RGB with equal channels; an alpha channel is dropped (not composited), as
+            // the reference's convert("L") of a mask ignores it.
             var image = ImageResult.FromMemory(file, ColorComponents.RedGreenBlue);
             return (image.Data, image.Width, image.Height);
         }
         catch (Exception e) when (e is InvalidOperationException or ArgumentException or IndexOutOfRangeException)
         {
-            throw new InvalidImageException($"The start image ({file.Length} bytes) could not be decoded: {e.Message}. Give a PNG, JPEG or BMP file.", e);
+            throw new InvalidImageException($"The {what} ({file.Length} bytes) could not be decoded: {e.Message}. Give a PNG, JPEG or BMP file.", e);
         }
     }
+
+    /// <summary>
+    /// Resizes 8-bit RGB pixels (HWC) to <paramref name="newWidth"/>×<paramref name="newHeight"/>, for start pictures and
+    /// masks whose size differs from the request (<see cref="ImageResampling"/> states the filter).
+    /// </summary>
+    public static byte[] Resize(byte[] rgb, int width, int height, int newWidth, int newHeight) =>
+        ImageResampling.Resize(rgb, width, height, newWidth, newHeight);
 
     /// <summary>The encoder's input: uint8 / 255, then 2x − 1, HWC → [1, 3, H, W] (the reference's <c>VaeImageProcessor.preprocess</c> without resizing).</summary>
     public static float[] Preprocess(ReadOnlySpan<byte> rgb, int width, int height)

@@ -47,7 +47,7 @@ public sealed class StableDiffusionRequest
     /// <summary>Images per prompt.</summary>
     public int ImagesPerPrompt { get; init; } = 1;
 
-    /// <summary>Image to image: the start picture, PNG (or any format <see cref="StableDiffusionImages.Decode"/> reads) bytes; its size must be the request's.</summary>
+    /// <summary>Image to image: the start picture, PNG (or any format <see cref="StableDiffusionImages.Decode(byte[])"/> reads) bytes; its size must be the request's.</summary>
     public byte[]? InitImage { get; init; }
 
     /// <summary>Image to image: how much of the schedule to run, in (0, 1]; 1 keeps nothing of the start picture's content.</summary>

@@ -63,6 +63,12 @@ public sealed class SamplingOptions
     /// <summary>An adaptive sampler's absolute tolerance of a step's error (<c>atol</c>; dpm-adaptive's default 0.0078).</summary>
     public double? Atol { get; set; }
 
+    /// <summary>
+    /// Overrides <c>original_inference_steps</c>: the length of the distillation schedule that the consistency samplers
+    /// (LCM, TCD) choose their timesteps from, as the reference's LCM pipelines take it per call.
+    /// </summary>
+    public int? OriginalInferenceSteps { get; set; }
+
     /// <summary>Overrides <c>clip_sample</c>.</summary>
     public bool? ClipSample { get; set; }
 
@@ -107,6 +113,7 @@ public sealed class SamplingOptions
         Add(SampleMaxValue is not null, "sample_max_value", nameof(SampleMaxValue));
         Add(Eta is not null, "eta", nameof(Eta));
         Add(ClipSample is not null, "clip_sample", nameof(ClipSample));
+        Add(OriginalInferenceSteps is not null, "original_inference_steps", nameof(OriginalInferenceSteps));
         Add(Rtol is not null, "rtol", nameof(Rtol));
         Add(Atol is not null, "atol", nameof(Atol));
         Add(SolverOrder is not null, "solver_order", nameof(SolverOrder));
@@ -141,6 +148,7 @@ public sealed class SamplingOptions
         if (SampleMaxValue is { } maxValue) config.SampleMaxValue = maxValue;
         if (Eta is { } eta) config.Eta = eta;
         if (ClipSample is { } clip) config.ClipSample = clip;
+        if (OriginalInferenceSteps is { } original) config.OriginalInferenceSteps = original;
         if (Rtol is { } rtol) config.AdditionalKeys["rtol"] = System.Text.Json.JsonSerializer.SerializeToElement(rtol);
         if (Atol is { } atol) config.AdditionalKeys["atol"] = System.Text.Json.JsonSerializer.SerializeToElement(atol);
         if (SolverOrder is { } order) config.SolverOrder = order;
@@ -173,6 +181,7 @@ public sealed class SamplingOptions
         if (!(NoiseInjection >= 0 && NoiseInjection <= 10)) Fail(nameof(NoiseInjection), NoiseInjection, "a number from 0 to 10 (0 = none)");
         if (DynamicThresholdingRatio is { } p && !(p > 0 && p <= 1)) Fail(nameof(DynamicThresholdingRatio), p, "a number in (0, 1]");
         if (SampleMaxValue is { } s && !(s > 0 && double.IsFinite(s))) Fail(nameof(SampleMaxValue), s, "a finite number > 0");
+        if (OriginalInferenceSteps is < 1 or > 100_000) Fail(nameof(OriginalInferenceSteps), OriginalInferenceSteps, "an integer from 1 to num_train_timesteps (50 for the usual LCM distillation)");
         // η interpolates between DDIM (0) and DDPM's variance (1); past 1 the variance exceeds the posterior's.
         if (Eta is { } eta && !(eta >= 0 && eta <= 1)) Fail(nameof(Eta), eta, "a number in [0, 1] (0 = deterministic, 1 = DDPM's variance)");
         if (Rtol is { } r && !(r > 0 && r < 1)) Fail(nameof(Rtol), r, "a number in (0, 1), e.g. 0.05 (smaller: more accurate, more steps)");
