@@ -25,6 +25,7 @@ internal static class GenerateCommand
     private static readonly Option<int?> Height = new("--height") { Description = "Image height in pixels, a multiple of 8 (default: the model's size)", HelpName = "H" };
     private static readonly Option<string?> InitImage = new("--init-image") { Description = "Image to image: the start picture (PNG) of the requested size", HelpName = "PNG" };
     private static readonly Option<double> Strength = new("--strength") { Description = "Image to image: how much of the schedule to run, in (0, 1]", DefaultValueFactory = _ => 0.8, HelpName = "S" };
+    private static readonly Option<int?> OriginalInferenceSteps = new("--original-inference-steps") { Description = "LCM and TCD: the distillation schedule's length that the steps are chosen from (default: the model's scheduler_config.json, else 50)", HelpName = "N" };
     private static readonly Option<string?> LatentsOut = new("--latents-out") { Description = "Also write the final latents as a float32 .npy file [batch, channels, height, width]", HelpName = "FILE.npy" };
     private static readonly Option<string?> Out = new("--out") { Description = "Write a grid of all images to this PNG file", HelpName = "FILE.png" };
     private static readonly Option<string?> OutDir = new("--out-dir") { Description = "Write one PNG per image (000.png, 001.png, …) to this folder", HelpName = "DIR" };
@@ -105,7 +106,7 @@ internal static class GenerateCommand
     public static RootCommand Create()
     {
         var root = new RootCommand("Generate images with a diffusion model and any sampler. Examples: generate --out digits.png; generate --model sd15 --prompt \"a lighthouse at dusk\" --out lighthouse.png");
-        foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Width, Height, InitImage, Strength, Sampler, Ensemble, Steps, Guidance, GuidanceRescale, Label, Seed, Batch,
+        foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Width, Height, InitImage, Strength, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, GuidanceRescale, Label, Seed, Batch,
                      Out, OutDir, LatentsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Rtol, Atol, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
                      Plugins, Statistics })
             root.Options.Add(option);
@@ -119,6 +120,7 @@ internal static class GenerateCommand
         Sampler = r.GetValue(Sampler),
         Ensemble = r.GetValue(Ensemble),
         Steps = r.GetValue(Steps),
+        OriginalInferenceSteps = r.GetValue(OriginalInferenceSteps),
         Guidance = r.GetValue(Guidance),
         GuidanceRescale = r.GetValue(GuidanceRescale),
         Label = r.GetValue(Label)!,

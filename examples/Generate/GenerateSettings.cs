@@ -25,6 +25,7 @@ internal sealed record GenerateSettings
     public int? Height { get; init; }
     public string? InitImage { get; init; }
     public double Strength { get; init; } = 0.8;
+    public int? OriginalInferenceSteps { get; init; }
     public string? LatentsOut { get; init; }
     public string? Out { get; init; }
     public string? OutDir { get; init; }
@@ -59,6 +60,7 @@ internal sealed record GenerateSettings
         if (Prompt is null && (NegativePrompt is not null || InitImage is not null || Width is not null || Height is not null))
             return "--negative-prompt, --width, --height and --init-image need --prompt (a Stable Diffusion model)";
         if (Steps < 1) return $"--steps must be at least 1 (got {Steps})";
+        if (OriginalInferenceSteps is < 1) return $"--original-inference-steps must be at least 1 (got {OriginalInferenceSteps})";
         if (Batch is < 1) return $"--batch must be at least 1 (got {Batch})";
         if (Columns is < 1) return $"--columns must be at least 1 (got {Columns})";
         if (Columns > ImageCount) return $"--columns must be from 1 to --batch = {ImageCount} (got {Columns})";
@@ -96,6 +98,7 @@ internal sealed record GenerateSettings
         Temperature = Temperature,
         NoiseInjection = NoiseInjection,
         Eta = Eta,
+        OriginalInferenceSteps = OriginalInferenceSteps,
         Rtol = Rtol,
         Atol = Atol,
     };

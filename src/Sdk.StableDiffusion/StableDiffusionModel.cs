@@ -19,7 +19,7 @@ public sealed class StableDiffusionModel : IDisposable
     public const double LegacyScalingFactor = 0.18215;
 
     private StableDiffusionModel(string folder, StableDiffusionLayout layout, IPromptTokenizer tokenizer, OnnxTextEncoder textEncoder,
-        OnnxDiffusionModel unet, OnnxVaeDecoder vaeDecoder, OnnxVaeEncoder? vaeEncoder, double scalingFactor, int vaeScaleFactor, int? defaultSampleSize)
+        OnnxDiffusionModel unet, OnnxVaeDecoder vaeDecoder, OnnxVaeEncoder? vaeEncoder, double scalingFactor, int vaeScaleFactor, int? defaultSampleSize, int? guidanceEmbeddingDimension)
     {
         Folder = folder;
         Layout = layout;
@@ -31,7 +31,9 @@ public sealed class StableDiffusionModel : IDisposable
         ScalingFactor = scalingFactor;
         VaeScaleFactor = vaeScaleFactor;
         DefaultSampleSize = defaultSampleSize;
-        Conditioner = new ClipTextConditioner(tokenizer, textEncoder);
+        GuidanceEmbeddingDimension = guidanceEmbeddingDimension;
+        IConditioner text = new ClipTextConditioner(tokenizer, textEncoder);
+        Conditioner = guidanceEmbeddingDimension is { } d ? new GuidanceEmbeddingConditioner(text, d) : text;
     }
 
     /// <summary>The folder the model was loaded from.</summary>
@@ -51,6 +53,13 @@ public sealed class StableDiffusionModel : IDisposable
 
     /// <summary>The conditioning stage of this model's family (for SD 1.x/2.x: CLIP text, <see cref="ClipTextConditioner"/>).</summary>
     public IConditioner Conditioner { get; }
+
+    /// <summary>
+    /// The width of the UNet's guidance embedding (<c>timestep_cond</c>, an LCM UNet's <c>time_cond_proj_dim</c>), or null
+    /// for a UNet without one. Such a UNet runs without classifier-free guidance and takes the request's guidance scale
+    /// as <see cref="GuidanceScaleEmbedding"/> instead, as the reference's pipelines do.
+    /// </summary>
+    public int? GuidanceEmbeddingDimension { get; }
 
     /// <summary>The VAE decoder.</summary>
     public OnnxVaeDecoder VaeDecoder { get; }
@@ -126,9 +135,10 @@ public sealed class StableDiffusionModel : IDisposable
                 parts.Add(vaeEncoder);
             }
             var sampleSize = unet.Info.Height ?? unetConfig?.Integer("sample_size");
+            var embedding = GuidanceEmbeddingWidth(unet, unetConfig);
             logger.LogInformation("Loaded Stable Diffusion ({Layout} layout) from {Folder}: text encoder {Ids}, scaling factor {Scaling}, VAE factor {Factor}{Encoder}.",
                 layout, root, textEncoder.InputDescription, scaling, vaeScale, vaeEncoder is null ? ", no VAE encoder" : $", VAE encoder output '{vaeEncoder.OutputName}'");
-            return new StableDiffusionModel(root, layout, tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, scaling, vaeScale, sampleSize);
+            return new StableDiffusionModel(root, layout, tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, scaling, vaeScale, sampleSize, embedding);
         }
         catch
         {
@@ -151,6 +161,16 @@ public sealed class StableDiffusionModel : IDisposable
         Unet.Dispose();
         VaeDecoder.Dispose();
         VaeEncoder?.Dispose();
+    }
+
+    // The timestep_cond input's width: fixed in the session, else unet/config.json's time_cond_proj_dim.
+    private static int? GuidanceEmbeddingWidth(OnnxDiffusionModel unet, ComponentConfig? unetConfig)
+    {
+        if (unet.Info.FindConditioningInput(GuidanceScaleEmbedding.InputName) is not { } input) return null;
+        var width = input.RowShape is [{ } fixedWidth] ? fixedWidth : unetConfig?.Integer("time_cond_proj_dim");
+        return width is >= 4 ? width
+            : throw new ModelLoadException($"{unet.ModelPath}: the guidance-embedding input '{input.Name}' is [batch, {string.Join(", ", input.RowShape.Select(d => d?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"))}]; " +
+                "expected [batch, width] with a fixed width of at least 4 (or 'time_cond_proj_dim' in unet/config.json).");
     }
 
     private static IPromptTokenizer DefaultTokenizer(string folder) => ClipPromptTokenizer.FromFolder(folder);

@@ -87,12 +87,21 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         options.Steps = request.Steps;
         options.GuidanceScale = request.GuidanceScale;
         options.GuidanceRescale = request.GuidanceRescale;
+        options.OriginalInferenceSteps = request.OriginalInferenceSteps ?? options.OriginalInferenceSteps;
         var sampler = _samplers.Create(options, Model.SchedulerConfig);
         sampler.SetTimesteps(options.Steps);
 
-        var startIndex = rgb is null ? 0 : ImageToImageStart.Apply(sampler, options.Steps, request.Strength, nameof(request.InitImage));
-        // As the reference: guidance runs only for a weight above 1.
-        var guided = request.GuidanceScale > 1;
+        // A guidance-distilled (LCM) UNet: the reference's LCM image-to-image pipeline gives the strength to a consistency
+        // sampler's schedule itself; every other start is part-way into the full schedule.
+        var distilled = Model.GuidanceEmbeddingDimension is not null;
+        var startIndex = 0;
+        if (rgb is not null && distilled && SamplerDecorator.Unwrap(sampler) is IStrengthScheduledSampler consistency)
+            consistency.SetTimesteps(options.Steps, request.Strength);
+        else if (rgb is not null)
+            startIndex = ImageToImageStart.Apply(sampler, options.Steps, request.Strength, nameof(request.InitImage));
+        // As the reference: guidance runs only for a weight above 1, and never for a UNet that takes the guidance scale
+        // as an embedding (it is conditioned on it instead).
+        var guided = request.GuidanceScale > 1 && !distilled;
         return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex);
     }
 

@@ -44,6 +44,12 @@ public sealed class StableDiffusionRequest
     /// </summary>
     public SamplingOptions? Sampling { get; init; }
 
+    /// <summary>
+    /// The consistency samplers' (LCM, TCD) distillation-schedule length, as the reference's LCM pipelines take it per
+    /// call (<c>original_inference_steps</c>); null: the model's <c>scheduler_config.json</c> (50 when it has none).
+    /// </summary>
+    public int? OriginalInferenceSteps { get; init; }
+
     /// <summary>Images per prompt.</summary>
     public int ImagesPerPrompt { get; init; } = 1;
 

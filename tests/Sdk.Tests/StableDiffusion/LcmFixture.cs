@@ -1,3 +1,7 @@
+using System.Text.Json;
+using Diffusion.Sdk.StableDiffusion;
+using Diffusion.Sdk.Tests.Support;
+
 namespace Diffusion.Sdk.Tests.StableDiffusion;
 
 /// <summary>The LCM export of TestData/lcm-tiny-optimum (a UNet with <c>timestep_cond</c>) and its reference cases.</summary>
@@ -11,6 +15,31 @@ public static class LcmFixture
         SdReferenceCase.Files(Folder).Select(f => new TestCaseData(Path.GetFileNameWithoutExtension(f)).SetName(Path.GetFileNameWithoutExtension(f)));
 
     public static SdReferenceCase Case(string name) => SdReferenceCase.Load(Path.Combine(Folder, "expected", name + ".json"));
+
+    private static readonly Lazy<StableDiffusionModel> LazyModel = new(() => StableDiffusionModel.Load(ModelFolder));
+
+    /// <summary>The model (shared; never disposed by a test).</summary>
+    public static StableDiffusionModel Model => LazyModel.Value;
+
+    private static readonly Lazy<StableDiffusionPipeline> LazyPipeline = new(() => new StableDiffusionPipeline(Model, TestHost.Factory));
+
+    /// <summary>A pipeline over <see cref="Model"/> with every built-in sampler.</summary>
+    public static StableDiffusionPipeline Pipeline => LazyPipeline.Value;
+
+    /// <summary>The request that reproduces a case: prompt, steps, guidance, seed, size, original_inference_steps, start image and strength.</summary>
+    public static StableDiffusionRequest Request(SdReferenceCase c, Diffusion.Sdk.Pipeline.StepCallback? onStep = null) => new()
+    {
+        Prompt = c.Prompt,
+        Steps = c.Steps,
+        GuidanceScale = c.GuidanceScale,
+        Seed = c.Seed,
+        Width = c.Width,
+        Height = c.Height,
+        OriginalInferenceSteps = c.Inputs.GetProperty("original_inference_steps") is { ValueKind: JsonValueKind.Number } o ? o.GetInt32() : null,
+        InitImage = c.InputPng,
+        Strength = c.Strength ?? 1.0,
+        OnStep = onStep,
+    };
 }
 
 /// <summary>The inpainting export of TestData/sd-inpaint-tiny-legacy (a 9-channel UNet) and its reference cases, one of which runs sd-tiny-legacy's 4-channel model.</summary>
