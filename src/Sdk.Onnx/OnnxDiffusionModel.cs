@@ -44,10 +44,14 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
     private readonly InferenceSession _session;
     private volatile bool _disposed;
 
+    // Merged LoRA weights the session reads in place of the file's: released after the session.
+    private readonly OnnxInitializerOverrides? _overrides;
+
     private OnnxDiffusionModel(InferenceSession session, OnnxSignature signature, ModelInfo info, SchedulerConfig? schedulerConfig,
-        OnnxExecutionProvider provider, string modelPath, IReadOnlyList<string> components)
+        OnnxExecutionProvider provider, string modelPath, IReadOnlyList<string> components, OnnxInitializerOverrides? overrides)
     {
         _session = session;
+        _overrides = overrides;
         Signature = signature;
         Info = info;
         SchedulerConfig = schedulerConfig;
@@ -135,6 +139,7 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
             while (_running.Count > 0) Monitor.Wait(_running);
         }
         _session.Dispose();
+        _overrides?.Dispose();
     }
 
     /// <summary>
@@ -145,7 +150,10 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
     /// <param name="options">Execution provider, session settings, input names, and the scheduler facts for a bare file.</param>
     /// <param name="logger">Receives the provider fallback warning and notes on what was found.</param>
     /// <exception cref="ModelLoadException">The path is missing, a file is unreadable or corrupt, or the model lacks an input the SDK needs.</exception>
-    public static OnnxDiffusionModel Load(string path, OnnxModelOptions? options = null, ILogger? logger = null)
+    public static OnnxDiffusionModel Load(string path, OnnxModelOptions? options = null, ILogger? logger = null) => LoadWithOverrides(path, options, logger, null);
+
+    /// <summary>As <see cref="Load(string, OnnxModelOptions?, ILogger?)"/>, with initializer values that replace the file's (merged LoRA weights); the model owns them once loaded and releases them after its session.</summary>
+    internal static OnnxDiffusionModel LoadWithOverrides(string path, OnnxModelOptions? options, ILogger? logger, OnnxInitializerOverrides? overrides)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         options ??= new OnnxModelOptions();
@@ -187,7 +195,7 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
             logger.LogWarning("Model '{Source}' has no scheduler configuration ({File}): set OnnxModelOptions.NumTrainTimesteps and PredictionType (or SchedulerConfig), or the sampler's defaults will be used.",
                 source, SchedulerConfigPath);
 
-        var session = OnnxSessionFactory.Create(modelFile, options, logger, out var provider);
+        var session = OnnxSessionFactory.Create(modelFile, options, logger, out var provider, overrides);
         try
         {
             var signature = OnnxSignature.Discover(session.InputMetadata, session.OutputMetadata, options, modelFile,
@@ -198,7 +206,7 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
                 modelFile, provider, signature.SampleName, OnnxSignature.TypeName(signature.SampleType), signature.Channels,
                 signature.FixedBatch is { } b ? $", fixed batch {b}" : "", signature.TimestepName, OnnxSignature.TypeName(signature.TimestepType), signature.TimestepLayout,
                 signature.ClassLabelsName is { } l ? $", class labels '{l}'" : "", signature.HiddenStatesName is { } h ? $", encoder hidden states '{h}'" : "", signature.OutputName);
-            return new OnnxDiffusionModel(session, signature, info, schedulerConfig, provider, modelFile, components);
+            return new OnnxDiffusionModel(session, signature, info, schedulerConfig, provider, modelFile, components, overrides);
         }
         catch
         {

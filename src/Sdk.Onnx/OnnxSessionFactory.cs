@@ -28,12 +28,18 @@ internal static class OnnxSessionFactory
 
     // ---- execution providers -------------------------------------------------------------------------------
 
-    public static InferenceSession Create(string modelFile, OnnxModelOptions options, ILogger logger, out OnnxExecutionProvider provider)
+    /// <param name="modelFile">The model.</param>
+    /// <param name="options">Provider and session settings.</param>
+    /// <param name="logger">Receives the CPU fallback warning.</param>
+    /// <param name="provider">The provider the session runs on.</param>
+    /// <param name="overrides">Initializer values that replace the file's (merged LoRA weights); the caller keeps them alive as long as the session.</param>
+    public static InferenceSession Create(string modelFile, OnnxModelOptions options, ILogger logger, out OnnxExecutionProvider provider,
+        OnnxInitializerOverrides? overrides = null)
     {
         if (options.ExecutionProvider == OnnxExecutionProvider.Cpu)
         {
             provider = OnnxExecutionProvider.Cpu;
-            return OpenOnCpu(modelFile, options);
+            return OpenOnCpu(modelFile, options, overrides);
         }
 
         // Cuda or Auto. The CPU build lacks the CUDA provider's entry point; the GPU build has it, but its provider
@@ -48,7 +54,7 @@ internal static class OnnxSessionFactory
                 throw new ExecutionProviderUnavailableException($"Cannot run {modelFile} on CUDA device {options.DeviceId}: {reason}", OnnxExecutionProvider.Cuda, missing);
             logger.LogWarning("CUDA is not available ({Reason}); running {File} on the CPU.", reason, modelFile);
             provider = OnnxExecutionProvider.Cpu;
-            return OpenOnCpu(modelFile, options);
+            return OpenOnCpu(modelFile, options, overrides);
         }
 
         SessionOptions? cudaOptions = null;
@@ -65,12 +71,12 @@ internal static class OnnxSessionFactory
                 throw new ExecutionProviderUnavailableException($"Cannot run {modelFile} on CUDA device {options.DeviceId}: {reason}", OnnxExecutionProvider.Cuda, [], e);
             logger.LogWarning("CUDA is not available ({Reason}); running {File} on the CPU.", reason, modelFile);
             provider = OnnxExecutionProvider.Cpu;
-            return OpenOnCpu(modelFile, options);
+            return OpenOnCpu(modelFile, options, overrides);
         }
 
         try
         {
-            var session = Open(modelFile, options, cudaOptions);
+            var session = Open(modelFile, options, cudaOptions, overrides);
             provider = OnnxExecutionProvider.Cuda;
             return session;
         }
@@ -78,7 +84,7 @@ internal static class OnnxSessionFactory
         {
             // The CUDA session could not be created (no device, a driver mismatch…). If the file itself is the problem
             // the CPU attempt fails too, with the CPU's message.
-            var session = OpenOnCpu(modelFile, options);
+            var session = OpenOnCpu(modelFile, options, overrides);
             logger.LogWarning("Creating the CUDA session failed ({Reason}); running {File} on the CPU.", e.InnerException?.Message ?? e.Message, modelFile);
             provider = OnnxExecutionProvider.Cpu;
             return session;
@@ -115,13 +121,16 @@ internal static class OnnxSessionFactory
         return so;
     }
 
-    private static InferenceSession OpenOnCpu(string modelFile, OnnxModelOptions options) => Open(modelFile, options, BaseSessionOptions(options));
+    private static InferenceSession OpenOnCpu(string modelFile, OnnxModelOptions options, OnnxInitializerOverrides? overrides) =>
+        Open(modelFile, options, BaseSessionOptions(options), overrides);
 
     // Loads by path, not bytes, so that ONNX Runtime finds external weight data beside the model.
-    private static InferenceSession Open(string modelFile, OnnxModelOptions options, SessionOptions sessionOptions)
+    private static InferenceSession Open(string modelFile, OnnxModelOptions options, SessionOptions sessionOptions, OnnxInitializerOverrides? overrides)
     {
         using (sessionOptions)
         {
+            // Overrides first, so that ConfigureSession can still change any setting they make.
+            overrides?.AddTo(sessionOptions);
             options.ConfigureSession?.Invoke(sessionOptions);
             try
             {

@@ -18,10 +18,13 @@ namespace Diffusion.Sdk.StableDiffusion;
 internal sealed class OnnxComponent : IDisposable
 {
     private readonly InferenceSession _session;
+    // Merged LoRA weights the session reads in place of the file's: released after the session.
+    private readonly OnnxInitializerOverrides? _overrides;
 
-    private OnnxComponent(InferenceSession session, string file, string role)
+    private OnnxComponent(InferenceSession session, string file, string role, OnnxInitializerOverrides? overrides)
     {
         _session = session;
+        _overrides = overrides;
         File = file;
         Role = role;
     }
@@ -39,13 +42,13 @@ internal sealed class OnnxComponent : IDisposable
 
     public IReadOnlyDictionary<string, NodeMetadata> Outputs => _session.OutputMetadata;
 
-    /// <summary>Opens <paramref name="file"/>; external weight data is read from beside it.</summary>
-    public static OnnxComponent Open(string file, string role, OnnxModelOptions options, ILogger logger)
+    /// <summary>Opens <paramref name="file"/>; external weight data is read from beside it. <paramref name="overrides"/> (merged LoRA weights) replace initializers of the file; the component owns them once opened.</summary>
+    public static OnnxComponent Open(string file, string role, OnnxModelOptions options, ILogger logger, OnnxInitializerOverrides? overrides = null)
     {
         if (!System.IO.File.Exists(file))
             throw new ModelLoadException($"The {role} '{file}' does not exist. A Stable Diffusion folder needs text_encoder/, unet/ and vae_decoder/ (each with model.onnx), tokenizer/ and scheduler/.");
-        var session = OnnxSessionFactory.Create(file, options, logger, out _);
-        return new OnnxComponent(session, file, role);
+        var session = OnnxSessionFactory.Create(file, options, logger, out _, overrides);
+        return new OnnxComponent(session, file, role, overrides);
     }
 
     /// <summary>Every input and output, described for messages.</summary>
@@ -122,5 +125,9 @@ internal sealed class OnnxComponent : IDisposable
             : throw new ModelLoadException($"{File}: the {Role} has {(fitting.Count == 0 ? "no" : "several")} {kind}{(fitting.Count == 0 ? "" : "s")} that could be {what} (looked for '{string.Join("', '", names)}'). The file has {Describe()}.");
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _session.Dispose();
+        _overrides?.Dispose();
+    }
 }

@@ -1,5 +1,6 @@
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Lora;
 using Diffusion.Sdk.Onnx;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -19,8 +20,10 @@ public sealed class StableDiffusionModel : IDisposable
     public const double LegacyScalingFactor = 0.18215;
 
     private StableDiffusionModel(string folder, StableDiffusionLayout layout, IPromptTokenizer tokenizer, OnnxTextEncoder textEncoder,
-        OnnxDiffusionModel unet, OnnxVaeDecoder vaeDecoder, OnnxVaeEncoder? vaeEncoder, double scalingFactor, int vaeScaleFactor, int? defaultSampleSize, int? guidanceEmbeddingDimension)
+        OnnxDiffusionModel unet, OnnxVaeDecoder vaeDecoder, OnnxVaeEncoder? vaeEncoder, double scalingFactor, int vaeScaleFactor, int? defaultSampleSize, int? guidanceEmbeddingDimension,
+        LoraReport lora)
     {
+        Lora = lora;
         Folder = folder;
         Layout = layout;
         Tokenizer = tokenizer;
@@ -79,6 +82,9 @@ public sealed class StableDiffusionModel : IDisposable
     /// <summary>The UNet's <c>sample_size</c> (latent side), when a config or the export fixes it; the default image side is this × <see cref="VaeScaleFactor"/>.</summary>
     public int? DefaultSampleSize { get; }
 
+    /// <summary>The LoRA adapters merged into the weights (<see cref="StableDiffusionOptions.Loras"/>): every module applied or not, and why; <see cref="LoraReport.None"/> without adapters.</summary>
+    public LoraReport Lora { get; }
+
     /// <summary>Latent channels (the UNet's sample channels).</summary>
     public int LatentChannels => Unet.Info.Channels;
 
@@ -116,12 +122,18 @@ public sealed class StableDiffusionModel : IDisposable
         var vaeScale = blocks is > 0 ? 1 << (blocks.Value - 1) : 8;
 
         var tokenizer = options.Tokenizer ?? DefaultTokenizer(Path.Combine(root, "tokenizer"));
+        var textEncoderFile = Path.Combine(root, "text_encoder", "model.onnx");
+        // Adapters are read, checked and mapped onto the exports' weights before any session opens.
+        var lora = options.Loras is { Count: > 0 } adapters
+            ? LoraPlan.Create([.. adapters], new Dictionary<string, string> { ["text_encoder"] = textEncoderFile, ["unet"] = Path.Combine(root, OnnxDiffusionModel.UnetModelPath) })
+            : null;
+        if (lora is not null) logger.LogInformation("{Report}", lora.Report.ToString());
         var parts = new List<IDisposable>();
         try
         {
-            var textEncoder = new OnnxTextEncoder(OnnxComponent.Open(Path.Combine(root, "text_encoder", "model.onnx"), "text encoder", options.Onnx, logger));
+            var textEncoder = new OnnxTextEncoder(OpenWithOverrides(lora, "text_encoder", o => OnnxComponent.Open(textEncoderFile, "text encoder", options.Onnx, logger, o)));
             parts.Add(textEncoder);
-            var unet = OnnxDiffusionModel.Load(root, options.Onnx, logger);
+            var unet = OpenWithOverrides(lora, "unet", o => OnnxDiffusionModel.LoadWithOverrides(root, options.Onnx, logger, o));
             parts.Add(unet);
             if (unet.Info.EncoderHiddenStatesLength is null)
                 throw new ModelLoadException($"{unet.ModelPath} takes no encoder hidden states, so it is not a text-to-image UNet.");
@@ -138,7 +150,7 @@ public sealed class StableDiffusionModel : IDisposable
             var embedding = GuidanceEmbeddingWidth(unet, unetConfig);
             logger.LogInformation("Loaded Stable Diffusion ({Layout} layout) from {Folder}: text encoder {Ids}, scaling factor {Scaling}, VAE factor {Factor}{Encoder}.",
                 layout, root, textEncoder.InputDescription, scaling, vaeScale, vaeEncoder is null ? ", no VAE encoder" : $", VAE encoder output '{vaeEncoder.OutputName}'");
-            return new StableDiffusionModel(root, layout, tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, scaling, vaeScale, sampleSize, embedding);
+            return new StableDiffusionModel(root, layout, tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, scaling, vaeScale, sampleSize, embedding, lora?.Report ?? LoraReport.None);
         }
         catch
         {
@@ -174,4 +186,23 @@ public sealed class StableDiffusionModel : IDisposable
     }
 
     private static IPromptTokenizer DefaultTokenizer(string folder) => ClipPromptTokenizer.FromFolder(folder);
+
+    // Opens a part with its merged LoRA weights as initializer overrides (none when no adapter changes it); the part
+    // owns them once open.
+    private static T OpenWithOverrides<T>(LoraPlan? plan, string component, Func<OnnxInitializerOverrides?, T> open)
+    {
+        var merged = plan?.Merge(component) ?? [];
+        if (merged.Count == 0) return open(null);
+        var overrides = new OnnxInitializerOverrides();
+        try
+        {
+            foreach (var weight in merged) overrides.Add(weight.Name, weight.Values, weight.Dims, weight.DataType);
+            return open(overrides);
+        }
+        catch
+        {
+            overrides.Dispose();
+            throw;
+        }
+    }
 }

@@ -1,5 +1,6 @@
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Lora;
 using Diffusion.Sdk.Onnx;
 
 namespace Diffusion.Sdk.StableDiffusion;
@@ -15,6 +16,13 @@ public sealed class StableDiffusionOptions
 
     /// <summary>The VAE scaling factor; null: <c>scaling_factor</c> from <c>vae_decoder/config.json</c> (or <c>vae_encoder/</c>, <c>vae/</c>), else SD 1.x's 0.18215.</summary>
     public double? ScalingFactor { get; set; }
+
+    /// <summary>
+    /// LoRA adapters merged into the UNet's and text encoder's weights when their sessions are created (no file is
+    /// rewritten), each with its weight: <c>Loras = [new LoraAdapter("style.safetensors", 0.8)]</c>. kohya/A1111 and
+    /// diffusers/PEFT <c>.safetensors</c> files; see docs/lora.md. <see cref="StableDiffusionModel.Lora"/> reports what was applied.
+    /// </summary>
+    public IList<LoraAdapter> Loras { get; set; } = [];
 
     /// <summary>The tokenizer; null: the CLIP tokenizer of the folder's <c>tokenizer/</c>. Not bindable from configuration.</summary>
     public IPromptTokenizer? Tokenizer { get; set; }

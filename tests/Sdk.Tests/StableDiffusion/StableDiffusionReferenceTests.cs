@@ -53,9 +53,12 @@ public sealed class StableDiffusionReferenceTests
     [TestCaseSource(typeof(SdFixture), nameof(SdFixture.Cases))]
     public Task TheOptimumLayoutMatchesStepForStep(string name) => RunAndCompare(SdFixture.OptimumPipeline, name);
 
-    private static async Task RunAndCompare(StableDiffusionPipeline pipeline, string name)
+    private static Task RunAndCompare(StableDiffusionPipeline pipeline, string name) => RunAndCompare(pipeline, SdFixture.Case(name));
+
+    /// <summary>Runs case <paramref name="c"/> through <paramref name="pipeline"/> and checks every step, the image and the PNG against it (the LoRA cases reuse it).</summary>
+    internal static async Task<StableDiffusionResult> RunAndCompare(StableDiffusionPipeline pipeline, SdReferenceCase c)
     {
-        var c = SdFixture.Case(name);
+        var name = c.Name;
         var recorded = c.StepsRecorded;
         var steps = new List<(double T, float[] Latents)>();
         var result = await pipeline.GenerateAsync(SdFixture.Request(c, (step, latents) => steps.Add((step.Timestep, latents.ToArray()))));
@@ -85,6 +88,7 @@ public sealed class StableDiffusionReferenceTests
         Assert.That(ours, Has.Length.EqualTo(theirs.Length));
         var worst = ours.Zip(theirs, (a, b) => Math.Abs(a - b)).Max();
         Assert.That(worst, Is.LessThanOrEqualTo(1), "PNG bytes differ by more than 1");
+        return result;
     }
 
     private static double MaxDifference(float[] a, float[] b) => a.Zip(b, (x, y) => Math.Abs((double)x - y)).Max();
