@@ -1,7 +1,7 @@
 // Benchmarks of the SDK, one suite per argument, or all of them:
 //
 //   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | forward | digits-card | onnx-settings | ensembles | adaptive | report
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | lora | forward | digits-card | onnx-settings | ensembles | adaptive | report
 //
 // `ensembles` only prints its table (docs/ensembles.md records it); it is not part of `all`.
 //
@@ -24,6 +24,7 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Diffusion.Benchmarks;
 using Diffusion.Benchmarks.Infrastructure;
+using Diffusion.Benchmarks.Lora;
 using Diffusion.Benchmarks.OnnxSettings;
 using Diffusion.Benchmarks.Overhead;
 using Diffusion.Benchmarks.Quality;
@@ -35,7 +36,7 @@ using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
-var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "forward", "digits-card", "onnx-settings", "ensembles", "adaptive", "report" };
+var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "lora", "forward", "digits-card", "onnx-settings", "ensembles", "adaptive", "report" };
 if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
     Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
@@ -77,7 +78,7 @@ void Save()
     BenchmarksReport.Write(results, Repository.ReportFile, Repository.ImagesFolder);
 }
 
-var run = suite == "all" ? new[] { "forward", "steps", "user-steps", "pipeline", "text-to-image", "quality", "digits-card" } : [suite];
+var run = suite == "all" ? new[] { "forward", "steps", "user-steps", "pipeline", "text-to-image", "lora", "quality", "digits-card" } : [suite];
 foreach (var name in run)
 {
     switch (name)
@@ -108,6 +109,9 @@ foreach (var name in run)
             break;
         case "text-to-image":
             results.TextToImage = Measure(name, () => TextToImageOverhead.Run(factory, 3 * options.Rounds, Log));
+            break;
+        case "lora":
+            results.Lora = Measure(name, () => LoraLoadSuite.Run(factory, options.Rounds, Log));
             break;
         case "quality":
             results.Quality = Measure(name, () => new QualityResults(

@@ -27,6 +27,8 @@ internal sealed record GenerateSettings
     public double Strength { get; init; } = 0.8;
     public int? OriginalInferenceSteps { get; init; }
     public string? LatentsOut { get; init; }
+    /// <summary>--lora values as given: FILE or FILE:WEIGHT.</summary>
+    public IReadOnlyList<string> Loras { get; init; } = [];
     public string? Out { get; init; }
     public string? OutDir { get; init; }
     public int? Columns { get; init; }
@@ -59,6 +61,12 @@ internal sealed record GenerateSettings
         if (InitImage is not null && !File.Exists(InitImage)) return $"--init-image '{InitImage}' does not exist";
         if (Prompt is null && (NegativePrompt is not null || InitImage is not null || Width is not null || Height is not null))
             return "--negative-prompt, --width, --height and --init-image need --prompt (a Stable Diffusion model)";
+        if (Loras.Count > 0 && Prompt is null) return "--lora needs --prompt (LoRA adapters are merged into a Stable Diffusion model)";
+        foreach (var lora in Loras)
+        {
+            if (LoraArgument.Parse(lora) is not { } adapter) return $"--lora must be FILE or FILE:WEIGHT with a finite weight (got '{lora}')";
+            if (!File.Exists(adapter.Path)) return $"--lora file '{adapter.Path}' does not exist";
+        }
         if (Steps < 1) return $"--steps must be at least 1 (got {Steps})";
         if (OriginalInferenceSteps is < 1) return $"--original-inference-steps must be at least 1 (got {OriginalInferenceSteps})";
         if (Batch is < 1) return $"--batch must be at least 1 (got {Batch})";

@@ -20,7 +20,11 @@ internal static class StableDiffusionRunner
         var services = new ServiceCollection();
         services.AddSingleton(loggers);
         services.AddLogging();
-        var diffusion = services.AddBuiltInSamplers().AddStableDiffusion(settings.ModelPath, o => o.Onnx = settings.ModelOptions());
+        var diffusion = services.AddBuiltInSamplers().AddStableDiffusion(settings.ModelPath, o =>
+        {
+            o.Onnx = settings.ModelOptions();
+            o.Loras = settings.Loras.Select(l => LoraArgument.Parse(l)!).ToList();
+        });
         if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
         await using var provider = services.BuildServiceProvider();
 
@@ -33,6 +37,9 @@ internal static class StableDiffusionRunner
         {
             return Runner.Fail(e.Message, ExitCodes.BadArguments);
         }
+
+        // What each --lora adapter changed, and what it left out and why.
+        if (settings.Loras.Count > 0) Console.WriteLine(pipeline.Model.Lora);
 
         var request = new StableDiffusionRequest
         {

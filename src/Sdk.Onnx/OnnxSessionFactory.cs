@@ -36,6 +36,18 @@ internal static class OnnxSessionFactory
     public static InferenceSession Create(string modelFile, OnnxModelOptions options, ILogger logger, out OnnxExecutionProvider provider,
         OnnxInitializerOverrides? overrides = null)
     {
+        // ONNX Runtime uses an initializer override only where it lies on the device the graph's plan puts the weight on;
+        // for a CUDA session it silently loads the file's weight instead (session_state_utils: "Cannot use user supplied
+        // initializer"). The overrides here live in CPU memory, so a session that has them runs on the CPU.
+        if (overrides is { Count: > 0 } && options.ExecutionProvider != OnnxExecutionProvider.Cpu)
+        {
+            const string reason = "ONNX Runtime ignores initializer overrides in CPU memory for a CUDA session, so merged LoRA weights are applied on the CPU provider only";
+            if (options.ExecutionProvider == OnnxExecutionProvider.Cuda)
+                throw new ModelLoadException($"Cannot run {modelFile} with LoRA adapters on CUDA: {reason}. Use the Cpu or Auto provider (Auto runs the parts the adapters change on the CPU).");
+            logger.LogWarning("{File} has LoRA adapters merged: running it on the CPU ({Reason}).", modelFile, reason);
+            provider = OnnxExecutionProvider.Cpu;
+            return OpenOnCpu(modelFile, options, overrides);
+        }
         if (options.ExecutionProvider == OnnxExecutionProvider.Cpu)
         {
             provider = OnnxExecutionProvider.Cpu;

@@ -19,25 +19,36 @@ public sealed class StableDiffusionModel : IDisposable
     /// <summary>SD 1.x's VAE scaling factor, which the legacy layout implies (no file stores it).</summary>
     public const double LegacyScalingFactor = 0.18215;
 
-    private StableDiffusionModel(string folder, StableDiffusionLayout layout, IPromptTokenizer tokenizer, OnnxTextEncoder textEncoder,
-        OnnxDiffusionModel unet, OnnxVaeDecoder vaeDecoder, OnnxVaeEncoder? vaeEncoder, double scalingFactor, int vaeScaleFactor, int? defaultSampleSize, int? guidanceEmbeddingDimension,
-        LoraReport lora)
+    // The session-holding parts, shared with the models WithLoras makes from this one where their adapters leave a part as it is.
+    private readonly SharedPart<OnnxTextEncoder> _textEncoder;
+    private readonly SharedPart<OnnxDiffusionModel> _unet;
+    private readonly SharedPart<OnnxVaeDecoder> _vaeDecoder;
+    private readonly SharedPart<OnnxVaeEncoder>? _vaeEncoder;
+    private readonly LoraSetup _lora;
+    private int _disposed;
+
+    private StableDiffusionModel(string folder, StableDiffusionLayout layout, IPromptTokenizer tokenizer, SharedPart<OnnxTextEncoder> textEncoder,
+        SharedPart<OnnxDiffusionModel> unet, SharedPart<OnnxVaeDecoder> vaeDecoder, SharedPart<OnnxVaeEncoder>? vaeEncoder, double scalingFactor, int vaeScaleFactor, int? defaultSampleSize,
+        int? guidanceEmbeddingDimension, LoraSetup lora)
     {
-        Lora = lora;
+        _textEncoder = textEncoder;
+        _unet = unet;
+        _vaeDecoder = vaeDecoder;
+        _vaeEncoder = vaeEncoder;
+        _lora = lora;
         Folder = folder;
         Layout = layout;
         Tokenizer = tokenizer;
-        TextEncoder = textEncoder;
-        Unet = unet;
-        VaeDecoder = vaeDecoder;
-        VaeEncoder = vaeEncoder;
         ScalingFactor = scalingFactor;
         VaeScaleFactor = vaeScaleFactor;
         DefaultSampleSize = defaultSampleSize;
         GuidanceEmbeddingDimension = guidanceEmbeddingDimension;
-        IConditioner text = new ClipTextConditioner(tokenizer, textEncoder);
+        IConditioner text = new ClipTextConditioner(tokenizer, textEncoder.Value);
         Conditioner = guidanceEmbeddingDimension is { } d ? new GuidanceEmbeddingConditioner(text, d) : text;
     }
+
+    // What WithLoras needs to open a part again: the settings, and per part the adapters that changed it.
+    private sealed record LoraSetup(LoraReport Report, OnnxModelOptions Onnx, ILogger Logger, string TextEncoderSignature, string UnetSignature);
 
     /// <summary>The folder the model was loaded from.</summary>
     public string Folder { get; }
@@ -49,10 +60,10 @@ public sealed class StableDiffusionModel : IDisposable
     public IPromptTokenizer Tokenizer { get; }
 
     /// <summary>The text encoder.</summary>
-    public OnnxTextEncoder TextEncoder { get; }
+    public OnnxTextEncoder TextEncoder => _textEncoder.Value;
 
     /// <summary>The UNet, with the folder's <c>scheduler/scheduler_config.json</c>.</summary>
-    public OnnxDiffusionModel Unet { get; }
+    public OnnxDiffusionModel Unet => _unet.Value;
 
     /// <summary>The conditioning stage of this model's family (for SD 1.x/2.x: CLIP text, <see cref="ClipTextConditioner"/>).</summary>
     public IConditioner Conditioner { get; }
@@ -65,10 +76,10 @@ public sealed class StableDiffusionModel : IDisposable
     public int? GuidanceEmbeddingDimension { get; }
 
     /// <summary>The VAE decoder.</summary>
-    public OnnxVaeDecoder VaeDecoder { get; }
+    public OnnxVaeDecoder VaeDecoder => _vaeDecoder.Value;
 
     /// <summary>The VAE encoder (image to image), or null when the export has none.</summary>
-    public OnnxVaeEncoder? VaeEncoder { get; }
+    public OnnxVaeEncoder? VaeEncoder => _vaeEncoder?.Value;
 
     /// <summary>The scheduler configuration the model ships, or null.</summary>
     public SchedulerConfig? SchedulerConfig => Unet.SchedulerConfig;
@@ -83,7 +94,7 @@ public sealed class StableDiffusionModel : IDisposable
     public int? DefaultSampleSize { get; }
 
     /// <summary>The LoRA adapters merged into the weights (<see cref="StableDiffusionOptions.Loras"/>): every module applied or not, and why; <see cref="LoraReport.None"/> without adapters.</summary>
-    public LoraReport Lora { get; }
+    public LoraReport Lora => _lora.Report;
 
     /// <summary>Latent channels (the UNet's sample channels).</summary>
     public int LatentChannels => Unet.Info.Channels;
@@ -122,18 +133,14 @@ public sealed class StableDiffusionModel : IDisposable
         var vaeScale = blocks is > 0 ? 1 << (blocks.Value - 1) : 8;
 
         var tokenizer = options.Tokenizer ?? DefaultTokenizer(Path.Combine(root, "tokenizer"));
-        var textEncoderFile = Path.Combine(root, "text_encoder", "model.onnx");
         // Adapters are read, checked and mapped onto the exports' weights before any session opens.
-        var lora = options.Loras is { Count: > 0 } adapters
-            ? LoraPlan.Create([.. adapters], new Dictionary<string, string> { ["text_encoder"] = textEncoderFile, ["unet"] = Path.Combine(root, OnnxDiffusionModel.UnetModelPath) })
-            : null;
-        if (lora is not null) logger.LogInformation("{Report}", lora.Report.ToString());
+        var lora = PlanLoras(root, options.Loras, logger);
         var parts = new List<IDisposable>();
         try
         {
-            var textEncoder = new OnnxTextEncoder(OpenWithOverrides(lora, "text_encoder", o => OnnxComponent.Open(textEncoderFile, "text encoder", options.Onnx, logger, o)));
+            var textEncoder = OpenTextEncoder(root, lora, options.Onnx, logger);
             parts.Add(textEncoder);
-            var unet = OpenWithOverrides(lora, "unet", o => OnnxDiffusionModel.LoadWithOverrides(root, options.Onnx, logger, o));
+            var unet = OpenUnet(root, lora, options.Onnx, logger);
             parts.Add(unet);
             if (unet.Info.EncoderHiddenStatesLength is null)
                 throw new ModelLoadException($"{unet.ModelPath} takes no encoder hidden states, so it is not a text-to-image UNet.");
@@ -150,7 +157,8 @@ public sealed class StableDiffusionModel : IDisposable
             var embedding = GuidanceEmbeddingWidth(unet, unetConfig);
             logger.LogInformation("Loaded Stable Diffusion ({Layout} layout) from {Folder}: text encoder {Ids}, scaling factor {Scaling}, VAE factor {Factor}{Encoder}.",
                 layout, root, textEncoder.InputDescription, scaling, vaeScale, vaeEncoder is null ? ", no VAE encoder" : $", VAE encoder output '{vaeEncoder.OutputName}'");
-            return new StableDiffusionModel(root, layout, tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, scaling, vaeScale, sampleSize, embedding, lora?.Report ?? LoraReport.None);
+            return new StableDiffusionModel(root, layout, tokenizer, new(textEncoder), new(unet), new(vaeDecoder), vaeEncoder is null ? null : new(vaeEncoder),
+                scaling, vaeScale, sampleSize, embedding, Setup(lora, options.Onnx, logger));
         }
         catch
         {
@@ -166,13 +174,53 @@ public sealed class StableDiffusionModel : IDisposable
         return TextEncoder.Encode(Tokenizer.Encode(prompt));
     }
 
-    /// <summary>Releases every session.</summary>
+    /// <summary>
+    /// The same export with other LoRA adapters (an empty list: none). Only the parts whose weights change are opened
+    /// again: a part the old and the new adapters give the same weights (the VAE always; the text encoder when no
+    /// adapter touches it) shares this model's session. Adapters are read, checked and mapped before any session
+    /// opens, with the errors of <see cref="Load"/>. This model stays usable; dispose both (a shared session is
+    /// released with the last model that holds it).
+    /// </summary>
+    /// <exception cref="ModelLoadException">An adapter cannot be applied (<see cref="LoraAdapterException"/>, <see cref="Diffusion.Sdk.Lora.SafeTensors.SafeTensorsException"/>) or a part cannot be opened.</exception>
+    public StableDiffusionModel WithLoras(IReadOnlyList<LoraAdapter> loras)
+    {
+        ArgumentNullException.ThrowIfNull(loras);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var plan = PlanLoras(Folder, [.. loras], _lora.Logger);
+        var setup = Setup(plan, _lora.Onnx, _lora.Logger);
+        SharedPart<OnnxTextEncoder>? textEncoder = null;
+        SharedPart<OnnxDiffusionModel>? unet = null;
+        try
+        {
+            textEncoder = setup.TextEncoderSignature == _lora.TextEncoderSignature ? _textEncoder.Share() : new(OpenTextEncoder(Folder, plan, _lora.Onnx, _lora.Logger));
+            unet = setup.UnetSignature == _lora.UnetSignature ? _unet.Share() : new(OpenUnet(Folder, plan, _lora.Onnx, _lora.Logger));
+            _lora.Logger.LogInformation("LoRA switch: text encoder {TextEncoder}, UNet {Unet}, VAE shared.",
+                ReferenceEquals(textEncoder, _textEncoder) ? "shared" : "rebuilt", ReferenceEquals(unet, _unet) ? "shared" : "rebuilt");
+            return new StableDiffusionModel(Folder, Layout, Tokenizer, textEncoder, unet, _vaeDecoder.Share(), _vaeEncoder?.Share(),
+                ScalingFactor, VaeScaleFactor, DefaultSampleSize, GuidanceEmbeddingDimension, setup);
+        }
+        catch
+        {
+            textEncoder?.Release();
+            unet?.Release();
+            throw;
+        }
+    }
+
+    /// <summary>Whether this model and <paramref name="other"/> run the same text-encoder session (for tests and diagnostics).</summary>
+    internal bool SharesTextEncoderWith(StableDiffusionModel other) => ReferenceEquals(_textEncoder, other._textEncoder);
+
+    /// <summary>Whether this model and <paramref name="other"/> run the same UNet session.</summary>
+    internal bool SharesUnetWith(StableDiffusionModel other) => ReferenceEquals(_unet, other._unet);
+
+    /// <summary>Releases every session (a session shared with a model made by <see cref="WithLoras"/> lives on until that model is disposed too).</summary>
     public void Dispose()
     {
-        TextEncoder.Dispose();
-        Unet.Dispose();
-        VaeDecoder.Dispose();
-        VaeEncoder?.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _textEncoder.Release();
+        _unet.Release();
+        _vaeDecoder.Release();
+        _vaeEncoder?.Release();
     }
 
     // The timestep_cond input's width: fixed in the session, else unet/config.json's time_cond_proj_dim.
@@ -184,6 +232,27 @@ public sealed class StableDiffusionModel : IDisposable
             : throw new ModelLoadException($"{unet.ModelPath}: the guidance-embedding input '{input.Name}' is [batch, {string.Join(", ", input.RowShape.Select(d => d?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"))}]; " +
                 "expected [batch, width] with a fixed width of at least 4 (or 'time_cond_proj_dim' in unet/config.json).");
     }
+
+    private static LoraPlan? PlanLoras(string root, IList<LoraAdapter>? loras, ILogger logger)
+    {
+        if (loras is not { Count: > 0 }) return null;
+        var plan = LoraPlan.Create([.. loras], new Dictionary<string, string>
+        {
+            ["text_encoder"] = Path.Combine(root, "text_encoder", "model.onnx"),
+            ["unet"] = Path.Combine(root, OnnxDiffusionModel.UnetModelPath),
+        });
+        logger.LogInformation("{Report}", plan.Report.ToString());
+        return plan;
+    }
+
+    private static LoraSetup Setup(LoraPlan? plan, OnnxModelOptions onnx, ILogger logger) =>
+        new(plan?.Report ?? LoraReport.None, onnx, logger, plan?.Signature("text_encoder") ?? "", plan?.Signature("unet") ?? "");
+
+    private static OnnxTextEncoder OpenTextEncoder(string root, LoraPlan? plan, OnnxModelOptions onnx, ILogger logger) =>
+        new(OpenWithOverrides(plan, "text_encoder", o => OnnxComponent.Open(Path.Combine(root, "text_encoder", "model.onnx"), "text encoder", onnx, logger, o)));
+
+    private static OnnxDiffusionModel OpenUnet(string root, LoraPlan? plan, OnnxModelOptions onnx, ILogger logger) =>
+        OpenWithOverrides(plan, "unet", o => OnnxDiffusionModel.LoadWithOverrides(root, onnx, logger, o));
 
     private static IPromptTokenizer DefaultTokenizer(string folder) => ClipPromptTokenizer.FromFolder(folder);
 

@@ -54,6 +54,7 @@ public static class BenchmarksReport
         if (results.UserSteps is { } userSteps) UserStepsReport.Write(userSteps, BenchmarkResults.LoadUserStepsBefore(Repository.UserStepsBeforeFile), md);
         if (results.Pipeline is { } pipeline) WritePipeline(pipeline.Results, md, c);
         if (results.TextToImage is { } textToImage) WriteTextToImage(textToImage.Results, md, c);
+        if (results.Lora is { } lora) WriteLora(lora.Results, md, c);
         if (results.OnnxSettings is { } onnxSettings) OnnxSettings.OnnxSettingsReport.Write(onnxSettings, md, c);
         OnnxSettings.OnnxSettingsReport.WriteCuda(Repository.GpuCheckFile, md);
         if (results.Forward is { } forward)
@@ -80,6 +81,7 @@ public static class BenchmarksReport
             results.UserSteps is { } u ? ("user-steps", u.Date, u.Machine, u.Load, u.Seconds) : null,
             results.Pipeline is { } p ? ("pipeline", p.Date, p.Machine, p.Load, p.Seconds) : null,
             results.TextToImage is { } t ? ("text-to-image", t.Date, t.Machine, t.Load, t.Seconds) : null,
+            results.Lora is { } l ? ("lora", l.Date, l.Machine, l.Load, l.Seconds) : null,
             results.Forward is { } f ? ("forward", f.Date, f.Machine, f.Load, f.Seconds) : null,
             results.DigitsCard is { } d ? ("digits-card", d.Date, d.Machine, d.Load, d.Seconds) : null,
             results.OnnxSettings is { } o ? ("onnx-settings", o.Date, o.Machine, o.Load, o.Seconds) : null,
@@ -336,6 +338,26 @@ public static class BenchmarksReport
                           "KDPM2 ancestral form an ε model's x̂₀ inside their update's pass. Every step is within 3× its floor in this run.");
             md.AppendLine();
         }
+    }
+
+    private static void WriteLora(Lora.LoraLoadResult l, StringBuilder md, CultureInfo c)
+    {
+        md.AppendLine("## LoRA at load time on the tiny Stable Diffusion fixture");
+        md.AppendLine();
+        md.AppendLine(string.Format(c,
+            "`-- lora`: `StableDiffusionModel.Load` of `tests/Sdk.Tests/TestData/sd-tiny-legacy` with the adapters of the LoRA reference case R2 ({0}: {1} modules " +
+            "of the UNet and the text encoder, one of them float16) against the same load without adapters, alternating, {2} rounds after one warm-up load of each; then one " +
+            "generation (64×64, PNDM 6 steps, guidance 7.5) on each loaded model, alternating, {3} rounds ({4} intra-op threads). Each ratio is the median of the " +
+            "per-round ratios (quartiles in brackets). Targets: load ≤ 1.5× (docs/lora.md); generation unchanged. Loading with adapters reads and checks the files, " +
+            "maps every key onto the exports' weights from their ONNX graphs, reads those weights and merges them in float32, then hands them to ONNX Runtime as " +
+            "initializer overrides; a session that overrides a convolution weight is built without ONNX Runtime's NCHWc reordering (which would bypass the override).",
+            l.Adapters, l.Modules, l.Rounds, 3 * l.Rounds, l.IntraOpThreads));
+        md.AppendLine();
+        md.AppendLine("| | without adapters | with adapters | with ÷ without |");
+        md.AppendLine("| --- | ---: | ---: | ---: |");
+        md.AppendLine(string.Format(c, "| load | {0:F1} ms | {1:F1} ms | **{2:F3}** ({3:F3}–{4:F3}) |", l.LoadPlainMs, l.LoadLoraMs, l.LoadRatio, l.LoadRatioLow, l.LoadRatioHigh));
+        md.AppendLine(string.Format(c, "| one generation | {0:F1} ms | {1:F1} ms | **{2:F3}** ({3:F3}–{4:F3}) |", l.GeneratePlainMs, l.GenerateLoraMs, l.GenerateRatio, l.GenerateRatioLow, l.GenerateRatioHigh));
+        md.AppendLine();
     }
 
     private static void WriteTextToImage(Overhead.TextToImageOverheadResult t, StringBuilder md, CultureInfo c)

@@ -50,6 +50,7 @@ internal sealed class OnnxModelGraph
     /// <exception cref="ModelLoadException">The file is missing, unreadable, or not a valid ONNX protobuf.</exception>
     public static unsafe OnnxModelGraph Read(string modelFile)
     {
+        if (!System.IO.File.Exists(modelFile)) throw new ModelLoadException($"{modelFile} does not exist.");
         long length;
         try
         {
@@ -59,7 +60,6 @@ internal sealed class OnnxModelGraph
         {
             throw new ModelLoadException($"{modelFile} could not be read: {e.Message}", e);
         }
-        if (!System.IO.File.Exists(modelFile)) throw new ModelLoadException($"{modelFile} does not exist.");
         if (length == 0) throw new ModelLoadException($"{modelFile} is empty; expected an ONNX model.");
         if (length > int.MaxValue) throw new ModelLoadException($"{modelFile} is {length} bytes; an ONNX protobuf is at most 2 GB (larger weights go into external data).");
         try

@@ -24,6 +24,17 @@ public sealed class LoraReferenceTests
         await StableDiffusionReferenceTests.RunAndCompare(pipeline, c);
     }
 
+    [TestCase("R1-kohya-k1-0.8")]
+    [TestCase("R3-peft-p1-1.0")]
+    public async Task TheOptimumLayoutMatchesToo(string name)
+    {
+        // The same weights in Optimum's layout (its own UNet graph, a float32 scalar timestep): the mapping reads that graph.
+        var c = LoraFixture.Case(name);
+        using var model = StableDiffusionModel.Load(OptimumLayout.Folder, new StableDiffusionOptions { Loras = LoraFixture.Adapters(c) });
+        Assert.That(model.Lora.Adapters.SelectMany(a => a.NotApplied), Is.Empty);
+        await StableDiffusionReferenceTests.RunAndCompare(new StableDiffusionPipeline(model, TestHost.Factory), c);
+    }
+
     [TestCaseSource(typeof(LoraFixture), nameof(LoraFixture.Cases))]
     public void TheMergedWeightsMatchTheReferenceMerge(string name)
     {
