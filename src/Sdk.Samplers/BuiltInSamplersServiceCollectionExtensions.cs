@@ -20,7 +20,9 @@ public static class BuiltInSamplersServiceCollectionExtensions
             .AddHeunSampler().AddKdpm2Sampler().AddKdpm2AncestralSampler()
             .AddLmsSampler().AddUniPcSampler().AddDeisSampler()
             .AddLcmSampler().AddTcdSampler()
-            .AddDpmAdaptiveSampler();
+            .AddDpmAdaptiveSampler()
+            .AddIpndmSampler().AddDdimInverseSampler()
+            .AddFlowMatchEulerSampler().AddFlowMatchHeunSampler().AddFlowMatchLcmSampler();
     }
 
     /// <summary>The sampling host (<c>AddDiffusionSampling()</c>) with every built-in sampler.</summary>

@@ -26,6 +26,11 @@ public static class ClosedFormSampling
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(sampler);
+        if (SamplerDecorator.Unwrap(sampler) is IFlowMatchingSampler flow)
+        {
+            data.PredictFlowVelocity(input, flow.Sigmas[stepIndex], output);
+            return;
+        }
         data.Predict(sampler.Config.PredictionType, input, AlphaBarAt(sampler, stepIndex, timestep), output);
     }
 
@@ -69,6 +74,9 @@ public static class ClosedFormSampling
             {
                 firstInput = (float[])input.Clone();
                 firstAlphaBar = alphaBar;
+                // A flow sample is a variance-preserving one scaled by √((1 − σ)² + σ²); the exact answers are in the latter.
+                if (SamplerDecorator.Unwrap(sampler) is IFlowMatchingSampler flow)
+                    for (var i = 0; i < count; i++) firstInput[i] = (float)(firstInput[i] / NoiseLevels.FlowScale(flow.Sigmas[0]));
             }
             network(data, sampler, k, t, input, output);
             sampler.Step(new StepInput(output, t, x, count), new StepOutput(prev), noise);
@@ -78,13 +86,15 @@ public static class ClosedFormSampling
     }
 
     /// <summary>
-    /// ᾱ of the noise level the sampler is at in step <paramref name="stepIndex"/>: from its σ table for sigma-space
+    /// ᾱ of the noise level the sampler is at in step <paramref name="stepIndex"/>: from its flow σ for flow-matching
+    /// samplers (<see cref="NoiseLevels.FlowAlphaBar"/>); from its σ table for sigma-space
     /// samplers (ᾱ = 1/(1+σ²), so a fractional or repeated timestep means exactly the σ the sampler uses), else from the
     /// training schedule at the integral timestep.
     /// </summary>
     public static double AlphaBarAt(ISampler sampler, int stepIndex, double timestep)
     {
         ArgumentNullException.ThrowIfNull(sampler);
+        if (SamplerDecorator.Unwrap(sampler) is IFlowMatchingSampler flow) return NoiseLevels.FlowAlphaBar(flow.Sigmas[stepIndex]);
         if (SamplerDecorator.Unwrap(sampler) is ISigmaSampler sigmas)
         {
             var sigma = sigmas.Sigmas[stepIndex];

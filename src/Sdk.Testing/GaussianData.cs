@@ -45,6 +45,22 @@ public sealed class GaussianData(double mean, double std)
         }
     }
 
+    /// <summary>
+    /// Writes the exact velocity v = E[ε − x₀ | x] of a flow-matching network for the flow sample
+    /// <paramref name="x"/> = (1 − σ)·x₀ + σ·ε at flow σ = <paramref name="flowSigma"/>: the same posterior means, for the
+    /// variance-preserving sample x/√((1 − σ)² + σ²) at ᾱ = (1 − σ)²/((1 − σ)² + σ²).
+    /// </summary>
+    public void PredictFlowVelocity(ReadOnlySpan<float> x, double flowSigma, Span<float> output)
+    {
+        double alphaBar = NoiseLevels.FlowAlphaBar(flowSigma), scale = NoiseLevels.FlowScale(flowSigma);
+        double a = Math.Sqrt(alphaBar), sigma = Math.Sqrt(1 - alphaBar), v = Variance(alphaBar);
+        for (var i = 0; i < x.Length; i++)
+        {
+            var centred = x[i] / scale - a * Mean;
+            output[i] = (float)(sigma * centred / v - (Mean + a * Std * Std * centred / v));
+        }
+    }
+
     /// <summary>The exact probability-flow endpoint (ᾱ = 1) for a variance-preserving sample <paramref name="x"/> at ᾱ.</summary>
     public double ExactEndpoint(double x, double alphaBar) => ExactFlow(x, alphaBar, 1.0);
 

@@ -119,6 +119,12 @@ public abstract class SamplerConformanceTests
                 Assert.That(sigmas.Sigmas[^1], Is.GreaterThanOrEqualTo(0), "final σ");
                 Assert.That(sigmas.SigmaMin, Is.Positive.And.LessThan(sigmas.SigmaMax), "σ range of the training schedule");
             }
+            if (SamplerDecorator.Unwrap(sampler) is IFlowMatchingSampler flow)
+            {
+                Assert.That(flow.Sigmas, Has.Count.EqualTo(sampler.Timesteps.Count + 1), "flow σ per timestep, then the final σ");
+                Assert.That(flow.Sigmas, Is.All.InRange(0.0, 1.0), "flow σ lie in [0, 1]");
+                Assert.That(sampler.InitNoiseSigma, Is.EqualTo(1), "a flow starts from the noise itself");
+            }
         });
     }
 

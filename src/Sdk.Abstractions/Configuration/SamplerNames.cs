@@ -36,6 +36,16 @@ public static class SamplerNames
     public const string Lcm = "lcm";
     /// <summary>Trajectory consistency distillation (Zheng et al. 2024).</summary>
     public const string Tcd = "tcd";
+    /// <summary>Euler's method on the flow-matching ODE (rectified flow; SD3, Flux), velocity models.</summary>
+    public const string FlowMatchEuler = "flow-euler";
+    /// <summary>Heun's method on the flow-matching ODE, with Karras et al.'s churn.</summary>
+    public const string FlowMatchHeun = "flow-heun";
+    /// <summary>Consistency (LCM) sampling on a flow: x₀ re-noised to each σ.</summary>
+    public const string FlowMatchLcm = "flow-lcm";
+    /// <summary>Improved pseudo numerical methods (iPNDM; Zhang &amp; Chen 2023): fourth-order Adams–Bashforth on the probability flow, no training schedule.</summary>
+    public const string Ipndm = "ipndm";
+    /// <summary>DDIM inversion: the deterministic DDIM step run from data to noise.</summary>
+    public const string DdimInverse = "ddim-inverse";
     /// <summary>Adaptive-step DPM-Solver (Jolicoeur-Martineau et al. 2021; k-diffusion's sample_dpm_adaptive): it chooses its own steps.</summary>
     public const string DpmAdaptive = "dpm-adaptive";
 }

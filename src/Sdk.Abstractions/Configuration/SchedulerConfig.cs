@@ -8,7 +8,7 @@ namespace Diffusion.Sdk.Abstractions;
 /// nullable: null means "not given", and each sampler applies its own default, as the reference does.
 /// </summary>
 /// <remarks>Read and write files with <see cref="SchedulerConfigJson"/>; check values with <see cref="Validate"/>.</remarks>
-public sealed class SchedulerConfig
+public sealed partial class SchedulerConfig
 {
     /// <summary>The reference class name (<c>_class_name</c>), e.g. <c>DDIMScheduler</c>; see <see cref="SamplerNames"/>.</summary>
     public string? ClassName { get; set; }

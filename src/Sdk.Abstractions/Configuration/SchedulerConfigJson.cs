@@ -59,6 +59,27 @@ public static class SchedulerConfigJson
         new("skip_prk_steps", (c, v, k, s) => c.SkipPrkSteps = Bool(v, k, s), (c, w) => { if (c.SkipPrkSteps is { } x) w.WriteBoolean("skip_prk_steps", x); }),
         new("sigma_min", (c, v, k, s) => c.SigmaMin = Num(v, k, s), (c, w) => { if (c.SigmaMin is { } x) w.WriteNumber("sigma_min", x); }),
         new("sigma_max", (c, v, k, s) => c.SigmaMax = Num(v, k, s), (c, w) => { if (c.SigmaMax is { } x) w.WriteNumber("sigma_max", x); }),
+        // Flow matching, EDM, SA-Solver, DPM-Solver SDE, and the reference's per-step churn arguments.
+        new("shift", (c, v, k, s) => c.Shift = Num(v, k, s), (c, w) => { if (c.Shift is { } x) w.WriteNumber("shift", x); }),
+        new("use_dynamic_shifting", (c, v, k, s) => c.UseDynamicShifting = Bool(v, k, s), (c, w) => { if (c.UseDynamicShifting is { } x) w.WriteBoolean("use_dynamic_shifting", x); }),
+        new("time_shift_type", (c, v, k, s) => c.TimeShiftType = Str(v, k, s), (c, w) => { if (c.TimeShiftType is { } x) w.WriteString("time_shift_type", x); }),
+        new("shift_terminal", (c, v, k, s) => c.ShiftTerminal = Num(v, k, s), (c, w) => { if (c.ShiftTerminal is { } x) w.WriteNumber("shift_terminal", x); }),
+        new("invert_sigmas", (c, v, k, s) => c.InvertSigmas = Bool(v, k, s), (c, w) => { if (c.InvertSigmas is { } x) w.WriteBoolean("invert_sigmas", x); }),
+        new("stochastic_sampling", (c, v, k, s) => c.StochasticSampling = Bool(v, k, s), (c, w) => { if (c.StochasticSampling is { } x) w.WriteBoolean("stochastic_sampling", x); }),
+        new("base_shift", (c, v, k, s) => c.BaseShift = Num(v, k, s), (c, w) => { if (c.BaseShift is { } x) w.WriteNumber("base_shift", x); }),
+        new("max_shift", (c, v, k, s) => c.MaxShift = Num(v, k, s), (c, w) => { if (c.MaxShift is { } x) w.WriteNumber("max_shift", x); }),
+        new("base_image_seq_len", (c, v, k, s) => c.BaseImageSeqLen = Int(v, k, s), (c, w) => { if (c.BaseImageSeqLen is { } x) w.WriteNumber("base_image_seq_len", x); }),
+        new("max_image_seq_len", (c, v, k, s) => c.MaxImageSeqLen = Int(v, k, s), (c, w) => { if (c.MaxImageSeqLen is { } x) w.WriteNumber("max_image_seq_len", x); }),
+        new("sigma_data", (c, v, k, s) => c.SigmaData = Num(v, k, s), (c, w) => { if (c.SigmaData is { } x) w.WriteNumber("sigma_data", x); }),
+        new("sigma_schedule", (c, v, k, s) => c.SigmaSchedule = Str(v, k, s), (c, w) => { if (c.SigmaSchedule is { } x) w.WriteString("sigma_schedule", x); }),
+        new("rho", (c, v, k, s) => c.Rho = Num(v, k, s), (c, w) => { if (c.Rho is { } x) w.WriteNumber("rho", x); }),
+        new("predictor_order", (c, v, k, s) => c.PredictorOrder = Int(v, k, s), (c, w) => { if (c.PredictorOrder is { } x) w.WriteNumber("predictor_order", x); }),
+        new("corrector_order", (c, v, k, s) => c.CorrectorOrder = Int(v, k, s), (c, w) => { if (c.CorrectorOrder is { } x) w.WriteNumber("corrector_order", x); }),
+        new("noise_sampler_seed", (c, v, k, s) => c.NoiseSamplerSeed = Long(v, k, s), (c, w) => { if (c.NoiseSamplerSeed is { } x) w.WriteNumber("noise_sampler_seed", x); }),
+        new("s_churn", (c, v, k, s) => c.SChurn = Num(v, k, s), (c, w) => { if (c.SChurn is { } x) w.WriteNumber("s_churn", x); }),
+        new("s_tmin", (c, v, k, s) => c.STmin = Num(v, k, s), (c, w) => { if (c.STmin is { } x) w.WriteNumber("s_tmin", x); }),
+        new("s_tmax", (c, v, k, s) => c.STmax = NumOrInf(v, k, s), (c, w) => { if (c.STmax is { } x) WriteNumberOrNamed(w, "s_tmax", x); }),
+        new("s_noise", (c, v, k, s) => c.SNoise = Num(v, k, s), (c, w) => { if (c.SNoise is { } x) w.WriteNumber("s_noise", x); }),
     ];
 
     private static readonly Dictionary<string, Key> ByName = Keys.ToDictionary(k => k.Name, StringComparer.Ordinal);
@@ -68,7 +89,7 @@ public static class SchedulerConfigJson
     private static readonly Dictionary<string, string> KnownInactiveDefaults = new(StringComparer.Ordinal)
     {
         ["use_lu_lambdas"] = "false",
-        ["use_flow_sigmas"] = "false", ["use_dynamic_shifting"] = "false", ["flow_shift"] = "1.0",
+        ["use_flow_sigmas"] = "false", ["flow_shift"] = "1.0",
         ["timestep_type"] = "\"discrete\"", ["variance_type"] = "null", ["trained_betas"] = "null",
     };
 
@@ -249,6 +270,9 @@ public static class SchedulerConfigJson
         }
         throw new SchedulerConfigException(key, v.GetRawText(), "an integer", source);
     }
+
+    private static long Long(JsonElement v, string key, string? source) =>
+        v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var l) ? l : throw new SchedulerConfigException(key, v.GetRawText(), "an integer", source);
 
     private static double Num(JsonElement v, string key, string? source)
     {

@@ -49,6 +49,26 @@ internal static class SchedulerConfigValidation
         if (c.SigmaMin is { } smin && !(smin > 0)) Fail("sigma_min", smin, "a number > 0", source);
         if (c.SigmaMax is { } smax && !(smax > (c.SigmaMin ?? 0))) Fail("sigma_max", smax, "a number > sigma_min", source);
         if (c.LambdaMinClipped is { } lambda && double.IsNaN(lambda)) Fail("lambda_min_clipped", lambda, "a number or -Infinity", source);
+        ValidateNewFamilies(c, source);
+    }
+
+    // The flow-matching, EDM, SA-Solver and churn keys (SchedulerConfig.NewFamilies.cs).
+    private static void ValidateNewFamilies(SchedulerConfig c, string? source)
+    {
+        if (c.Shift is { } shift && !(shift > 0 && double.IsFinite(shift))) Fail("shift", shift, "a finite number > 0", source);
+        if (c.TimeShiftType is { } type && type is not ("exponential" or "linear"))
+            throw new SchedulerConfigException("time_shift_type", ConfigNames.Quote(type), ConfigNames.OneOf(["exponential", "linear"]), source);
+        if (c.ShiftTerminal is { } terminal && !(terminal >= 0 && terminal < 1)) Fail("shift_terminal", terminal, "a number in [0, 1)", source);
+        if (c.SigmaData is { } data && !(data > 0 && double.IsFinite(data))) Fail("sigma_data", data, "a finite number > 0", source);
+        if (c.SigmaSchedule is { } schedule && schedule is not ("karras" or "exponential"))
+            throw new SchedulerConfigException("sigma_schedule", ConfigNames.Quote(schedule), ConfigNames.OneOf(["karras", "exponential"]), source);
+        if (c.Rho is { } rho && !(rho > 0 && double.IsFinite(rho))) Fail("rho", rho, "a finite number > 0", source);
+        if (c.PredictorOrder is { } predictor && predictor is < 1 or > 4) Fail("predictor_order", predictor, "an integer from 1 to 4", source);
+        if (c.CorrectorOrder is { } corrector && corrector is < 1 or > 4) Fail("corrector_order", corrector, "an integer from 1 to 4", source);
+        if (c.SChurn is { } churn && !(churn >= 0 && double.IsFinite(churn))) Fail("s_churn", churn, "a finite number >= 0", source);
+        if (c.STmin is { } tmin && !(tmin >= 0 && double.IsFinite(tmin))) Fail("s_tmin", tmin, "a finite number >= 0", source);
+        if (c.STmax is { } tmax && !(tmax >= (c.STmin ?? 0))) Fail("s_tmax", tmax, "a number >= s_tmin (Infinity allowed)", source);
+        if (c.SNoise is { } sNoise && !(sNoise >= 0 && double.IsFinite(sNoise))) Fail("s_noise", sNoise, "a finite number >= 0", source);
     }
 
     /// <summary>Checks a number of inference steps against the training range.</summary>

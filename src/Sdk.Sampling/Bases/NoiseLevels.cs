@@ -13,6 +13,17 @@ public static class NoiseLevels
     public static double AlphaBarAt(ISampler sampler, double timestep)
     {
         ArgumentNullException.ThrowIfNull(sampler);
+        if (SamplerDecorator.Unwrap(sampler) is IFlowMatchingSampler flow)
+        {
+            var flowSigma = timestep / sampler.Schedule.NumTrainTimesteps;
+            for (var i = 0; i < flow.Timesteps.Count; i++)
+                if (flow.Timesteps[i] == timestep)
+                {
+                    flowSigma = flow.Sigmas[i];
+                    break;
+                }
+            return FlowAlphaBar(flowSigma);
+        }
         if (SamplerDecorator.Unwrap(sampler) is ISigmaSampler sigmaSampler)
         {
             var timesteps = sigmaSampler.Timesteps;
@@ -29,4 +40,17 @@ public static class NoiseLevels
         var sigma = Math.Exp((1 - w) * Math.Log(schedule.Sigmas[lo]) + w * Math.Log(schedule.Sigmas[hi]));
         return 1 / (1 + sigma * sigma);
     }
+
+    /// <summary>
+    /// ᾱ of a flow σ: x = (1 − σ)·x₀ + σ·ε is the variance-preserving sample of ᾱ = (1 − σ)²/((1 − σ)² + σ²) scaled by
+    /// √((1 − σ)² + σ²) (<see cref="FlowScale"/>).
+    /// </summary>
+    public static double FlowAlphaBar(double flowSigma)
+    {
+        var a = 1 - flowSigma;
+        return a * a / (a * a + flowSigma * flowSigma);
+    }
+
+    /// <summary>√((1 − σ)² + σ²): a flow sample divided by it is the variance-preserving sample of <see cref="FlowAlphaBar"/>.</summary>
+    public static double FlowScale(double flowSigma) => Math.Sqrt((1 - flowSigma) * (1 - flowSigma) + flowSigma * flowSigma);
 }

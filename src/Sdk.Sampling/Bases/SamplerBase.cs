@@ -69,7 +69,7 @@ public abstract class SamplerBase : ISampler
         ArgumentNullException.ThrowIfNull(timesteps);
         if (!AcceptsExplicitTimesteps)
             throw new SchedulerConfigException("timesteps", "an explicit list", $"a step count: the '{Name}' sampler cannot run on an explicit timestep list");
-        ValidateExplicit(timesteps, Schedule.NumTrainTimesteps);
+        ValidateExplicitTimesteps(timesteps);
         _timesteps = UseExplicitTimesteps(timesteps.ToArray());
         NumInferenceSteps = null;
         Reset();
@@ -136,6 +136,13 @@ public abstract class SamplerBase : ISampler
     /// <summary>The timesteps for a count-based schedule; <see cref="Config"/> says how to space them.</summary>
     protected abstract double[] CreateTimesteps(int numInferenceSteps);
 
+    /// <summary>
+    /// Checks an explicit timestep list before <see cref="UseExplicitTimesteps"/> sees it: by default non-empty, strictly
+    /// descending and within [0, T−1]. A sampler whose timesteps live elsewhere (flow matching's σ·T, up to T) overrides it.
+    /// </summary>
+    /// <exception cref="SchedulerConfigException">The list is not valid; the message names the first bad entry.</exception>
+    protected virtual void ValidateExplicitTimesteps(IReadOnlyList<double> timesteps) => ValidateExplicit(timesteps, Schedule.NumTrainTimesteps);
+
     /// <summary>Takes an explicit, validated, descending timestep list; override to derive per-step tables (such as sigmas) from it.</summary>
     protected virtual double[] UseExplicitTimesteps(double[] timesteps) => timesteps;
 
@@ -147,6 +154,13 @@ public abstract class SamplerBase : ISampler
     /// <paramref name="timestep"/>: its first position by default, or −1 when it is not listed.
     /// </summary>
     protected virtual int FirstStepIndex(double timestep) => Array.IndexOf(_timesteps, timestep);
+
+    /// <summary>
+    /// Whether <paramref name="given"/>, the timestep a step is called with, is the <paramref name="listed"/> one: exactly equal
+    /// by default. A sampler whose timesteps the reference computes with transcendental functions that .NET does not round the
+    /// same way (iPNDM's sin and atan2) accepts the neighbouring float32 value too, so the reference's own list drives it.
+    /// </summary>
+    protected virtual bool TimestepMatches(double listed, double given) => listed == given;
 
     /// <summary>Clears the history of a previous run; called whenever timesteps are set.</summary>
     protected virtual void OnReset() { }
@@ -313,7 +327,7 @@ public abstract class SamplerBase : ISampler
         if (_nextIndex >= _timesteps.Length)
             throw new SamplerStateException($"The '{Name}' sampler has taken all {_timesteps.Length} steps; call SetTimesteps to start a new run.");
         var index = _nextIndex;
-        if (_timesteps[index] != input.Timestep)
+        if (!TimestepMatches(_timesteps[index], input.Timestep))
         {
             // The first step may start part-way into the schedule (image-to-image; SetBeginIndex picks among repeated
             // timesteps); after that, steps follow the list.

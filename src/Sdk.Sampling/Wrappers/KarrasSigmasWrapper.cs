@@ -27,6 +27,9 @@ public sealed class KarrasSigmasWrapper(ISampler inner, double rho = SigmaMath.K
         if (numInferenceSteps < 1 || numInferenceSteps > schedule.NumTrainTimesteps)
             throw new SchedulerConfigException("num_inference_steps", numInferenceSteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 $"an integer from 1 to num_train_timesteps = {schedule.NumTrainTimesteps}");
+        if (SamplerDecorator.Unwrap(Inner) is IFlowMatchingSampler)
+            throw new SchedulerConfigException("use_karras_sigmas", "true (wrapper)",
+                $"the '{Inner.Name}' sampler's own use_karras_sigmas: its noise levels are flow σ in [0, 1], not the training schedule's");
         // The range: the noise levels at the ends of the sampler's own spaced schedule, from its σ table where it
         // has one (its precision may differ from the schedule's).
         Inner.SetTimesteps(numInferenceSteps);

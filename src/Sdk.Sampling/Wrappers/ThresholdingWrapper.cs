@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics.Tensors;
 using Diffusion.Sdk.Abstractions;
 
 namespace Diffusion.Sdk.Sampling;
@@ -65,6 +66,11 @@ public sealed class ThresholdingWrapper : ModelOutputAdjuster
     protected override void Adjust(in StepInput input, Span<float> modelOutput, INoiseSource noise)
     {
         var n = modelOutput.Length;
+        if (SamplerDecorator.Unwrap(Inner) is IFlowMatchingSampler flow)
+        {
+            AdjustVelocity(flow, input, modelOutput);
+            return;
+        }
         var type = Config.PredictionType;
         var alphaBar = NoiseLevels.AlphaBarAt(Inner, input.Timestep);
         double alpha = Math.Sqrt(alphaBar), sigma = Math.Sqrt(1 - alphaBar);
@@ -97,5 +103,29 @@ public sealed class ThresholdingWrapper : ModelOutputAdjuster
                 PredictionMath.ToVelocity(epsilon, x0, alpha, sigma, modelOutput);
                 break;
         }
+    }
+
+    // A flow-matching sampler's output is a velocity at the flow σ of its step: x₀ = x − σ·v, limited, then v = (x − x₀)/σ.
+    private void AdjustVelocity(IFlowMatchingSampler flow, in StepInput input, Span<float> velocity)
+    {
+        var n = velocity.Length;
+        var sigma = (float)FlowSigmaAt(flow, input.Timestep);
+        var x0 = Reuse(ref _x0, n);
+        TensorPrimitives.MultiplyAdd(velocity, -sigma, input.Sample, x0);
+        if (Mode == ThresholdingMode.Dynamic)
+            SampleThresholding.Dynamic(x0, input.BatchSize, Ratio, MaxValue, Reuse(ref _scratch, n / input.BatchSize));
+        else
+            SampleThresholding.Clip(x0, MaxValue);
+        PredictedOriginalLimited?.Invoke(x0, input.Timestep);
+        if (sigma == 0) return;
+        TensorPrimitives.Subtract(input.Sample, x0, velocity);
+        TensorPrimitives.Divide(velocity, sigma, velocity);
+    }
+
+    private static double FlowSigmaAt(IFlowMatchingSampler flow, double timestep)
+    {
+        for (var i = 0; i < flow.Timesteps.Count; i++)
+            if (flow.Timesteps[i] == timestep) return flow.Sigmas[i];
+        return timestep / flow.Schedule.NumTrainTimesteps;
     }
 }

@@ -23,6 +23,11 @@ public sealed class ReferenceConformanceTests
         // The second set's kinds; each is ignored until its sampler is registered.
         ["unipc"] = "unipc", ["deis"] = "deis", ["dpm_solver_singlestep"] = "dpm-solver-singlestep", ["lms"] = "lms",
         ["heun"] = "heun", ["kdpm2"] = "kdpm2", ["kdpm2_ancestral"] = "kdpm2-ancestral", ["lcm"] = "lcm", ["tcd"] = "tcd",
+        // The third set's kinds.
+        ["flow_euler"] = SamplerNames.FlowMatchEuler, ["flow_heun"] = SamplerNames.FlowMatchHeun, ["flow_lcm"] = SamplerNames.FlowMatchLcm,
+        ["ipndm"] = SamplerNames.Ipndm, ["ddim_inverse"] = SamplerNames.DdimInverse,
+        ["edm_euler"] = "edm-euler", ["edm_dpm_solver"] = "edm-dpm-solver", ["sa_solver"] = "sa-solver",
+        ["dpm_solver_inverse"] = "dpm-solver-inverse", ["dpm_solver_sde"] = "dpm-solver-sde",
     };
 
     public static IEnumerable<TestCaseData> Files()
@@ -53,11 +58,14 @@ public sealed class ReferenceConformanceTests
         // step_kwargs are per-step arguments in the reference; here they are sampler settings.
         if (reference.StepEta is { } gamma) config.Eta = gamma;
         if (reference.StepOrder is { } order) config.SolverOrder = order;
+        (config.SChurn, config.STmin, config.STmax, config.SNoise) = (reference.SChurn, reference.STmin, reference.STmax, reference.SNoise);
         var sampler = TestHost.Factory.Create(name, config);
-        sampler.SetTimesteps(reference.NumInferenceSteps);
+        SetTimesteps(sampler, reference);
 
         Tolerance.AssertClose(sampler.Timesteps.Select(t => (float)t).ToArray(), reference.Timesteps, "timesteps", abs: 1e-4, rel: 1e-6);
-        if (reference.Sigmas is { } sigmas)
+        if (reference.Sigmas is { } flowSigmas && sampler is IFlowMatchingSampler flow)
+            Tolerance.AssertClose(flow.Sigmas.Select(x => (float)x).ToArray(), flowSigmas, "sigmas");
+        else if (reference.Sigmas is { } sigmas)
         {
             Assert.That(sampler, Is.InstanceOf<ISigmaSampler>(), "a sampler with a sigma table must expose it");
             Tolerance.AssertClose(ReferenceSigmaTable(reference.Scheduler, (ISigmaSampler)sampler), sigmas, "sigmas");
@@ -100,12 +108,31 @@ public sealed class ReferenceConformanceTests
             (sample, prev) = (prev, sample);
         }
 
-        if (reference.AddNoise is { } add)
+        foreach (var (add, what) in new[] { (reference.AddNoise, "add_noise"), (reference.ScaleNoise, "scale_noise") })
         {
+            if (add is null) continue;
             var noisy = new float[add.Original.Length];
             sampler.AddNoise(add.Original.Select(v => (float)v).ToArray(), add.Noise.Select(v => (float)v).ToArray(), add.Timesteps, noisy);
-            Tolerance.AssertClose(noisy, add.Expected, "add_noise");
+            Tolerance.AssertClose(noisy, add.Expected, what);
         }
+    }
+
+    /// <summary>
+    /// set_timesteps as the file called it: the count, or an explicit σ or timestep list (σ through <see cref="ISigmaSampler"/>
+    /// or <see cref="IFlowMatchingSampler"/>), with μ for a flow-matching sampler.
+    /// </summary>
+    private static void SetTimesteps(ISampler sampler, ReferenceTrajectory reference)
+    {
+        if (sampler is IFlowMatchingSampler flow)
+        {
+            if (reference.ExplicitSigmas is { } flowSigmas) flow.SetSigmas(flowSigmas, reference.Mu);
+            else if (reference.ExplicitTimesteps is { } flowTimesteps) flow.SetTimesteps(flowTimesteps, reference.Mu);
+            else flow.SetTimesteps(reference.NumInferenceSteps, reference.Mu);
+            return;
+        }
+        if (reference.ExplicitSigmas is { } sigmas) ((ISigmaSampler)sampler).SetSigmas(sigmas);
+        else if (reference.ExplicitTimesteps is { } timesteps) sampler.SetTimesteps(timesteps);
+        else sampler.SetTimesteps(reference.NumInferenceSteps);
     }
 
     /// <summary>√ᾱ_s·x₀ + √(1−ᾱ_s)·ε, ε = (x_t − √ᾱ_t·x₀)/√(1−ᾱ_t) being the noise that x₀ implies at t.</summary>

@@ -16,6 +16,15 @@ public sealed class ReferenceTrajectory
     /// <summary>The <c>step_kwargs</c> of the file: <c>order</c> (LMS) and <c>eta</c> (TCD's gamma), null when absent.</summary>
     public int? StepOrder { get; init; }
     public double? StepEta { get; init; }
+    /// <summary>The third set's churn <c>step_kwargs</c> (<c>s_churn</c>, <c>s_tmin</c>, <c>s_tmax</c>, <c>s_noise</c>), null when absent.</summary>
+    public double? SChurn { get; init; }
+    public double? STmin { get; init; }
+    public double? STmax { get; init; }
+    public double? SNoise { get; init; }
+    /// <summary>The third set's <c>set_timesteps</c> arguments besides the count: an explicit timestep or σ list, and μ.</summary>
+    public double[]? ExplicitTimesteps { get; init; }
+    public double[]? ExplicitSigmas { get; init; }
+    public double? Mu { get; init; }
     public required double[] Timesteps { get; init; }
     public double[]? Sigmas { get; init; }
     public required double InitNoiseSigma { get; init; }
@@ -23,6 +32,8 @@ public sealed class ReferenceTrajectory
     public required double[] Sample { get; init; }
     public required Step[] Steps { get; init; }
     public AddNoiseCase? AddNoise { get; init; }
+    /// <summary>Flow matching's add-noise (<c>scale_noise</c>): σ(t)·noise + (1 − σ(t))·original.</summary>
+    public AddNoiseCase? ScaleNoise { get; init; }
 
     public int BatchSize => Shape[0];
 
@@ -37,9 +48,9 @@ public sealed class ReferenceTrajectory
         var steps = root["steps"]!.AsArray().Select(s => new Step(
             s!["t"]!.GetValue<double>(), Doubles(s["model_input"])!, Doubles(s["model_output"])!, Doubles(s["noise"]),
             Doubles(s["prev_sample"])!, Doubles(s["pred_original_sample"]), Doubles(s["denoised"]), Doubles(s["pred_noised_sample"]))).ToArray();
-        var add = root["add_noise"] is JsonObject a
-            ? new AddNoiseCase(Doubles(a["original"])!, Doubles(a["noise"])!, Doubles(a["timesteps"])!, Doubles(a["expected"])!)
-            : null;
+        var add = NoiseCase(root["add_noise"]);
+        var kwargs = root["step_kwargs"] as JsonObject;
+        var setTimesteps = root["set_timesteps"] as JsonObject;
         return new ReferenceTrajectory
         {
             File = Path.GetFileName(path),
@@ -49,6 +60,13 @@ public sealed class ReferenceTrajectory
             Eta = root["eta"]?.GetValue<double>(),
             StepOrder = root["step_kwargs"]?["order"]?.GetValue<int>(),
             StepEta = root["step_kwargs"]?["eta"]?.GetValue<double>(),
+            SChurn = Number(kwargs?["s_churn"]),
+            STmin = Number(kwargs?["s_tmin"]),
+            STmax = Number(kwargs?["s_tmax"]),
+            SNoise = Number(kwargs?["s_noise"]),
+            ExplicitTimesteps = Doubles(setTimesteps?["timesteps"]),
+            ExplicitSigmas = Doubles(setTimesteps?["sigmas"]),
+            Mu = Number(setTimesteps?["mu"]),
             Timesteps = Doubles(root["timesteps"])!,
             Sigmas = Doubles(root["sigmas"]),
             InitNoiseSigma = root["init_noise_sigma"]!.GetValue<double>(),
@@ -56,8 +74,21 @@ public sealed class ReferenceTrajectory
             Sample = Doubles(root["sample"])!,
             Steps = steps,
             AddNoise = add,
+            ScaleNoise = NoiseCase(root["scale_noise"]),
         };
     }
+
+    private static AddNoiseCase? NoiseCase(JsonNode? node) => node is JsonObject a
+        ? new AddNoiseCase(Doubles(a["original"])!, Doubles(a["noise"])!, Doubles(a["timesteps"])!, Doubles(a["expected"])!)
+        : null;
+
+    // A number, or the strings Python's json writes for the non-finite ones (s_tmax = Infinity), or null.
+    private static double? Number(JsonNode? node) => node?.GetValueKind() switch
+    {
+        JsonValueKind.Number => node.GetValue<double>(),
+        JsonValueKind.String => double.Parse(node.GetValue<string>(), System.Globalization.CultureInfo.InvariantCulture),
+        _ => null,
+    };
 
     private static double[]? Doubles(JsonNode? node) => node switch
     {
