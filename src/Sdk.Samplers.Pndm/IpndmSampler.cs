@@ -100,7 +100,7 @@ public sealed class IpndmSampler : SamplerBase, ISigmaSampler
     /// vectorised sin and atan2 (within 1 ulp) round some β and timesteps a unit or two away from .NET's, so its timestep
     /// list may differ from this one in the last bits.
     /// </summary>
-    protected override bool TimestepMatches(double listed, double given) => Math.Abs(listed - given) <= 1e-6;
+    protected override bool TimestepMatches(double listed, double given) => WithinFloat32Rounding(listed, given);
 
     /// <inheritdoc/>
     protected override bool Step(int stepIndex, in StepInput input, in StepOutput output, INoiseSource noise)

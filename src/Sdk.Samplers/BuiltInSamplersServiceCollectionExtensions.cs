@@ -22,7 +22,8 @@ public static class BuiltInSamplersServiceCollectionExtensions
             .AddLcmSampler().AddTcdSampler()
             .AddDpmAdaptiveSampler()
             .AddIpndmSampler().AddDdimInverseSampler()
-            .AddFlowMatchEulerSampler().AddFlowMatchHeunSampler().AddFlowMatchLcmSampler();
+            .AddFlowMatchEulerSampler().AddFlowMatchHeunSampler().AddFlowMatchLcmSampler()
+            .AddEdmEulerSampler().AddEdmDpmSolverSampler();
     }
 
     /// <summary>The sampling host (<c>AddDiffusionSampling()</c>) with every built-in sampler.</summary>

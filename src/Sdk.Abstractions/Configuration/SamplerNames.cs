@@ -46,6 +46,10 @@ public static class SamplerNames
     public const string Ipndm = "ipndm";
     /// <summary>DDIM inversion: the deterministic DDIM step run from data to noise.</summary>
     public const string DdimInverse = "ddim-inverse";
+    /// <summary>Euler on the EDM probability flow (Karras et al. 2022), with its churn.</summary>
+    public const string EdmEuler = "edm-euler";
+    /// <summary>DPM-Solver++ multistep on the EDM preconditioning (Karras et al. 2022; Lu et al. 2022).</summary>
+    public const string EdmDpmSolver = "edm-dpm-solver";
     /// <summary>Adaptive-step DPM-Solver (Jolicoeur-Martineau et al. 2021; k-diffusion's sample_dpm_adaptive): it chooses its own steps.</summary>
     public const string DpmAdaptive = "dpm-adaptive";
 }

@@ -16,7 +16,7 @@ namespace Diffusion.Sdk.Sampling;
 /// <para>Two-evaluation samplers (Heun) list each interval but the last twice, as the reference does: timesteps
 /// t₀, t₁, t₁, …, t_{n−1}, t_{n−1} and σ σ₀, σ₁, σ₁, …, σ_{n−1}, σ_{n−1}, 0.</para>
 /// </remarks>
-public abstract class FlowMatchSamplerBase : SamplerBase, IFlowMatchingSampler
+public abstract class FlowMatchSamplerBase : SamplerBase, IFlowMatchingSampler, IDenoisedOutputMapping
 {
     private readonly bool _twoEvaluations, _fullSchedule;
     private readonly float _trainingSigmaMin, _trainingSigmaMax;
@@ -169,8 +169,7 @@ public abstract class FlowMatchSamplerBase : SamplerBase, IFlowMatchingSampler
         var itemLength = CheckAddNoise(original, noise, timesteps, destination);
         for (var b = 0; b < timesteps.Length; b++)
         {
-            var index = ScheduleIndex(timesteps[b]);
-            var sigma = (float)(index >= 0 ? _sigmas[index] : timesteps[b] / Schedule.NumTrainTimesteps);
+            var sigma = SigmaOf(timesteps[b]);
             var range = new Range(b * itemLength, (b + 1) * itemLength);
             ElementWise.Apply(new ScaleNoise(sigma, 1 - sigma), noise[range], original[range], destination[range]);
         }
@@ -180,6 +179,18 @@ public abstract class FlowMatchSamplerBase : SamplerBase, IFlowMatchingSampler
     /// Before a step's arithmetic: the σ of this call and of the next (float32, as the reference's table holds them).
     /// </summary>
     protected (float Sigma, float Next) SigmasAt(int stepIndex) => ((float)_sigmas[stepIndex], (float)_sigmas[stepIndex + 1]);
+
+    /// <summary>x̂₀ = x − σ·v at the timestep's σ.</summary>
+    public void ToDenoised(double timestep, ReadOnlySpan<float> sample, ReadOnlySpan<float> modelOutput, Span<float> denoised) =>
+        PredictOriginal(sample, modelOutput, SigmaOf(timestep), denoised);
+
+    /// <summary>v = (x − x̂₀)/σ at the timestep's σ (x̂₀ itself where σ is 0, where the velocity no longer matters).</summary>
+    public void FromDenoised(double timestep, ReadOnlySpan<float> sample, ReadOnlySpan<float> denoised, Span<float> modelOutput)
+    {
+        var sigma = SigmaOf(timestep);
+        if (sigma == 0) denoised.CopyTo(modelOutput);
+        else ElementWise.Apply(new VelocityOf(sigma), sample, denoised, modelOutput);
+    }
 
     /// <summary>x̂₀ = x − σ·v, the velocity's clean sample (the product first, as the reference's tensor operations).</summary>
     protected static void PredictOriginal(ReadOnlySpan<float> sample, ReadOnlySpan<float> velocity, float sigma, Span<float> destination) =>
@@ -284,6 +295,13 @@ public abstract class FlowMatchSamplerBase : SamplerBase, IFlowMatchingSampler
     /// <summary>Called after a new schedule is installed (before the first step); precompute per-schedule values here.</summary>
     protected virtual void OnScheduleChanged() { }
 
+    // σ of a timestep: its (second, where repeated) position in the schedule, else t/N.
+    private float SigmaOf(double timestep)
+    {
+        var index = ScheduleIndex(timestep);
+        return (float)(index >= 0 ? _sigmas[index] : timestep / Schedule.NumTrainTimesteps);
+    }
+
     // The position of a timestep in the schedule, the second where it repeats (the reference's index_for_timestep), or −1.
     private int ScheduleIndex(double timestep)
     {
@@ -295,6 +313,13 @@ public abstract class FlowMatchSamplerBase : SamplerBase, IFlowMatchingSampler
             first = i;
         }
         return first;
+    }
+
+    // (x − x̂₀)/σ.
+    private readonly record struct VelocityOf(float Sigma) : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T sample, T denoised) where T : struct, IFloatVector<T> => (sample - denoised) / Sigma;
     }
 
     private readonly record struct Denoise(float Sigma) : ElementWise.IOperator2

@@ -162,6 +162,12 @@ public abstract class SamplerBase : ISampler
     /// </summary>
     protected virtual bool TimestepMatches(double listed, double given) => listed == given;
 
+    /// <summary>
+    /// Whether two timesteps agree within float32 rounding of transcendental functions (10⁻⁶ relative, at least 10⁻⁶
+    /// absolute): what <see cref="TimestepMatches"/> accepts for timesteps made by sin, atan2 or log.
+    /// </summary>
+    protected static bool WithinFloat32Rounding(double listed, double given) => Math.Abs(listed - given) <= 1e-6 * Math.Max(1, Math.Abs(listed));
+
     /// <summary>Clears the history of a previous run; called whenever timesteps are set.</summary>
     protected virtual void OnReset() { }
 

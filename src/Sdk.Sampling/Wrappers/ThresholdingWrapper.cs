@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Numerics.Tensors;
 using Diffusion.Sdk.Abstractions;
 
 namespace Diffusion.Sdk.Sampling;
@@ -66,9 +65,9 @@ public sealed class ThresholdingWrapper : ModelOutputAdjuster
     protected override void Adjust(in StepInput input, Span<float> modelOutput, INoiseSource noise)
     {
         var n = modelOutput.Length;
-        if (SamplerDecorator.Unwrap(Inner) is IFlowMatchingSampler flow)
+        if (SamplerDecorator.Unwrap(Inner) is IDenoisedOutputMapping mapping)
         {
-            AdjustVelocity(flow, input, modelOutput);
+            AdjustThroughMapping(mapping, input, modelOutput);
             return;
         }
         var type = Config.PredictionType;
@@ -105,27 +104,17 @@ public sealed class ThresholdingWrapper : ModelOutputAdjuster
         }
     }
 
-    // A flow-matching sampler's output is a velocity at the flow σ of its step: x₀ = x − σ·v, limited, then v = (x − x₀)/σ.
-    private void AdjustVelocity(IFlowMatchingSampler flow, in StepInput input, Span<float> velocity)
+    // A sampler that maps its own output to x̂₀ and back (EDM's F, a flow's velocity): limit x̂₀ between the two maps.
+    private void AdjustThroughMapping(IDenoisedOutputMapping mapping, in StepInput input, Span<float> modelOutput)
     {
-        var n = velocity.Length;
-        var sigma = (float)FlowSigmaAt(flow, input.Timestep);
+        var n = modelOutput.Length;
         var x0 = Reuse(ref _x0, n);
-        TensorPrimitives.MultiplyAdd(velocity, -sigma, input.Sample, x0);
+        mapping.ToDenoised(input.Timestep, input.Sample, modelOutput, x0);
         if (Mode == ThresholdingMode.Dynamic)
             SampleThresholding.Dynamic(x0, input.BatchSize, Ratio, MaxValue, Reuse(ref _scratch, n / input.BatchSize));
         else
             SampleThresholding.Clip(x0, MaxValue);
         PredictedOriginalLimited?.Invoke(x0, input.Timestep);
-        if (sigma == 0) return;
-        TensorPrimitives.Subtract(input.Sample, x0, velocity);
-        TensorPrimitives.Divide(velocity, sigma, velocity);
-    }
-
-    private static double FlowSigmaAt(IFlowMatchingSampler flow, double timestep)
-    {
-        for (var i = 0; i < flow.Timesteps.Count; i++)
-            if (flow.Timesteps[i] == timestep) return flow.Sigmas[i];
-        return timestep / flow.Schedule.NumTrainTimesteps;
+        mapping.FromDenoised(input.Timestep, input.Sample, x0, modelOutput);
     }
 }
