@@ -196,6 +196,10 @@ public sealed class ConformanceCoverageTests
         covered.UnionWith(typeof(ConformanceCoverageTests).Assembly.GetTypes()
             .Where(t => t is { IsAbstract: false } && t.IsSubclassOf(typeof(AdaptiveSamplerConformanceTests)))
             .Select(t => ((ISampler)createAdaptive.Invoke(Activator.CreateInstance(t), [new SchedulerConfig()])!).Name));
+        var createInversion = typeof(InversionConformanceTests).GetMethod("CreateSampler", BindingFlags.Instance | BindingFlags.NonPublic)!;
+        covered.UnionWith(typeof(ConformanceCoverageTests).Assembly.GetTypes()
+            .Where(t => t is { IsAbstract: false } && t.IsSubclassOf(typeof(InversionConformanceTests)))
+            .Select(t => ((ISampler)createInversion.Invoke(Activator.CreateInstance(t), [new SchedulerConfig()])!).Name));
         Assert.That(TestHost.Factory.Names, Is.SubsetOf(covered));
     }
 }

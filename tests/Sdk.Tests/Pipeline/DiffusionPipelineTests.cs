@@ -18,7 +18,21 @@ public sealed class DiffusionPipelineTests
         ClassLabel = 1,
     };
 
-    public static IEnumerable<string> Samplers() => TestHost.Factory.Names;
+    /// <summary>
+    /// The samplers for the closed-form model's family: a variance-preserving network shown training timesteps, data to noise
+    /// reversed. Left out, each with its own conformance fixture: the flow-matching and EDM samplers (their networks predict a
+    /// velocity or a preconditioned F, <see cref="IFlowMatchingSampler"/>, <see cref="IDenoisedOutputMapping"/>), iPNDM (a
+    /// v-network on its own trigonometric levels: it reports a prediction type other than the one it was given) and the
+    /// inversions (ascending timesteps, from data to noise).
+    /// </summary>
+    public static IEnumerable<string> Samplers() => TestHost.Factory.Names.Where(name =>
+    {
+        var sampler = TestHost.Factory.Create(name, new SchedulerConfig());
+        if (sampler is IFlowMatchingSampler or IDenoisedOutputMapping || sampler.Config.PredictionType != PredictionType.Epsilon) return false;
+        if (sampler is IAdaptiveSampler) return true;
+        sampler.SetTimesteps(10);
+        return sampler.Timesteps[0] > sampler.Timesteps[^1];
+    });
 
     [TestCaseSource(nameof(Samplers))]
     public async Task EverySamplerGeneratesAndTheSameSeedGivesTheSameBytes(string sampler)
