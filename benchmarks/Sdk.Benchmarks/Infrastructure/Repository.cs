@@ -16,6 +16,9 @@ public static class Repository
     /// <summary>The embedded digits UNet (a pipeline folder).</summary>
     public static string DigitsModel => Path("models", "digits");
 
+    /// <summary>The embedded text-to-image model (a Stable Diffusion folder, Optimum layout).</summary>
+    public static string TinySdModel => Path("models", "tiny-sd");
+
     /// <summary>The digit classifier's folder.</summary>
     public static string Classifier => Path("models", "classifier");
 

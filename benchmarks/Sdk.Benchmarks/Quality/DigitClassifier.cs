@@ -75,13 +75,6 @@ public sealed class DigitClassifier : IDisposable
         return (classes, features);
     }
 
-    /// <summary>The Fréchet distance of <paramref name="features"/> to the real digits.</summary>
-    public double FrechetToReal(ReadOnlySpan<float> features)
-    {
-        var (mean, covariance) = FrechetDistance.Statistics(features, features.Length / FeatureDimension, FeatureDimension);
-        return FrechetDistance.Compute(mean, covariance, RealMean, RealCovariance);
-    }
-
     /// <inheritdoc/>
     public void Dispose() => _session.Dispose();
 }
