@@ -108,40 +108,13 @@ internal static class Runner
         }
     }
 
-    /// <summary>
-    /// Writes the image set (all or nothing: staged next to the folder, then moved in) and then the grid (one
-    /// atomic file). Cancellation is honoured until the set starts moving in; after that the few renames finish.
-    /// </summary>
-    internal static int Write(GenerateSettings settings, GenerationResult result, int? columns, CancellationToken cancellationToken)
-    {
-        try
-        {
-            if (settings.LatentsOut is { } npy)
-            {
-                ImageEncoder.WriteAtomically(npy, Npy.Float32(result.Latents, result.Shape));
-                Console.WriteLine($"wrote {npy}");
-            }
-            if (settings.OutDir is { } folder)
-            {
-                ImageSetWriter.Write(folder, result.Shape.Batch, OutputPaths.ImageName, i => ImageEncoder.EncodePng(result.Latents, result.Shape, i), cancellationToken);
-                Console.WriteLine($"wrote {result.Shape.Batch} images to {folder}");
-            }
-            if (settings.Out is { } grid)
-            {
-                ImageEncoder.WriteAtomically(grid, ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns));
-                Console.WriteLine($"wrote {grid}");
-            }
-            return ExitCodes.Success;
-        }
-        catch (OperationCanceledException)
-        {
-            return Fail("cancelled while writing the images; nothing was written", ExitCodes.Cancelled);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Fail($"could not write the output: {e.Message}{(settings.OutDir is null ? "" : " (the image folder was left as it was)")}", ExitCodes.Failed);
-        }
-    }
+    /// <summary>Writes the run's outputs all or nothing (<see cref="OutputSet"/>).</summary>
+    internal static int Write(GenerateSettings settings, GenerationResult result, int? columns, CancellationToken cancellationToken) =>
+        new OutputSet()
+            .File(settings.LatentsOut, () => Npy.Float32(result.Latents, result.Shape))
+            .Images(settings.OutDir, result.Shape.Batch, i => ImageEncoder.EncodePng(result.Latents, result.Shape, i))
+            .File(settings.Out, () => ImageEncoder.EncodeGridPng(result.Latents, result.Shape, columns))
+            .Write(cancellationToken);
 
     internal static int Fail(string message, int code)
     {

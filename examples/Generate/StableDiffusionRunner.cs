@@ -72,33 +72,21 @@ internal static class StableDiffusionRunner
         }
         catch (OperationCanceledException)
         {
-            return Runner.Fail("cancelled; nothing was written", ExitCodes.Failed);
+            return Runner.Fail("cancelled; nothing was written", ExitCodes.Cancelled);
         }
 
-        Write(settings, result);
+        var written = Write(settings, result, cancellationToken);
+        if (written != ExitCodes.Success) return written;
         Console.WriteLine($"{result.SamplerName}: {result.LatentShape.Batch} image{(result.LatentShape.Batch == 1 ? "" : "s")} of {result.ImageShape.Width}×{result.ImageShape.Height}, " +
                           $"{result.Timesteps.Count} steps, {result.UnetEvaluations} UNet calls, {result.Elapsed.TotalSeconds:0.0} s");
         return ExitCodes.Success;
     }
 
-    private static void Write(GenerateSettings settings, StableDiffusionResult result)
-    {
-        if (settings.LatentsOut is { } npy)
-        {
-            ImageEncoder.WriteAtomically(npy, Npy.Float32(result.Latents, result.LatentShape));
-            Console.WriteLine($"wrote {npy}");
-        }
-        if (settings.Out is { } file)
-        {
-            // One image: the pipeline's own PNG; several: a grid (the grid encoder takes [−1, 1] pixels).
-            var bytes = result.Png.Count == 1 ? result.Png[0] : ImageEncoder.EncodeGridPng(result.Images.Select(v => 2 * v - 1).ToArray(), result.ImageShape, settings.Columns);
-            ImageEncoder.WriteAtomically(file, bytes);
-            Console.WriteLine($"wrote {file}");
-        }
-        if (settings.OutDir is { } folder)
-        {
-            for (var i = 0; i < result.Png.Count; i++) ImageEncoder.WriteAtomically(Path.Combine(folder, $"{i:000}.png"), result.Png[i]);
-            Console.WriteLine($"wrote {result.Png.Count} images to {folder}");
-        }
-    }
+    // All or nothing, as every run's outputs; one image or a grid from the same 8-bit pixels as the image set.
+    private static int Write(GenerateSettings settings, StableDiffusionResult result, CancellationToken cancellationToken) =>
+        new OutputSet()
+            .File(settings.LatentsOut, () => Npy.Float32(result.Latents, result.LatentShape))
+            .Images(settings.OutDir, result.Png.Count, i => result.Png[i])
+            .File(settings.Out, () => result.Png.Count == 1 ? result.Png[0] : StableDiffusionImages.EncodeGridPng(result.Images, result.ImageShape, settings.Columns))
+            .Write(cancellationToken);
 }

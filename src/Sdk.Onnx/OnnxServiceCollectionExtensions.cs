@@ -1,7 +1,6 @@
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk.Onnx;
-using Diffusion.Sdk;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;

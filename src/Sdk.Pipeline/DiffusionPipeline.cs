@@ -97,7 +97,7 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         if (info.Width is { } w && request.Width is { } rw && rw != w) throw Invalid(nameof(request.Width), rw, $"{w} (the model {info.Source} is fixed to it) or null");
         if (height < 1) throw Invalid(nameof(request.Height), height, "an integer >= 1");
         if (width < 1) throw Invalid(nameof(request.Width), width, "an integer >= 1");
-        var shape = BatchMemory.Check(request.BatchSize, info.Channels, height, width, guided: (options.GuidanceScale ?? 1) != 1);
+        var shape = BatchMemory.Check(request.BatchSize, info.Channels, height, width, guided: ClassifierFreeGuidance.Applies(options.GuidanceScale));
 
         // One path: the model's own scheduler configuration plus the request's overrides, straight to the factory.
         var sampler = samplers.Create(options, Model.SchedulerConfig);
@@ -210,9 +210,9 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
     // How the run's denoiser is guided, checked before any work starts.
     private Func<IDenoiser, IDenoiser> Guidance(SamplingOptions options, GenerationRequest request)
     {
-        // No guidance unless asked for: a model without a conditioning input has nothing to guide toward.
-        var scale = options.GuidanceScale ?? 1;
-        if (scale == 1) return denoiser => denoiser;
+        // No guidance unless asked for (a scale above 1): a model without a conditioning input has nothing to guide toward.
+        if (!ClassifierFreeGuidance.Applies(options.GuidanceScale)) return denoiser => denoiser;
+        var scale = options.GuidanceScale!.Value;
         var info = Model.Info;
         if (info.HasClassLabels)
         {

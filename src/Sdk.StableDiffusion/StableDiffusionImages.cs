@@ -55,8 +55,12 @@ public static class StableDiffusionImages
         for (var i = 0; i < pixels.Length; i++) pixels[i] = Math.Clamp(pixels[i] / 2f + 0.5f, 0f, 1f);
     }
 
-    /// <summary>PNG bytes of item <paramref name="index"/> of [0, 1] images: <c>round(x · 255)</c>, halves to even, as the reference's <c>numpy_to_pil</c>.</summary>
-    public static byte[] EncodePng(ReadOnlySpan<float> images, TensorShape shape, int index)
+    /// <summary>
+    /// The 8-bit RGB pixels (row-major, interleaved) of item <paramref name="index"/> of [0, 1] images:
+    /// <c>round(x · 255)</c>, halves to even, as the reference's <c>numpy_to_pil</c>. Every output (one PNG, a grid)
+    /// is made from these bytes, so a pixel has one value whatever the output.
+    /// </summary>
+    public static byte[] ToPixels(ReadOnlySpan<float> images, TensorShape shape, int index)
     {
         if (shape.Channels != 3) throw new ArgumentException($"Expected RGB images, got {shape.Channels} channels.", nameof(shape));
         var plane = shape.Height * shape.Width;
@@ -65,7 +69,19 @@ public static class StableDiffusionImages
         for (var c = 0; c < 3; c++)
             for (var p = 0; p < plane; p++)
                 pixels[p * 3 + c] = (byte)MathF.Round(Math.Clamp(item[c * plane + p], 0f, 1f) * 255f, MidpointRounding.ToEven);
-        return ImageEncoder.EncodePixelsPng(pixels, shape.Width, shape.Height, 3);
+        return pixels;
+    }
+
+    /// <summary>PNG bytes of item <paramref name="index"/> of [0, 1] images, from <see cref="ToPixels"/>.</summary>
+    public static byte[] EncodePng(ReadOnlySpan<float> images, TensorShape shape, int index) =>
+        ImageEncoder.EncodePixelsPng(ToPixels(images, shape, index), shape.Width, shape.Height, 3);
+
+    /// <summary>A grid PNG of every item of [0, 1] images, from the same <see cref="ToPixels"/> bytes as the single images.</summary>
+    public static byte[] EncodeGridPng(ReadOnlySpan<float> images, TensorShape shape, int? columns = null)
+    {
+        var pixels = new byte[shape.Batch][];
+        for (var i = 0; i < shape.Batch; i++) pixels[i] = ToPixels(images, shape, i);
+        return ImageEncoder.EncodeGridPng(pixels, shape.Width, shape.Height, 3, columns);
     }
 }
 

@@ -101,7 +101,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             startIndex = ImageToImageStart.Apply(sampler, options.Steps, request.Strength, nameof(request.InitImage));
         // As the reference: guidance runs only for a weight above 1, and never for a UNet that takes the guidance scale
         // as an embedding (it is conditioned on it instead).
-        var guided = request.GuidanceScale > 1 && !distilled;
+        var guided = ClassifierFreeGuidance.Applies(request.GuidanceScale) && !distilled;
         return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex);
     }
 

@@ -1,6 +1,5 @@
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
-using Diffusion.Sdk;
 
 namespace Diffusion.Sdk.Testing;
 

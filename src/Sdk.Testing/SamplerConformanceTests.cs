@@ -1,7 +1,6 @@
 using System.Globalization;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
-using Diffusion.Sdk;
 using NUnit.Framework;
 
 namespace Diffusion.Sdk.Testing;

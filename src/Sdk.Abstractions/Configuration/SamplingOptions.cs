@@ -30,7 +30,7 @@ public sealed class SamplingOptions
     /// <summary>Sampling steps (the reference's <c>num_inference_steps</c>).</summary>
     public int Steps { get; set; } = DefaultSteps;
 
-    /// <summary>Classifier-free guidance weight w (1 = none). Null: 1 for a model without a conditioning input, else the pipeline's default.</summary>
+    /// <summary>Classifier-free guidance weight w; guidance runs only above 1, as in the reference (1 or less: the conditional model alone). Null: 1 for a model without a conditioning input, else the pipeline's default.</summary>
     public double? GuidanceScale { get; set; }
 
     /// <summary>Guidance rescale φ in [0, 1] (0 = none), Lin et al. 2023.</summary>
@@ -174,7 +174,7 @@ public sealed class SamplingOptions
         if (NumTrainTimesteps is < 1 or > 100_000) Fail(nameof(NumTrainTimesteps), NumTrainTimesteps, "an integer from 1 to 100000");
         if (Steps < 1 || Steps > trainSteps) Fail(nameof(Steps), Steps, NumTrainTimesteps is null ? "an integer >= 1" : $"an integer from 1 to NumTrainTimesteps = {trainSteps}");
         // The scale multiplies a difference of two predictions: past 1000 any model's output is swamped by rounding.
-        if (GuidanceScale is { } w && !(w >= 0 && w <= 1000)) Fail(nameof(GuidanceScale), w, "a number from 0 to 1000 (1 = no guidance; 3 to 15 is usual)");
+        if (GuidanceScale is { } w && !(w >= 0 && w <= 1000)) Fail(nameof(GuidanceScale), w, "a number from 0 to 1000 (guidance runs above 1; 3 to 15 is usual)");
         if (!(GuidanceRescale >= 0 && GuidanceRescale <= 1)) Fail(nameof(GuidanceRescale), GuidanceRescale, "a number in [0, 1]");
         if (!(Temperature > 0 && Temperature <= 100)) Fail(nameof(Temperature), Temperature, "a number in (0, 100] (1 = unchanged)");
         // Noise injection adds s·z to a unit-scale model output: above 10 the output is noise.

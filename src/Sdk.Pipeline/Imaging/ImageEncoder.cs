@@ -41,17 +41,38 @@ public static class ImageEncoder
         var cols = columns ?? (int)Math.Ceiling(Math.Sqrt(shape.Batch));
         ArgumentOutOfRangeException.ThrowIfLessThan(cols, 1, nameof(columns));
         ArgumentOutOfRangeException.ThrowIfNegative(padding);
-        var (gridWidth, gridHeight) = GridSize(shape, cols, padding);
-        var grid = new byte[checked(gridWidth * gridHeight * components)];
-        for (var b = 0; b < shape.Batch; b++)
+        GridSize(shape, cols, padding); // refused before any pixel is converted
+        var pixels = new byte[shape.Batch][];
+        for (var b = 0; b < shape.Batch; b++) pixels[b] = ToPixels(samples, shape, b);
+        return EncodeGridPng(pixels, shape.Width, shape.Height, components, cols, padding);
+    }
+
+    /// <summary>
+    /// A grid PNG of images given as 8-bit pixels (row-major, channels interleaved), <paramref name="columns"/> per row
+    /// (default: about square), separated by <paramref name="padding"/> black pixels: the same bytes as each image's
+    /// own PNG, placed side by side.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The grid would be too large for one image.</exception>
+    public static byte[] EncodeGridPng(IReadOnlyList<byte[]> images, int width, int height, int channels, int? columns = null, int padding = 2)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (channels is not (1 or 3 or 4)) throw new ArgumentOutOfRangeException(nameof(channels), channels, "1, 3 or 4 channels.");
+        var cols = columns ?? (int)Math.Ceiling(Math.Sqrt(images.Count));
+        ArgumentOutOfRangeException.ThrowIfLessThan(cols, 1, nameof(columns));
+        ArgumentOutOfRangeException.ThrowIfNegative(padding);
+        var (gridWidth, gridHeight) = GridSize(new TensorShape(images.Count, channels, height, width), cols, padding);
+        var grid = new byte[checked(gridWidth * gridHeight * channels)];
+        for (var b = 0; b < images.Count; b++)
         {
-            var pixels = ToPixels(samples, shape, b);
-            var left = padding + (b % cols) * (shape.Width + padding);
-            var top = padding + (b / cols) * (shape.Height + padding);
-            for (var y = 0; y < shape.Height; y++)
-                Array.Copy(pixels, y * shape.Width * components, grid, ((top + y) * gridWidth + left) * components, shape.Width * components);
+            var pixels = images[b];
+            if (pixels.Length != width * height * channels)
+                throw new ArgumentException($"Image {b} has {pixels.Length} bytes; {width}×{height} pixels of {channels} channels need {width * height * channels}.", nameof(images));
+            var left = padding + (b % cols) * (width + padding);
+            var top = padding + (b / cols) * (height + padding);
+            for (var y = 0; y < height; y++)
+                Array.Copy(pixels, y * width * channels, grid, ((top + y) * gridWidth + left) * channels, width * channels);
         }
-        return Png(grid, gridWidth, gridHeight, (ColorComponents)components);
+        return Png(grid, gridWidth, gridHeight, (ColorComponents)channels);
     }
 
     /// <summary>PNG bytes of 8-bit pixels, interleaved (HWC) with 1 (grey), 3 (RGB) or 4 (RGBA) channels.</summary>

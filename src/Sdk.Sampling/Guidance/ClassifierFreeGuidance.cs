@@ -46,6 +46,13 @@ public sealed class ClassifierFreeGuidance : IDenoiser
     /// <summary>The guidance weight w.</summary>
     public double Scale { get; }
 
+    /// <summary>
+    /// Whether a pipeline runs guidance for <paramref name="scale"/>: only above 1, as the reference's pipelines decide
+    /// (<c>do_classifier_free_guidance = guidance_scale &gt; 1</c>); at or below 1 the conditional model runs alone.
+    /// The one place every pipeline asks.
+    /// </summary>
+    public static bool Applies(double? scale) => scale > 1;
+
     /// <summary>The guidance rescale φ.</summary>
     public double Rescale { get; }
 

@@ -34,6 +34,23 @@ public sealed class DiffusionPipelineTests
         return sampler.Timesteps[0] > sampler.Timesteps[^1];
     });
 
+    [TestCase(0.0)]
+    [TestCase(0.5)]
+    [TestCase(1.0)]
+    public void GuidanceRunsOnlyAboveOne_AsInTheReference(double scale)
+    {
+        // At or below 1 the conditional model runs alone: one evaluation per step, the same latents as w = 1.
+        var result = Pipeline().Generate(Request(guidance: scale));
+        var conditional = Pipeline().Generate(Request(guidance: 1));
+        Assert.Multiple(() =>
+        {
+            Assert.That(result.ModelEvaluations, Is.EqualTo(10));
+            Assert.That(result.Latents, Is.EqualTo(conditional.Latents));
+            Assert.That(ClassifierFreeGuidance.Applies(1.0001), Is.True);
+            Assert.That(ClassifierFreeGuidance.Applies(null), Is.False);
+        });
+    }
+
     [TestCaseSource(nameof(Samplers))]
     public async Task EverySamplerGeneratesAndTheSameSeedGivesTheSameBytes(string sampler)
     {
