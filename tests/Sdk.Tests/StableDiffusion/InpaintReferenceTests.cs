@@ -49,6 +49,21 @@ public sealed class InpaintReferenceTests
     }
 
     [Test]
+    public async Task ABatchUnderGuidanceRunsEveryItemWithTheSameMask()
+    {
+        // Two images per prompt, guided: 4 rows a UNet call, the mask and masked-image latents repeated for each.
+        var c = InpaintFixture.Case("P1-inpaint9-rect-strength1-pndm");
+        var request = InpaintFixture.Request(c);
+        var result = await InpaintFixture.Pipeline.GenerateAsync(new StableDiffusionRequest
+        {
+            Prompt = request.Prompt, Steps = 2, GuidanceScale = 7.5, Seed = 5, InitImage = request.InitImage, Mask = request.Mask, Strength = 1, ImagesPerPrompt = 2,
+        });
+        Assert.That(result.LatentShape, Is.EqualTo(new Diffusion.Sdk.Abstractions.TensorShape(2, 4, 8, 8)));
+        Assert.That(result.Latents, Has.All.Matches<float>(float.IsFinite));
+        Assert.That(result.Latents.AsSpan(0, 256).ToArray(), Is.Not.EqualTo(result.Latents.AsSpan(256, 256).ToArray()), "each item its own noise");
+    }
+
+    [Test]
     public void BadInpaintingRequestsAreTypedErrorsBeforeAnyWork()
     {
         var c = InpaintFixture.Case("P1-inpaint9-rect-strength1-pndm");
