@@ -23,8 +23,9 @@ internal static class GenerateCommand
     private static readonly Option<string?> NegativePrompt = new("--negative-prompt") { Description = "What guidance steers away from (default: the empty prompt)", HelpName = "TEXT" };
     private static readonly Option<int?> Width = new("--width") { Description = "Image width in pixels, a multiple of 8 (default: the model's size)", HelpName = "W" };
     private static readonly Option<int?> Height = new("--height") { Description = "Image height in pixels, a multiple of 8 (default: the model's size)", HelpName = "H" };
-    private static readonly Option<string?> InitImage = new("--init-image") { Description = "Image to image: the start picture (PNG) of the requested size", HelpName = "PNG" };
-    private static readonly Option<double> Strength = new("--strength") { Description = "Image to image: how much of the schedule to run, in (0, 1]", DefaultValueFactory = _ => 0.8, HelpName = "S" };
+    private static readonly Option<string?> InitImage = new("--init-image") { Description = "Image to image: the start picture (PNG; another size than the request's is resized)", HelpName = "PNG" };
+    private static readonly Option<string?> Mask = new("--mask") { Description = "Inpainting: repaint the white (luma >= 128) part of --init-image, keep the black part", HelpName = "PNG" };
+    private static readonly Option<double> Strength = new("--strength") { Description = "Image to image: how much of the schedule to run, in (0, 1] (default 0.8; 1 with --mask)", DefaultValueFactory = _ => 0.8, HelpName = "S" };
     private static readonly Option<int?> OriginalInferenceSteps = new("--original-inference-steps") { Description = "LCM and TCD: the distillation schedule's length that the steps are chosen from (default: the model's scheduler_config.json, else 50)", HelpName = "N" };
     private static readonly Option<string[]> Lora = new("--lora") { Description = "Text to image: merge a LoRA adapter (.safetensors, kohya/A1111 or diffusers/PEFT) into the model's weights at load time, with its weight (default 1); repeat for several", HelpName = "FILE[:WEIGHT]", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = false };
     private static readonly Option<string?> LatentsOut = new("--latents-out") { Description = "Also write the final latents as a float32 .npy file [batch, channels, height, width]", HelpName = "FILE.npy" };
@@ -107,7 +108,7 @@ internal static class GenerateCommand
     public static RootCommand Create()
     {
         var root = new RootCommand("Generate images with a diffusion model and any sampler. Examples: generate --out digits.png; generate --model sd15 --prompt \"a lighthouse at dusk\" --out lighthouse.png");
-        foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Width, Height, InitImage, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, GuidanceRescale, Label, Seed, Batch,
+        foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Width, Height, InitImage, Mask, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, GuidanceRescale, Label, Seed, Batch,
                      Out, OutDir, LatentsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Rtol, Atol, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
                      Plugins, Statistics })
             root.Options.Add(option);
@@ -132,7 +133,8 @@ internal static class GenerateCommand
         Width = r.GetValue(Width),
         Height = r.GetValue(Height),
         InitImage = r.GetValue(InitImage),
-        Strength = r.GetValue(Strength),
+        Mask = r.GetValue(Mask),
+        Strength = r.GetResult(Strength) is { Implicit: false } || r.GetValue(Mask) is null ? r.GetValue(Strength) : 1.0,
         LatentsOut = r.GetValue(LatentsOut),
         Loras = r.GetValue(Lora) ?? [],
         Out = r.GetValue(Out),

@@ -24,6 +24,7 @@ internal sealed record GenerateSettings
     public int? Width { get; init; }
     public int? Height { get; init; }
     public string? InitImage { get; init; }
+    public string? Mask { get; init; }
     public double Strength { get; init; } = 0.8;
     public int? OriginalInferenceSteps { get; init; }
     public string? LatentsOut { get; init; }
@@ -59,6 +60,8 @@ internal sealed record GenerateSettings
         if (Height is < 1) return $"--height must be a positive multiple of 8 (got {Height})";
         if (!(Strength > 0 && Strength <= 1)) return $"--strength must be in (0, 1] (got {Strength})";
         if (InitImage is not null && !File.Exists(InitImage)) return $"--init-image '{InitImage}' does not exist";
+        if (Mask is not null && InitImage is null) return "--mask needs --init-image (the picture it applies to)";
+        if (Mask is not null && !File.Exists(Mask)) return $"--mask '{Mask}' does not exist";
         if (Prompt is null && (NegativePrompt is not null || InitImage is not null || Width is not null || Height is not null))
             return "--negative-prompt, --width, --height and --init-image need --prompt (a Stable Diffusion model)";
         if (Loras.Count > 0 && Prompt is null) return "--lora needs --prompt (LoRA adapters are merged into a Stable Diffusion model)";

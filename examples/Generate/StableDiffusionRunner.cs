@@ -55,6 +55,7 @@ internal static class StableDiffusionRunner
             Sampling = settings.SamplingOptions(),
             ImagesPerPrompt = settings.Batch ?? 1,
             InitImage = settings.InitImage is { } init ? await File.ReadAllBytesAsync(init, cancellationToken) : null,
+            Mask = settings.Mask is { } mask ? await File.ReadAllBytesAsync(mask, cancellationToken) : null,
             Strength = settings.Strength,
         };
 

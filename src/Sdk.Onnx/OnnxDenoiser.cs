@@ -43,6 +43,7 @@ public sealed class OnnxDenoiser : IDenoiser
     private readonly string[] _inputNames;
     private readonly OrtValue[] _inputValues;
     private readonly long[] _shape = new long[4];
+    private readonly long[] _outputShape = new long[4];
 
     // Inputs and output are bound to the session once per shape; a run then passes no names or handles at all.
     // On CUDA, binding copies an input to the device, so inputs are bound again before every run.
@@ -97,11 +98,13 @@ public sealed class OnnxDenoiser : IDenoiser
         ObjectDisposedException.ThrowIf(_model.IsDisposed, _model);
         cancellationToken.ThrowIfCancellationRequested();
         var shape = input.Shape;
-        if (output.Length != input.Sample.Length)
-            throw new ArgumentException($"The output has {output.Length} values but the sample {shape} has {input.Sample.Length}.", nameof(output));
         if (!double.IsFinite(input.Timestep))
             throw new ArgumentException($"The timestep is {input.Timestep}; expected a finite number.", nameof(input));
         var tokens = Check(input);
+        // The output has the latent's channels: the sample's, or fewer for a UNet that reads extra channels (inpainting).
+        var outputShape = shape with { Channels = _signature.Channels };
+        if (output.Length != outputShape.Length)
+            throw new ArgumentException($"The output has {output.Length} values but the prediction for the sample {shape} has {outputShape.Length} ({outputShape}).", nameof(output));
 
         var runBatch = _signature.FixedBatch ?? shape.Batch;
         try
@@ -115,6 +118,7 @@ public sealed class OnnxDenoiser : IDenoiser
         _timestep.Write(input.Timestep);
 
         var itemLength = shape.ItemLength;
+        var outputItemLength = outputShape.ItemLength;
         var hiddenItem = tokens * _signature.HiddenStatesSize;
         for (var start = 0; start < shape.Batch; start += runBatch)
         {
@@ -134,7 +138,7 @@ public sealed class OnnxDenoiser : IDenoiser
                 if (count < runBatch) _conditioning[i].Clear(count * values.RowLength);
             }
             Run(shape.WithBatch(runBatch), cancellationToken);
-            _output.Read(0, output.Slice(start * itemLength, count * itemLength));
+            _output.Read(0, output.Slice(start * outputItemLength, count * outputItemLength));
         }
     }
 
@@ -160,8 +164,8 @@ public sealed class OnnxDenoiser : IDenoiser
         var s = _signature;
         var shape = input.Shape;
         var file = _model.ModelPath;
-        if (shape.Channels != s.Channels)
-            throw new ModelInputException($"{file} takes samples with {s.Channels} channel{(s.Channels == 1 ? "" : "s")} (input '{s.SampleName}': {SampleDescription}); the request's sample {shape} has {shape.Channels}.");
+        if (shape.Channels != s.InputChannels)
+            throw new ModelInputException($"{file} takes samples with {s.InputChannels} channel{(s.InputChannels == 1 ? "" : "s")} (input '{s.SampleName}': {SampleDescription}); the request's sample {shape} has {shape.Channels}.");
         if ((s.Height is { } h && shape.Height != h) || (s.Width is { } w && shape.Width != w))
             throw new ModelInputException($"{file} takes samples of {s.Height?.ToString() ?? "any"}×{s.Width?.ToString() ?? "any"} (height×width; input '{s.SampleName}': {SampleDescription}); the request's sample {shape} is {shape.Height}×{shape.Width}.");
 
@@ -218,7 +222,7 @@ public sealed class OnnxDenoiser : IDenoiser
         ? $"{sequence}×{_signature.HiddenStatesSize} = {sequence * _signature.HiddenStatesSize} values per item"
         : $"a multiple of {_signature.HiddenStatesSize} values per item";
 
-    private string SampleDescription => $"{OnnxSignature.TypeName(_signature.SampleType)} [{(_signature.FixedBatch?.ToString() ?? "batch")}, {_signature.Channels}, {_signature.Height?.ToString() ?? "height"}, {_signature.Width?.ToString() ?? "width"}]";
+    private string SampleDescription => $"{OnnxSignature.TypeName(_signature.SampleType)} [{(_signature.FixedBatch?.ToString() ?? "batch")}, {_signature.InputChannels}, {_signature.Height?.ToString() ?? "height"}, {_signature.Width?.ToString() ?? "width"}]";
 
     internal static string LabelMeaning(ModelInfo info)
     {
@@ -235,10 +239,12 @@ public sealed class OnnxDenoiser : IDenoiser
         _shape[1] = shape.Channels;
         _shape[2] = shape.Height;
         _shape[3] = shape.Width;
+        _shape.CopyTo(_outputShape, 0);
+        _outputShape[1] = _signature.Channels;
         // Every rebuilt value marks the binding stale at once, so that an allocation failure half-way through
         // cannot leave the binding pointing at a buffer that was dropped.
         _bindingStale |= _sample.Ensure(_shape);
-        _bindingStale |= _output.Ensure(_shape);
+        _bindingStale |= _output.Ensure(_outputShape);
         _inputValues[0] = _sample.Value;
 
         Span<long> timestepShape = stackalloc long[2];

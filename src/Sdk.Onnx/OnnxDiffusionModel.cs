@@ -198,8 +198,17 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
         var session = OnnxSessionFactory.Create(modelFile, options, logger, out var provider, overrides);
         try
         {
+            OnnxGraphShapes? graph = null;
+            var graphRead = false;
             var signature = OnnxSignature.Discover(session.InputMetadata, session.OutputMetadata, options, modelFile,
-                (int?)ConfigInteger(unetConfig, modelFile, "in_channels"));
+                (int?)ConfigInteger(unetConfig, modelFile, "in_channels"), (int?)ConfigInteger(unetConfig, modelFile, "out_channels"),
+                () =>
+                {
+                    // Read at most once, and only when the session leaves a channel count open.
+                    if (!graphRead) graph = OnnxGraphShapes.TryRead(modelFile, logger);
+                    graphRead = true;
+                    return graph;
+                });
             var metadata = ReadMetadata(session, modelFile);
             var info = BuildInfo(source, signature, options, unetConfig, metadata, modelFile);
             logger.LogInformation("Loaded {File} on {Provider}: sample '{Sample}' {SampleType} with {Channels} channels{Batch}, timestep '{Timestep}' {TimestepType} ({Layout}){Labels}{Hidden}, output '{Output}'.",
@@ -314,6 +323,7 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
         {
             Source = source,
             Channels = signature.Channels,
+            InputChannels = signature.InputChannels == signature.Channels ? null : signature.InputChannels,
             Height = signature.Height,
             Width = signature.Width,
             FixedBatchSize = signature.FixedBatch,

@@ -48,6 +48,20 @@ internal sealed class OnnxGraphShapes
         return shapes;
     }
 
+    /// <summary>Reads the graph of <paramref name="file"/>, or returns null (with a warning) when it cannot be read.</summary>
+    public static OnnxGraphShapes? TryRead(string file, Microsoft.Extensions.Logging.ILogger logger)
+    {
+        try
+        {
+            return Read(file);
+        }
+        catch (ModelLoadException e)
+        {
+            Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(logger, "{Message}", e.Message);
+            return null;
+        }
+    }
+
     /// <summary>
     /// The channels the first convolution reads from <paramref name="input"/> (through casts and element-wise scalings),
     /// or null when no convolution with a known weight shape reads it.

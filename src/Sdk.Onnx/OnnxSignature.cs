@@ -30,7 +30,10 @@ internal sealed record OnnxSignature
 {
     public required string SampleName { get; init; }
     public required TensorElementType SampleType { get; init; }
+    /// <summary>The output's channels: the latent's (the sample's own, except for UNets that take extra input channels).</summary>
     public required int Channels { get; init; }
+    /// <summary>The sample input's channels: <see cref="Channels"/>, or more for a UNet that reads extra channels (inpainting: 9).</summary>
+    public required int InputChannels { get; init; }
     public int? Height { get; init; }
     public int? Width { get; init; }
     public int? FixedBatch { get; init; }
@@ -70,9 +73,11 @@ internal sealed record OnnxSignature
     /// <param name="options">Explicit names, when the caller gave any.</param>
     /// <param name="file">The model file, for messages.</param>
     /// <param name="configChannels">The sample's channels from <c>unet/config.json</c> (<c>in_channels</c>), for exports whose channel dimension is dynamic.</param>
+    /// <param name="configOutChannels">The output's channels from <c>unet/config.json</c> (<c>out_channels</c>).</param>
+    /// <param name="graph">The graph's weight shapes, read on demand when the session leaves a channel count open.</param>
     /// <exception cref="ModelLoadException">An input or output is missing, ambiguous, or of the wrong type or rank.</exception>
     public static OnnxSignature Discover(IReadOnlyDictionary<string, NodeMetadata> inputs, IReadOnlyDictionary<string, NodeMetadata> outputs, OnnxModelOptions options, string file,
-        int? configChannels = null)
+        int? configChannels = null, int? configOutChannels = null, Func<OnnxGraphShapes?>? graph = null)
     {
         var described = Describe(inputs);
         var remaining = inputs.Keys.ToList();
@@ -155,14 +160,22 @@ internal sealed record OnnxSignature
         }
         var outputMeta = outputs[output];
         var od = outputMeta.Dimensions;
-        // The channels: fixed in the sample input, else in the output (the legacy diffusers export names the input's
-        // "channels" but constant-folds the output's), else unet/config.json's in_channels.
-        var channels = dims[1] > 0 ? dims[1] : od.Length == 4 && od[1] > 0 ? od[1] : configChannels
+        // The channels. The sample's: fixed in the input, else the first convolution's weight (the legacy diffusers
+        // export names every UNet's input "channels", inpainting ones included), else unet/config.json's in_channels,
+        // else the output's. The output's: fixed in the output (the legacy export constant-folds it), else
+        // out_channels, else the last convolution's weight, else the sample's.
+        int? inputChannels = dims[1] > 0 ? dims[1] : graph?.Invoke()?.InputChannels(sample) ?? configChannels;
+        int? outputChannels = od.Length == 4 && od[1] > 0 ? od[1] : configOutChannels ?? (od.Length == 4 ? graph?.Invoke()?.OutputChannels(output) : null);
+        var channels = outputChannels ?? inputChannels
             ?? throw new ModelLoadException($"{file}: the sample input '{sample}' is {Describe(sampleMeta)} and the output '{output}' is {Describe(outputMeta)}; " +
                 "the channel count is fixed in neither, so give it in unet/config.json ('in_channels').");
+        var sampleChannels = inputChannels ?? channels;
+        if (channels > sampleChannels)
+            throw new ModelLoadException($"{file}: the output '{output}' has {channels} channels but the sample '{sample}' has {sampleChannels}; " +
+                "expected the output to have the sample's shape (models that also predict a variance in extra channels are not supported).");
         if (!outputMeta.IsTensor || !IsFloat(outputMeta.ElementDataType) || od.Length != 4)
             throw new ModelLoadException($"{file}: the output '{output}' is {Describe(outputMeta)}; expected a rank-4 float32 or float16 tensor shaped like the sample {Describe(sampleMeta)}.");
-        if ((od[1] > 0 && od[1] != channels) || (od[0] > 0 && dims[0] > 0 && od[0] != dims[0]) ||
+        if ((od[0] > 0 && dims[0] > 0 && od[0] != dims[0]) ||
             (od[2] > 0 && dims[2] > 0 && od[2] != dims[2]) || (od[3] > 0 && dims[3] > 0 && od[3] != dims[3]))
             throw new ModelLoadException($"{file}: the output '{output}' is {Describe(outputMeta)} but the sample '{sample}' is {Describe(sampleMeta)}; " +
                 "expected the output to have the sample's shape (models that also predict a variance in extra channels are not supported).");
@@ -172,6 +185,7 @@ internal sealed record OnnxSignature
             SampleName = sample,
             SampleType = sampleMeta.ElementDataType,
             Channels = channels,
+            InputChannels = sampleChannels,
             Height = dims[2] > 0 ? dims[2] : null,
             Width = dims[3] > 0 ? dims[3] : null,
             FixedBatch = fixedBatch,

@@ -62,8 +62,9 @@ public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDe
     private void PredictPart(in DenoiserInput input, Span<float> output, int start, int count, CancellationToken cancellationToken)
     {
         var item = input.Shape.ItemLength;
+        var outputItem = output.Length / input.Shape.Batch; // fewer channels than the sample for a UNet that reads extra ones
         var part = input.Items(input.Sample.Slice(start * item, count * item), start, count);
         Evaluations++;
-        inner.Predict(part, output.Slice(start * item, count * item), cancellationToken);
+        inner.Predict(part, output.Slice(start * outputItem, count * outputItem), cancellationToken);
     }
 }

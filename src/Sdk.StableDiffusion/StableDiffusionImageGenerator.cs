@@ -10,7 +10,8 @@ namespace Diffusion.Sdk.StableDiffusion;
 /// <see cref="ImageGenerationOptions.Count"/> (images per prompt), <see cref="ImageGenerationOptions.ImageSize"/> and
 /// the first of <see cref="ImageGenerationRequest.OriginalImages"/> (image to image) map onto a
 /// <see cref="StableDiffusionRequest"/>; <see cref="ImageGenerationOptions.AdditionalProperties"/> may carry
-/// <c>negative_prompt</c>, <c>seed</c>, <c>steps</c>, <c>guidance_scale</c>, <c>sampler</c> and <c>strength</c>,
+/// <c>negative_prompt</c>, <c>seed</c>, <c>steps</c>, <c>guidance_scale</c>, <c>sampler</c>, <c>strength</c>,
+/// <c>original_inference_steps</c> and <c>mask</c> (inpainting: the mask picture's bytes or <c>DataContent</c>),
 /// and <see cref="ImageGenerationOptions.RawRepresentationFactory"/> may return a whole <see cref="StableDiffusionRequest"/>
 /// to start from. The images come back as PNG <see cref="DataContent"/>. Thread-safe.
 /// </summary>
@@ -48,7 +49,9 @@ public sealed class StableDiffusionImageGenerator(StableDiffusionPipeline pipeli
             Sampler = Text(extra, "sampler") ?? start.Sampler,
             Sampling = start.Sampling,
             InitImage = init ?? start.InitImage,
+            Mask = Bytes(extra, "mask") ?? start.Mask,
             Strength = Number(extra, "strength") ?? start.Strength,
+            OriginalInferenceSteps = (int?)Number(extra, "original_inference_steps") ?? start.OriginalInferenceSteps,
             OnStep = start.OnStep,
         };
     }
@@ -69,6 +72,17 @@ public sealed class StableDiffusionImageGenerator(StableDiffusionPipeline pipeli
 
     private static string? Text(AdditionalPropertiesDictionary? extra, string key) =>
         extra is not null && extra.TryGetValue(key, out var value) && value is not null ? Convert.ToString(value, CultureInfo.InvariantCulture) : null;
+
+    // A mask given as bytes or as data content (an image).
+    private static byte[]? Bytes(AdditionalPropertiesDictionary? extra, string key) =>
+        extra is null || !extra.TryGetValue(key, out var value) || value is null ? null
+        : value switch
+        {
+            byte[] bytes => bytes,
+            DataContent data => data.Data.ToArray(),
+            ReadOnlyMemory<byte> memory => memory.ToArray(),
+            _ => throw new ArgumentException($"The image-generation option '{key}' is a {value.GetType().Name}; give the mask picture as bytes or DataContent.", nameof(extra)),
+        };
 
     private static double? Number(AdditionalPropertiesDictionary? extra, string key)
     {

@@ -45,7 +45,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         Run(Prepare(request), progress, cancellationToken);
 
     private sealed record Plan(StableDiffusionRequest Request, string[] Prompts, ISampler Sampler, SamplingOptions Options, TensorShape LatentShape,
-        bool Guided, byte[]? InitRgb, int StartIndex);
+        bool Guided, byte[]? InitRgb, int StartIndex, InpaintingMask? Mask, bool ConcatenatesMask);
 
     private Plan Prepare(StableDiffusionRequest request)
     {
@@ -56,30 +56,37 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         if (request.ImagesPerPrompt < 1)
             throw new ArgumentException($"ImagesPerPrompt must be at least 1 (got {request.ImagesPerPrompt}).", nameof(request));
 
-        // Size: the request's, else the start image's, else the UNet's sample size × the VAE factor.
+        // Size: the request's, else the start image's (each side rounded down to the VAE factor, as the reference's image
+        // processor does), else the UNet's sample size × the VAE factor.
         byte[]? rgb = null;
-        int? imageWidth = null, imageHeight = null;
+        int imageWidth = 0, imageHeight = 0;
         if (request.InitImage is { } file)
         {
             if (Model.VaeEncoder is null)
-                throw new InvalidImageException($"Image to image needs a VAE encoder, and {Model.Folder} has no vae_encoder/model.onnx.");
+                throw new InvalidImageException($"Image to image and inpainting need a VAE encoder, and {Model.Folder} has no vae_encoder/model.onnx.");
             if (!(request.Strength > 0 && request.Strength <= 1))
                 throw new SamplingOptionException(nameof(request.Strength), request.Strength.ToString("R", CultureInfo.InvariantCulture), "a number in (0, 1]");
-            (rgb, var w, var h) = StableDiffusionImages.Decode(file);
-            if ((request.Width is { } rw && rw != w) || (request.Height is { } rh && rh != h))
-                throw new InvalidImageException($"The start image is {w}×{h} but the request asks for {request.Width}×{request.Height}; resize the picture first (the SDK does not resample), or leave Width and Height unset.");
-            (imageWidth, imageHeight) = (w, h);
+            (rgb, imageWidth, imageHeight) = StableDiffusionImages.Decode(file);
+        }
+        else if (request.Mask is not null)
+        {
+            throw new InvalidImageException("A mask needs the picture it applies to: give InitImage (--init-image) as well as Mask (--mask).");
         }
         var factor = Model.VaeScaleFactor;
         var fallback = (Model.DefaultSampleSize ?? 64) * factor;
-        var width = request.Width ?? imageWidth ?? fallback;
-        var height = request.Height ?? imageHeight ?? fallback;
+        var width = request.Width ?? (rgb is null ? fallback : imageWidth - imageWidth % factor);
+        var height = request.Height ?? (rgb is null ? fallback : imageHeight - imageHeight % factor);
         if (width < factor || height < factor || width % factor != 0 || height % factor != 0)
-            throw new ImageSizeException($"{width}×{height} pixels cannot be generated: width and height must be positive multiples of {factor} (the VAE's factor) for {Model.Folder}.");
+            throw new ImageSizeException($"{width}×{height} pixels cannot be generated: width and height must be positive multiples of {factor} (the VAE's factor) for {Model.Folder}" +
+                (rgb is not null && request.Width is null ? $" (the start image is {imageWidth}×{imageHeight})." : "."));
         var latent = new TensorShape(prompts.Length * request.ImagesPerPrompt, Model.LatentChannels, height / factor, width / factor);
         var info = Model.Unet.Info;
         if ((info.Height is { } fh && fh != latent.Height) || (info.Width is { } fw && fw != latent.Width))
             throw new ImageSizeException($"The UNet {Model.Unet.ModelPath} is fixed to latents of {info.Height}×{info.Width}, i.e. images of {info.Width * factor}×{info.Height * factor} pixels; {width}×{height} was asked for.");
+        // Pictures of another size are resized, as the reference's image processors resize them.
+        if (rgb is not null && (imageWidth != width || imageHeight != height)) rgb = StableDiffusionImages.Resize(rgb, imageWidth, imageHeight, width, height);
+        var mask = request.Mask is { } maskFile ? InpaintingMask.Decode(maskFile, width, height) : null;
+        var concatenates = InpaintingUnet.Check(Model, mask is not null);
 
         // The sampler: the request's, else the model's own class; the model's configuration supplies the schedule.
         var options = request.Sampling?.Clone() ?? new SamplingOptions();
@@ -95,20 +102,20 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         // sampler's schedule itself; every other start is part-way into the full schedule.
         var distilled = Model.GuidanceEmbeddingDimension is not null;
         var startIndex = 0;
-        if (rgb is not null && distilled && SamplerDecorator.Unwrap(sampler) is IStrengthScheduledSampler consistency)
+        if (rgb is not null && mask is null && distilled && SamplerDecorator.Unwrap(sampler) is IStrengthScheduledSampler consistency)
             consistency.SetTimesteps(options.Steps, request.Strength);
         else if (rgb is not null)
             startIndex = ImageToImageStart.Apply(sampler, options.Steps, request.Strength, nameof(request.InitImage));
         // As the reference: guidance runs only for a weight above 1, and never for a UNet that takes the guidance scale
         // as an embedding (it is conditioned on it instead).
         var guided = ClassifierFreeGuidance.Applies(request.GuidanceScale) && !distilled;
-        return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex);
+        return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex, mask, concatenates);
     }
 
     // The stages, in the reference's order: conditioning, latents, loop, decoding.
     private StableDiffusionResult Run(Plan plan, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
-        var (request, prompts, sampler, options, shape, guided, rgb, startIndex) = plan;
+        var (request, prompts, sampler, options, shape, guided, rgb, startIndex, mask, concatenates) = plan;
         var clock = Stopwatch.StartNew();
         var noise = new TorchGaussianNoise(request.Seed);
 
@@ -116,21 +123,36 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         var conditioning = Model.Conditioner.Build(new ConditioningContext(request, prompts, request.ImagesPerPrompt, guided,
             shape.Width * Model.VaeScaleFactor, shape.Height * Model.VaeScaleFactor), cancellationToken);
 
-        // 2. The latents entering the loop.
+        // 2. The latents entering the loop; for inpainting also the UNet's extra channels or the blend of the known region.
         cancellationToken.ThrowIfCancellationRequested();
-        var x = rgb is null ? StartLatents.Noise(sampler, shape, noise) : StartLatents.NoisedImage(Model, rgb, sampler, shape, startIndex, noise);
+        float[] x;
+        float[]? extraChannels = null;
+        ILatentStage? latentStage = null;
+        if (mask is not null)
+        {
+            var inpainting = InpaintingStart.Prepare(Model, rgb!, mask, sampler, shape, startIndex, request.Strength, blends: !concatenates, noise);
+            x = inpainting.Latents;
+            if (concatenates) extraChannels = inpainting.ExtraChannels(shape);
+            else latentStage = new KnownRegionBlend(sampler, inpainting.ImageLatents!, inpainting.Noise, inpainting.LatentMask, shape.Batch);
+        }
+        else
+        {
+            x = rgb is null ? StartLatents.Noise(sampler, shape, noise) : StartLatents.NoisedImage(Model, rgb, sampler, shape, startIndex, noise);
+        }
         var initial = x.ToArray();
 
-        // 3. The UNet: guided, retrying with half the batch once if memory runs out.
+        // 3. The UNet: an inpainting UNet's mask and masked-image channels appended, guided, retrying with half the batch
+        //    once if memory runs out.
         var halving = new HalvingDenoiser(Model.Unet.CreateDenoiser(), batch => _logger.LogWarning(
             "The UNet ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
+        IDenoiser unet = extraChannels is null ? halving : new ConcatenatedChannelsDenoiser(halving, extraChannels, shape.Batch, 1 + shape.Channels);
         // The outermost denoiser owns the chain down to the UNet's buffers, released when the run ends.
-        using IDenoiser denoiser = guided ? new ClassifierFreeGuidance(halving, request.GuidanceScale, request.GuidanceRescale) : halving;
+        using IDenoiser denoiser = guided ? new ClassifierFreeGuidance(unet, request.GuidanceScale, request.GuidanceRescale) : unet;
 
         // 4. The loop, shared with the SDK's other pipelines.
         x = new SamplingLoop
         {
-            Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex, Conditioning = conditioning,
+            Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex, Conditioning = conditioning, LatentStage = latentStage,
             OnStep = request.OnStep, Progress = progress, Clock = clock,
         }.Run(x, shape, noise, default, default, cancellationToken);
 

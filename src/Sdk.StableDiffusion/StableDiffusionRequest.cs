@@ -53,8 +53,21 @@ public sealed class StableDiffusionRequest
     /// <summary>Images per prompt.</summary>
     public int ImagesPerPrompt { get; init; } = 1;
 
-    /// <summary>Image to image: the start picture, PNG (or any format <see cref="StableDiffusionImages.Decode(byte[])"/> reads) bytes; its size must be the request's.</summary>
+    /// <summary>
+    /// Image to image and inpainting: the start picture, PNG (or any format <see cref="StableDiffusionImages.Decode(byte[])"/>
+    /// reads) bytes. Without <see cref="Width"/> and <see cref="Height"/> its size is used, each side rounded down to a
+    /// multiple of the VAE factor; a picture of another size than the request's is resized (<see cref="ImageResampling"/>).
+    /// </summary>
     public byte[]? InitImage { get; init; }
+
+    /// <summary>
+    /// Inpainting: the mask picture (PNG, JPEG, BMP; grey or colour), white (luma ≥ 128) where <see cref="InitImage"/> is
+    /// repainted and black where it is kept, binarized as the reference's mask processor does; resized to the image
+    /// size when it differs. Needs <see cref="InitImage"/>; <see cref="Strength"/> 1 (the usual for inpainting) repaints
+    /// from pure noise. A 9-channel inpainting UNet sees the mask and the masked image; an ordinary UNet has the known
+    /// region put back after every step.
+    /// </summary>
+    public byte[]? Mask { get; init; }
 
     /// <summary>Image to image: how much of the schedule to run, in (0, 1]; 1 keeps nothing of the start picture's content.</summary>
     public double Strength { get; init; } = 0.8;

@@ -15,7 +15,11 @@ public interface IDenoiser : IDisposable
     /// <summary>The batch size the model is fixed to, or null when it accepts any batch size.</summary>
     int? FixedBatchSize { get; }
 
-    /// <summary>Evaluates the model on <see cref="DenoiserInput.Sample"/> and writes its output (same shape) to <paramref name="output"/>.</summary>
+    /// <summary>
+    /// Evaluates the model on <see cref="DenoiserInput.Sample"/> and writes its output to <paramref name="output"/>: the
+    /// sample's shape, except for a model whose input carries extra channels beside the latent (an inpainting UNet's
+    /// mask and masked-image latents), whose output has the latent's channels only.
+    /// </summary>
     /// <param name="input">The noisy input and its conditioning.</param>
     /// <param name="output">Receives the prediction.</param>
     /// <param name="cancellationToken">Stops the evaluation, inside a long model call where the runtime allows it.</param>

@@ -26,6 +26,15 @@ public sealed record ModelInfo
     /// <summary>Channels of the sample (latent) tensor.</summary>
     public required int Channels { get; init; }
 
+    /// <summary>
+    /// Channels of the model's sample input when it reads more than the latent's <see cref="Channels"/> (an inpainting
+    /// UNet's latent ‖ mask ‖ masked-image latent: 9), else null. The output always has <see cref="Channels"/>.
+    /// </summary>
+    public int? InputChannels { get; init; }
+
+    /// <summary>Channels of the model's sample input: <see cref="InputChannels"/>, else <see cref="Channels"/>.</summary>
+    public int SampleInputChannels => InputChannels ?? Channels;
+
     /// <summary>Height of the sample, or null when the model accepts any.</summary>
     public int? Height { get; init; }
 

@@ -21,11 +21,14 @@ internal static class StartLatents
     }
 
     /// <summary>The start image's latent for one item: encoded, its posterior sampled with the next draw, scaled.</summary>
-    public static float[] Encode(StableDiffusionModel model, byte[] rgb, TensorShape one, INoiseSource noise)
+    public static float[] Encode(StableDiffusionModel model, byte[] rgb, TensorShape one, INoiseSource noise) =>
+        EncodePixels(model, StableDiffusionImages.Preprocess(rgb, one.Width * model.VaeScaleFactor, one.Height * model.VaeScaleFactor), one, noise);
+
+    /// <summary>A preprocessed picture's latent for one item ([1, 3, H, W] in [−1, 1]): encoded, its posterior sampled with the next draw, scaled.</summary>
+    public static float[] EncodePixels(StableDiffusionModel model, float[] pixels, TensorShape one, INoiseSource noise)
     {
         var encoder = model.VaeEncoder!;
         var factor = model.VaeScaleFactor;
-        var pixels = StableDiffusionImages.Preprocess(rgb, one.Width * factor, one.Height * factor);
         var (encoded, encodedShape) = encoder.Encode(pixels, new TensorShape(1, 3, one.Height * factor, one.Width * factor));
         var kind = encoder.OutputKind(one.Channels);
         var latent = new float[one.Length];

@@ -48,6 +48,46 @@ public sealed class GenerateLcmInpaintTests
         AssertPicture(png, c.ImagePng);
     }
 
+    [Test]
+    public async Task InpaintingWithTheNineChannelUnetWritesTheReferencePicture()
+    {
+        var c = InpaintFixture.Case("P1-inpaint9-rect-strength1-pndm");
+        var (input, mask) = (Path.Combine(_folder, "input.png"), Path.Combine(_folder, "mask.png"));
+        File.WriteAllBytes(input, InpaintFixture.InputPng(c));
+        File.WriteAllBytes(mask, InpaintFixture.MaskPng(c));
+        var png = Path.Combine(_folder, "p1.png");
+        // No --strength: with --mask it is 1, the reference inpainting pipeline's default.
+        var (code, _, error) = await Run("--model", InpaintFixture.ModelFolder, "--prompt", c.Prompt, "--init-image", input, "--mask", mask,
+            "--steps", "6", "--guidance", "7.5", "--seed", "42", "--out", png);
+        Assert.That(code, Is.Zero, error);
+        AssertPicture(png, c.ImagePng);
+    }
+
+    [Test]
+    public async Task InpaintingWithAnOrdinaryUnetBlendsAndWritesTheReferencePicture()
+    {
+        var c = InpaintFixture.Case("P3-inpaint4-rect-pndm-sd-tiny-legacy");
+        var (input, mask) = (Path.Combine(_folder, "input.png"), Path.Combine(_folder, "mask.png"));
+        File.WriteAllBytes(input, InpaintFixture.InputPng(c));
+        File.WriteAllBytes(mask, InpaintFixture.MaskPng(c));
+        var png = Path.Combine(_folder, "p3.png");
+        var (code, _, error) = await Run("--model", SdFixture.ModelFolder, "--prompt", c.Prompt, "--init-image", input, "--mask", mask,
+            "--steps", "5", "--guidance", "7.5", "--seed", "2024", "--out", png);
+        Assert.That(code, Is.Zero, error);
+        AssertPicture(png, c.ImagePng);
+    }
+
+    [Test]
+    public async Task AMaskWithoutAPictureExitsWithCodeTwo()
+    {
+        var c = InpaintFixture.Case("P1-inpaint9-rect-strength1-pndm");
+        var mask = Path.Combine(_folder, "mask.png");
+        File.WriteAllBytes(mask, InpaintFixture.MaskPng(c));
+        var (code, _, error) = await Run("--model", InpaintFixture.ModelFolder, "--prompt", "a", "--mask", mask, "--steps", "2", "--out", Path.Combine(_folder, "x.png"));
+        Assert.That(code, Is.EqualTo(2));
+        Assert.That(error, Does.Contain("--init-image"));
+    }
+
     private static void AssertPicture(string png, byte[] reference)
     {
         var ours = ImageResult.FromMemory(File.ReadAllBytes(png), ColorComponents.RedGreenBlue).Data;

@@ -60,4 +60,35 @@ public static class InpaintFixture
     public static byte[] InputPng(SdReferenceCase c) => File.ReadAllBytes(Path.Combine(Folder, "expected", c.Inputs.GetProperty("image_png").GetString()!));
 
     public static byte[] MaskPng(SdReferenceCase c) => File.ReadAllBytes(Path.Combine(Folder, "expected", c.Inputs.GetProperty("mask_image_png").GetString()!));
+
+    private static readonly Lazy<StableDiffusionModel> LazyModel = new(() => StableDiffusionModel.Load(ModelFolder));
+
+    /// <summary>The 9-channel inpainting model (shared; never disposed by a test).</summary>
+    public static StableDiffusionModel Model => LazyModel.Value;
+
+    private static readonly Lazy<StableDiffusionPipeline> LazyPipeline = new(() => new StableDiffusionPipeline(Model, TestHost.Factory));
+
+    /// <summary>A pipeline over <see cref="Model"/>.</summary>
+    public static StableDiffusionPipeline Pipeline => LazyPipeline.Value;
+
+    /// <summary>The pipeline of the model a case ran on: the 9-channel export, or sd-tiny-legacy's 4-channel one.</summary>
+    public static StableDiffusionPipeline PipelineOf(SdReferenceCase c) =>
+        Path.GetFullPath(ModelOf(c)) == Path.GetFullPath(SdFixture.ModelFolder) ? SdFixture.Pipeline : Pipeline;
+
+    /// <summary>The request that reproduces a case: prompt and negative, steps, guidance, seed, size, sampler, picture, mask and strength.</summary>
+    public static StableDiffusionRequest Request(SdReferenceCase c, Diffusion.Sdk.Pipeline.StepCallback? onStep = null) => new()
+    {
+        Prompt = c.Prompt,
+        NegativePrompt = c.NegativePrompt,
+        Steps = c.Steps,
+        GuidanceScale = c.GuidanceScale,
+        Seed = c.Seed,
+        Width = c.Width,
+        Height = c.Height,
+        Sampler = c.UsesShippedScheduler ? null : TestHost.Factory.ResolveName(new Diffusion.Sdk.Abstractions.SamplingOptions(), new Diffusion.Sdk.Abstractions.SchedulerConfig { ClassName = c.SchedulerClass }),
+        InitImage = InputPng(c),
+        Mask = MaskPng(c),
+        Strength = c.Strength ?? 1.0,
+        OnStep = onStep,
+    };
 }

@@ -70,7 +70,7 @@ public static class ReferenceRun
         Prompt = request.Prompt, Prompts = request.Prompts, NegativePrompt = request.NegativePrompt, Width = request.Width, Height = request.Height,
         GuidanceScale = request.GuidanceScale, GuidanceRescale = request.GuidanceRescale, Steps = request.Steps, Seed = request.Seed,
         Sampler = request.Sampler, Sampling = request.Sampling, ImagesPerPrompt = request.ImagesPerPrompt, InitImage = request.InitImage,
-        Strength = request.Strength, OriginalInferenceSteps = request.OriginalInferenceSteps,
+        Mask = request.Mask, Strength = request.Strength, OriginalInferenceSteps = request.OriginalInferenceSteps,
         OnStep = (step, latents) => steps.Add((step.Timestep, latents.ToArray())),
     };
 

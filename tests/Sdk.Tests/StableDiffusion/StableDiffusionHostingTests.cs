@@ -72,4 +72,25 @@ public sealed class StableDiffusionHostingTests
             Assert.That(request.InitImage, Is.EqualTo(new byte[] { 1, 2 }));
         });
     }
+
+    [Test]
+    public void TheAdapterMapsAMaskAndTheDistillationScheduleLength()
+    {
+        var generator = new StableDiffusionImageGenerator(SdFixture.Pipeline);
+        var request = generator.ToRequest(new ImageGenerationRequest("a cat", [new DataContent(new byte[] { 1, 2 }, "image/png")]), new ImageGenerationOptions
+        {
+            AdditionalProperties = new AdditionalPropertiesDictionary { ["mask"] = new DataContent(new byte[] { 3, 4 }, "image/png"), ["original_inference_steps"] = 20 },
+        });
+        Assert.That(request.Mask, Is.EqualTo(new byte[] { 3, 4 }));
+        Assert.That(request.OriginalInferenceSteps, Is.EqualTo(20));
+        var raw = generator.ToRequest(new ImageGenerationRequest("a cat"), new ImageGenerationOptions
+        {
+            RawRepresentationFactory = _ => new StableDiffusionRequest { Mask = [5], OriginalInferenceSteps = 30 },
+        });
+        Assert.That((raw.Mask, raw.OriginalInferenceSteps), Is.EqualTo((new byte[] { 5 }, 30)));
+        Assert.Throws<ArgumentException>(() => generator.ToRequest(new ImageGenerationRequest("a"), new ImageGenerationOptions
+        {
+            AdditionalProperties = new AdditionalPropertiesDictionary { ["mask"] = 7 },
+        }));
+    }
 }
