@@ -59,8 +59,14 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     private readonly bool _heun, _lowerOrderFinal, _eulerAtFinal, _useKarras, _finalSigmaIsZero;
     private readonly SigmaSpacing _spacing;
     private readonly double _lambdaMinClipped;
-    private readonly double[] _trainSigmas, _logTrainSigmas, _trainIndices;
-    private double[] _sigmas = [], _lambdas = [];
+    // The training table as the reference holds it: float32 σ_t = √((1−ᾱ)/ᾱ) of the float32 ᾱ, numpy's float32 log of
+    // it (for σ → timestep), and λ_t = log √ᾱ − log √(1−ᾱ) in torch's float32 (for lambda_min_clipped).
+    private readonly double[] _trainSigmas, _trainIndices;
+    private readonly float[] _logTrainSigmas, _trainLambdas;
+    private readonly bool _cosine;
+    // The step σ table (float32 values) and each entry's α, σ_t and λ in float32 (VpFloat32).
+    private double[] _sigmas = [];
+    private float[] _sigmas32 = [], _alphas = [], _sigmaTs = [], _lambdas = [];
     private int _newest, _lowerOrderNums;
 
     private enum Algorithm { DpmSolverPlusPlus, DpmSolver, SdeDpmSolverPlusPlus, SdeDpmSolver }
@@ -99,20 +105,23 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         _useKarras = _spacing == SigmaSpacing.Karras;
         _lambdaMinClipped = Config.LambdaMinClipped ?? double.NegativeInfinity;
 
-        // σ_t = √((1−ᾱ_t)/ᾱ_t) for every training timestep. A zero-terminal-SNR schedule has ᾱ = 0 at the end, where σ
-        // would be infinite; the reference replaces that ᾱ with 2^−24 and so do we.
+        // σ_t = √((1−ᾱ_t)/ᾱ_t) for every training timestep, in float32 from the float32 ᾱ. A zero-terminal-SNR schedule
+        // has ᾱ = 0 at the end, where σ would be infinite; the reference replaces that ᾱ with 2^−24 and so do we.
         var count = Schedule.NumTrainTimesteps;
-        _trainSigmas = new double[count];
-        _logTrainSigmas = new double[count];
+        var alphasCumprod = Float32Schedule.AlphasCumprod(Config);
+        if (Config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
+        var sigmas32 = VpFloat32.TrainingSigmas(alphasCumprod);
+        _trainSigmas = Array.ConvertAll(sigmas32, v => (double)v);
+        _logTrainSigmas = ReferenceFloat32.LogSigmas(_trainSigmas);
+        _trainLambdas = new float[count];
         _trainIndices = new double[count];
         for (var t = 0; t < count; t++)
         {
-            var alphaBar = Schedule.AlphasCumprod[t];
-            if (t == count - 1 && Config.RescaleBetasZeroSnr) alphaBar = SigmaMath.ZeroTerminalSnrAlphaCumprod;
-            _trainSigmas[t] = Math.Sqrt((1 - alphaBar) / alphaBar);
-            _logTrainSigmas[t] = Math.Log(_trainSigmas[t]);
+            var alphaBar = (float)alphasCumprod[t];
+            _trainLambdas[t] = VpFloat32.Lambda(MathF.Sqrt(alphaBar), MathF.Sqrt(1 - alphaBar));
             _trainIndices[t] = t;
         }
+        _cosine = Config.BetaSchedule == BetaSchedule.SquaredCosCapV2 && Config.TrainedBetas is null;
 
         if (_spacing != SigmaSpacing.Timesteps && Config.SigmaMin is { } sigmaMin && !(sigmaMin < (Config.SigmaMax ?? _trainSigmas[^1])))
             throw new SchedulerConfigException("sigma_min", sigmaMin.ToString("R", CultureInfo.InvariantCulture),
@@ -138,11 +147,12 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         if (_useKarras)
         {
             // σ_i by Karras et al. 2022 eq. 5 between the schedule's extremes; the network is shown the nearest integer
-            // timestep (log-σ interpolation, rounded) while the step itself uses the exact σ_i.
+            // timestep (the reference's float32 log-σ interpolation, rounded; truncated on the cosine schedule).
             var karras = SigmaMath.Karras(Config.SigmaMin ?? _trainSigmas[0], Config.SigmaMax ?? _trainSigmas[^1], numInferenceSteps);
             UseSigmas(karras);
-            return TimestepsForSigmas(karras);
+            return VpFloat32.RoundedTimesteps(karras, _logTrainSigmas, truncate: _cosine);
         }
+        if (Config.UseLuLambdas == true) return LuLambdaTimesteps(numInferenceSteps);
         if (_spacing != SigmaSpacing.Timesteps) return ExponentialOrBetaTimesteps(numInferenceSteps);
 
         timesteps = SpacedTimesteps(numInferenceSteps);
@@ -199,13 +209,20 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         return timesteps;
     }
 
-    // The nearest whole training timestep of each σ, by log-σ interpolation.
-    private double[] TimestepsForSigmas(double[] sigmas)
+    // Lu et al.'s schedule (use_lu_lambdas): λ = −log σ uniform between the ends of the training table's float32 log σ,
+    // σ = e^{log σ} in double, and timesteps rounded as Karras's are.
+    private double[] LuLambdaTimesteps(int numInferenceSteps)
     {
-        var timesteps = new double[sigmas.Length];
-        for (var i = 0; i < sigmas.Length; i++) timesteps[i] = Math.Round(SigmaMath.SigmaToTimestep(sigmas[i], _logTrainSigmas));
-        return timesteps;
+        double lambdaMax = _logTrainSigmas[^1], lambdaMin = _logTrainSigmas[0];
+        var ramp = TimestepSpacings.Linspace(0, 1, numInferenceSteps);
+        var sigmas = new double[numInferenceSteps];
+        for (var i = 0; i < sigmas.Length; i++) sigmas[i] = Math.Exp(lambdaMax + ramp[i] * (lambdaMin - lambdaMax));
+        UseSigmas(sigmas);
+        return VpFloat32.RoundedTimesteps(sigmas, _logTrainSigmas, truncate: _cosine);
     }
+
+    // The nearest whole training timestep of each σ, by the reference's float32 log-σ interpolation.
+    private double[] TimestepsForSigmas(double[] sigmas) => VpFloat32.RoundedTimesteps(sigmas, _logTrainSigmas, truncate: false);
 
     /// <inheritdoc/>
     protected override void OnReset()
@@ -232,9 +249,9 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         if (Config.Thresholding) Buffer(ThresholdSlot, n / input.BatchSize);
         if (Config.Thresholding && !IsDataPrediction) Buffer(ThresholdX0Slot, n);
 
-        // 2. α, σ (variance-preserving) and λ at the current and the next noise level.
-        var (alphaS, sigmaS) = AlphaSigma(_sigmas[stepIndex]);
-        var (alphaT, sigmaT) = AlphaSigma(_sigmas[stepIndex + 1]);
+        // 2. α, σ (variance-preserving) and λ at the current and the next noise level, float32 as the reference's.
+        float alphaS = _alphas[stepIndex], sigmaS = _sigmaTs[stepIndex];
+        float alphaT = _alphas[stepIndex + 1], sigmaT = _sigmaTs[stepIndex + 1];
         var h = StepSize(stepIndex);
 
         // 3. The order of this step: limited by the history there is, and lowered at the end as decided in 1.
@@ -268,22 +285,22 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
             noise.NextGaussian(z);
         }
 
-        // 6. x_t = c_x·x_s + c0·D0 + c1·D1 + c2·D2 + c_z·z, in one pass over memory (ElementWise), summed in this order:
-        //    the D terms, then the noise, then the sample, so that the output may be the input sample's memory.
+        // 6. x_t = c_x·x_s + c0·D0 + c1·D1 + c2·D2 + c_z·z, in one pass over memory (ElementWise), rounded as the
+        //    reference's tensor expression rounds: D1 = (1/r0)·(m0 − m1) (third order: D1_0, D1_1, then D1 and D2 from
+        //    them), each term a product, and the terms summed left to right in the reference's order (sample first).
         var c = Coefficients(order, h, alphaS, sigmaS, alphaT, sigmaT);
-        float sample = (float)c.Sample, d0 = (float)c.D0, noiseScale = (float)c.Noise;
         if (order == 1)
         {
-            if (z.IsEmpty) PredictionMath.Combine(d0, m0, sample, input.Sample, output.PrevSample);
-            else PredictionMath.Combine(d0, m0, noiseScale, z, sample, input.Sample, output.PrevSample);
+            if (z.IsEmpty) PredictionMath.Combine(c.Sample, input.Sample, c.D0, m0, output.PrevSample);
+            else PredictionMath.Combine(c.Sample, input.Sample, c.D0, m0, c.Noise, z, output.PrevSample);
         }
         else if (order == 2)
         {
-            // D1 = (m0 − m1)/r0 with r0 = h_{−1}/h.
+            // D1 = (1/r0)·(m0 − m1) with r0 = h_{−1}/h.
             var m1 = History(1, n);
             var r0 = StepSize(stepIndex - 1) / h;
-            var secondOrder = new SecondOrder(d0, (float)(c.D1 / r0), noiseScale, sample);
-            var fromEpsilon = new SecondOrderFromEpsilon(new EpsilonToSample((float)-sigmaS, (float)alphaS), secondOrder);
+            var secondOrder = new SecondOrder(c.Sample, c.D0, 1 / r0, c.D1, c.Noise);
+            var fromEpsilon = new SecondOrderFromEpsilon(new EpsilonToSample(-sigmaS, alphaS), secondOrder);
             if (convertInUpdate && z.IsEmpty) ElementWise.Apply(fromEpsilon, input.ModelOutput, input.Sample, m1, output.PrevSample, m0);
             else if (convertInUpdate) ElementWise.Apply(fromEpsilon, input.ModelOutput, input.Sample, m1, z, output.PrevSample, m0);
             else if (z.IsEmpty) ElementWise.Apply(secondOrder, m0, m1, input.Sample, output.PrevSample);
@@ -291,15 +308,11 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         }
         else
         {
-            // D1_0 = (m0 − m1)/r0, D1_1 = (m1 − m2)/r1; D1 = D1_0 + r0/(r0+r1)·(D1_0 − D1_1), D2 = (D1_0 − D1_1)/(r0+r1).
-            // Substituting: c1·D1 + c2·D2 = (c1·(1+k) + c2/(r0+r1))·D1_0 − (c1·k + c2/(r0+r1))·D1_1 with k = r0/(r0+r1).
-            // The divisions by r0 and r1 go into those coefficients (in double), as the second order's 1/r0 does, so that
-            // the per-element work has no division.
+            // D1_0 = (1/r0)·(m0 − m1), D1_1 = (1/r1)·(m1 − m2); D1 = D1_0 + r0/(r0+r1)·(D1_0 − D1_1), D2 = 1/(r0+r1)·(D1_0 − D1_1).
             var m1 = History(1, n);
             var m2 = History(2, n);
-            double r0 = StepSize(stepIndex - 1) / h, r1 = StepSize(stepIndex - 2) / h;
-            double k = r0 / (r0 + r1), d2 = c.D2 / (r0 + r1);
-            var thirdOrder = new ThirdOrder(d0, (float)((c.D1 * (1 + k) + d2) / r0), (float)(-(c.D1 * k + d2) / r1), noiseScale, sample);
+            float r0 = StepSize(stepIndex - 1) / h, r1 = StepSize(stepIndex - 2) / h;
+            var thirdOrder = new ThirdOrder(c.Sample, c.D0, c.D1, c.D2, c.Noise, 1 / r0, 1 / r1, r0 / (r0 + r1), 1 / (r0 + r1));
             if (z.IsEmpty) ElementWise.Apply(thirdOrder, m0, m1, m2, input.Sample, output.PrevSample);
             else ElementWise.Apply(thirdOrder, m0, m1, m2, z, input.Sample, output.PrevSample);
         }
@@ -326,10 +339,10 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
             if (!(t >= 0 && t <= Schedule.NumTrainTimesteps - 1))
                 throw new SamplerStateException($"Timestep {Format(t)} is outside [0, {Schedule.NumTrainTimesteps - 1}].");
             var index = ScheduleIndex(t);
-            var sigma = index >= 0 ? _sigmas[index] : SigmaMath.Interpolate(t, _trainIndices, _trainSigmas);
-            var (alpha, sigmaVp) = AlphaSigma(sigma);
+            var sigma = index >= 0 ? _sigmas32[index] : (float)SigmaMath.Interpolate(t, _trainIndices, _trainSigmas);
+            var (alpha, sigmaVp) = VpFloat32.AlphaSigma(sigma);
             var range = new Range(b * itemLength, (b + 1) * itemLength);
-            PredictionMath.Combine((float)alpha, original[range], (float)sigmaVp, noise[range], destination[range]);
+            PredictionMath.Combine(alpha, original[range], sigmaVp, noise[range], destination[range]);
         }
     }
 
@@ -338,18 +351,8 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     /// <summary>The stored prediction <paramref name="age"/> steps back (0 = this step's).</summary>
     private Span<float> History(int age, int length) => Buffer((_newest - age + _order) % _order, length);
 
-    /// <summary>h of the step that started at <paramref name="stepIndex"/>: λ(σ_{i+1}) − λ(σ_i).</summary>
-    private double StepSize(int stepIndex) => _lambdas[stepIndex + 1] - _lambdas[stepIndex];
-
-    /// <summary>Variance-preserving α = 1/√(1+σ²) and σ_vp = σ·α for a variance-exploding σ.</summary>
-    private static (double Alpha, double Sigma) AlphaSigma(double sigma)
-    {
-        var alpha = 1 / Math.Sqrt(sigma * sigma + 1);
-        return (alpha, sigma * alpha);
-    }
-
-    /// <summary>λ = log α − log σ_vp, which is −log σ for the variance-exploding σ (+∞ at σ = 0).</summary>
-    private static double Lambda(double sigma) => -Math.Log(sigma);
+    /// <summary>h of the step that started at <paramref name="stepIndex"/>: λ(σ_{i+1}) − λ(σ_i), in float32.</summary>
+    private float StepSize(int stepIndex) => _lambdas[stepIndex + 1] - _lambdas[stepIndex];
 
     /// <summary>
     /// The reference's <c>convert_model_output</c>: x₀ (thresholded if asked) for the ++ algorithms, ε for the others,
@@ -378,46 +381,52 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     private void Threshold(Span<float> x0, int batchSize) =>
         SampleThresholding.Dynamic(x0, batchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue, Buffer(ThresholdSlot, x0.Length / batchSize));
 
-    /// <summary>The coefficients of x_t = c_x·x_s + c0·D0 + c1·D1 + c2·D2 + c_z·z, exactly as the reference writes each update.</summary>
-    private StepCoefficients Coefficients(int order, double h, double alphaS, double sigmaS, double alphaT, double sigmaT)
+    /// <summary>
+    /// The coefficients of x_t = c_x·x_s + c0·D0 + c1·D1 + c2·D2 + c_z·z, each a float32 value rounded as the reference
+    /// forms it from its 0-dimensional float32 tensors (torch's float32 exp; a subtracted term's coefficient negated,
+    /// which rounds the same).
+    /// </summary>
+    private StepCoefficients Coefficients(int order, float h, float alphaS, float sigmaS, float alphaT, float sigmaT)
     {
+        static float Exp(float x) => ReferenceFloat32.TorchExp(x);
         switch (_algorithm)
         {
             case Algorithm.DpmSolverPlusPlus:
             {
                 // Data prediction: the linear part is σ_t/σ_s, the integral ∫ e^{−λ} x_θ dλ gives α_t·(e^{−h} − 1)-type terms.
-                var em1 = Math.Exp(-h) - 1;
-                var c1 = order == 3 || _heun ? alphaT * (em1 / h + 1) : -0.5 * alphaT * em1;
-                var c2 = -alphaT * ((em1 + h) / (h * h) - 0.5);
-                return new(sigmaT / sigmaS, -alphaT * em1, order >= 2 ? c1 : 0, order == 3 ? c2 : 0, 0);
+                var b = alphaT * (Exp(-h) - 1f);
+                var c1 = order == 3 || _heun ? alphaT * ((Exp(-h) - 1f) / h + 1f) : -(0.5f * b);
+                var c2 = -(alphaT * ((Exp(-h) - 1f + h) / (h * h) - 0.5f));
+                return new(sigmaT / sigmaS, -b, order >= 2 ? c1 : 0, order == 3 ? c2 : 0, 0);
             }
             case Algorithm.DpmSolver:
             {
                 // Noise prediction: the linear part is α_t/α_s, the integral gives σ_t·(e^{h} − 1)-type terms.
-                var ep1 = Math.Exp(h) - 1;
-                var c1 = order == 3 || _heun ? -sigmaT * (ep1 / h - 1) : -0.5 * sigmaT * ep1;
-                var c2 = -sigmaT * ((ep1 - h) / (h * h) - 0.5);
-                return new(alphaT / alphaS, -sigmaT * ep1, order >= 2 ? c1 : 0, order == 3 ? c2 : 0, 0);
+                var b = sigmaT * (Exp(h) - 1f);
+                var c1 = order == 3 || _heun ? -(sigmaT * ((Exp(h) - 1f) / h - 1f)) : -(0.5f * b);
+                var c2 = -(sigmaT * ((Exp(h) - 1f - h) / (h * h) - 0.5f));
+                return new(alphaT / alphaS, -b, order >= 2 ? c1 : 0, order == 3 ? c2 : 0, 0);
             }
             case Algorithm.SdeDpmSolverPlusPlus:
             {
                 // The reverse SDE doubles the drift's exponent: e^{−2h} terms, plus fresh noise of variance σ_t²·(1 − e^{−2h}).
-                var om = 1 - Math.Exp(-2 * h);
-                var c1 = order == 3 || _heun ? alphaT * (om / (-2 * h) + 1) : 0.5 * alphaT * om;
+                var b = alphaT * (1f - Exp(-2f * h));
+                var c1 = order == 3 || _heun ? alphaT * ((1f - Exp(-2f * h)) / (-2f * h) + 1f) : 0.5f * b;
                 // Reproduced on purpose: the reference subtracts 0.5 here. Integrating the quadratic term exactly,
                 // α_t·∫₀^h 2e^{−2(h−u)}·u²/2 du / h², gives α_t·((1 − e^{−2h} − 2h)/(2h)² + 0.5), which is O(h); with −0.5
                 // the coefficient is ≈ −α_t, so this "third-order" step is only first-order accurate (on Gaussian data
                 // it overshoots the spread by 8.6 % at 250 steps where + 0.5 is within 0.5 %). The reference vectors
                 // (dpm_solver-112/113) follow −0.5 and fail with + 0.5.
-                var c2 = alphaT * ((om - 2 * h) / (4 * h * h) - 0.5);
-                return new(sigmaT / sigmaS * Math.Exp(-h), alphaT * om, order >= 2 ? c1 : 0, order == 3 ? c2 : 0, sigmaT * Math.Sqrt(om));
+                var twoH = 2f * h;
+                var c2 = alphaT * ((1f - Exp(-2f * h) - 2f * h) / (twoH * twoH) - 0.5f);
+                return new(sigmaT / sigmaS * Exp(-h), b, order >= 2 ? c1 : 0, order == 3 ? c2 : 0, sigmaT * MathF.Sqrt(1f - Exp(-2f * h)));
             }
             default:
             {
                 // sde-dpmsolver (noise prediction on the reverse SDE): ε enters twice as strongly as in the ODE.
-                var ep1 = Math.Exp(h) - 1;
-                var c1 = _heun ? -2 * sigmaT * (ep1 / h - 1) : -sigmaT * ep1;
-                return new(alphaT / alphaS, -2 * sigmaT * ep1, order >= 2 ? c1 : 0, 0, sigmaT * Math.Sqrt(Math.Exp(2 * h) - 1));
+                var b = sigmaT * (Exp(h) - 1f);
+                var c1 = _heun ? -(2f * (sigmaT * ((Exp(h) - 1f) / h - 1f))) : -b;
+                return new(alphaT / alphaS, -(2f * b), order >= 2 ? c1 : 0, 0, sigmaT * MathF.Sqrt(Exp(2f * h) - 1f));
             }
         }
     }
@@ -430,7 +439,7 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         var count = Schedule.NumTrainTimesteps;
         var clipped = 0;
         for (var t = 0; t < count; t++)
-            if (-_logTrainSigmas[t] < _lambdaMinClipped) clipped++;
+            if (_trainLambdas[t] < _lambdaMinClipped) clipped++;
         var end = count - clipped;
 
         var spacing = Config.TimestepSpacing ?? TimestepSpacing.Linspace;
@@ -482,11 +491,13 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     /// <summary>Installs the σ table with the final σ appended (0, or σ of the first training timestep), and its λ.</summary>
     private void UseSigmas(double[] sigmas)
     {
+        // The reference casts the table to float32 (its σ_min is the float32 σ of training step 0); α, σ_t and λ of each
+        // entry are float32 too (VpFloat32).
         var result = new double[sigmas.Length + 1];
         sigmas.CopyTo(result, 0);
         result[^1] = _finalSigmaIsZero ? 0 : _trainSigmas[0];
-        _sigmas = result;
-        _lambdas = Array.ConvertAll(result, Lambda);
+        (_sigmas32, _alphas, _sigmaTs, _lambdas) = VpFloat32.Tables(result);
+        _sigmas = Array.ConvertAll(_sigmas32, v => (double)v);
     }
 
     /// <summary>The position of <paramref name="timestep"/> in the schedule (the second one where it repeats), or −1.</summary>
@@ -502,7 +513,7 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         return first;
     }
 
-    private readonly record struct StepCoefficients(double Sample, double D0, double D1, double D2, double Noise);
+    private readonly record struct StepCoefficients(float Sample, float D0, float D1, float D2, float Noise);
 
     // The multistep updates element by element, with the roundings of the chain of tensor operations they replace:
     // x₀ = (x_s − σ_s·ε)/α_s as (ε·(−σ_s) + x_s)/α_s: PredictionMath.ToSample's formula for an ε model.
@@ -523,7 +534,6 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-
         public T Invoke<T>(T epsilon, T sample, T m1, T z, out T m0) where T : struct, IFloatVector<T>
         {
             m0 = ToSample.Invoke(epsilon, sample);
@@ -531,29 +541,35 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         }
     }
 
-    // D1 = m0 − m1; acc = c0·m0 + c1'·D1; acc += c_z·z; x_t = acc + c_x·x_s.
-    private readonly record struct SecondOrder(float D0, float D1, float Noise, float Sample) : ElementWise.IOperator3, ElementWise.IOperator4
+    // x_t = c_x·x_s + c0·m0 + c1·((1/r0)·(m0 − m1)) [+ c_z·z], summed left to right.
+    private readonly record struct SecondOrder(float Sample, float D0, float InverseR0, float D1, float Noise) : ElementWise.IOperator3, ElementWise.IOperator4
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public T Invoke<T>(T m0, T m1, T sample) where T : struct, IFloatVector<T> =>
-            m0 * D0 + (m0 - m1) * D1 + sample * Sample;
+            sample * Sample + m0 * D0 + (m0 - m1) * InverseR0 * D1;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-
         public T Invoke<T>(T m0, T m1, T z, T sample) where T : struct, IFloatVector<T> =>
-            m0 * D0 + (m0 - m1) * D1 + z * Noise + sample * Sample;
+            sample * Sample + m0 * D0 + (m0 - m1) * InverseR0 * D1 + z * Noise;
     }
 
-    // acc = c0·m0 + (a/r0)·(m0 − m1) + (b/r1)·(m1 − m2); acc += c_z·z; x_t = acc + c_x·x_s.
-    private readonly record struct ThirdOrder(float D0, float D10, float D11, float Noise, float Sample) : ElementWise.IOperator4, ElementWise.IOperator5
+    // D1_0 = (1/r0)·(m0 − m1), D1_1 = (1/r1)·(m1 − m2), D1 = D1_0 + k·(D1_0 − D1_1), D2 = (1/(r0+r1))·(D1_0 − D1_1);
+    // x_t = c_x·x_s + c0·m0 + c1·D1 + c2·D2 [+ c_z·z], summed left to right.
+    private readonly record struct ThirdOrder(float Sample, float D0, float D1, float D2, float Noise, float InverseR0, float InverseR1, float K, float InverseSum)
+        : ElementWise.IOperator4, ElementWise.IOperator5
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public T Invoke<T>(T m0, T m1, T m2, T sample) where T : struct, IFloatVector<T> =>
-            m0 * D0 + (m0 - m1) * D10 + (m1 - m2) * D11 + sample * Sample;
+        public T Invoke<T>(T m0, T m1, T m2, T sample) where T : struct, IFloatVector<T> => Update(m0, m1, m2, sample);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T m0, T m1, T m2, T z, T sample) where T : struct, IFloatVector<T> => Update(m0, m1, m2, sample) + z * Noise;
 
-        public T Invoke<T>(T m0, T m1, T m2, T z, T sample) where T : struct, IFloatVector<T> =>
-            m0 * D0 + (m0 - m1) * D10 + (m1 - m2) * D11 + z * Noise + sample * Sample;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private T Update<T>(T m0, T m1, T m2, T sample) where T : struct, IFloatVector<T>
+        {
+            var d10 = (m0 - m1) * InverseR0;
+            var difference = d10 - (m1 - m2) * InverseR1;
+            return sample * Sample + m0 * D0 + (d10 + difference * K) * D1 + difference * InverseSum * D2;
+        }
     }
 }

@@ -43,8 +43,12 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     private readonly bool _dataPrediction, _sde, _heun, _finalSigmaIsZero, _lowerOrderFinal;
     private readonly string _spacing;
     private readonly double _lambdaMinClipped;
-    private readonly double[] _trainSigmas, _logTrainSigmas, _trainIndices;
-    private double[] _sigmas = [], _lambdas = [];
+    // The training table as the reference holds it: float32 σ, numpy's float32 log σ (σ → timestep), torch's float32 λ.
+    private readonly double[] _trainSigmas, _trainIndices;
+    private readonly float[] _logTrainSigmas, _trainLambdas;
+    // The step σ table (float32 values) and each entry's α, σ_t and λ in float32 (VpFloat32).
+    private double[] _sigmas = [];
+    private float[] _sigmas32 = [], _alphas = [], _sigmaTs = [], _lambdas = [];
     private int[] _orders = [];
     private int _newest, _filled;
 
@@ -73,12 +77,13 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
         // σ_t = √((1−ᾱ_t)/ᾱ_t) of the float32 ᾱ table, in float32 as the reference holds it (its σ and timesteps come from it).
         var alphasCumprod = Float32Schedule.AlphasCumprod(WithoutZeroSnr(Config));
         var count = alphasCumprod.Length;
-        (_trainSigmas, _logTrainSigmas, _trainIndices) = (new double[count], new double[count], new double[count]);
+        _trainSigmas = Array.ConvertAll(VpFloat32.TrainingSigmas(alphasCumprod), v => (double)v);
+        _logTrainSigmas = ReferenceFloat32.LogSigmas(_trainSigmas);
+        (_trainLambdas, _trainIndices) = (new float[count], new double[count]);
         for (var t = 0; t < count; t++)
         {
             var a = (float)alphasCumprod[t];
-            _trainSigmas[t] = MathF.Sqrt((1f - a) / a);
-            _logTrainSigmas[t] = Math.Log(_trainSigmas[t]);
+            _trainLambdas[t] = VpFloat32.Lambda(MathF.Sqrt(a), MathF.Sqrt(1f - a));
             _trainIndices[t] = t;
         }
     }
@@ -109,15 +114,15 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
                 "use_exponential_sigmas" => SigmaMath.Exponential(SigmaMin, SigmaMax, numInferenceSteps),
                 _ => SigmaMath.Beta(SigmaMin, SigmaMax, numInferenceSteps),
             };
-            // The network sees a whole training timestep: Karras σ's nearest, the others' truncated (as the reference).
-            var timesteps = Array.ConvertAll(sigmas, s => SigmaMath.SigmaToTimestep(s, _logTrainSigmas));
-            for (var i = 0; i < timesteps.Length; i++) timesteps[i] = _spacing == "use_karras_sigmas" ? Math.Round(timesteps[i]) : Math.Truncate(timesteps[i]);
+            // The network sees a whole training timestep: Karras σ's nearest, the others' truncated (as the reference),
+            // by the reference's float32 log-σ interpolation.
+            var timesteps = VpFloat32.RoundedTimesteps(sigmas, _logTrainSigmas, truncate: _spacing != "use_karras_sigmas");
             UseSigmas(sigmas);
             return timesteps;
         }
 
         // linspace over the training steps whose λ = −log σ is not below lambda_min_clipped (the top ones are left out).
-        var clipped = _logTrainSigmas.Count(logSigma => (float)-logSigma < (float)_lambdaMinClipped);
+        var clipped = _trainLambdas.Count(lambda => lambda < (float)_lambdaMinClipped);
         var points = TimestepSpacings.Linspace(0, Schedule.NumTrainTimesteps - 1 - clipped, numInferenceSteps + 1);
         var result = new double[numInferenceSteps];
         for (var i = 0; i < numInferenceSteps; i++) result[i] = Math.Round(points[numInferenceSteps - i]);
@@ -138,7 +143,7 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     public void SetSigmas(IReadOnlyList<double> sigmas)
     {
         var list = SigmaMath.ValidateSigmas(sigmas);
-        var timesteps = Array.ConvertAll(list, s => Math.Round(SigmaMath.SigmaToTimestep(s, _logTrainSigmas)));
+        var timesteps = VpFloat32.RoundedTimesteps(list, _logTrainSigmas, truncate: false);
         UseSigmas(list);
         ReplaceTimesteps(timesteps);
     }
@@ -158,7 +163,7 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
         var start = stepIndex - (order - 1); // the cycle's first step, s
 
         // 2. The prediction this algorithm integrates (x₀ for the ++ variants, ε for dpmsolver), pushed onto the history.
-        var (alphaS0, sigmaS0) = VpSigmas.AlphaSigma(_sigmas[stepIndex]);
+        float alphaS0 = _alphas[stepIndex], sigmaS0 = _sigmaTs[stepIndex];
         _newest = (_newest + 1) % _order;
         var m0 = Buffer(_newest, n);
         ConvertModelOutput(input, alphaS0, sigmaS0, m0);
@@ -186,16 +191,16 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
 
         // 5. x_t = c_x·x_s + c0·D0 + p·(m0 − D0) + q·(m1 − D0) + c_z·z, D0 being the cycle's first prediction.
         var c = Coefficients(order, start, stepIndex);
-        float sample = (float)c.Sample, d0 = (float)c.D0, noiseScale = (float)c.Noise;
+        float sample = c.Sample, d0 = c.D0, noiseScale = c.Noise;
         var prev = output.PrevSample;
         switch (order)
         {
             case 1 when z.IsEmpty: PredictionMath.Combine(d0, m0, sample, cycleSample, prev); break;
             case 1: PredictionMath.Combine(d0, m0, sample, cycleSample, noiseScale, z, prev); break;
-            case 2 when z.IsEmpty: ElementWise.Apply(new SecondOrder(sample, d0, (float)c.P, noiseScale), m0, History(1, n), cycleSample, prev); break;
-            case 2: ElementWise.Apply(new SecondOrder(sample, d0, (float)c.P, noiseScale), m0, History(1, n), cycleSample, z, prev); break;
-            case 3 when z.IsEmpty: ElementWise.Apply(new ThirdOrder(sample, d0, (float)c.P, (float)c.Q, noiseScale), m0, History(1, n), History(2, n), cycleSample, prev); break;
-            default: ElementWise.Apply(new ThirdOrder(sample, d0, (float)c.P, (float)c.Q, noiseScale), m0, History(1, n), History(2, n), cycleSample, z, prev); break;
+            case 2 when z.IsEmpty: ElementWise.Apply(new SecondOrder(sample, d0, c.P, noiseScale), m0, History(1, n), cycleSample, prev); break;
+            case 2: ElementWise.Apply(new SecondOrder(sample, d0, c.P, noiseScale), m0, History(1, n), cycleSample, z, prev); break;
+            case 3 when z.IsEmpty: ElementWise.Apply(new ThirdOrder(sample, d0, c.P, c.Q, noiseScale), m0, History(1, n), History(2, n), cycleSample, prev); break;
+            default: ElementWise.Apply(new ThirdOrder(sample, d0, c.P, c.Q, noiseScale), m0, History(1, n), History(2, n), cycleSample, z, prev); break;
         }
         return wrote;
     }
@@ -245,36 +250,39 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     /// </summary>
     private StepCoefficients Coefficients(int order, int start, int stepIndex)
     {
-        var (alphaT, sigmaT) = VpSigmas.AlphaSigma(_sigmas[stepIndex + 1]);
-        var (alphaS, sigmaS) = VpSigmas.AlphaSigma(_sigmas[start]);
+        // Every scalar in float32 as the reference's 0-dimensional tensors (torch's exp), from the float32 α, σ_t, λ.
+        static float Exp(float x) => ReferenceFloat32.TorchExp(x);
+        float alphaT = _alphas[stepIndex + 1], sigmaT = _sigmaTs[stepIndex + 1];
+        float alphaS = _alphas[start], sigmaS = _sigmaTs[start];
         var h = _lambdas[stepIndex + 1] - _lambdas[start];
-        double sample, d0, k1, k2, noise = 0;
+        float sample, d0, k1, k2, noise = 0;
         if (_sde)
         {
             // The reverse SDE: e^{−2h} in place of e^{−h}, and fresh noise of variance σ_t²·(1 − e^{−2h}).
-            var om = 1 - Math.Exp(-2 * h);
-            (sample, d0, noise) = (sigmaT / sigmaS * Math.Exp(-h), alphaT * om, sigmaT * Math.Sqrt(om));
-            k1 = order == 2 && !_heun ? 0.5 * alphaT * om : alphaT * (om / (-2 * h) + 1);
-            k2 = alphaT * ((om - 2 * h) / (4 * h * h) - 0.5);
+            var om = 1 - Exp(-2f * h);
+            (sample, d0, noise) = (sigmaT / sigmaS * Exp(-h), alphaT * om, sigmaT * MathF.Sqrt(om));
+            k1 = order == 2 && !_heun ? 0.5f * (alphaT * om) : alphaT * (om / (-2f * h) + 1f);
+            var twoH = 2f * h;
+            k2 = alphaT * ((1f - Exp(-2f * h) - 2f * h) / (twoH * twoH) - 0.5f);
         }
         else if (_dataPrediction)
         {
-            var em1 = Math.Exp(-h) - 1;
-            (sample, d0) = (sigmaT / sigmaS, -alphaT * em1);
-            k1 = order == 2 && !_heun ? -0.5 * alphaT * em1 : alphaT * (em1 / h + 1);
-            k2 = -alphaT * ((em1 + h) / (h * h) - 0.5);
+            var b = alphaT * (Exp(-h) - 1f);
+            (sample, d0) = (sigmaT / sigmaS, -b);
+            k1 = order == 2 && !_heun ? -(0.5f * b) : alphaT * ((Exp(-h) - 1f) / h + 1f);
+            k2 = -(alphaT * ((Exp(-h) - 1f + h) / (h * h) - 0.5f));
         }
         else
         {
-            var ep1 = Math.Exp(h) - 1;
-            (sample, d0) = (alphaT / alphaS, -sigmaT * ep1);
-            k1 = order == 2 && !_heun ? -0.5 * sigmaT * ep1 : -sigmaT * (ep1 / h - 1);
-            k2 = -sigmaT * ((ep1 - h) / (h * h) - 0.5);
+            var b = sigmaT * (Exp(h) - 1f);
+            (sample, d0) = (alphaT / alphaS, -b);
+            k1 = order == 2 && !_heun ? -(0.5f * b) : -(sigmaT * ((Exp(h) - 1f) / h - 1f));
+            k2 = -(sigmaT * ((Exp(h) - 1f - h) / (h * h) - 0.5f));
         }
         if (order == 1) return new(sample, d0, 0, 0, noise);
 
         var r0 = (_lambdas[stepIndex] - _lambdas[start]) / h;
-        if (order == 2 || !_heun) return new(sample, d0, k1 / r0, 0, noise); // third-order midpoint uses D1_1 = (m0 − D0)/r0 only
+        if (order == 2 || !_heun) return new(sample, d0, k1 * (1f / r0), 0, noise); // third-order midpoint uses D1_1 = (m0 − D0)/r0 only
         // D1 = (r0·D1_0 − r1·D1_1)/(r0 − r1), D2 = 2·(D1_1 − D1_0)/(r0 − r1), with D1_1 = (m0 − D0)/r0, D1_0 = (m1 − D0)/r1.
         var r1 = (_lambdas[stepIndex - 1] - _lambdas[start]) / h;
         var p = (2 * k2 - k1 * r1) / (r0 * (r0 - r1));
@@ -298,14 +306,14 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     private void UseSigmas(double[] sigmas)
     {
         var result = new double[sigmas.Length + 1];
-        for (var i = 0; i < sigmas.Length; i++) result[i] = (float)sigmas[i];
+        sigmas.CopyTo(result, 0);
         result[^1] = _finalSigmaIsZero ? 0 : _trainSigmas[0];
-        _sigmas = result;
-        _lambdas = Array.ConvertAll(result, s => -Math.Log(s));
+        (_sigmas32, _alphas, _sigmaTs, _lambdas) = VpFloat32.Tables(result);
+        _sigmas = Array.ConvertAll(_sigmas32, v => (double)v);
         _orders = StepOrderList(sigmas.Length);
     }
 
-    private readonly record struct StepCoefficients(double Sample, double D0, double P, double Q, double Noise);
+    private readonly record struct StepCoefficients(float Sample, float D0, float P, float Q, float Noise);
 
     // x_t = m1·c0 + (m0 − m1)·p [+ z·c_z] + x_s·c_x, m1 being the cycle's first prediction.
     private readonly record struct SecondOrder(float Sample, float D0, float P, float Noise) : ElementWise.IOperator3, ElementWise.IOperator4

@@ -88,6 +88,9 @@ public sealed partial class SchedulerConfig
     /// <summary>Space sigmas by the quantiles of a Beta(0.6, 0.6) distribution (<c>use_beta_sigmas</c>), Lee et al. 2024.</summary>
     public bool? UseBetaSigmas { get; set; }
 
+    /// <summary>DPM-Solver multistep: σ uniform in λ = −log σ between the ends of the training table, Lu et al. 2022 (<c>use_lu_lambdas</c>).</summary>
+    public bool? UseLuLambdas { get; set; }
+
     /// <summary>UniPC: predict x₀ (data prediction) rather than ε (<c>predict_x0</c>).</summary>
     public bool? PredictX0 { get; set; }
 

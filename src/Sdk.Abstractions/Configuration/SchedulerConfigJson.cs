@@ -48,6 +48,7 @@ public static class SchedulerConfigJson
         new("use_karras_sigmas", (c, v, k, s) => c.UseKarrasSigmas = Bool(v, k, s), (c, w) => { if (c.UseKarrasSigmas is { } x) w.WriteBoolean("use_karras_sigmas", x); }),
         new("use_exponential_sigmas", (c, v, k, s) => c.UseExponentialSigmas = Bool(v, k, s), (c, w) => { if (c.UseExponentialSigmas is { } x) w.WriteBoolean("use_exponential_sigmas", x); }),
         new("use_beta_sigmas", (c, v, k, s) => c.UseBetaSigmas = Bool(v, k, s), (c, w) => { if (c.UseBetaSigmas is { } x) w.WriteBoolean("use_beta_sigmas", x); }),
+        new("use_lu_lambdas", (c, v, k, s) => c.UseLuLambdas = Bool(v, k, s), (c, w) => { if (c.UseLuLambdas is { } x) w.WriteBoolean("use_lu_lambdas", x); }),
         new("predict_x0", (c, v, k, s) => c.PredictX0 = Bool(v, k, s), (c, w) => { if (c.PredictX0 is { } x) w.WriteBoolean("predict_x0", x); }),
         new("disable_corrector", (c, v, k, s) => c.DisableCorrector = IntArray(v, k, s), (c, w) => { if (c.DisableCorrector is { } d) { w.WriteStartArray("disable_corrector"); foreach (var x in d) w.WriteNumberValue(x); w.WriteEndArray(); } }),
         new("original_inference_steps", (c, v, k, s) => c.OriginalInferenceSteps = Int(v, k, s), (c, w) => { if (c.OriginalInferenceSteps is { } x) w.WriteNumber("original_inference_steps", x); }),

@@ -153,14 +153,44 @@ public abstract class SamplerBase : ISampler
     /// Where a run that starts part-way into the schedule (image-to-image) begins when its first timestep is
     /// <paramref name="timestep"/>: its first position by default, or −1 when it is not listed.
     /// </summary>
-    protected virtual int FirstStepIndex(double timestep) => Array.IndexOf(_timesteps, timestep);
+    protected virtual int FirstStepIndex(double timestep) => IndexOfTimestep(_timesteps, timestep);
 
     /// <summary>
-    /// Whether <paramref name="given"/>, the timestep a step is called with, is the <paramref name="listed"/> one: exactly equal
-    /// by default. A sampler whose timesteps the reference computes with transcendental functions that .NET does not round the
-    /// same way (iPNDM's sin and atan2) accepts the neighbouring float32 value too, so the reference's own list drives it.
+    /// Whether <paramref name="given"/> names the listed timestep <paramref name="listed"/>: equal, or within 10⁻⁵ of it
+    /// relative to max(1, |listed|). A step is identified by its position; this only tells a timestep that belongs
+    /// there (the listed value, or its float32 copy, which is up to 6·10⁻⁸ relative away) from one that does not
+    /// (distinct timesteps of a schedule are at least 10⁻⁴ relative apart).
     /// </summary>
-    protected virtual bool TimestepMatches(double listed, double given) => listed == given;
+    protected static bool IsSameTimestep(double listed, double given) =>
+        listed == given || Math.Abs(listed - given) <= SameTimestepTolerance * Math.Max(1, Math.Abs(listed));
+
+    private const double SameTimestepTolerance = 1e-5;
+
+    /// <summary>
+    /// The first position of <paramref name="timestep"/> in <paramref name="timesteps"/>: an exactly equal entry, else one
+    /// that <see cref="IsSameTimestep"/> accepts (the closest), else −1.
+    /// </summary>
+    protected static int IndexOfTimestep(IReadOnlyList<double> timesteps, double timestep)
+    {
+        ArgumentNullException.ThrowIfNull(timesteps);
+        int closest = -1;
+        var distance = double.PositiveInfinity;
+        for (var i = 0; i < timesteps.Count; i++)
+        {
+            if (timesteps[i] == timestep) return i;
+            var d = Math.Abs(timesteps[i] - timestep);
+            if (d < distance && IsSameTimestep(timesteps[i], timestep)) (closest, distance) = (i, d);
+        }
+        return closest;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="given"/>, the timestep a step is called with, is the <paramref name="listed"/> one: by default
+    /// equal or within 10⁻⁵ relative (<see cref="IsSameTimestep"/>: a float32 copy of the listed value). A sampler whose
+    /// timesteps the reference computes with transcendental functions that .NET does not round the same way (iPNDM's sin
+    /// and atan2) may widen this, so the reference's own list drives it.
+    /// </summary>
+    protected virtual bool TimestepMatches(double listed, double given) => IsSameTimestep(listed, given);
 
     /// <summary>
     /// Whether two timesteps agree within float32 rounding of transcendental functions (10⁻⁶ relative, at least 10⁻⁶
@@ -332,6 +362,9 @@ public abstract class SamplerBase : ISampler
 
         if (_nextIndex >= _timesteps.Length)
             throw new SamplerStateException($"The '{Name}' sampler has taken all {_timesteps.Length} steps; call SetTimesteps to start a new run.");
+        // Steps are tracked by position, as the reference tracks its step index: the next step is the next entry of the
+        // list, whatever other entries share its value (repeated timesteps, or KDPM2's midpoints a float32 unit from the
+        // next timestep), and a float32 copy of the timestep names it as well as the double itself.
         var index = _nextIndex;
         if (!TimestepMatches(_timesteps[index], input.Timestep))
         {

@@ -615,7 +615,7 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     private double SigmaAt(double timestep)
     {
         var timesteps = Timesteps;
-        var index = _next < timesteps.Count && timesteps[_next] == timestep ? _next : IndexOf(timesteps, timestep);
+        var index = _next < timesteps.Count && IsSameTimestep(timesteps[_next], timestep) ? _next : IndexOfTimestep(timesteps, timestep);
         return index >= 0 ? _sigmas[index] : TrainingSigmaAt(timestep);
     }
 
@@ -636,14 +636,8 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
             if (first >= 0) return i;
             first = i;
         }
-        return first;
-    }
-
-    private static int IndexOf(IReadOnlyList<double> values, double value)
-    {
-        for (var i = 0; i < values.Count; i++)
-            if (values[i] == value) return i;
-        return -1;
+        // Not listed exactly: a float32 copy of a listed timestep still names it.
+        return first >= 0 ? first : IndexOfTimestep(Timesteps, timestep);
     }
 
     private static float Square(float x) => x * x;

@@ -48,9 +48,10 @@ public static class VpSigmas
             var low = (int)Math.Floor(t);
             var high = Math.Min(low + 1, trainSigmas.Length - 1);
             var sigma = index >= 0 ? sigmas[index] : trainSigmas[low] + (t - low) * (trainSigmas[high] - trainSigmas[low]);
-            var (alpha, sigmaVp) = AlphaSigma(sigma);
+            // α and σ_t in float32 from the float32 σ, as the reference's add-noise forms them.
+            var (alpha, sigmaVp) = VpFloat32.AlphaSigma((float)sigma);
             var range = new Range(b * itemLength, (b + 1) * itemLength);
-            PredictionMath.Combine((float)alpha, original[range], (float)sigmaVp, noise[range], destination[range]);
+            PredictionMath.Combine(alpha, original[range], sigmaVp, noise[range], destination[range]);
         }
     }
 }

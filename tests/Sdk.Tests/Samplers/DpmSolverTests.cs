@@ -151,8 +151,11 @@ public sealed class DpmSolverTests
         {
             Assert.That(zero.Sigmas, Has.Count.EqualTo(11));
             Assert.That(zero.Sigmas[^1], Is.Zero);
-            Assert.That(sigmaMin.Sigmas[^1], Is.EqualTo(zero.Schedule.Sigmas[0]).Within(1e-12));
-            Assert.That(zero.Sigmas[0], Is.EqualTo(zero.Schedule.Sigmas[999]).Within(1e-12));
+            // The reference's float32 table: σ_t = √((1−ᾱ)/ᾱ) of the float32 ᾱ, in float32.
+            var table = VpFloat32.TrainingSigmas(Float32Schedule.AlphasCumprod(new SchedulerConfig()));
+            Assert.That(sigmaMin.Sigmas[^1], Is.EqualTo(table[0]));
+            Assert.That(zero.Sigmas[0], Is.EqualTo(table[999]));
+            Assert.That(zero.Sigmas[0], Is.EqualTo(zero.Schedule.Sigmas[999]).Within(1e-6 * zero.Schedule.Sigmas[999]), "float32 and exact agree to float32 rounding");
             Assert.That(zero.InitNoiseSigma, Is.EqualTo(1.0));
             Assert.That(Create(new SchedulerConfig { SolverOrder = 3 }).Order, Is.EqualTo(1), "the reference's order: one model call per step");
         });
@@ -182,7 +185,7 @@ public sealed class DpmSolverTests
         var run = ClosedFormSampling.Sample(sampler, 20, Data, 256, seed: 13);
         Assert.Multiple(() =>
         {
-            Assert.That(sampler.Sigmas[0], Is.EqualTo(Math.Sqrt((1 << 24) - 1.0)).Within(1e-6));
+            Assert.That(sampler.Sigmas[0], Is.EqualTo(MathF.Sqrt((1 - 1f / 16777216) / (1f / 16777216))), "in float32, as the reference");
             Assert.That(run.Samples, Has.All.Matches<float>(float.IsFinite));
         });
     }
@@ -199,8 +202,10 @@ public sealed class DpmSolverTests
     {
         var sampler = Create(new SchedulerConfig());
         sampler.SetTimesteps([500.5, 250.0]);
-        var expected = 0.5 * (sampler.Schedule.Sigmas[500] + sampler.Schedule.Sigmas[501]);
-        Assert.That(sampler.Sigmas[0], Is.EqualTo(expected).Within(1e-12));
+        // Interpolated between the float32 table's entries, then held as float32 as the reference's table is.
+        var table = VpFloat32.TrainingSigmas(Float32Schedule.AlphasCumprod(new SchedulerConfig()));
+        var expected = (float)(table[500] + 0.5 * ((double)table[501] - table[500]));
+        Assert.That(sampler.Sigmas[0], Is.EqualTo(expected));
         Assert.That(sampler.Sigmas, Has.Count.EqualTo(3));
     }
 
