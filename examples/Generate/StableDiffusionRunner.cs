@@ -45,6 +45,8 @@ internal static class StableDiffusionRunner
         {
             Prompt = settings.Prompt!,
             NegativePrompt = settings.NegativePrompt,
+            PromptSyntax = settings.PromptSyntax ?? PromptSyntax.Plain,
+            PromptMaxWindows = settings.PromptMaxWindows ?? LongPromptEncoder.DefaultMaxWindows,
             Width = settings.Width,
             Height = settings.Height,
             Steps = settings.Steps,
@@ -67,7 +69,8 @@ internal static class StableDiffusionRunner
         }
         catch (Exception e) when (e is DiffusionException or ArgumentException)
         {
-            var badArguments = e is ArgumentException or SchedulerConfigException or UnknownSamplerException or ImageSizeException or InvalidImageException or ModelLoadException;
+            var badArguments = e is ArgumentException or SchedulerConfigException or UnknownSamplerException or ImageSizeException or InvalidImageException or ModelLoadException
+                or Diffusion.Sdk.Tokenizers.PromptSyntaxException;
             return Runner.Fail(e.Message, badArguments ? ExitCodes.BadArguments : ExitCodes.Failed);
         }
         catch (OperationCanceledException)
@@ -81,24 +84,26 @@ internal static class StableDiffusionRunner
         return ExitCodes.Success;
     }
 
+    // All or nothing: every file is encoded and staged beside its target, the image set (if any) goes in as a set,
+    // and only then do the staged files move into place.
     private static void Write(GenerateSettings settings, StableDiffusionResult result)
     {
-        if (settings.LatentsOut is { } npy)
+        using var files = new StagedFiles();
+        if (settings.LatentsOut is { } npy) files.Stage(npy, Npy.Float32(result.Latents, result.LatentShape));
+        if (settings.EmbeddingsOut is { } embeddings)
         {
-            ImageEncoder.WriteAtomically(npy, Npy.Float32(result.Latents, result.LatentShape));
-            Console.WriteLine($"wrote {npy}");
+            var conditioning = result.Conditioning ?? throw new InvalidOperationException("The pipeline returned no conditioning to write.");
+            files.Stage(embeddings, Npy.Float32(conditioning.EncoderHiddenStates, result.EncoderHiddenStatesShape));
         }
         if (settings.Out is { } file)
         {
             // One image: the pipeline's own PNG; several: a grid (the grid encoder takes [−1, 1] pixels).
-            var bytes = result.Png.Count == 1 ? result.Png[0] : ImageEncoder.EncodeGridPng(result.Images.Select(v => 2 * v - 1).ToArray(), result.ImageShape, settings.Columns);
-            ImageEncoder.WriteAtomically(file, bytes);
-            Console.WriteLine($"wrote {file}");
+            files.Stage(file, result.Png.Count == 1 ? result.Png[0] : ImageEncoder.EncodeGridPng(result.Images.Select(v => 2 * v - 1).ToArray(), result.ImageShape, settings.Columns));
         }
-        if (settings.OutDir is { } folder)
-        {
-            for (var i = 0; i < result.Png.Count; i++) ImageEncoder.WriteAtomically(Path.Combine(folder, $"{i:000}.png"), result.Png[i]);
-            Console.WriteLine($"wrote {result.Png.Count} images to {folder}");
-        }
+        if (settings.OutDir is { } folder) ImageSetWriter.Write(folder, result.Png.Count, OutputPaths.ImageName, i => result.Png[i]);
+        files.Commit();
+
+        foreach (var path in files.Paths) Console.WriteLine($"wrote {path}");
+        if (settings.OutDir is { } written) Console.WriteLine($"wrote {result.Png.Count} images to {written}");
     }
 }
