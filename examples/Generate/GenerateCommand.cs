@@ -2,6 +2,7 @@ using Diffusion.Sdk.Sampling;
 using System.CommandLine;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Onnx;
+using Diffusion.Sdk.StableDiffusion;
 
 namespace Generate;
 
@@ -28,6 +29,19 @@ internal static class GenerateCommand
     private static readonly Option<double> Strength = new("--strength") { Description = "Image to image: how much of the schedule to run, in (0, 1] (default 0.8; 1 with --mask)", DefaultValueFactory = _ => 0.8, HelpName = "S" };
     private static readonly Option<int?> OriginalInferenceSteps = new("--original-inference-steps") { Description = "LCM and TCD: the distillation schedule's length that the steps are chosen from (default: the model's scheduler_config.json, else 50)", HelpName = "N" };
     private static readonly Option<string[]> Lora = new("--lora") { Description = "Text to image: merge a LoRA adapter (.safetensors, kohya/A1111 or diffusers/PEFT) into the model's weights at load time, with its weight (default 1); repeat for several", HelpName = "FILE[:WEIGHT]", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = false };
+    private static readonly Option<PromptSyntax?> PromptSyntaxOption = new("--prompt-syntax")
+    {
+        Description = "How --prompt and --negative-prompt are read: plain (default; cut at 75 tokens) or a1111 ((word:1.3), (word), [word], \\( escapes, and prompts longer than 75 tokens, as diffusers' lpw_stable_diffusion)",
+        HelpName = "plain|a1111",
+        CustomParser = r => r.Tokens.Single().Value.ToLowerInvariant() switch
+        {
+            "plain" => PromptSyntax.Plain,
+            "a1111" => PromptSyntax.A1111,
+            var other => Invalid<PromptSyntax?>(r, null, $"--prompt-syntax must be plain or a1111 (got '{other}')"),
+        },
+    };
+    private static readonly Option<int?> PromptMaxWindows = new("--prompt-max-windows") { Description = "With --prompt-syntax a1111: the most 75-token windows a prompt may fill (default 3, 225 tokens); the rest is dropped", HelpName = "N" };
+    private static readonly Option<string?> EmbeddingsOut = new("--embeddings-out") { Description = "Also write the conditioning the UNet receives as a float32 .npy file [rows, tokens, width], in its batch order (with guidance: the negative rows, then the prompt rows)", HelpName = "FILE.npy" };
     private static readonly Option<string?> LatentsOut = new("--latents-out") { Description = "Also write the final latents as a float32 .npy file [batch, channels, height, width]", HelpName = "FILE.npy" };
     private static readonly Option<string?> Out = new("--out") { Description = "Write a grid of all images to this PNG file", HelpName = "FILE.png" };
     private static readonly Option<string?> OutDir = new("--out-dir") { Description = "Write one PNG per image (000.png, 001.png, …) to this folder", HelpName = "DIR" };
@@ -109,7 +123,7 @@ internal static class GenerateCommand
     {
         var root = new RootCommand("Generate images with a diffusion model and any sampler. Examples: generate --out digits.png; generate --model sd15 --prompt \"a lighthouse at dusk\" --out lighthouse.png");
         foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Width, Height, InitImage, Mask, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, GuidanceRescale, Label, Seed, Batch,
-                     Out, OutDir, LatentsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Rtol, Atol, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
+                     PromptSyntaxOption, PromptMaxWindows, Out, OutDir, LatentsOut, EmbeddingsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Rtol, Atol, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
                      Plugins, Statistics })
             root.Options.Add(option);
         root.SetAction((result, cancellationToken) => Runner.RunAsync(Read(result), cancellationToken));
@@ -137,6 +151,9 @@ internal static class GenerateCommand
         Strength = r.GetResult(Strength) is { Implicit: false } || r.GetValue(Mask) is null ? r.GetValue(Strength) : 1.0,
         LatentsOut = r.GetValue(LatentsOut),
         Loras = r.GetValue(Lora) ?? [],
+        EmbeddingsOut = r.GetValue(EmbeddingsOut),
+        PromptSyntax = r.GetValue(PromptSyntaxOption),
+        PromptMaxWindows = r.GetValue(PromptMaxWindows),
         Out = r.GetValue(Out),
         OutDir = r.GetValue(OutDir),
         Columns = r.GetValue(Columns),

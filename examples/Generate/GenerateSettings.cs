@@ -30,6 +30,9 @@ internal sealed record GenerateSettings
     public string? LatentsOut { get; init; }
     /// <summary>--lora values as given: FILE or FILE:WEIGHT.</summary>
     public IReadOnlyList<string> Loras { get; init; } = [];
+    public string? EmbeddingsOut { get; init; }
+    public Diffusion.Sdk.StableDiffusion.PromptSyntax? PromptSyntax { get; init; }
+    public int? PromptMaxWindows { get; init; }
     public string? Out { get; init; }
     public string? OutDir { get; init; }
     public int? Columns { get; init; }
@@ -53,7 +56,8 @@ internal sealed record GenerateSettings
     /// <summary>The first problem with the arguments, as one line, or null when they are usable.</summary>
     public string? Problem()
     {
-        if (Out is null && OutDir is null && LatentsOut is null) return "give --out FILE.png (a grid) and/or --out-dir DIR (one PNG per image) and/or --latents-out FILE.npy";
+        if (Out is null && OutDir is null && LatentsOut is null && EmbeddingsOut is null)
+            return "give --out FILE.png (a grid) and/or --out-dir DIR (one PNG per image) and/or --latents-out FILE.npy (and/or, with --prompt, --embeddings-out FILE.npy)";
         if (Out is not null && !Out.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) return $"--out must name a .png file (got '{Out}')";
         if (LatentsOut is not null && !LatentsOut.EndsWith(".npy", StringComparison.OrdinalIgnoreCase)) return $"--latents-out must name a .npy file (got '{LatentsOut}')";
         if (Width is < 1) return $"--width must be a positive multiple of 8 (got {Width})";
@@ -70,6 +74,13 @@ internal sealed record GenerateSettings
             if (LoraArgument.Parse(lora) is not { } adapter) return $"--lora must be FILE or FILE:WEIGHT with a finite weight (got '{lora}')";
             if (!File.Exists(adapter.Path)) return $"--lora file '{adapter.Path}' does not exist";
         }
+        if (Prompt is null && (PromptSyntax is not null || PromptMaxWindows is not null || EmbeddingsOut is not null))
+            return "--prompt-syntax, --prompt-max-windows and --embeddings-out need --prompt (a Stable Diffusion model)";
+        if (PromptMaxWindows is not null && PromptSyntax != Diffusion.Sdk.StableDiffusion.PromptSyntax.A1111)
+            return "--prompt-max-windows applies to long prompts, which need --prompt-syntax a1111 (plain prompts are cut at 75 tokens)";
+        if (PromptMaxWindows is < 1) return $"--prompt-max-windows must be at least 1 (got {PromptMaxWindows})";
+        if (EmbeddingsOut is not null && OutputPaths.FileProblem(EmbeddingsOut, "--embeddings-out", ".npy", "name a .npy file") is { } embeddings) return embeddings;
+        if (EmbeddingsOut is not null && SamePath(EmbeddingsOut, LatentsOut)) return $"--embeddings-out and --latents-out both name '{EmbeddingsOut}'; give them different files";
         if (Steps < 1) return $"--steps must be at least 1 (got {Steps})";
         if (OriginalInferenceSteps is < 1) return $"--original-inference-steps must be at least 1 (got {OriginalInferenceSteps})";
         if (Batch is < 1) return $"--batch must be at least 1 (got {Batch})";
@@ -88,6 +99,19 @@ internal sealed record GenerateSettings
         if (Prompt is null && IsStableDiffusionFolder) return $"--model '{ModelPath}' is a Stable Diffusion folder: give --prompt TEXT";
         if (Prompt is not null && !IsStableDiffusionFolder) return $"--prompt needs a Stable Diffusion folder (tokenizer/, text_encoder/, unet/, vae_decoder/); '{ModelPath}' is not one";
         return null;
+    }
+
+    private static bool SamePath(string a, string? b)
+    {
+        if (b is null) return false;
+        try
+        {
+            return string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Whether <see cref="ModelPath"/> is a Stable Diffusion export (it has a text encoder).</summary>

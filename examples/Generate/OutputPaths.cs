@@ -14,13 +14,15 @@ internal static class OutputPaths
     // Linux, macOS and Windows all cap one path component at 255 (bytes or UTF-16 units).
     private const int MaxNameBytes = 255;
 
-    public static string? FileProblem(string path)
+    public static string? FileProblem(string path) => FileProblem(path, "--out", ".png", "name a .png file (a grid) or use --out-dir for one file per image");
+
+    /// <summary>The same checks for another single-file output, such as an .npy file.</summary>
+    public static string? FileProblem(string path, string option, string extension, string instead)
     {
-        if (string.IsNullOrWhiteSpace(path)) return $"--out must name a .png file (got '{path}')";
-        if (!path.EndsWith(".png", StringComparison.OrdinalIgnoreCase)) return $"--out must name a .png file (got '{path}')";
-        if (FullPath(path, "--out", out var full) is { } bad) return bad;
-        if (Directory.Exists(full)) return $"--out '{path}' is a folder; name a .png file (a grid) or use --out-dir for one file per image";
-        return NameProblem(full, "--out") ?? FolderProblem(Path.GetDirectoryName(full)!, "--out", path);
+        if (string.IsNullOrWhiteSpace(path) || !path.EndsWith(extension, StringComparison.OrdinalIgnoreCase)) return $"{option} must name a {extension} file (got '{path}')";
+        if (FullPath(path, option, out var full) is { } bad) return bad;
+        if (Directory.Exists(full)) return $"{option} '{path}' is a folder; {instead}";
+        return NameProblem(full, option) ?? FolderProblem(Path.GetDirectoryName(full)!, option, path);
     }
 
     public static string? FolderProblem(string folder, string? grid, int batch)

@@ -45,6 +45,8 @@ internal static class StableDiffusionRunner
         {
             Prompt = settings.Prompt!,
             NegativePrompt = settings.NegativePrompt,
+            PromptSyntax = settings.PromptSyntax ?? PromptSyntax.Plain,
+            PromptMaxWindows = settings.PromptMaxWindows ?? LongPromptEncoder.DefaultMaxWindows,
             Width = settings.Width,
             Height = settings.Height,
             Steps = settings.Steps,
@@ -68,7 +70,8 @@ internal static class StableDiffusionRunner
         }
         catch (Exception e) when (e is DiffusionException or ArgumentException)
         {
-            var badArguments = e is ArgumentException or SchedulerConfigException or UnknownSamplerException or ImageSizeException or InvalidImageException or ModelLoadException;
+            var badArguments = e is ArgumentException or SchedulerConfigException or UnknownSamplerException or ImageSizeException or InvalidImageException or ModelLoadException
+                or Diffusion.Sdk.Tokenizers.PromptSyntaxException;
             return Runner.Fail(e.Message, badArguments ? ExitCodes.BadArguments : ExitCodes.Failed);
         }
         catch (OperationCanceledException)
@@ -87,6 +90,8 @@ internal static class StableDiffusionRunner
     private static int Write(GenerateSettings settings, StableDiffusionResult result, CancellationToken cancellationToken) =>
         new OutputSet()
             .File(settings.LatentsOut, () => Npy.Float32(result.Latents, result.LatentShape))
+            .File(settings.EmbeddingsOut, () => Npy.Float32(
+                (result.Conditioning ?? throw new InvalidOperationException("The pipeline returned no conditioning to write.")).EncoderHiddenStates, result.EncoderHiddenStatesShape))
             .Images(settings.OutDir, result.Png.Count, i => result.Png[i])
             .File(settings.Out, () => result.Png.Count == 1 ? result.Png[0] : StableDiffusionImages.EncodeGridPng(result.Images, result.ImageShape, settings.Columns))
             .Write(cancellationToken);

@@ -43,7 +43,8 @@ public sealed class StableDiffusionModel : IDisposable
         VaeScaleFactor = vaeScaleFactor;
         DefaultSampleSize = defaultSampleSize;
         GuidanceEmbeddingDimension = guidanceEmbeddingDimension;
-        IConditioner text = new ClipTextConditioner(tokenizer, textEncoder.Value);
+        var longPrompts = tokenizer is ClipPromptTokenizer clip ? new LongPromptConditioner(new LongPromptEncoder(clip.Tokenizer, textEncoder.Value), unet.Value) : null;
+        IConditioner text = new ClipTextConditioner(tokenizer, textEncoder.Value, longPrompts);
         Conditioner = guidanceEmbeddingDimension is { } d ? new GuidanceEmbeddingConditioner(text, d) : text;
     }
 

@@ -45,7 +45,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         Run(Prepare(request), progress, cancellationToken);
 
     private sealed record Plan(StableDiffusionRequest Request, string[] Prompts, ISampler Sampler, SamplingOptions Options, TensorShape LatentShape,
-        bool Guided, byte[]? InitRgb, int StartIndex, InpaintingMask? Mask, bool ConcatenatesMask);
+        bool Guided, byte[]? InitRgb, int StartIndex, ConditioningContext Conditioning, InpaintingMask? Mask, bool ConcatenatesMask);
 
     private Plan Prepare(StableDiffusionRequest request)
     {
@@ -109,19 +109,21 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         // As the reference: guidance runs only for a weight above 1, and never for a UNet that takes the guidance scale
         // as an embedding (it is conditioned on it instead).
         var guided = ClassifierFreeGuidance.Applies(request.GuidanceScale) && !distilled;
-        return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex, mask, concatenates);
+        // The conditioning stage checks the prompts (their syntax, what the UNet takes) before any work starts.
+        var conditioning = new ConditioningContext(request, prompts, request.ImagesPerPrompt, guided, width, height);
+        Model.Conditioner.Check(conditioning);
+        return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex, conditioning, mask, concatenates);
     }
 
     // The stages, in the reference's order: conditioning, latents, loop, decoding.
     private StableDiffusionResult Run(Plan plan, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
     {
-        var (request, prompts, sampler, options, shape, guided, rgb, startIndex, mask, concatenates) = plan;
+        var (request, _, sampler, options, shape, guided, rgb, startIndex, context, mask, concatenates) = plan;
         var clock = Stopwatch.StartNew();
         var noise = new TorchGaussianNoise(request.Seed);
 
         // 1. Conditioning, once for the run, the unconditional rows of guidance included.
-        var conditioning = Model.Conditioner.Build(new ConditioningContext(request, prompts, request.ImagesPerPrompt, guided,
-            shape.Width * Model.VaeScaleFactor, shape.Height * Model.VaeScaleFactor), cancellationToken);
+        var conditioning = Model.Conditioner.Build(context, cancellationToken);
 
         // 2. The latents entering the loop; for inpainting also the UNet's extra channels or the blend of the known region.
         cancellationToken.ThrowIfCancellationRequested();
@@ -170,6 +172,16 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             Timesteps = sampler.Timesteps.Skip(startIndex).ToArray(),
             UnetEvaluations = halving.Evaluations,
             Elapsed = clock.Elapsed,
+            Conditioning = conditioning,
+            EncoderHiddenStatesShape = HiddenStatesShape(conditioning),
         };
+    }
+
+    // [rows, tokens, width], the width being what the UNet declares for its encoder hidden states.
+    private int[] HiddenStatesShape(ModelConditioning conditioning)
+    {
+        var width = Model.Unet.Signature.HiddenStatesSize;
+        if (conditioning.EncoderHiddenStates.Length == 0 || width <= 0) return [];
+        return [conditioning.Rows, conditioning.HiddenStatesRowLength / width, width];
     }
 }

@@ -16,6 +16,20 @@ public sealed class StableDiffusionRequest
     /// <summary>What to steer away from under guidance; null: the empty prompt, as the reference does. Used for every prompt.</summary>
     public string? NegativePrompt { get; init; }
 
+    /// <summary>
+    /// How the prompts and the negative prompt are read: <see cref="PromptSyntax.Plain"/> (the default: cut at 75
+    /// tokens, the standard pipeline's embeddings) or <see cref="PromptSyntax.A1111"/> (emphasis such as
+    /// <c>(word:1.3)</c>, and prompts longer than 75 tokens, as diffusers' long-prompt-weighting pipeline reads them).
+    /// </summary>
+    public PromptSyntax PromptSyntax { get; init; } = PromptSyntax.Plain;
+
+    /// <summary>
+    /// With <see cref="PromptSyntax.A1111"/>: the most 75-token windows a prompt may fill (the reference's
+    /// <c>max_embeddings_multiples</c>, 3); tokens beyond them are dropped. The prompt and the negative prompt both get
+    /// the windows the longer one needs. Unused with <see cref="PromptSyntax.Plain"/>.
+    /// </summary>
+    public int PromptMaxWindows { get; init; } = LongPromptEncoder.DefaultMaxWindows;
+
     /// <summary>Image width in pixels, a multiple of the VAE factor (8); null: the UNet's sample size × 8 (512 when unknown), or the start image's.</summary>
     public int? Width { get; init; }
 

@@ -29,6 +29,16 @@ public sealed class StableDiffusionResult
     /// <summary>The latents that entered the loop: x_T (noise × init noise sigma), or the noised start image.</summary>
     public required float[] InitialLatents { get; init; }
 
+    /// <summary>
+    /// What the UNet was conditioned on for the whole run, in its batch order: under guidance the unconditional
+    /// (negative prompt) rows first, then the prompt rows, as the reference concatenates them; null for a result made
+    /// by other code.
+    /// </summary>
+    public ModelConditioning? Conditioning { get; init; }
+
+    /// <summary>The shape of <see cref="Conditioning"/>'s encoder hidden states: [rows, tokens, width] (empty when there are none).</summary>
+    public IReadOnlyList<int> EncoderHiddenStatesShape { get; init; } = [];
+
     /// <summary>Shape of <see cref="Latents"/>.</summary>
     public required TensorShape LatentShape { get; init; }
 

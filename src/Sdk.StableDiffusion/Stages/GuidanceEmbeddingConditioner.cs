@@ -18,6 +18,13 @@ public sealed class GuidanceEmbeddingConditioner(IConditioner inner, int dimensi
         : throw new ArgumentOutOfRangeException(nameof(dimension), dimension, "The guidance embedding needs a width of at least 4 (time_cond_proj_dim).");
 
     /// <inheritdoc/>
+    public void Check(ConditioningContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        inner.Check(context with { Guided = false });
+    }
+
+    /// <inheritdoc/>
     public ModelConditioning Build(ConditioningContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);

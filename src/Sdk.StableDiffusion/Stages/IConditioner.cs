@@ -14,6 +14,14 @@ public interface IConditioner
     /// <param name="cancellationToken">Checked between text-encoder calls.</param>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     ModelConditioning Build(ConditioningContext context, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Checks the request before any work starts (the pipeline calls it while preparing the run), so that a request
+    /// the conditioner cannot serve fails at once with a typed error rather than after other stages ran. Runs no model.
+    /// The default accepts every request.
+    /// </summary>
+    /// <param name="context">The request and what the pipeline resolved from it.</param>
+    void Check(ConditioningContext context) { }
 }
 
 /// <summary>What a conditioner is given: the request and the values the pipeline resolved from it.</summary>
