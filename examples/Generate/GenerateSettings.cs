@@ -140,8 +140,6 @@ internal sealed record GenerateSettings
         }
     }
 
-    /// <summary>Whether <see cref="ModelPath"/> is a Stable Diffusion export (it has a text encoder).</summary>
-    public bool IsStableDiffusionFolder => Directory.Exists(ModelPath) && File.Exists(Path.Combine(ModelPath, "text_encoder", "model.onnx"));
 
     /// <summary>Whether <see cref="ModelPath"/> is a Stable Diffusion export (it has a text encoder; an SDXL refiner has only text_encoder_2).</summary>
     public bool IsStableDiffusionFolder => IsTextToImageFolder(ModelPath);

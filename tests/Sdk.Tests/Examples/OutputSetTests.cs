@@ -106,7 +106,7 @@ public sealed class OutputSetTests
         cancel.Cancel();
         var settings = new GenerateSettings
         {
-            ModelPath = SdFixture.ModelFolder, Prompt = "a cat", Width = 64, Height = 64, Steps = 2, Out = Path.Combine(_dir, "cat.png"),
+            ModelPath = SdFixture.ModelFolder, Prompts = ["a cat"], Width = 64, Height = 64, Steps = 2, Out = Path.Combine(_dir, "cat.png"),
         };
         int code;
         var (oldOut, oldError) = (Console.Out, Console.Error);
