@@ -183,3 +183,17 @@ public sealed class EdmSdeDpmSolverConformance : SamplerConformanceTests
 
     protected override ClosedFormSampling.Network Network => EdmNetwork.Ideal;
 }
+
+[Category(Determinism.Categories.Arithmetic)]
+public sealed class DpmSolverSdeConformance : SamplerConformanceTests
+{
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.DpmSolverSde, config);
+
+    protected override SamplerKind Kind => SamplerKind.Stochastic;
+}
+
+[Category(Determinism.Categories.Arithmetic)]
+public sealed class DpmSolverInverseConformance : InversionConformanceTests
+{
+    protected override ISampler CreateSampler(SchedulerConfig config) => TestHost.Factory.Create(SamplerNames.DpmSolverInverse, config);
+}
