@@ -70,8 +70,8 @@ public static class SigmaMath
     private static void CheckRange(double sigmaMin, double sigmaMax, int count)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        if (!(sigmaMin > 0) || !(sigmaMax > 0) || !double.IsFinite(sigmaMin) || !double.IsFinite(sigmaMax))
-            throw new ArgumentOutOfRangeException(nameof(sigmaMin), $"Need finite sigma_min and sigma_max > 0 (got {sigmaMin}, {sigmaMax}).");
+        if (!(sigmaMin > 0) || !(sigmaMax > 0))
+            throw new ArgumentOutOfRangeException(nameof(sigmaMin), $"Need sigma_min and sigma_max > 0 (got {sigmaMin}, {sigmaMax}).");
     }
 
     /// <summary>
