@@ -18,4 +18,10 @@ public static class DpmSolverServiceCollectionExtensions
         builder.AddSampler(SamplerNames.DpmSolverSinglestep, "DPMSolverSinglestepScheduler", config => new DpmSolverSinglestepSampler(config),
             ["solver_order", "algorithm_type", "solver_type", "lower_order_final", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
              "final_sigmas_type", "lambda_min_clipped", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
+
+    /// <summary>Makes the <c>dpm-solver-inverse</c> sampler (reference class DPMSolverMultistepInverseScheduler) available to the sampler factory.</summary>
+    public static IDiffusionBuilder AddDpmSolverInverseSampler(this IDiffusionBuilder builder) =>
+        builder.AddSampler(SamplerNames.DpmSolverInverse, "DPMSolverMultistepInverseScheduler", config => new DpmSolverInverseSampler(config),
+            ["solver_order", "algorithm_type", "solver_type", "lower_order_final", "euler_at_final", "use_karras_sigmas", "use_exponential_sigmas",
+             "use_beta_sigmas", "lambda_min_clipped", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 }

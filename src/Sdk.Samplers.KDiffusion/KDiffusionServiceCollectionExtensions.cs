@@ -22,4 +22,9 @@ public static class KDiffusionServiceCollectionExtensions
     /// <summary>Makes the <c>kdpm2-ancestral</c> sampler (reference class KDPM2AncestralDiscreteScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddKdpm2AncestralSampler(this IDiffusionBuilder builder) =>
         builder.AddSampler(SamplerNames.Kdpm2Ancestral, "KDPM2AncestralDiscreteScheduler", config => new Kdpm2AncestralSampler(config), SigmaKeys);
+
+    /// <summary>Makes the <c>dpm-solver-sde</c> sampler (reference class DPMSolverSDEScheduler) available to the sampler factory.</summary>
+    public static IDiffusionBuilder AddDpmSolverSdeSampler(this IDiffusionBuilder builder) =>
+        builder.AddSampler(SamplerNames.DpmSolverSde, "DPMSolverSDEScheduler", config => new DpmSolverSdeSampler(config),
+            ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "s_noise", "noise_sampler_seed"]);
 }

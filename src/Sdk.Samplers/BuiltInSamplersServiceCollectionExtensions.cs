@@ -23,7 +23,8 @@ public static class BuiltInSamplersServiceCollectionExtensions
             .AddDpmAdaptiveSampler()
             .AddIpndmSampler().AddDdimInverseSampler()
             .AddFlowMatchEulerSampler().AddFlowMatchHeunSampler().AddFlowMatchLcmSampler()
-            .AddEdmEulerSampler().AddEdmDpmSolverSampler();
+            .AddEdmEulerSampler().AddEdmDpmSolverSampler()
+            .AddDpmSolverSdeSampler().AddDpmSolverInverseSampler();
     }
 
     /// <summary>The sampling host (<c>AddDiffusionSampling()</c>) with every built-in sampler.</summary>

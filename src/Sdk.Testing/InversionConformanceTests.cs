@@ -113,7 +113,7 @@ public abstract class InversionConformanceTests
             sampler.SetTimesteps(steps[i]);
             var x0 = DataSamples(Samples, seed: 7);
             var noised = Invert(sampler, x0, reset: false);
-            var alphaBar = ClosedFormSampling.AlphaBarAt(sampler, sampler.Timesteps.Count - 1, sampler.Timesteps[^1]);
+            var alphaBar = FinalAlphaBar(sampler);
             errors[i] = noised.Select((v, j) => Math.Abs(v - Data.ExactFlow(x0[j], 1.0, alphaBar))).Max();
         }
         TestContext.Out.WriteLine($"{NewSampler().Name}: max error at {string.Join("/", steps)} steps: " +
@@ -123,6 +123,17 @@ public abstract class InversionConformanceTests
             for (var i = 1; i < errors.Length; i++) Assert.That(errors[i], Is.LessThan(errors[i - 1]), $"{steps[i - 1]} → {steps[i]} steps");
             Assert.That(errors[^1], Is.LessThan(ConvergedError), $"error at {steps[^1]} steps");
         });
+    }
+
+    /// <summary>
+    /// ᾱ of the noise level a run ends at: after the last σ of a σ table (<see cref="ISigmaSampler.Sigmas"/>, whose last entry
+    /// is where the last step goes), else ᾱ of the last timestep (DDIM inversion's last step goes to it).
+    /// </summary>
+    protected virtual double FinalAlphaBar(ISampler sampler)
+    {
+        ArgumentNullException.ThrowIfNull(sampler);
+        if (SamplerDecorator.Unwrap(sampler) is ISigmaSampler sigmas) return 1 / (1 + sigmas.Sigmas[^1] * sigmas.Sigmas[^1]);
+        return sampler.Schedule.AlphasCumprod[(int)sampler.Timesteps[^1]];
     }
 
     private ISampler NewSampler() => CreateSampler(new SchedulerConfig { ClipSample = false }) ?? throw new InvalidOperationException($"{GetType().Name}.{nameof(CreateSampler)} returned null.");

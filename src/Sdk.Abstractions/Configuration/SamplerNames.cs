@@ -50,6 +50,10 @@ public static class SamplerNames
     public const string EdmEuler = "edm-euler";
     /// <summary>DPM-Solver++ multistep on the EDM preconditioning (Karras et al. 2022; Lu et al. 2022).</summary>
     public const string EdmDpmSolver = "edm-dpm-solver";
+    /// <summary>DPM-Solver++ SDE (k-diffusion's sample_dpmpp_sde): two ancestral evaluations per σ interval, midpoint in log σ.</summary>
+    public const string DpmSolverSde = "dpm-solver-sde";
+    /// <summary>DPM-Solver multistep inversion: the multistep updates run from data to noise.</summary>
+    public const string DpmSolverInverse = "dpm-solver-inverse";
     /// <summary>Adaptive-step DPM-Solver (Jolicoeur-Martineau et al. 2021; k-diffusion's sample_dpm_adaptive): it chooses its own steps.</summary>
     public const string DpmAdaptive = "dpm-adaptive";
 }

@@ -23,8 +23,7 @@ public static class SigmaMath
     /// </summary>
     public static double[] Karras(double sigmaMin, double sigmaMax, int count, double rho = KarrasRho)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        if (!(sigmaMin > 0) || !(sigmaMax >= sigmaMin)) throw new ArgumentOutOfRangeException(nameof(sigmaMin), $"Need 0 < sigma_min <= sigma_max (got {sigmaMin}, {sigmaMax}).");
+        CheckRange(sigmaMin, sigmaMax, count);
         var minInvRho = Math.Pow(sigmaMin, 1 / rho);
         var maxInvRho = Math.Pow(sigmaMax, 1 / rho);
         var ramp = TimestepSpacings.Linspace(0, 1, count);
@@ -66,10 +65,13 @@ public static class SigmaMath
         return sigmas;
     }
 
+    // Both ends positive. They may come swapped (σ_min above σ_max): the spacing then ascends, as the reference's
+    // inversion schedulers use it (they pass the table's ends in that order).
     private static void CheckRange(double sigmaMin, double sigmaMax, int count)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
-        if (!(sigmaMin > 0) || !(sigmaMax >= sigmaMin)) throw new ArgumentOutOfRangeException(nameof(sigmaMin), $"Need 0 < sigma_min <= sigma_max (got {sigmaMin}, {sigmaMax}).");
+        if (!(sigmaMin > 0) || !(sigmaMax > 0))
+            throw new ArgumentOutOfRangeException(nameof(sigmaMin), $"Need sigma_min and sigma_max > 0 (got {sigmaMin}, {sigmaMax}).");
     }
 
     /// <summary>

@@ -155,8 +155,16 @@ public sealed class ReferenceConformanceTests
     /// </summary>
     internal static float[] ReferenceSigmaTable(string kind, ISigmaSampler sampler)
     {
-        if (kind is not ("kdpm2" or "kdpm2_ancestral")) return sampler.Sigmas.Select(s => (float)s).ToArray();
+        if (kind is not ("kdpm2" or "kdpm2_ancestral" or "dpm_solver_sde")) return sampler.Sigmas.Select(s => (float)s).ToArray();
         var intervals = ((SigmaSamplerBase)sampler).IntervalSigmas;
+        if (kind == "dpm_solver_sde")
+        {
+            // DPM-Solver SDE lists σ₀, then σ₁ … σ_{n−1} twice, then the final σ once (not the midpoints its second calls use).
+            var sde = new List<float> { (float)intervals[0] };
+            for (var i = 1; i < intervals.Count - 1; i++) sde.AddRange([(float)intervals[i], (float)intervals[i]]);
+            sde.Add((float)intervals[^1]);
+            return sde.ToArray();
+        }
         var table = new List<float> { (float)intervals[0] };
         for (var i = 1; i < intervals.Count; i++) table.AddRange([(float)intervals[i], (float)intervals[i]]);
         table.Add((float)intervals[^1]);
