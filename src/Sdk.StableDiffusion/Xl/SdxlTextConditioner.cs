@@ -44,6 +44,16 @@ public sealed class SdxlTextConditioner(StableDiffusionXLInfo xl) : IConditioner
             context.Height, context.Width, imageToImage, cancellationToken);
     }
 
+    /// <inheritdoc/>
+    /// <exception cref="SamplingOptionException">The request asks for a prompt syntax SDXL's conditioning does not read (A1111 emphasis and long prompts are SD 1.x/2.x's so far).</exception>
+    public void Check(ConditioningContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Request.PromptSyntax != PromptSyntax.Plain)
+            throw new SamplingOptionException(nameof(StableDiffusionRequest.PromptSyntax), context.Request.PromptSyntax.ToString(),
+                "Plain for an SDXL model: the A1111 syntax and long prompts are supported for SD 1.x/2.x exports only so far");
+    }
+
     /// <summary>Encodes the texts (each distinct text pair once) and lays out the rows.</summary>
     /// <param name="xl">The model's SDXL parts.</param>
     /// <param name="batch">The texts.</param>
