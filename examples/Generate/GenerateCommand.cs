@@ -20,8 +20,37 @@ internal static class GenerateCommand
     private static readonly Option<string> Label = new("--label") { Description = "Class label for every image, 'all' (every class in turn) or 'none' (unconditional)", DefaultValueFactory = _ => "all", HelpName = "L" };
     private static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of every random draw; the same seed and options give the same bytes", HelpName = "S" };
     private static readonly Option<int?> Batch = new("--batch") { Description = "Images to generate (default 100; with --prompt: 1 per prompt)", HelpName = "B" };
-    private static readonly Option<string?> Prompt = new("--prompt") { Description = "Text to image with a Stable Diffusion folder (tokenizer/, text_encoder/, unet/, vae_decoder/)", HelpName = "TEXT" };
-    private static readonly Option<string?> NegativePrompt = new("--negative-prompt") { Description = "What guidance steers away from (default: the empty prompt)", HelpName = "TEXT" };
+    private static readonly Option<string[]> Prompt = new("--prompt") { Description = "Text to image with a Stable Diffusion folder (tokenizer/, text_encoder/, unet/, vae_decoder/; SDXL: also tokenizer_2/, text_encoder_2/); repeat it for a batch of prompts", HelpName = "TEXT" };
+    private static readonly Option<string[]> NegativePrompt = new("--negative-prompt") { Description = "What guidance steers away from: once for every prompt, or once per --prompt (default: none — the empty prompt, or zeros where an SDXL model forces them; an explicit \"\" is encoded)", HelpName = "TEXT" };
+    private static readonly Option<string[]> Prompt2 = new("--prompt-2") { Description = "SDXL: the second text encoder's text, paired by position with --prompt (default: the prompt)", HelpName = "TEXT" };
+    private static readonly Option<string[]> NegativePrompt2 = new("--negative-prompt-2") { Description = "SDXL: the second text encoder's negative text, paired by position with --negative-prompt (default: the negative prompt)", HelpName = "TEXT" };
+    private static readonly Option<PixelSize?> OriginalSize = Size("--original-size", "SDXL micro-conditioning: the original image size, height first (default: the image's size)");
+    private static readonly Option<CropOffset?> CropsCoords = Crop("--crops-coords", "SDXL micro-conditioning: the crop's top-left corner, top first (default: 0,0)");
+    private static readonly Option<PixelSize?> TargetSize = Size("--target-size", "SDXL micro-conditioning: the target size, height first (default: the image's size)");
+    private static readonly Option<PixelSize?> NegativeOriginalSize = Size("--negative-original-size", "SDXL: the original size for the unconditional rows (text to image uses it only with --negative-target-size)");
+    private static readonly Option<CropOffset?> NegativeCropsCoords = Crop("--negative-crops-coords", "SDXL: the crop for the unconditional rows (default: 0,0)");
+    private static readonly Option<PixelSize?> NegativeTargetSize = Size("--negative-target-size", "SDXL: the target size for the unconditional rows (text to image uses it only with --negative-original-size)");
+    private static readonly Option<double?> AestheticScore = new("--aesthetic-score") { Description = "SDXL refiner: the aesthetic score of the conditional rows (default 6)", HelpName = "S" };
+    private static readonly Option<double?> NegativeAestheticScore = new("--negative-aesthetic-score") { Description = "SDXL refiner: the aesthetic score of the unconditional rows (default 2.5)", HelpName = "S" };
+    private static readonly Option<int> ClipSkip = new("--clip-skip") { Description = "SDXL: skip the last N layers of each text encoder for the prompt (hidden_states[-(N+2)]; the negative prompt keeps [-2], as the reference)", HelpName = "N" };
+    private static readonly Option<string?> Refiner = new("--refiner") { Description = "SDXL base → refiner: the refiner's folder; the base stops at --high-noise-fraction and the refiner finishes", HelpName = "FOLDER" };
+    private static readonly Option<double?> HighNoiseFraction = new("--high-noise-fraction") { Description = "With --refiner: the fraction of the schedule the base runs, in (0, 1) (default 0.8)", HelpName = "F" };
+    private static readonly Option<TimestepSpacing?> Spacing = new("--timestep-spacing")
+    {
+        Description = "leading, linspace or trailing (default: the model's timestep_spacing; SDXL-Turbo style: trailing)", HelpName = "S",
+        CustomParser = r =>
+        {
+            try
+            {
+                return ConfigNames.ParseTimestepSpacing(r.Tokens.Single().Value, "--timestep-spacing");
+            }
+            catch (Diffusion.Sdk.Abstractions.SchedulerConfigException e)
+            {
+                return Invalid<TimestepSpacing?>(r, null, $"--timestep-spacing must be {e.Allowed} (got '{r.Tokens.Single().Value}')");
+            }
+        },
+    };
+    private static readonly Option<string?> Vae = new("--vae") { Description = "Use the VAE of another folder (vae_decoder/, or model.onnx with its config.json), e.g. a float32 or fp16-fix VAE", HelpName = "FOLDER" };
     private static readonly Option<int?> Width = new("--width") { Description = "Image width in pixels, a multiple of 8 (default: the model's size)", HelpName = "W" };
     private static readonly Option<int?> Height = new("--height") { Description = "Image height in pixels, a multiple of 8 (default: the model's size)", HelpName = "H" };
     private static readonly Option<string?> InitImage = new("--init-image") { Description = "Image to image: the start picture (PNG) of the requested size", HelpName = "PNG" };
@@ -69,6 +98,29 @@ internal static class GenerateCommand
     private static readonly Option<string?> TimestepInput = new("--timestep-input") { Description = "Name of the model's timestep input, when it cannot be found by name or shape", HelpName = "NAME" };
     private static readonly Option<string?> Plugins = new("--plugins") { Description = "Load sampler plugins from this folder", HelpName = "DIR" };
     private static readonly Option<bool> Statistics = new("--stats") { Description = "Print min, max, mean and std of the sample and model output at every step" };
+
+    private static Option<PixelSize?> Size(string name, string description) => new(name)
+    {
+        Description = description, HelpName = "H,W",
+        CustomParser = r => Pair(r, name, "H,W (height first, in pixels)") is [var h, var w] ? new PixelSize(h, w) : null,
+    };
+
+    private static Option<CropOffset?> Crop(string name, string description) => new(name)
+    {
+        Description = description, HelpName = "TOP,LEFT",
+        CustomParser = r => Pair(r, name, "TOP,LEFT (pixels)") is [var t, var l] ? new CropOffset(t, l) : null,
+    };
+
+    // "H,W": two integers separated by a comma.
+    private static int[]? Pair(System.CommandLine.Parsing.ArgumentResult result, string name, string form)
+    {
+        var text = result.Tokens.Single().Value;
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length == 2 && int.TryParse(parts[0], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var a)
+            && int.TryParse(parts[1], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var b))
+            return [a, b];
+        return Invalid<int[]?>(result, null, $"{name} must be {form} (got '{text}')");
+    }
 
     private static PredictionType? ParsePrediction(System.CommandLine.Parsing.ArgumentResult result)
     {
@@ -121,12 +173,33 @@ internal static class GenerateCommand
     public static RootCommand Create()
     {
         var root = new RootCommand("Generate images with a diffusion model and any sampler. Examples: generate --out digits.png; generate --model sd15 --prompt \"a lighthouse at dusk\" --out lighthouse.png");
-        foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Width, Height, InitImage, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, GuidanceRescale, Label, Seed, Batch,
+        foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Prompt2, NegativePrompt2, OriginalSize, CropsCoords, TargetSize, NegativeOriginalSize,
+                     NegativeCropsCoords, NegativeTargetSize, AestheticScore, NegativeAestheticScore, ClipSkip, Refiner, HighNoiseFraction, Vae, Spacing, Width, Height, InitImage, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, GuidanceRescale, Label, Seed, Batch,
                      PromptSyntaxOption, PromptMaxWindows, Out, OutDir, LatentsOut, EmbeddingsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Rtol, Atol, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
                      Plugins, Statistics })
             root.Options.Add(option);
         root.SetAction((result, cancellationToken) => Runner.RunAsync(Read(result), cancellationToken));
         return root;
+    }
+
+    // Null when no micro-conditioning option was given (the reference's defaults).
+    private static MicroConditioning? ReadMicroConditioning(ParseResult r)
+    {
+        var any = new Option[] { OriginalSize, CropsCoords, TargetSize, NegativeOriginalSize, NegativeCropsCoords, NegativeTargetSize, AestheticScore, NegativeAestheticScore }
+            .Any(o => r.GetResult(o) is { Implicit: false });
+        if (!any) return null;
+        var defaults = new MicroConditioning();
+        return new MicroConditioning
+        {
+            OriginalSize = r.GetValue(OriginalSize),
+            CropsCoordsTopLeft = r.GetValue(CropsCoords),
+            TargetSize = r.GetValue(TargetSize),
+            NegativeOriginalSize = r.GetValue(NegativeOriginalSize),
+            NegativeCropsCoordsTopLeft = r.GetValue(NegativeCropsCoords),
+            NegativeTargetSize = r.GetValue(NegativeTargetSize),
+            AestheticScore = r.GetValue(AestheticScore) ?? defaults.AestheticScore,
+            NegativeAestheticScore = r.GetValue(NegativeAestheticScore) ?? defaults.NegativeAestheticScore,
+        };
     }
 
     private static GenerateSettings Read(ParseResult r) => new()
@@ -141,8 +214,17 @@ internal static class GenerateCommand
         Label = r.GetValue(Label)!,
         Seed = r.GetValue(Seed),
         Batch = r.GetValue(Batch),
-        Prompt = r.GetValue(Prompt),
-        NegativePrompt = r.GetValue(NegativePrompt),
+        Prompts = r.GetValue(Prompt) ?? [],
+        NegativePrompts = r.GetValue(NegativePrompt) ?? [],
+        Prompts2 = r.GetValue(Prompt2) ?? [],
+        NegativePrompts2 = r.GetValue(NegativePrompt2) ?? [],
+        MicroConditioning = ReadMicroConditioning(r),
+        ClipSkip = r.GetValue(ClipSkip),
+        Refiner = r.GetValue(Refiner),
+        HighNoiseFraction = r.GetValue(HighNoiseFraction) ?? 0.8,
+        HighNoiseFractionGiven = r.GetValue(HighNoiseFraction) is not null,
+        Vae = r.GetValue(Vae),
+        TimestepSpacing = r.GetValue(Spacing),
         Width = r.GetValue(Width),
         Height = r.GetValue(Height),
         InitImage = r.GetValue(InitImage),

@@ -18,9 +18,34 @@ internal sealed record GenerateSettings
     public int? Batch { get; init; }
 
     /// <summary>Images to generate: --batch, else 100 (the digits grid) or, with --prompt, 1.</summary>
-    public int ImageCount => Batch ?? (Prompt is null ? 100 : 1);
-    public string? Prompt { get; init; }
-    public string? NegativePrompt { get; init; }
+    public int ImageCount => Prompt is null ? Batch ?? 100 : Prompts.Count * (Batch ?? 1);
+
+    /// <summary>Every --prompt, in order; a batch item each (times --batch).</summary>
+    public IReadOnlyList<string> Prompts { get; init; } = [];
+
+    /// <summary>The first --prompt, or null for a class-label or unconditional model.</summary>
+    public string? Prompt => Prompts.Count > 0 ? Prompts[0] : null;
+
+    /// <summary>Every --negative-prompt: none, one for every prompt, or one per prompt. An explicit "" is encoded; none gives zeros where an SDXL model forces them.</summary>
+    public IReadOnlyList<string> NegativePrompts { get; init; } = [];
+
+    public string? NegativePrompt => NegativePrompts.Count > 0 ? NegativePrompts[0] : null;
+
+    /// <summary>SDXL: --prompt-2, paired by position with --prompt.</summary>
+    public IReadOnlyList<string> Prompts2 { get; init; } = [];
+
+    /// <summary>SDXL: --negative-prompt-2, paired by position with --negative-prompt.</summary>
+    public IReadOnlyList<string> NegativePrompts2 { get; init; } = [];
+
+    /// <summary>SDXL micro-conditioning: --original-size, --crops-coords, --target-size, their --negative-… counterparts, --aesthetic-score, --negative-aesthetic-score.</summary>
+    public Diffusion.Sdk.StableDiffusion.MicroConditioning? MicroConditioning { get; init; }
+
+    public int ClipSkip { get; init; }
+    public string? Refiner { get; init; }
+    public double HighNoiseFraction { get; init; } = 0.8;
+    public bool HighNoiseFractionGiven { get; init; }
+    public string? Vae { get; init; }
+    public TimestepSpacing? TimestepSpacing { get; init; }
     public int? Width { get; init; }
     public int? Height { get; init; }
     public string? InitImage { get; init; }
@@ -78,6 +103,7 @@ internal sealed record GenerateSettings
         if (PromptMaxWindows is < 1) return $"--prompt-max-windows must be at least 1 (got {PromptMaxWindows})";
         if (EmbeddingsOut is not null && OutputPaths.FileProblem(EmbeddingsOut, "--embeddings-out", ".npy", "name a .npy file") is { } embeddings) return embeddings;
         if (EmbeddingsOut is not null && SamePath(EmbeddingsOut, LatentsOut)) return $"--embeddings-out and --latents-out both name '{EmbeddingsOut}'; give them different files";
+        if (XlProblem() is { } xl) return xl;
         if (Steps < 1) return $"--steps must be at least 1 (got {Steps})";
         if (OriginalInferenceSteps is < 1) return $"--original-inference-steps must be at least 1 (got {OriginalInferenceSteps})";
         if (Batch is < 1) return $"--batch must be at least 1 (got {Batch})";
@@ -111,8 +137,39 @@ internal sealed record GenerateSettings
         }
     }
 
-    /// <summary>Whether <see cref="ModelPath"/> is a Stable Diffusion export (it has a text encoder).</summary>
-    public bool IsStableDiffusionFolder => Directory.Exists(ModelPath) && File.Exists(Path.Combine(ModelPath, "text_encoder", "model.onnx"));
+    /// <summary>Whether <see cref="ModelPath"/> is a Stable Diffusion export (it has a text encoder; an SDXL refiner has only text_encoder_2).</summary>
+    public bool IsStableDiffusionFolder => IsTextToImageFolder(ModelPath);
+
+    private static bool IsTextToImageFolder(string path) => Directory.Exists(path) &&
+        (File.Exists(Path.Combine(path, "text_encoder", "model.onnx")) || File.Exists(Path.Combine(path, "text_encoder_2", "model.onnx")));
+
+    // The SDXL options: they need --prompt, pair by position, and name folders that exist.
+    private string? XlProblem()
+    {
+        var xlGiven = Prompts2.Count > 0 || NegativePrompts2.Count > 0 || MicroConditioning is not null || ClipSkip != 0 || Refiner is not null || HighNoiseFractionGiven;
+        if (Prompt is null && (xlGiven || Vae is not null))
+            return "--prompt-2, --negative-prompt-2, the size, crop and aesthetic options, --clip-skip, --refiner, --high-noise-fraction and --vae need --prompt (a Stable Diffusion model)";
+        if (Prompts2.Count > Prompts.Count) return $"--prompt-2 pairs with --prompt by position: {Prompts2.Count} given for {Prompts.Count} --prompt";
+        if (NegativePrompts.Count > 1 && NegativePrompts.Count != Prompts.Count)
+            return $"give one --negative-prompt for every prompt, or one per --prompt ({NegativePrompts.Count} given for {Prompts.Count} --prompt)";
+        if (NegativePrompts2.Count > Math.Max(NegativePrompts.Count, 1) || (NegativePrompts2.Count > 1 && NegativePrompts2.Count != NegativePrompts.Count))
+            return $"--negative-prompt-2 pairs with --negative-prompt by position: {NegativePrompts2.Count} given for {NegativePrompts.Count} --negative-prompt";
+        if (ClipSkip < 0) return $"--clip-skip must be 0 or more (got {ClipSkip})";
+        if (!(HighNoiseFraction > 0 && HighNoiseFraction < 1)) return $"--high-noise-fraction must be in (0, 1) (got {HighNoiseFraction})";
+        if (HighNoiseFractionGiven && Refiner is null) return "--high-noise-fraction needs --refiner FOLDER";
+        if (Refiner is not null && InitImage is not null) return "--refiner continues a text-to-image run; it cannot be combined with --init-image";
+        if (Refiner is not null && !IsTextToImageFolder(Refiner)) return $"--refiner '{Refiner}' is not an SDXL refiner folder (tokenizer_2/, text_encoder_2/, unet/, vae_decoder/)";
+        if (Vae is not null && !Directory.Exists(Vae)) return $"--vae folder '{Vae}' does not exist";
+        try
+        {
+            MicroConditioning?.Validate();
+        }
+        catch (Diffusion.Sdk.Abstractions.SamplingOptionException e)
+        {
+            return Reword(e);
+        }
+        return null;
+    }
 
     /// <summary>
     /// The request's sampling options: only what the command line set overrides the model's configuration (a flag
@@ -123,6 +180,7 @@ internal sealed record GenerateSettings
     {
         Sampler = Sampler,
         Steps = Steps,
+        TimestepSpacing = TimestepSpacing,
         GuidanceScale = Guidance ?? (conditional ? 3 : 1),
         GuidanceRescale = GuidanceRescale,
         UseKarrasSigmas = Karras ? true : null,
@@ -172,6 +230,16 @@ internal sealed record GenerateSettings
     private static string CommandLineName(string option) => option switch
     {
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Steps) => "--steps",
+        nameof(Diffusion.Sdk.StableDiffusion.MicroConditioning.OriginalSize) => "--original-size",
+        nameof(Diffusion.Sdk.StableDiffusion.MicroConditioning.TargetSize) => "--target-size",
+        nameof(Diffusion.Sdk.StableDiffusion.MicroConditioning.CropsCoordsTopLeft) => "--crops-coords",
+        nameof(Diffusion.Sdk.StableDiffusion.MicroConditioning.NegativeOriginalSize) => "--negative-original-size",
+        nameof(Diffusion.Sdk.StableDiffusion.MicroConditioning.NegativeTargetSize) => "--negative-target-size",
+        nameof(Diffusion.Sdk.StableDiffusion.MicroConditioning.NegativeCropsCoordsTopLeft) => "--negative-crops-coords",
+        nameof(Diffusion.Sdk.StableDiffusion.MicroConditioning.AestheticScore) => "--aesthetic-score",
+        nameof(Diffusion.Sdk.StableDiffusion.MicroConditioning.NegativeAestheticScore) => "--negative-aesthetic-score",
+        nameof(Diffusion.Sdk.StableDiffusion.StableDiffusionRequest.ClipSkip) => "--clip-skip",
+        nameof(Diffusion.Sdk.StableDiffusion.StableDiffusionRequest.HighNoiseFraction) => "--high-noise-fraction",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.GuidanceScale) => "--guidance",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.GuidanceRescale) => "--guidance-rescale",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Temperature) => "--temperature",

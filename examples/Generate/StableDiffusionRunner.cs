@@ -24,6 +24,8 @@ internal static class StableDiffusionRunner
         {
             o.Onnx = settings.ModelOptions();
             o.Loras = settings.Loras.Select(l => LoraArgument.Parse(l)!).ToList();
+            o.VaeFolder = settings.Vae;
+            o.RefinerFolder = settings.Refiner;
         });
         if (settings.PluginsDirectory is { } plugins) diffusion.AddPluginsFrom(plugins);
         await using var provider = services.BuildServiceProvider();
@@ -44,7 +46,16 @@ internal static class StableDiffusionRunner
         var request = new StableDiffusionRequest
         {
             Prompt = settings.Prompt!,
-            NegativePrompt = settings.NegativePrompt,
+            Prompts = settings.Prompts.Count > 1 ? settings.Prompts : null,
+            Prompt2 = settings.Prompts.Count == 1 ? settings.Prompts2.FirstOrDefault() : null,
+            Prompts2 = settings.Prompts.Count > 1 && settings.Prompts2.Count > 0 ? Paired(settings.Prompts2, settings.Prompts.Count) : null,
+            NegativePrompt = settings.NegativePrompts.Count == 1 ? settings.NegativePrompt : null,
+            NegativePrompts = settings.NegativePrompts.Count > 1 ? settings.NegativePrompts : null,
+            NegativePrompt2 = settings.NegativePrompts.Count <= 1 ? settings.NegativePrompts2.FirstOrDefault() : null,
+            NegativePrompts2 = settings.NegativePrompts.Count > 1 && settings.NegativePrompts2.Count > 0 ? Paired(settings.NegativePrompts2, settings.NegativePrompts.Count) : null,
+            ClipSkip = settings.ClipSkip,
+            MicroConditioning = settings.MicroConditioning,
+            HighNoiseFraction = settings.Refiner is null ? null : settings.HighNoiseFraction,
             PromptSyntax = settings.PromptSyntax ?? PromptSyntax.Plain,
             PromptMaxWindows = settings.PromptMaxWindows ?? LongPromptEncoder.DefaultMaxWindows,
             Width = settings.Width,
@@ -83,6 +94,10 @@ internal static class StableDiffusionRunner
                           $"{result.Timesteps.Count} steps, {result.UnetEvaluations} UNet calls, {result.Elapsed.TotalSeconds:0.0} s");
         return ExitCodes.Success;
     }
+
+    // The second texts pair with the first by position; missing ones default to the first text.
+    private static string?[] Paired(IReadOnlyList<string> seconds, int count) =>
+        Enumerable.Range(0, count).Select(i => i < seconds.Count ? seconds[i] : null).ToArray();
 
     // All or nothing: every file is encoded and staged beside its target, the image set (if any) goes in as a set,
     // and only then do the staged files move into place.

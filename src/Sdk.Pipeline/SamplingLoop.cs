@@ -22,6 +22,14 @@ public sealed class SamplingLoop
     /// <summary>The index in <see cref="ISampler.Timesteps"/> of the first step (image-to-image starts part-way).</summary>
     public int StartIndex { get; init; }
 
+    /// <summary>
+    /// The index in <see cref="ISampler.Timesteps"/> to stop before (exclusive), or null to run to the end: an
+    /// ensemble of experts' first model stops early and hands its latents to the next (SDXL's <c>denoising_end</c>).
+    /// </summary>
+    public int? EndIndex { get; init; }
+
+    private int End => Math.Min(EndIndex ?? int.MaxValue, Sampler.Timesteps.Count);
+
     /// <summary>Receives the latents after every step.</summary>
     public StepCallback? OnStep { get; init; }
 
@@ -59,7 +67,7 @@ public sealed class SamplingLoop
     public int MaxModelEvaluations { get; init; } = 10_000;
 
     /// <summary>Steps this loop runs; null for an adaptive sampler, which chooses its own.</summary>
-    public int? TotalSteps => Sampler is IAdaptiveSampler ? null : Sampler.Timesteps.Count - StartIndex;
+    public int? TotalSteps => Sampler is IAdaptiveSampler ? null : End - StartIndex;
 
     /// <summary>Steps taken by the last <see cref="Run"/> (an adaptive sampler's: accepted steps).</summary>
     public int StepsTaken { get; private set; }
@@ -92,7 +100,8 @@ public sealed class SamplingLoop
         StepsTaken = ModelEvaluations = 0;
 
         // One direction: the sampler never sees the model and the model never sees the spacing.
-        for (var k = StartIndex; k < sampler.Timesteps.Count; k++)
+        var end = End;
+        for (var k = StartIndex; k < end; k++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var step = k - StartIndex;

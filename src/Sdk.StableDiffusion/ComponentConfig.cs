@@ -18,9 +18,11 @@ internal sealed class ComponentConfig
     public string File { get; }
 
     /// <summary>The config beside a component's model, or null when there is none.</summary>
-    public static ComponentConfig? TryRead(string folder, string component)
+    public static ComponentConfig? TryRead(string folder, string component) => TryReadFile(Path.Combine(folder, component, "config.json"));
+
+    /// <summary>A JSON object file (a component's <c>config.json</c>, the folder's <c>model_index.json</c>), or null when there is none.</summary>
+    public static ComponentConfig? TryReadFile(string file)
     {
-        var file = Path.Combine(folder, component, "config.json");
         if (!System.IO.File.Exists(file)) return null;
         try
         {
@@ -55,6 +57,20 @@ internal sealed class ComponentConfig
         return d == Math.Floor(d.Value) && d is >= int.MinValue and <= int.MaxValue ? (int)d.Value
             : throw new ModelLoadException($"{File}: '{key}' = {d}; expected an integer.");
     }
+
+    public bool? Boolean(string key)
+    {
+        if (!_root.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        return v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new ModelLoadException($"{File}: '{key}' = {v.GetRawText()}; expected true or false."),
+        };
+    }
+
+    public string? String(string key) =>
+        _root.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
 
     /// <summary>The length of an array value (e.g. <c>block_out_channels</c>), or null.</summary>
     public int? ArrayLength(string key) =>

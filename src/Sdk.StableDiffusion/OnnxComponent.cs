@@ -76,22 +76,33 @@ internal sealed class OnnxComponent : IDisposable
     /// <summary>Runs the graph and returns output <paramref name="output"/> as float32 with its shape.</summary>
     /// <exception cref="ModelOutOfMemoryException">ONNX Runtime could not allocate memory.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed for another reason.</exception>
-    public (float[] Values, long[] Shape) Run(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string output)
+    public (float[] Values, long[] Shape) Run(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string output) =>
+        Run(inputNames, inputs, [output])[0];
+
+    /// <summary>Runs the graph once and returns every output of <paramref name="outputs"/>, in that order, as float32 with its shape.</summary>
+    /// <exception cref="ModelOutOfMemoryException">ONNX Runtime could not allocate memory.</exception>
+    /// <exception cref="DiffusionException">ONNX Runtime failed for another reason.</exception>
+    public (float[] Values, long[] Shape)[] Run(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, IReadOnlyList<string> outputs)
     {
         try
         {
             using var runOptions = new RunOptions();
-            using var results = _session.Run(runOptions, inputNames, inputs, [output]);
-            var value = results[0];
-            var info = value.GetTensorTypeAndShape();
-            var values = new float[info.ElementCount];
-            if (info.ElementDataType == TensorElementType.Float16)
-                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<Float16, Half>(value.GetTensorDataAsSpan<Float16>()), values);
-            else if (info.ElementDataType == TensorElementType.Float)
-                value.GetTensorDataAsSpan<float>().CopyTo(values);
-            else
-                throw new ModelLoadException($"{File}: the {Role}'s output '{output}' is {OnnxSignature.TypeName(info.ElementDataType)}; expected float32 or float16.");
-            return (values, info.Shape);
+            using var results = _session.Run(runOptions, inputNames, inputs, outputs);
+            var read = new (float[] Values, long[] Shape)[outputs.Count];
+            for (var i = 0; i < read.Length; i++)
+            {
+                var value = results[i];
+                var info = value.GetTensorTypeAndShape();
+                var values = new float[info.ElementCount];
+                if (info.ElementDataType == TensorElementType.Float16)
+                    TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<Float16, Half>(value.GetTensorDataAsSpan<Float16>()), values);
+                else if (info.ElementDataType == TensorElementType.Float)
+                    value.GetTensorDataAsSpan<float>().CopyTo(values);
+                else
+                    throw new ModelLoadException($"{File}: the {Role}'s output '{outputs[i]}' is {OnnxSignature.TypeName(info.ElementDataType)}; expected float32 or float16.");
+                read[i] = (values, info.Shape);
+            }
+            return read;
         }
         catch (OnnxRuntimeException e) when (OnnxErrors.IsOutOfMemory(e))
         {

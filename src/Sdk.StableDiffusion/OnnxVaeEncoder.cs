@@ -49,6 +49,12 @@ public sealed class OnnxVaeEncoder : IDisposable
     /// <summary>The model file.</summary>
     public string File => _component.File;
 
+    /// <summary>Whether the graph runs in float16 (its input is float16).</summary>
+    public bool IsFloat16 => _component.Inputs[_inputName].ElementDataType == Microsoft.ML.OnnxRuntime.Tensors.TensorElementType.Float16;
+
+    /// <summary><c>force_upcast</c> of the VAE's config (true for SDXL's original VAE, which overflows in float16), or null when the config does not say.</summary>
+    public bool? ForceUpcast { get; internal set; }
+
     /// <summary>The output's name.</summary>
     public string OutputName => _outputName;
 
@@ -72,6 +78,7 @@ public sealed class OnnxVaeEncoder : IDisposable
             var item = pixels.AsSpan(b * shape.ItemLength, shape.ItemLength).ToArray();
             using var input = _component.FloatInput(_inputName, item, [1, shape.Channels, shape.Height, shape.Width]);
             var (output, outShape) = _component.Run([_inputName], [input], _outputName);
+            VaeOverflowException.ThrowIfNonFinite(output, File, "VAE encoder", IsFloat16, ForceUpcast);
             if (outShape is not [1, var c, var h, var w])
                 throw new ModelLoadException($"{File}: the VAE encoder returned [{string.Join(", ", outShape)}]; expected [1, channels, height, width].");
             if (values is null)

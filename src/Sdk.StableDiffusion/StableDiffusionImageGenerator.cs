@@ -10,7 +10,8 @@ namespace Diffusion.Sdk.StableDiffusion;
 /// <see cref="ImageGenerationOptions.Count"/> (images per prompt), <see cref="ImageGenerationOptions.ImageSize"/> and
 /// the first of <see cref="ImageGenerationRequest.OriginalImages"/> (image to image) map onto a
 /// <see cref="StableDiffusionRequest"/>; <see cref="ImageGenerationOptions.AdditionalProperties"/> may carry
-/// <c>negative_prompt</c>, <c>seed</c>, <c>steps</c>, <c>guidance_scale</c>, <c>sampler</c> and <c>strength</c>,
+/// <c>negative_prompt</c>, <c>seed</c>, <c>steps</c>, <c>guidance_scale</c>, <c>guidance_rescale</c>, <c>sampler</c>,
+/// <c>strength</c> and, for SDXL, <c>prompt_2</c>, <c>negative_prompt_2</c>, <c>clip_skip</c> and <c>high_noise_fraction</c>,
 /// and <see cref="ImageGenerationOptions.RawRepresentationFactory"/> may return a whole <see cref="StableDiffusionRequest"/>
 /// to start from. The images come back as PNG <see cref="DataContent"/>. Thread-safe.
 /// </summary>
@@ -33,23 +34,28 @@ public sealed class StableDiffusionImageGenerator(StableDiffusionPipeline pipeli
         var start = options?.RawRepresentationFactory?.Invoke(this) as StableDiffusionRequest ?? new StableDiffusionRequest();
         var extra = options?.AdditionalProperties;
         var init = request.OriginalImages?.OfType<DataContent>().FirstOrDefault()?.Data.ToArray();
-        return new StableDiffusionRequest
+        // Everything of the starting request carries over (SDXL's micro-conditioning, a refiner's fraction…);
+        // the image-generation request and its options override what they name.
+        return start with
         {
             Prompt = request.Prompt ?? start.Prompt,
             Prompts = request.Prompt is null ? start.Prompts : null,
             NegativePrompt = Text(extra, "negative_prompt") ?? start.NegativePrompt,
+            Prompt2 = Text(extra, "prompt_2") ?? start.Prompt2,
+            NegativePrompt2 = Text(extra, "negative_prompt_2") ?? start.NegativePrompt2,
+            ClipSkip = (int?)Number(extra, "clip_skip") ?? start.ClipSkip,
+            HighNoiseFraction = Number(extra, "high_noise_fraction") ?? start.HighNoiseFraction,
             Width = options?.ImageSize?.Width ?? start.Width,
             Height = options?.ImageSize?.Height ?? start.Height,
             ImagesPerPrompt = options?.Count ?? start.ImagesPerPrompt,
             Seed = (ulong?)Number(extra, "seed") ?? start.Seed,
             Steps = (int?)Number(extra, "steps") ?? start.Steps,
             GuidanceScale = Number(extra, "guidance_scale") ?? start.GuidanceScale,
-            GuidanceRescale = start.GuidanceRescale,
+            GuidanceRescale = Number(extra, "guidance_rescale") ?? start.GuidanceRescale,
             Sampler = Text(extra, "sampler") ?? start.Sampler,
             Sampling = start.Sampling,
             InitImage = init ?? start.InitImage,
             Strength = Number(extra, "strength") ?? start.Strength,
-            OnStep = start.OnStep,
         };
     }
 

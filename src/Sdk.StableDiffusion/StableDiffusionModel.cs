@@ -11,8 +11,9 @@ namespace Diffusion.Sdk.StableDiffusion;
 /// A Stable Diffusion ONNX export, loaded once: the tokenizer, the text encoder, the UNet (an
 /// <see cref="OnnxDiffusionModel"/>), the VAE decoder and, when present, the VAE encoder, with the scheduler
 /// configuration and the VAE's scaling factor. Both the legacy diffusers layout and Optimum's are read
-/// (<see cref="StableDiffusionLayout"/>); every input name, element type and rank comes from the sessions.
-/// Thread-safe: share one instance between pipelines and requests.
+/// (<see cref="StableDiffusionLayout"/>); every input name, element type and rank comes from the sessions. An SDXL
+/// export (base, Turbo-style or refiner: a <c>text_encoder_2/</c>) is recognised from its files and has
+/// <see cref="Xl"/>. Thread-safe: share one instance between pipelines and requests.
 /// </summary>
 public sealed class StableDiffusionModel : IDisposable
 {
@@ -29,8 +30,9 @@ public sealed class StableDiffusionModel : IDisposable
 
     private StableDiffusionModel(string folder, StableDiffusionLayout layout, IPromptTokenizer tokenizer, SharedPart<OnnxTextEncoder> textEncoder,
         SharedPart<OnnxDiffusionModel> unet, SharedPart<OnnxVaeDecoder> vaeDecoder, SharedPart<OnnxVaeEncoder>? vaeEncoder, double scalingFactor, int vaeScaleFactor, int? defaultSampleSize,
-        int? guidanceEmbeddingDimension, LoraSetup lora)
+        int? guidanceEmbeddingDimension, LoraSetup lora, StableDiffusionXLInfo? xl = null)
     {
+        Xl = xl;
         _textEncoder = textEncoder;
         _unet = unet;
         _vaeDecoder = vaeDecoder;
@@ -44,7 +46,7 @@ public sealed class StableDiffusionModel : IDisposable
         DefaultSampleSize = defaultSampleSize;
         GuidanceEmbeddingDimension = guidanceEmbeddingDimension;
         var longPrompts = tokenizer is ClipPromptTokenizer clip ? new LongPromptConditioner(new LongPromptEncoder(clip.Tokenizer, textEncoder.Value), unet.Value) : null;
-        IConditioner text = new ClipTextConditioner(tokenizer, textEncoder.Value, longPrompts);
+        IConditioner text = xl is null ? new ClipTextConditioner(tokenizer, textEncoder.Value, longPrompts) : new SdxlTextConditioner(xl);
         Conditioner = guidanceEmbeddingDimension is { } d ? new GuidanceEmbeddingConditioner(text, d) : text;
     }
 
@@ -57,8 +59,11 @@ public sealed class StableDiffusionModel : IDisposable
     /// <summary>Which exporter wrote it.</summary>
     public StableDiffusionLayout Layout { get; }
 
-    /// <summary>The prompt tokenizer.</summary>
+    /// <summary>The prompt tokenizer (SDXL: the first encoder's, that of <c>tokenizer/</c>, or <c>tokenizer_2/</c> for a refiner).</summary>
     public IPromptTokenizer Tokenizer { get; }
+
+    /// <summary>The SDXL parts (second text encoder, added UNet inputs, pipeline settings), or null for SD 1.x/2.x.</summary>
+    public StableDiffusionXLInfo? Xl { get; }
 
     /// <summary>The text encoder.</summary>
     public OnnxTextEncoder TextEncoder => _textEncoder.Value;
@@ -114,15 +119,17 @@ public sealed class StableDiffusionModel : IDisposable
         var root = Path.GetFullPath(folder);
         if (!Directory.Exists(root))
             throw new ModelLoadException($"'{root}' is not a folder. Point the SDK at a Stable Diffusion ONNX export: a folder with model_index.json, tokenizer/, text_encoder/, unet/, vae_decoder/ and scheduler/.");
-        var missing = new[] { "text_encoder/model.onnx", "unet/model.onnx", "vae_decoder/model.onnx" }
-            .Where(p => !File.Exists(Path.Combine(root, p))).ToList();
-        if (options.Tokenizer is null && !Directory.Exists(Path.Combine(root, "tokenizer"))) missing.Add("tokenizer/");
+        var isXl = SdxlFolder.IsXl(root);
+        var vae = VaeFiles.Find(root, options.VaeFolder);
+        var missing = new[] { isXl ? null : "text_encoder/model.onnx", "unet/model.onnx", options.VaeFolder is null ? "vae_decoder/model.onnx" : null }
+            .Where(p => p is not null && !File.Exists(Path.Combine(root, p))).Select(p => p!).ToList();
+        if (!isXl && options.Tokenizer is null && !Directory.Exists(Path.Combine(root, "tokenizer"))) missing.Add("tokenizer/");
         if (missing.Count > 0)
             throw new ModelLoadException($"'{root}' is not a complete Stable Diffusion ONNX export: {string.Join(", ", missing)} {(missing.Count == 1 ? "is" : "are")} missing. " +
                 "Export one with diffusers' convert_stable_diffusion_checkpoint_to_onnx.py or `optimum-cli export onnx`.");
 
         // Optimum writes a config.json into every component folder; the legacy converter writes none.
-        var vaeConfig = ComponentConfig.TryRead(root, "vae_decoder") ?? ComponentConfig.TryRead(root, "vae_encoder") ?? ComponentConfig.TryRead(root, "vae");
+        var vaeConfig = vae.Config;
         var unetConfig = ComponentConfig.TryRead(root, "unet");
         var layout = vaeConfig is not null || unetConfig is not null || File.Exists(Path.Combine(root, "text_encoder", "config.json"))
             ? StableDiffusionLayout.Optimum : StableDiffusionLayout.LegacyDiffusers;
@@ -133,33 +140,49 @@ public sealed class StableDiffusionModel : IDisposable
         var blocks = vaeConfig?.ArrayLength("block_out_channels");
         var vaeScale = blocks is > 0 ? 1 << (blocks.Value - 1) : 8;
 
-        var tokenizer = options.Tokenizer ?? DefaultTokenizer(Path.Combine(root, "tokenizer"));
+        if (isXl && options.Loras is { Count: > 0 })
+            throw new ModelLoadException($"'{root}' is an SDXL export; LoRA adapters are supported for SD 1.x/2.x exports only so far (SDXL's second text encoder is not mapped). Load it without StableDiffusionOptions.Loras / --lora.");
         // Adapters are read, checked and mapped onto the exports' weights before any session opens.
         var lora = PlanLoras(root, options.Loras, logger);
         var parts = new List<IDisposable>();
         try
         {
-            var textEncoder = OpenTextEncoder(root, lora, options.Onnx, logger);
-            parts.Add(textEncoder);
+            IPromptTokenizer tokenizer;
+            OnnxTextEncoder textEncoder;
+            SdxlTextEncoders? xlEncoders = null;
+            if (isXl)
+            {
+                // SDXL: text_encoder (when present) and text_encoder_2, each with its tokenizer; the first is TextEncoder.
+                xlEncoders = SdxlFolder.LoadTextEncoders(root, options.Onnx, logger, options.Tokenizer, parts);
+                (_, tokenizer, textEncoder) = xlEncoders.Pairs[0];
+            }
+            else
+            {
+                tokenizer = options.Tokenizer ?? DefaultTokenizer(Path.Combine(root, "tokenizer"));
+                textEncoder = OpenTextEncoder(root, lora, options.Onnx, logger);
+                parts.Add(textEncoder);
+            }
             var unet = OpenUnet(root, lora, options.Onnx, logger);
             parts.Add(unet);
             if (unet.Info.EncoderHiddenStatesLength is null)
                 throw new ModelLoadException($"{unet.ModelPath} takes no encoder hidden states, so it is not a text-to-image UNet.");
-            var vaeDecoder = new OnnxVaeDecoder(OnnxComponent.Open(Path.Combine(root, "vae_decoder", "model.onnx"), "VAE decoder", options.Onnx, logger));
+            var xl = xlEncoders is null ? null : SdxlUnetInputs.Read(root, unet, xlEncoders);
+            var forceUpcast = vaeConfig?.Boolean("force_upcast");
+            var vaeDecoder = new OnnxVaeDecoder(OnnxComponent.Open(vae.Decoder, "VAE decoder", options.Onnx, logger)) { ForceUpcast = forceUpcast };
             parts.Add(vaeDecoder);
             OnnxVaeEncoder? vaeEncoder = null;
-            var encoderFile = Path.Combine(root, "vae_encoder", "model.onnx");
-            if (File.Exists(encoderFile))
+            if (vae.Encoder is { } encoderFile)
             {
-                vaeEncoder = new OnnxVaeEncoder(OnnxComponent.Open(encoderFile, "VAE encoder", options.Onnx, logger));
+                vaeEncoder = new OnnxVaeEncoder(OnnxComponent.Open(encoderFile, "VAE encoder", options.Onnx, logger)) { ForceUpcast = forceUpcast };
                 parts.Add(vaeEncoder);
             }
             var sampleSize = unet.Info.Height ?? unetConfig?.Integer("sample_size");
             var embedding = GuidanceEmbeddingWidth(unet, unetConfig);
-            logger.LogInformation("Loaded Stable Diffusion ({Layout} layout) from {Folder}: text encoder {Ids}, scaling factor {Scaling}, VAE factor {Factor}{Encoder}.",
-                layout, root, textEncoder.InputDescription, scaling, vaeScale, vaeEncoder is null ? ", no VAE encoder" : $", VAE encoder output '{vaeEncoder.OutputName}'");
+            logger.LogInformation("Loaded Stable Diffusion{Xl} ({Layout} layout) from {Folder}: text encoder {Ids}, scaling factor {Scaling}, VAE factor {Factor}{Encoder}.",
+                xl is null ? "" : xl.RequiresAestheticsScore ? " XL refiner" : " XL", layout, root, textEncoder.InputDescription, scaling, vaeScale,
+                vaeEncoder is null ? ", no VAE encoder" : $", VAE encoder output '{vaeEncoder.OutputName}'");
             return new StableDiffusionModel(root, layout, tokenizer, new(textEncoder), new(unet), new(vaeDecoder), vaeEncoder is null ? null : new(vaeEncoder),
-                scaling, vaeScale, sampleSize, embedding, Setup(lora, options.Onnx, logger));
+                scaling, vaeScale, sampleSize, embedding, Setup(lora, options.Onnx, logger), xl);
         }
         catch
         {
@@ -187,6 +210,8 @@ public sealed class StableDiffusionModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(loras);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Xl is not null)
+            throw new ModelLoadException($"'{Folder}' is an SDXL export; LoRA adapters are supported for SD 1.x/2.x exports only so far.");
         var plan = PlanLoras(Folder, [.. loras], _lora.Logger);
         var setup = Setup(plan, _lora.Onnx, _lora.Logger);
         SharedPart<OnnxTextEncoder>? textEncoder = null;
@@ -222,6 +247,9 @@ public sealed class StableDiffusionModel : IDisposable
         _unet.Release();
         _vaeDecoder.Release();
         _vaeEncoder?.Release();
+        // SDXL's encoders after the first (which _textEncoder holds).
+        if (Xl is not null)
+            foreach (var pair in Xl.TextEncoders.Pairs.Skip(1)) pair.Encoder.Dispose();
     }
 
     // The timestep_cond input's width: fixed in the session, else unet/config.json's time_cond_proj_dim.

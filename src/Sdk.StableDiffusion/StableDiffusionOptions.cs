@@ -24,6 +24,20 @@ public sealed class StableDiffusionOptions
     /// </summary>
     public IList<LoraAdapter> Loras { get; set; } = [];
 
+    /// <summary>
+    /// A folder to take the VAE from instead of the model's own: an export folder with <c>vae_decoder/</c> (and
+    /// <c>vae_encoder/</c>), or a VAE folder with <c>model.onnx</c> (the decoder) beside its <c>config.json</c>. Its
+    /// config's <c>scaling_factor</c> and <c>force_upcast</c> apply. Use it for a float32 or fp16-fix VAE when the
+    /// model's float16 VAE overflows (<see cref="VaeOverflowException"/>).
+    /// </summary>
+    public string? VaeFolder { get; set; }
+
+    /// <summary>
+    /// An SDXL refiner's folder for base → refiner runs (<see cref="StableDiffusionRequest.HighNoiseFraction"/>): loaded
+    /// with the same settings (and <see cref="VaeFolder"/>) as <see cref="StableDiffusionPipeline.Refiner"/>. Null: none.
+    /// </summary>
+    public string? RefinerFolder { get; set; }
+
     /// <summary>The tokenizer; null: the CLIP tokenizer of the folder's <c>tokenizer/</c>. Not bindable from configuration.</summary>
     public IPromptTokenizer? Tokenizer { get; set; }
 }

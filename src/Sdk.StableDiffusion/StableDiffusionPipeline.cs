@@ -24,6 +24,18 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
     /// <summary>The model this pipeline runs.</summary>
     public StableDiffusionModel Model { get; } = model ?? throw new ArgumentNullException(nameof(model));
 
+    /// <summary>
+    /// An SDXL refiner for base → refiner runs (<see cref="StableDiffusionRequest.HighNoiseFraction"/>): this
+    /// pipeline's model runs the high-noise timesteps, the refiner the rest, from the same generator. Null: none.
+    /// </summary>
+    public StableDiffusionModel? Refiner { get; init; }
+
+    private StableDiffusionPipeline? _refinerPipeline;
+
+    /// <summary>The refiner's pipeline: the same stages and samplers over <see cref="Refiner"/>.</summary>
+    internal StableDiffusionPipeline RefinerPipeline => _refinerPipeline ??= new StableDiffusionPipeline(
+        Refiner ?? throw new InvalidOperationException("The pipeline has no refiner."), _samplers, _logger as ILogger<StableDiffusionPipeline>);
+
     /// <summary>Generates one batch: every prompt × <see cref="StableDiffusionRequest.ImagesPerPrompt"/>.</summary>
     /// <param name="request">What to generate.</param>
     /// <param name="progress">Receives the step count, timestep and elapsed time after every step.</param>
@@ -35,19 +47,41 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
     /// <exception cref="ModelOutOfMemoryException">The UNet ran out of memory even for half the batch.</exception>
     public Task<StableDiffusionResult> GenerateAsync(StableDiffusionRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.HighNoiseFraction is not null)
+        {
+            var experts = BaseRefinerRun.Prepare(this, request); // both stages are checked before any work starts
+            return Task.Run(() => experts.Run(progress, cancellationToken), cancellationToken);
+        }
         var plan = Prepare(request); // bad requests fail here, before any work starts
         return Task.Run(() => Run(plan, progress, cancellationToken), cancellationToken);
     }
 
     /// <summary>Generates one batch on the calling thread.</summary>
     /// <inheritdoc cref="GenerateAsync" path="/param"/>
-    public StableDiffusionResult Generate(StableDiffusionRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        Run(Prepare(request), progress, cancellationToken);
+    public StableDiffusionResult Generate(StableDiffusionRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return request.HighNoiseFraction is not null
+            ? BaseRefinerRun.Prepare(this, request).Run(progress, cancellationToken)
+            : Run(Prepare(request), progress, cancellationToken);
+    }
 
-    private sealed record Plan(StableDiffusionRequest Request, string[] Prompts, ISampler Sampler, SamplingOptions Options, TensorShape LatentShape,
-        bool Guided, byte[]? InitRgb, int StartIndex, ConditioningContext Conditioning);
+    /// <summary>A checked request, ready to run.</summary>
+    internal sealed record Plan(StableDiffusionRequest Request, string[] Prompts, ISampler Sampler, SamplingOptions Options, TensorShape LatentShape,
+        bool Guided, byte[]? InitRgb, int StartIndex, ConditioningContext Conditioning)
+    {
+        /// <summary>The timestep index to stop before (<c>denoising_end</c>), or null for the whole schedule.</summary>
+        public int? EndIndex { get; init; }
 
-    private Plan Prepare(StableDiffusionRequest request)
+        /// <summary>Where the run's steps are counted from in progress reports (a refiner stage continues the base's count).</summary>
+        public int StepOffset { get; init; }
+
+        /// <summary>The step total progress reports, or null for this run's own.</summary>
+        public int? ReportedTotalSteps { get; init; }
+    }
+
+    internal Plan Prepare(StableDiffusionRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         var prompts = request.Prompts?.ToArray() ?? [request.Prompt];
@@ -55,6 +89,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             throw new ArgumentException("Give a prompt (Prompt, or a non-empty Prompts list without nulls); the empty string is a valid prompt.", nameof(request));
         if (request.ImagesPerPrompt < 1)
             throw new ArgumentException($"ImagesPerPrompt must be at least 1 (got {request.ImagesPerPrompt}).", nameof(request));
+        SdxlRequestCheck.Validate(Model, request, prompts.Length);
 
         // Size: the request's, else the start image's, else the UNet's sample size × the VAE factor.
         byte[]? rgb = null;
@@ -91,36 +126,59 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         var sampler = _samplers.Create(options, Model.SchedulerConfig);
         sampler.SetTimesteps(options.Steps);
 
+        if (request.InitLatents is { } initLatents && initLatents.Length != latent.Length && initLatents.Length != latent.ItemLength)
+            throw new SamplingOptionException(nameof(request.InitLatents), $"{initLatents.Length} values",
+                $"latents of the request's shape {latent} ({latent.Length} values) or of one item ({latent.ItemLength}, repeated for the batch)");
+        var imageToImage = rgb is not null || request.InitLatents is not null;
         // A guidance-distilled (LCM) UNet: the reference's LCM image-to-image pipeline gives the strength to a consistency
         // sampler's schedule itself; every other start is part-way into the full schedule.
         var distilled = Model.GuidanceEmbeddingDimension is not null;
         var startIndex = 0;
-        if (rgb is not null && distilled && SamplerDecorator.Unwrap(sampler) is IStrengthScheduledSampler consistency)
+        if (request.DenoisingStart is { } start)
+        {
+            // The refiner of an ensemble of experts: the timesteps below the cutoff, whatever the strength.
+            SdxlRequestCheck.SplitAllowed(sampler, nameof(request.DenoisingStart));
+            startIndex = DenoisingSplit.StartIndex(sampler.Timesteps, sampler.Order, start, sampler.Config.NumTrainTimesteps);
+            sampler.SetBeginIndex(startIndex);
+        }
+        else if (imageToImage && distilled && SamplerDecorator.Unwrap(sampler) is IStrengthScheduledSampler consistency)
+        {
             consistency.SetTimesteps(options.Steps, request.Strength);
-        else if (rgb is not null)
-            startIndex = ImageToImageStart.Apply(sampler, options.Steps, request.Strength, nameof(request.InitImage));
+        }
+        else if (imageToImage)
+        {
+            startIndex = ImageToImageStart.Apply(sampler, options.Steps, request.Strength, rgb is null ? nameof(request.InitLatents) : nameof(request.InitImage));
+        }
+        int? endIndex = null;
+        if (request.DenoisingEnd is { } end)
+        {
+            SdxlRequestCheck.SplitAllowed(sampler, nameof(request.DenoisingEnd));
+            endIndex = DenoisingSplit.EndIndex(sampler.Timesteps, startIndex, end, sampler.Config.NumTrainTimesteps);
+        }
         // As the reference: guidance runs only for a weight above 1, and never for a UNet that takes the guidance scale
         // as an embedding (it is conditioned on it instead).
         var guided = request.GuidanceScale > 1 && !distilled;
         // The conditioning stage checks the prompts (their syntax, what the UNet takes) before any work starts.
         var conditioning = new ConditioningContext(request, prompts, request.ImagesPerPrompt, guided, width, height);
         Model.Conditioner.Check(conditioning);
-        return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex, conditioning);
+        return new Plan(request, prompts, sampler, options, latent, guided, rgb, startIndex, conditioning) { EndIndex = endIndex };
     }
 
-    // The stages, in the reference's order: conditioning, latents, loop, decoding.
-    private StableDiffusionResult Run(Plan plan, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken)
+    // The stages, in the reference's order: conditioning, latents, loop, decoding. A refiner stage continues the
+    // base's generator (noise) and clock.
+    internal StableDiffusionResult Run(Plan plan, IProgress<GenerationProgress>? progress, CancellationToken cancellationToken,
+        TorchGaussianNoise? noise = null, Stopwatch? clock = null)
     {
         var (request, _, sampler, options, shape, guided, rgb, startIndex, context) = plan;
-        var clock = Stopwatch.StartNew();
-        var noise = new TorchGaussianNoise(request.Seed);
+        clock ??= Stopwatch.StartNew();
+        noise ??= new TorchGaussianNoise(request.Seed);
 
         // 1. Conditioning, once for the run, the unconditional rows of guidance included.
         var conditioning = Model.Conditioner.Build(context, cancellationToken);
 
         // 2. The latents entering the loop.
         cancellationToken.ThrowIfCancellationRequested();
-        var x = rgb is null ? StartLatents.Noise(sampler, shape, noise) : StartLatents.NoisedImage(Model, rgb, sampler, shape, startIndex, noise);
+        var x = RequestStartLatents.Prepare(Model, request, rgb, sampler, shape, startIndex, noise);
         var initial = x.ToArray();
 
         // 3. The UNet: guided, retrying with half the batch once if memory runs out.
@@ -132,12 +190,12 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         // 4. The loop, shared with the SDK's other pipelines.
         x = new SamplingLoop
         {
-            Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex, Conditioning = conditioning,
-            OnStep = request.OnStep, Progress = progress, Clock = clock,
+            Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex, EndIndex = plan.EndIndex, Conditioning = conditioning,
+            OnStep = request.OnStep, Progress = progress, Clock = clock, StepOffset = plan.StepOffset, ReportedTotalSteps = plan.ReportedTotalSteps,
         }.Run(x, shape, noise, default, default, cancellationToken);
 
-        // 5. Decoding; the PNG files are encoded on demand.
-        var (images, imageShape) = VaeDecoding.Decode(Model, x, shape, cancellationToken);
+        // 5. Decoding (unless only the latents are wanted); the PNG files are encoded on demand.
+        var (images, imageShape) = request.LatentsOnly ? ([], default(TensorShape)) : VaeDecoding.Decode(Model, x, shape, cancellationToken);
 
         return new StableDiffusionResult
         {
@@ -147,7 +205,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             InitialLatents = initial,
             LatentShape = shape,
             SamplerName = sampler.Name,
-            Timesteps = sampler.Timesteps.Skip(startIndex).ToArray(),
+            Timesteps = sampler.Timesteps.Take(plan.EndIndex ?? sampler.Timesteps.Count).Skip(startIndex).ToArray(),
             UnetEvaluations = halving.Evaluations,
             Elapsed = clock.Elapsed,
             Conditioning = conditioning,

@@ -5,7 +5,7 @@ using Diffusion.Sdk.Pipeline;
 namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>What to generate with <see cref="StableDiffusionPipeline"/>: text to image, or image to image when <see cref="InitImage"/> is set.</summary>
-public sealed class StableDiffusionRequest
+public sealed record StableDiffusionRequest
 {
     /// <summary>The prompt. For a batch of different prompts use <see cref="Prompts"/>.</summary>
     public string Prompt { get; init; } = "";
@@ -13,7 +13,11 @@ public sealed class StableDiffusionRequest
     /// <summary>Several prompts, one batch item each (times <see cref="ImagesPerPrompt"/>); overrides <see cref="Prompt"/>.</summary>
     public IReadOnlyList<string>? Prompts { get; init; }
 
-    /// <summary>What to steer away from under guidance; null: the empty prompt, as the reference does. Used for every prompt.</summary>
+    /// <summary>
+    /// What to steer away from under guidance, for every prompt; null: none — SD 1.x/2.x encode the empty prompt, an
+    /// SDXL model whose <c>force_zeros_for_empty_prompt</c> is true uses zero embeddings, as the reference does (an
+    /// explicit "" is encoded).
+    /// </summary>
     public string? NegativePrompt { get; init; }
 
     /// <summary>
@@ -29,6 +33,55 @@ public sealed class StableDiffusionRequest
     /// the windows the longer one needs. Unused with <see cref="PromptSyntax.Plain"/>.
     /// </summary>
     public int PromptMaxWindows { get; init; } = LongPromptEncoder.DefaultMaxWindows;
+
+    /// <summary>SDXL: the text for the second text encoder (<c>prompt_2</c>); null or empty: <see cref="Prompt"/>, as the reference's <c>prompt_2 or prompt</c>.</summary>
+    public string? Prompt2 { get; init; }
+
+    /// <summary>SDXL: each of <see cref="Prompts"/>' second text, paired by position (null entries: the prompt itself); overrides <see cref="Prompt2"/>.</summary>
+    public IReadOnlyList<string?>? Prompts2 { get; init; }
+
+    /// <summary>One negative prompt per entry of <see cref="Prompts"/>, paired by position; overrides <see cref="NegativePrompt"/>.</summary>
+    public IReadOnlyList<string>? NegativePrompts { get; init; }
+
+    /// <summary>SDXL: each negative prompt's second text, paired by position with <see cref="NegativePrompts"/> (null entries: the negative prompt); overrides <see cref="NegativePrompt2"/>.</summary>
+    public IReadOnlyList<string?>? NegativePrompts2 { get; init; }
+
+    /// <summary>SDXL: the negative text for the second text encoder (<c>negative_prompt_2</c>); null or empty: <see cref="NegativePrompt"/>.</summary>
+    public string? NegativePrompt2 { get; init; }
+
+    /// <summary>
+    /// SDXL: layers to skip at the end of each text encoder (<c>clip_skip</c>): the prompt uses
+    /// <c>hidden_states[-(ClipSkip + 2)]</c>. As in the reference, the negative prompt always uses <c>hidden_states[-2]</c>.
+    /// </summary>
+    public int ClipSkip { get; init; }
+
+    /// <summary>SDXL: the micro-conditioning (sizes, crop, aesthetic scores); null: the reference's defaults.</summary>
+    public MicroConditioning? MicroConditioning { get; init; }
+
+    /// <summary>
+    /// SDXL base of an ensemble of experts (<c>denoising_end</c>, in (0, 1)): stop after the timesteps at or above
+    /// <c>round(N − d·N)</c>, to hand the latents to a refiner. Usually with <see cref="LatentsOnly"/>.
+    /// </summary>
+    public double? DenoisingEnd { get; init; }
+
+    /// <summary>
+    /// SDXL refiner (<c>denoising_start</c>, in (0, 1)): image to image from <see cref="InitLatents"/> (used as they
+    /// are, no noise added), over the timesteps below <c>round(N − d·N)</c>; <see cref="Strength"/> is not used.
+    /// </summary>
+    public double? DenoisingStart { get; init; }
+
+    /// <summary>Image to image from latents instead of a picture (NCHW, the request's latent shape, already scaled): a base model's output for a refiner.</summary>
+    public float[]? InitLatents { get; init; }
+
+    /// <summary>Return the final latents without decoding them (the reference's <c>output_type="latent"</c>): the result has no images.</summary>
+    public bool LatentsOnly { get; init; }
+
+    /// <summary>
+    /// Base → refiner in one call, for a pipeline that has a <c>StableDiffusionPipeline.Refiner</c>: the base
+    /// runs with <c>denoising_end</c> = this fraction, the refiner continues with <c>denoising_start</c> = it, from the
+    /// same generator (0.8 is the reference's example). Null: the base alone.
+    /// </summary>
+    public double? HighNoiseFraction { get; init; }
 
     /// <summary>Image width in pixels, a multiple of the VAE factor (8); null: the UNet's sample size × 8 (512 when unknown), or the start image's.</summary>
     public int? Width { get; init; }

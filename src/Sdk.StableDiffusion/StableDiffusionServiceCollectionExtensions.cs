@@ -15,8 +15,9 @@ public static class StableDiffusionServiceCollectionExtensions
 {
     /// <summary>
     /// The sampling host, the Stable Diffusion folder at <paramref name="folder"/> as a singleton
-    /// <see cref="StableDiffusionModel"/> (its sessions loaded once, on first use, and disposed with the container), the
-    /// thread-safe <see cref="StableDiffusionPipeline"/>, and <see cref="IImageGenerator"/> (Microsoft.Extensions.AI)
+    /// <see cref="StableDiffusionModel"/> (its sessions loaded once, on first use, and disposed with the container; SD
+    /// 1.x/2.x or SDXL, recognised from the files; an SDXL refiner from <see cref="StableDiffusionOptions.RefinerFolder"/>),
+    /// the thread-safe <see cref="StableDiffusionPipeline"/>, and <see cref="IImageGenerator"/> (Microsoft.Extensions.AI)
     /// over it. Samplers are the app's choice: <c>services.AddBuiltInSamplers().AddStableDiffusion("models/sd15")</c>
     /// (package Diffusion.Sdk.Samplers) registers every built-in one, so the export's own scheduler class resolves.
     /// </summary>
@@ -42,8 +43,19 @@ public static class StableDiffusionServiceCollectionExtensions
         builder.Services.TryAddSingleton(provider => StableDiffusionModel.Load(folder,
             provider.GetRequiredService<IOptions<StableDiffusionOptions>>().Value,
             provider.GetService<ILoggerFactory>()?.CreateLogger<StableDiffusionModel>()));
+        // The refiner (StableDiffusionOptions.RefinerFolder) is its own model, held and disposed by the container.
+        builder.Services.TryAddSingleton(provider =>
+        {
+            var o = provider.GetRequiredService<IOptions<StableDiffusionOptions>>().Value;
+            return new StableDiffusionRefinerModel(o.RefinerFolder is null ? null
+                : StableDiffusionModel.Load(o.RefinerFolder, new StableDiffusionOptions { Onnx = o.Onnx, VaeFolder = o.VaeFolder },
+                    provider.GetService<ILoggerFactory>()?.CreateLogger<StableDiffusionModel>()));
+        });
         builder.Services.TryAddSingleton(provider => new StableDiffusionPipeline(provider.GetRequiredService<StableDiffusionModel>(),
-            provider.GetRequiredService<ISamplerFactory>(), provider.GetService<ILogger<StableDiffusionPipeline>>()));
+            provider.GetRequiredService<ISamplerFactory>(), provider.GetService<ILogger<StableDiffusionPipeline>>())
+        {
+            Refiner = provider.GetRequiredService<StableDiffusionRefinerModel>().Model,
+        });
         builder.Services.TryAddSingleton<IImageGenerator>(provider => new StableDiffusionImageGenerator(provider.GetRequiredService<StableDiffusionPipeline>()));
         return builder;
     }

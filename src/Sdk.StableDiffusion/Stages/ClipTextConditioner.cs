@@ -44,8 +44,8 @@ public sealed class ClipTextConditioner(IPromptTokenizer tokenizer, OnnxTextEnco
         var first = rows - batch; // the conditional rows follow the unconditional ones
         if (context.Guided)
         {
-            var negative = Embed(context.Request.NegativePrompt ?? "");
-            for (var b = 0; b < batch; b++) negative.CopyTo(hidden, b * perRow);
+            var negatives = context.Request.NegativePrompts;
+            for (var b = 0; b < batch; b++) Embed(negatives?[b / context.ImagesPerPrompt] ?? context.Request.NegativePrompt ?? "").CopyTo(hidden, b * perRow);
         }
         for (var b = 0; b < batch; b++) Embed(context.Prompts[b / context.ImagesPerPrompt]).CopyTo(hidden, (first + b) * perRow);
         return new ModelConditioning(rows, context.Guided, encoderHiddenStates: hidden);

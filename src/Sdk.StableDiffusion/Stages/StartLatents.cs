@@ -61,11 +61,17 @@ internal static class StartLatents
         var latent = Encode(model, rgb, one, noise);
         var original = new float[shape.Length];
         for (var b = 0; b < shape.Batch; b++) latent.CopyTo(original, b * one.Length);
+        return Noised(original, sampler, shape, startIndex, noise);
+    }
+
+    /// <summary><c>add_noise</c> of <paramref name="latents"/> (the whole batch) to the timestep at <paramref name="startIndex"/>, with the next draw.</summary>
+    public static float[] Noised(float[] latents, ISampler sampler, TensorShape shape, int startIndex, INoiseSource noise)
+    {
         var eps = new float[shape.Length];
         noise.NextGaussian(eps);
         var x = new float[shape.Length];
         var start = Enumerable.Repeat(sampler.Timesteps[startIndex], shape.Batch).ToArray();
-        sampler.AddNoise(original, eps, start, x);
+        sampler.AddNoise(latents, eps, start, x);
         return x;
     }
 }

@@ -1,0 +1,48 @@
+using Diffusion.Sdk.Abstractions;
+
+namespace Diffusion.Sdk.StableDiffusion;
+
+/// <summary>
+/// A VAE returned NaN or infinity. SDXL's original VAE overflows in float16 (its config says <c>force_upcast: true</c>,
+/// which diffusers answers by running it in float32): an ONNX export in float16 decodes black or NaN images. Use a
+/// float32 export of the VAE, or an "fp16-fix" VAE, from another folder (<see cref="StableDiffusionOptions.VaeFolder"/>,
+/// <c>--vae FOLDER</c>).
+/// </summary>
+public sealed class VaeOverflowException : DiffusionException
+{
+    internal VaeOverflowException(string file, string part, bool float16, bool? forceUpcast, int index, float value)
+        : base($"The {part} {file} returned {Describe(value)} (element {index}){(float16 ? " running in float16" : "")}. " +
+               (float16
+                   ? $"{(forceUpcast == true ? "Its config says force_upcast: true: this VAE overflows in float16, as SDXL's original VAE does. " : "The VAE probably overflows in float16, as SDXL's original VAE does. ")}" +
+                     "Use a float32 export of the VAE, or an fp16-fix VAE (e.g. madebyollin/sdxl-vae-fp16-fix exported to ONNX), with StableDiffusionOptions.VaeFolder or --vae FOLDER."
+                   : "The latents may have diverged (check them with OnStep or --stats), or the VAE does not belong to this UNet; a VAE from another folder can be used with StableDiffusionOptions.VaeFolder or --vae FOLDER."))
+    {
+        File = file;
+        IsFloat16 = float16;
+        Index = index;
+        Value = value;
+    }
+
+    /// <summary>The VAE's model file.</summary>
+    public string File { get; }
+
+    /// <summary>Whether the VAE runs in float16.</summary>
+    public bool IsFloat16 { get; }
+
+    /// <summary>The first non-finite element of the output.</summary>
+    public int Index { get; }
+
+    /// <summary>Its value (NaN or ±infinity).</summary>
+    public float Value { get; }
+
+    private static string Describe(float value) => float.IsNaN(value) ? "NaN" : value > 0 ? "infinity" : "−infinity";
+
+    /// <summary>Throws when <paramref name="values"/> holds a NaN or infinity.</summary>
+    internal static void ThrowIfNonFinite(ReadOnlySpan<float> values, string file, string part, bool float16, bool? forceUpcast)
+    {
+        // The sum of magnitudes is finite when every value is: one vectorised pass in the common case, a scan otherwise.
+        if (float.IsFinite(System.Numerics.Tensors.TensorPrimitives.SumOfMagnitudes(values))) return;
+        for (var i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i])) throw new VaeOverflowException(file, part, float16, forceUpcast, i, values[i]);
+    }
+}
