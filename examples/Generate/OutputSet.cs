@@ -30,7 +30,7 @@ internal sealed class OutputSet
     /// <summary>Writes everything, reporting each output on standard output; returns the exit code.</summary>
     public int Write(CancellationToken cancellationToken)
     {
-        var staged = new List<(string Temp, string Target)>();
+        var staged = new List<(string Temp, string Target, string Given)>();
         try
         {
             foreach (var (path, bytes) in _files)
@@ -40,7 +40,7 @@ internal sealed class OutputSet
                 var folder = Path.GetDirectoryName(target)!;
                 Directory.CreateDirectory(folder);
                 var temp = Path.Combine(folder, $".{Guid.NewGuid():N}.tmp"); // short: any target name fits
-                staged.Add((temp, target));
+                staged.Add((temp, target, path));
                 using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write)) stream.Write(bytes());
             }
             if (_images is { } set)
@@ -48,10 +48,10 @@ internal sealed class OutputSet
                 ImageSetWriter.Write(set.Folder, set.Count, OutputPaths.ImageName, set.Encode, cancellationToken);
                 Console.WriteLine($"wrote {set.Count} image{(set.Count == 1 ? "" : "s")} to {set.Folder}");
             }
-            foreach (var (temp, target) in staged)
+            foreach (var (temp, target, given) in staged)
             {
                 System.IO.File.Move(temp, target, overwrite: true);
-                Console.WriteLine($"wrote {Path.GetRelativePath(Environment.CurrentDirectory, target)}");
+                Console.WriteLine($"wrote {given}");
             }
             return ExitCodes.Success;
         }
@@ -65,7 +65,7 @@ internal sealed class OutputSet
         }
         finally
         {
-            foreach (var (temp, _) in staged)
+            foreach (var (temp, _, _) in staged)
                 if (System.IO.File.Exists(temp)) System.IO.File.Delete(temp);
         }
     }
