@@ -78,18 +78,7 @@ public sealed class EdmDpmSolverSampler : EdmSamplerBase
         var s1 = order >= 2 ? Update.Level.VarianceExploding(SigmasAt(stepIndex - 1).Sigma) : default;
         var s2 = order >= 3 ? Update.Level.VarianceExploding(SigmasAt(stepIndex - 2).Sigma) : default;
         var k = Update.For(_algorithm, _heun, order, t, s0, s1, s2);
-        switch (order)
-        {
-            case 1:
-                Update.FirstOrder(k, input.Sample, m0, z, output.PrevSample);
-                break;
-            case 2:
-                Update.SecondOrder(k, input.Sample, m0, History(1, n), z, output.PrevSample);
-                break;
-            default:
-                Update.ThirdOrder(k, input.Sample, m0, History(1, n), History(2, n), z, output.PrevSample);
-                break;
-        }
+        Update.Apply(k, order, input.Sample, m0, order >= 2 ? History(1, n) : default, order >= 3 ? History(2, n) : default, z, output.PrevSample);
         if (_lowerOrderNums < _order) _lowerOrderNums++;
         return wantsX0;
     }

@@ -129,6 +129,27 @@ public static class DpmSolverMultistepUpdate
         };
     }
 
+    /// <summary>
+    /// The update of <paramref name="order"/> (1, 2 or 3; <paramref name="m1"/> and <paramref name="m2"/> are read only
+    /// from the orders that use them), the one dispatch every multistep sampler on this update shares.
+    /// </summary>
+    public static void Apply(in Coefficients k, int order, ReadOnlySpan<float> sample, ReadOnlySpan<float> m0, ReadOnlySpan<float> m1, ReadOnlySpan<float> m2,
+        ReadOnlySpan<float> noise, Span<float> destination)
+    {
+        switch (order)
+        {
+            case 1:
+                FirstOrder(k, sample, m0, noise, destination);
+                break;
+            case 2:
+                SecondOrder(k, sample, m0, m1, noise, destination);
+                break;
+            default:
+                ThirdOrder(k, sample, m0, m1, m2, noise, destination);
+                break;
+        }
+    }
+
     /// <summary>x_t = a·x + b₀·m₀ [+ c·z]: the first-order update (<paramref name="noise"/> empty for the ODE variants).</summary>
     public static void FirstOrder(in Coefficients k, ReadOnlySpan<float> sample, ReadOnlySpan<float> m0, ReadOnlySpan<float> noise, Span<float> destination)
     {
