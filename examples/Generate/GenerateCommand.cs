@@ -12,7 +12,7 @@ internal static class GenerateCommand
     public static readonly string DefaultModel = Path.Combine(AppContext.BaseDirectory, "models", "digits");
 
     private static readonly Option<string> Model = new("--model") { Description = "A model folder (model_index.json, scheduler/, unet/) or an .onnx file", DefaultValueFactory = _ => DefaultModel, HelpName = "PATH" };
-    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, ipndm, unipc, deis, heun, kdpm2, kdpm2-ancestral, lms, lcm, tcd, dpm-adaptive (chooses its own steps), flow-euler, flow-heun, flow-lcm (velocity models), edm-euler, edm-dpm-solver, dpm-solver-sde, ddim-inverse, dpm-solver-inverse, or a plugin's sampler (default: the model's own)", HelpName = "NAME" };
+    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, ipndm, unipc, deis, heun, kdpm2, kdpm2-ancestral, lms, lcm, tcd, dpm-adaptive (chooses its own steps), flow-euler, flow-heun, flow-lcm (velocity models), edm-euler, edm-dpm-solver, dpm-solver-sde, ddim-inverse, dpm-solver-inverse, or a plugin's sampler; --list-samplers prints what the registry holds (default: the model's own)", HelpName = "NAME" };
     private static readonly Option<string?> Ensemble = new("--ensemble") { Description = "Several samplers from the same noise, their results averaged with weights, e.g. ddim:0.5,dpm-solver:0.5 (instead of --sampler; costs the sum of their model calls)", HelpName = "NAME:W,…" };
     private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
     private static readonly Option<double?> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none; default 3 for a conditional model, 1 otherwise)", HelpName = "W" };
@@ -98,6 +98,8 @@ internal static class GenerateCommand
     private static readonly Option<string?> SampleInput = new("--sample-input") { Description = "Name of the model's sample input, when it cannot be found by name or shape", HelpName = "NAME" };
     private static readonly Option<string?> TimestepInput = new("--timestep-input") { Description = "Name of the model's timestep input, when it cannot be found by name or shape", HelpName = "NAME" };
     private static readonly Option<string?> Plugins = new("--plugins") { Description = "Load sampler plugins from this folder", HelpName = "DIR" };
+    private static readonly Option<string[]> SchedulerConfigOption = new("--scheduler-config") { Description = "Override one scheduler_config.json key for this run, e.g. prediction_type=v_prediction or timestep_spacing=trailing (JSON values as JSON, other text as a string); repeat for several. Read and checked as the model's own file; the other options are laid over it", HelpName = "KEY=VALUE", Arity = ArgumentArity.ZeroOrMore, AllowMultipleArgumentsPerToken = false };
+    private static readonly Option<bool> ListSamplers = new("--list-samplers") { Description = "List the samplers the registry holds (plugins from --plugins included): name, the reference class it answers to, the scheduler_config.json keys it reads, where it came from; then exit" };
     private static readonly Option<bool> Statistics = new("--stats") { Description = "Print min, max, mean and std of the sample and model output at every step" };
 
     private static Option<PixelSize?> Size(string name, string description) => new(name)
@@ -177,7 +179,7 @@ internal static class GenerateCommand
         foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Prompt2, NegativePrompt2, OriginalSize, CropsCoords, TargetSize, NegativeOriginalSize,
                      NegativeCropsCoords, NegativeTargetSize, AestheticScore, NegativeAestheticScore, ClipSkip, Refiner, HighNoiseFraction, Vae, Spacing, Width, Height, InitImage, Mask, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, GuidanceRescale, Label, Seed, Batch,
                      PromptSyntaxOption, PromptMaxWindows, Out, OutDir, LatentsOut, EmbeddingsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Rtol, Atol, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
-                     Plugins, Statistics })
+                     SchedulerConfigOption, Plugins, ListSamplers, Statistics })
             root.Options.Add(option);
         root.SetAction((result, cancellationToken) => Runner.RunAsync(Read(result), cancellationToken));
         return root;
@@ -253,6 +255,8 @@ internal static class GenerateCommand
         SampleInput = r.GetValue(SampleInput),
         TimestepInput = r.GetValue(TimestepInput),
         PluginsDirectory = r.GetValue(Plugins),
+        ListSamplers = r.GetValue(ListSamplers),
+        SchedulerConfig = r.GetValue(SchedulerConfigOption) ?? [],
         Statistics = r.GetValue(Statistics),
     };
 }

@@ -76,7 +76,31 @@ internal sealed record GenerateSettings
     public string? SampleInput { get; init; }
     public string? TimestepInput { get; init; }
     public string? PluginsDirectory { get; init; }
+    /// <summary>--list-samplers: print the registry and exit.</summary>
+    public bool ListSamplers { get; init; }
+    /// <summary>--scheduler-config KEY=VALUE, as given.</summary>
+    public IReadOnlyList<string> SchedulerConfig { get; init; } = [];
     public bool Statistics { get; init; }
+
+    /// <summary>The --scheduler-config overrides by key (the last one wins for a repeated key); call after <see cref="Problem"/>.</summary>
+    public Dictionary<string, string> SchedulerOverrides()
+    {
+        var overrides = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in SchedulerConfig)
+        {
+            var at = pair.IndexOf('=', StringComparison.Ordinal);
+            if (at > 0) overrides[pair[..at].Trim()] = pair[(at + 1)..];
+        }
+        return overrides;
+    }
+
+    private string? SchedulerConfigProblem()
+    {
+        foreach (var pair in SchedulerConfig)
+            if (pair.IndexOf('=', StringComparison.Ordinal) is var at && (at < 0 || string.IsNullOrWhiteSpace(pair[..at])))
+                return $"--scheduler-config must be KEY=VALUE with a scheduler_config.json key, e.g. timestep_spacing=trailing (got '{pair}')";
+        return null;
+    }
 
     /// <summary>The first problem with the arguments, as one line, or null when they are usable.</summary>
     public string? Problem()
@@ -112,6 +136,7 @@ internal sealed record GenerateSettings
         if (Batch is < 1) return $"--batch must be at least 1 (got {Batch})";
         if (Columns is < 1) return $"--columns must be at least 1 (got {Columns})";
         if (Columns > ImageCount) return $"--columns must be from 1 to --batch = {ImageCount} (got {Columns})";
+        if (SchedulerConfigProblem() is { } schedulerConfig) return schedulerConfig;
         if (SamplingProblem() is { } sampling) return sampling;
         if (Ensemble is not null && Sampler is not null) return "give either --sampler or --ensemble, not both (an ensemble names its samplers)";
         if (Ensemble is not null && Prompt is not null) return "--ensemble is for the digits and other class-label or unconditional models; text to image (--prompt) runs one sampler";
@@ -195,6 +220,7 @@ internal sealed record GenerateSettings
         OriginalInferenceSteps = OriginalInferenceSteps,
         Rtol = Rtol,
         Atol = Atol,
+        SchedulerOverrides = SchedulerOverrides(),
     };
 
     /// <summary>The parsed <c>--ensemble</c>, or null when none was given (call after <see cref="Problem"/>).</summary>

@@ -12,6 +12,7 @@ internal static class Runner
 {
     public static async Task<int> RunAsync(GenerateSettings settings, CancellationToken cancellationToken)
     {
+        if (settings.ListSamplers) return SamplerList.Print(settings.PluginsDirectory);
         if (settings.Problem() is { } problem) return Fail(problem, ExitCodes.BadArguments);
         if (settings.Prompt is not null) return await StableDiffusionRunner.RunAsync(settings, cancellationToken);
 

@@ -27,6 +27,16 @@ public sealed class SamplingOptions
     /// </summary>
     public string? Sampler { get; set; }
 
+    /// <summary>
+    /// Any <c>scheduler_config.json</c> key overridden for this request by its snake_case name, as the reference's
+    /// <c>from_config(config, **overrides)</c>: e.g. <c>prediction_type</c> = <c>v_prediction</c> or
+    /// <c>timestep_spacing</c> = <c>trailing</c>. Each value is read as JSON when it is a JSON value (a number,
+    /// <c>true</c>, <c>false</c>, <c>null</c>, an array or an object) and as a string otherwise. They go through the same
+    /// reader and checks as the file's own keys, laid over the model's file; the typed options of this class are laid
+    /// over them. A key the chosen sampler does not read is logged as a warning naming it.
+    /// </summary>
+    public IDictionary<string, string> SchedulerOverrides { get; set; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
     /// <summary>Sampling steps (the reference's <c>num_inference_steps</c>).</summary>
     public int Steps { get; set; } = DefaultSteps;
 
@@ -120,11 +130,18 @@ public sealed class SamplingOptions
         Add(AlgorithmType is not null, "algorithm_type", nameof(AlgorithmType));
         Add(SolverType is not null, "solver_type", nameof(SolverType));
         Add(TimestepSpacing is not null, "timestep_spacing", nameof(TimestepSpacing));
+        foreach (var key in SchedulerOverrides.Keys)
+            if (!keys.Exists(k => k.Item1 == key)) keys.Add((key, $"{nameof(SchedulerOverrides)}[{key}]"));
         return keys;
     }
 
     /// <summary>A copy, for callers that lay their own values over a request's options without changing it.</summary>
-    public SamplingOptions Clone() => (SamplingOptions)MemberwiseClone();
+    public SamplingOptions Clone()
+    {
+        var copy = (SamplingOptions)MemberwiseClone();
+        copy.SchedulerOverrides = new Dictionary<string, string>(SchedulerOverrides, StringComparer.Ordinal);
+        return copy;
+    }
 
     /// <summary>
     /// The sampler's configuration: a copy of <paramref name="modelConfig"/> (the model's <c>scheduler_config.json</c>;
@@ -136,6 +153,7 @@ public sealed class SamplingOptions
     {
         Validate();
         var config = modelConfig?.Clone() ?? new SchedulerConfig();
+        if (SchedulerOverrides.Count > 0) config = SchedulerConfigJson.WithOverrides(config, SchedulerOverrides, OverridesSource);
         if (NumTrainTimesteps is { } trainSteps) config.NumTrainTimesteps = trainSteps;
         if (BetaStart is { } betaStart) config.BetaStart = betaStart;
         if (BetaEnd is { } betaEnd) config.BetaEnd = betaEnd;
@@ -158,10 +176,13 @@ public sealed class SamplingOptions
         return config;
     }
 
+    // Where an override's error says the value came from.
+    private const string OverridesSource = nameof(SamplingOptions) + "." + nameof(SchedulerOverrides);
+
     /// <summary>A copy of these options that names <paramref name="sampler"/> (an ensemble's member).</summary>
     internal SamplingOptions WithSampler(string sampler)
     {
-        var copy = (SamplingOptions)MemberwiseClone();
+        var copy = Clone();
         copy.Sampler = sampler;
         return copy;
     }
@@ -169,6 +190,9 @@ public sealed class SamplingOptions
     /// <summary>Throws <see cref="SamplingOptionException"/> naming the first option outside its range.</summary>
     public void Validate()
     {
+        if (SchedulerOverrides is null) Fail(nameof(SchedulerOverrides), null, "a dictionary of scheduler_config.json keys and values (empty for none)");
+        foreach (var key in SchedulerOverrides!.Keys)
+            if (string.IsNullOrWhiteSpace(key)) Fail(nameof(SchedulerOverrides), key, "scheduler_config.json key names such as \"prediction_type\"");
         if (Sampler is not null && string.IsNullOrWhiteSpace(Sampler)) Fail(nameof(Sampler), Sampler, "a sampler name such as \"ddim\", or null for the model's own");
         var trainSteps = NumTrainTimesteps ?? int.MaxValue;
         if (NumTrainTimesteps is < 1 or > 100_000) Fail(nameof(NumTrainTimesteps), NumTrainTimesteps, "an integer from 1 to 100000");

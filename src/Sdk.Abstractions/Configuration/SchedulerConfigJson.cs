@@ -157,6 +157,44 @@ public static class SchedulerConfigJson
         }
     }
 
+    /// <summary>
+    /// A copy of <paramref name="config"/> with keys replaced as if its file had said so: the configuration is written
+    /// as JSON, each key set to its value, and the result read back through <see cref="Parse"/>, so an override meets
+    /// the same reader and checks as the file's keys. A value is taken as JSON when it parses as a JSON value, and as a
+    /// string otherwise (<c>trailing</c>, <c>v_prediction</c>).
+    /// </summary>
+    /// <param name="config">The configuration to start from; it is not changed.</param>
+    /// <param name="overrides">snake_case keys and their values.</param>
+    /// <param name="source">Where the overrides came from, quoted in errors.</param>
+    /// <param name="logger">Receives a warning for every key that is kept but not interpreted.</param>
+    /// <exception cref="SchedulerConfigException">A value is invalid for its key.</exception>
+    public static SchedulerConfig WithOverrides(SchedulerConfig config, IEnumerable<KeyValuePair<string, string>> overrides, string source, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(overrides);
+        var root = System.Text.Json.Nodes.JsonNode.Parse(Serialize(config))!.AsObject();
+        foreach (var (key, text) in overrides) root[key] = OverrideValue(key, text ?? "null", source);
+        return Parse(root.ToJsonString(), logger, source);
+    }
+
+    // "3", "true", "[1, 2]" are JSON; "trailing" is not, so it is the string "trailing". A value that starts like a
+    // JSON string ('"…') must be one: the caller quoted it on purpose.
+    private static System.Text.Json.Nodes.JsonNode? OverrideValue(string key, string text, string source)
+    {
+        try
+        {
+            return System.Text.Json.Nodes.JsonNode.Parse(QuoteNonFiniteLiterals(text));
+        }
+        catch (JsonException) when (!text.TrimStart().StartsWith('"'))
+        {
+            return System.Text.Json.Nodes.JsonValue.Create(text);
+        }
+        catch (JsonException e)
+        {
+            throw new SchedulerConfigException(key, text, "a JSON value, or a bare word taken as a string (e.g. trailing)", source, e);
+        }
+    }
+
     /// <summary>Writes the configuration as indented JSON, additional keys included.</summary>
     public static string Serialize(SchedulerConfig config)
     {

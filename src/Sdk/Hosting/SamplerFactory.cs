@@ -78,6 +78,13 @@ internal sealed class SamplerFactory : ISamplerFactory
         throw new SchedulerConfigException("_class_name", ConfigNames.Quote(className), ConfigNames.OneOf(_byClassName.Keys.Order(StringComparer.Ordinal)));
     }
 
+    // The noise schedule's keys, which every sampler reads (SamplerRegistration.ConfigKeys lists only the others).
+    private static readonly HashSet<string> ScheduleKeys = new(StringComparer.Ordinal)
+    {
+        "_class_name", "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "trained_betas", "prediction_type",
+        "timestep_spacing", "steps_offset", "rescale_betas_zero_snr",
+    };
+
     public ISampler Create(SamplingOptions options, SchedulerConfig? modelConfig = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -92,7 +99,7 @@ internal sealed class SamplerFactory : ISamplerFactory
         if (thresholding) config.Thresholding = false;
         foreach (var (key, option) in options.OverriddenKeys())
         {
-            if (registration.Reads(key) || key is "use_karras_sigmas" or "thresholding" or "timestep_spacing") continue;
+            if (registration.Reads(key) || ScheduleKeys.Contains(key) || key is "use_karras_sigmas" or "thresholding") continue;
             if (key is "dynamic_thresholding_ratio" or "sample_max_value" && (thresholding || registration.Reads("thresholding"))) continue;
             _logger.LogWarning("The option {Option} ({Key}) has no effect: the '{Sampler}' sampler does not use it.", option, key, registration.Name);
         }

@@ -1,5 +1,6 @@
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
+using Diffusion.Sdk.Tests.Support;
 using Generate;
 
 namespace Diffusion.Sdk.Tests.Examples;
@@ -66,6 +67,10 @@ public sealed class GenerateCommandTests
     [TestCase("--ensemble", "ddim:0.5,euler:-0.5")]
     [TestCase("--ensemble", "ddim:1,nope:1")]
     [TestCase("--ensemble", "ddim:nan")]
+    [TestCase("--scheduler-config", "trailing")]
+    [TestCase("--scheduler-config", "=1")]
+    [TestCase("--scheduler-config", "prediction_type=noise")]
+    [TestCase("--scheduler-config", "num_train_timesteps=-5")]
     public async Task BadArgumentsExitNonZeroWithOneLineAndWriteNothing(string option, string value)
     {
         var grid = Path.Combine(_folder, "grid.png");
@@ -91,13 +96,45 @@ public sealed class GenerateCommandTests
         Assert.That(bothError, Does.Contain("not both"));
     }
 
+    // --scheduler-config goes through the same path as the model's file: a key set there equals the option that sets it.
+    [Test]
+    public async Task ASchedulerConfigKeyActsAsTheOptionThatSetsIt()
+    {
+        string[] common = ["--sampler", "ddim", "--steps", "3", "--batch", "2", "--seed", "4", "--label", "3"];
+        await Run([.. common, "--timestep-spacing", "leading", "--out", Path.Combine(_folder, "option.png")]);
+        var (code, _, error) = await Run([.. common, "--scheduler-config", "timestep_spacing=leading", "--out", Path.Combine(_folder, "key.png")]);
+        await Run([.. common, "--out", Path.Combine(_folder, "model.png")]);
+        Assert.That(code, Is.Zero, error);
+        Assert.Multiple(() =>
+        {
+            Assert.That(File.ReadAllBytes(Path.Combine(_folder, "key.png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(_folder, "option.png"))));
+            Assert.That(File.ReadAllBytes(Path.Combine(_folder, "key.png")), Is.Not.EqualTo(File.ReadAllBytes(Path.Combine(_folder, "model.png"))),
+                "the model's own file says trailing");
+        });
+    }
+
+    [Test]
+    public async Task ListSamplersPrintsTheRegistryWithPluginsAndExits()
+    {
+        var (code, output, error) = await Run("--list-samplers", "--plugins", Diffusion.Sdk.Tests.Plugins.ExamplePluginFolder.Path);
+        Assert.That(code, Is.Zero, error);
+        var names = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(l => l.Split(' ', 2)[0]).ToArray();
+        Assert.Multiple(() =>
+        {
+            Assert.That(names, Is.SupersetOf(TestHost.Factory.Names), "every built-in sampler");
+            Assert.That(names, Does.Contain(Diffusion.Sdk.Tests.Plugins.ExamplePluginFolder.SamplerName), "the plugin's sampler");
+            Assert.That(output, Does.Contain("DDIMScheduler").And.Contain("Diffusion.Sdk.Samplers.Ddim"), "its reference class and assembly");
+            Assert.That(Directory.GetFileSystemEntries(_folder), Is.Empty, "nothing written");
+        });
+    }
+
     [Test]
     public async Task HelpListsEveryOption()
     {
         var (code, output, _) = await Run("--help");
         Assert.That(code, Is.Zero);
         foreach (var option in new[] { "--model", "--sampler", "--ensemble", "--steps", "--guidance", "--label", "--seed", "--batch", "--out", "--out-dir", "--karras", "--threshold",
-                     "--temperature", "--noise-injection", "--eta", "--device", "--num-train-timesteps", "--prediction-type", "--sample-input", "--timestep-input", "--plugins" })
+                     "--temperature", "--noise-injection", "--eta", "--device", "--num-train-timesteps", "--prediction-type", "--sample-input", "--timestep-input", "--plugins", "--scheduler-config", "--list-samplers" })
             Assert.That(output, Does.Contain(option));
     }
 }
