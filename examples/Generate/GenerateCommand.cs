@@ -12,7 +12,7 @@ internal static class GenerateCommand
     public static readonly string DefaultModel = Path.Combine(AppContext.BaseDirectory, "models", "digits");
 
     private static readonly Option<string> Model = new("--model") { Description = "A model folder (model_index.json, scheduler/, unet/) or an .onnx file", DefaultValueFactory = _ => DefaultModel, HelpName = "PATH" };
-    private static readonly Option<string?> Sampler = new("--sampler") { Description = "ddpm, ddim, dpm-solver, dpm-solver-singlestep, euler, euler-ancestral, pndm, ipndm, unipc, deis, heun, kdpm2, kdpm2-ancestral, lms, lcm, tcd, dpm-adaptive (chooses its own steps), flow-euler, flow-heun, flow-lcm (velocity models), edm-euler, edm-dpm-solver, dpm-solver-sde, ddim-inverse, dpm-solver-inverse, or a plugin's sampler; --list-samplers prints what the registry holds (default: the model's own)", HelpName = "NAME" };
+    private static readonly Option<string?> Sampler = new("--sampler") { Description = $"{string.Join(", ", SamplerList.BuiltInNames())}, or a plugin's sampler; --list-samplers prints what the registry holds (default: the model's own)", HelpName = "NAME" };
     private static readonly Option<string?> Ensemble = new("--ensemble") { Description = "Several samplers from the same noise, their results averaged with weights, e.g. ddim:0.5,dpm-solver:0.5 (instead of --sampler; costs the sum of their model calls)", HelpName = "NAME:W,…" };
     private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
     private static readonly Option<double?> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none; default 3 for a conditional model, 1 otherwise)", HelpName = "W" };

@@ -6,6 +6,14 @@ namespace Generate;
 /// <summary>--list-samplers: what the registry holds, read from the registrations themselves (plugins included).</summary>
 internal static class SamplerList
 {
+    /// <summary>The built-in samplers' names, from their registrations (the help text's list).</summary>
+    public static IEnumerable<string> BuiltInNames()
+    {
+        var services = new ServiceCollection();
+        services.AddBuiltInSamplers();
+        return services.Select(d => d.ImplementationInstance).OfType<SamplerRegistration>().Select(r => r.Name).Order(StringComparer.Ordinal).ToArray();
+    }
+
     public static int Print(string? pluginsDirectory)
     {
         if (pluginsDirectory is not null && !Directory.Exists(pluginsDirectory))

@@ -136,5 +136,8 @@ public sealed class GenerateCommandTests
         foreach (var option in new[] { "--model", "--sampler", "--ensemble", "--steps", "--guidance", "--label", "--seed", "--batch", "--out", "--out-dir", "--karras", "--threshold",
                      "--temperature", "--noise-injection", "--eta", "--device", "--num-train-timesteps", "--prediction-type", "--sample-input", "--timestep-input", "--plugins", "--scheduler-config", "--list-samplers" })
             Assert.That(output, Does.Contain(option));
+        // The sampler list comes from the registrations: a new built-in sampler shows without touching the CLI.
+        foreach (var sampler in TestHost.Factory.Names)
+            Assert.That(output, Does.Contain(sampler + ","), sampler);
     }
 }
