@@ -59,7 +59,7 @@ public static class SigmaMath
         var sigmas = new double[count];
         for (var i = 0; i < count; i++)
         {
-            var q = MathNet.Numerics.Distributions.Beta.InvCDF(alpha, beta, 1 - ramp[i]);
+            var q = BetaDistribution.Quantile(1 - ramp[i], alpha, beta);
             sigmas[i] = sigmaMin + q * (sigmaMax - sigmaMin);
         }
         return sigmas;
