@@ -1,5 +1,3 @@
-using Diffusion.Sdk.Abstractions;
-using Diffusion.Sdk.Sampling;
 namespace Diffusion.Sdk.Snapshots;
 
 /// <summary>

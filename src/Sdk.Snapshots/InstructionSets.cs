@@ -1,5 +1,3 @@
-using Diffusion.Sdk.Abstractions;
-using Diffusion.Sdk.Sampling;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;

@@ -1,9 +1,6 @@
-using Diffusion.Sdk.Abstractions;
-using Diffusion.Sdk.Sampling;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
-using NUnit.Framework;
 
 namespace Diffusion.Sdk.Snapshots;
 
@@ -61,20 +58,6 @@ public sealed class SnapshotStore
 
     /// <summary>The approved tensor of snapshot <paramref name="name"/>.</summary>
     public string TensorPath(string name) => Path.Combine(Directory, CheckName(name) + ".tensor.json");
-
-    /// <summary>Compares a PNG with snapshot <paramref name="name"/> and fails the NUnit test if it does not pass.</summary>
-    public void MatchImage(string name, byte[] png, ImageTolerance tolerance)
-    {
-        var result = CheckImage(name, png, tolerance);
-        if (!result.Passed) Assert.Fail(result.Message);
-    }
-
-    /// <summary>Compares a tensor with snapshot <paramref name="name"/> and fails the NUnit test if it does not pass.</summary>
-    public void MatchTensor(string name, ReadOnlySpan<float> values, TensorTolerance tolerance, bool keepValues = false)
-    {
-        var result = CheckTensor(name, values, tolerance, keepValues);
-        if (!result.Passed) Assert.Fail(result.Message);
-    }
 
     /// <summary>Compares (or accepts) a PNG against snapshot <paramref name="name"/> under the rules of this class.</summary>
     /// <exception cref="InvalidDataException"><paramref name="png"/> is not a readable image.</exception>

@@ -1,5 +1,3 @@
-using Diffusion.Sdk.Abstractions;
-using Diffusion.Sdk.Sampling;
 using System.Security.Cryptography;
 using System.Runtime.InteropServices;
 

@@ -227,6 +227,8 @@ public sealed class SnapshotStoreTests
         Assert.Multiple(() =>
         {
             Assert.That(current.OnnxRuntime, Does.Match(@"^\d+\.\d+\.\d+"));
+            // The kit references no runtime; it asks the one the process loaded.
+            Assert.That(current.OnnxRuntime, Is.EqualTo(Microsoft.ML.OnnxRuntime.OrtEnv.Instance().GetVersionString()));
             Assert.That(current.DotNet, Is.EqualTo(Environment.Version.ToString()));
             Assert.That(current.ToString(), Does.StartWith($"onnxruntime {current.OnnxRuntime}; .NET {current.DotNet}; "));
             if (System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64)
