@@ -98,11 +98,17 @@ internal sealed class ClipTokenizerFiles
     {
         var root = ReadJsonObject(path, required: true)!.Value;
         var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
+        var tokenById = new Dictionary<int, string>();
         foreach (var entry in root.EnumerateObject())
         {
             if (entry.Value.ValueKind != JsonValueKind.Number || !entry.Value.TryGetInt32(out var id) || id < 0)
                 throw new TokenizerException(path, $"the id of token \"{entry.Name}\" is {entry.Value.GetRawText()}; every id must be a non-negative integer.");
+            // Two tokens with one id would decode ambiguously, and the BPE's id-to-token table could not be built.
+            if (tokenById.TryGetValue(id, out var other) && other != entry.Name)
+                throw new TokenizerException(path, $"tokens \"{other}\" and \"{entry.Name}\" both have id {id}; every token needs its own id. The file is corrupt or was edited by hand.");
+            if (vocabulary.TryGetValue(entry.Name, out var previous)) tokenById.Remove(previous);
             vocabulary[entry.Name] = id;
+            tokenById[id] = entry.Name;
         }
         if (vocabulary.Count == 0)
             throw new TokenizerException(path, "the vocabulary is empty.");

@@ -25,6 +25,15 @@ public class ClipTokenizerFilesTests
         return e;
     }
 
+    // Found by the tokenizer fuzzer (tests/Fuzz): two tokens with one id escaped as an untyped ArgumentException.
+    [Test]
+    public void TwoTokensWithOneIdAreATypedErrorNamingBoth()
+    {
+        _folder.EditJson("vocab.json", v => v["<|startoftext|>"] = v["a</w>"]!.GetValue<int>());
+        var e = Fails("vocab.json");
+        Assert.That(e.Message, Does.Contain("<|startoftext|>").And.Contain("a</w>"));
+    }
+
     [Test]
     public void PadTokenAsStringOrObject()
     {
