@@ -10,7 +10,8 @@ namespace Diffusion.Sdk.Lora;
 /// keeps its parameter name (<c>down_blocks.0.resnets.0.conv1.weight</c>), that name. A scope lists only modules
 /// whose <c>forward</c> ran (a CLIP export may read <c>/text_model/layers.0/…</c> for module
 /// <c>text_model.encoder.layers.0.…</c>), so a scope matches a module when its segments appear in the module's name
-/// in order, each whole, the last at the end; the match covering most of the name wins.
+/// in order, each whole, the last at the end; the match covering most of the name wins. Segments above the module's
+/// first token (an export wrapper's <c>/unet/…</c>) are allowed once the whole name is matched.
 /// </summary>
 internal sealed class WeightTargetIndex
 {
@@ -71,12 +72,15 @@ internal sealed class WeightTargetIndex
     }
 
     // Segments matched right to left, each as a whole run of tokens placed as far right as it fits: the last must end
-    // the name; skipped tokens are modules the scope does not list. The score is the number of tokens matched.
+    // the name; skipped tokens are modules the scope does not list. Once the name's first token is matched, the scope's
+    // remaining outer segments are modules above the one the adapter was made for: the wrapper an exporter put around
+    // it (`/unet/down_blocks.0/…` when the UNet was exported as attribute `unet` of a wrapper), not a mismatch. The
+    // score is the number of tokens matched.
     private static int Score(string[] tokens, string[][] groups)
     {
         var end = tokens.Length;
         var matched = 0;
-        for (var g = groups.Length - 1; g >= 0; g--)
+        for (var g = groups.Length - 1; g >= 0 && end > 0; g--)
         {
             var group = groups[g];
             var start = end - group.Length;

@@ -19,6 +19,9 @@ public static class Repository
     /// <summary>The embedded text-to-image model (a Stable Diffusion folder, Optimum layout).</summary>
     public static string TinySdModel => Path("models", "tiny-sd");
 
+    /// <summary>The LoRA example trained for it ("bold", kohya format).</summary>
+    public static string TinySdLora => Path("models", "tiny-sd-lora", "bold.safetensors");
+
     /// <summary>The digit classifier's folder.</summary>
     public static string Classifier => Path("models", "classifier");
 

@@ -12,6 +12,9 @@ public static class TinySdModel
     /// <summary>models/tiny-sd of this checkout.</summary>
     public static string Folder { get; } = RepositoryPath("models", "tiny-sd");
 
+    /// <summary>The LoRA example that ships beside it: "bold" (kohya format), models/tiny-sd-lora/bold.safetensors.</summary>
+    public static string BoldLora { get; } = Path.Combine(RepositoryPath("models", "tiny-sd-lora"), "bold.safetensors");
+
     // One ONNX Runtime thread, so that a snapshot is exact on the machine that approved it.
     private static readonly Lazy<StableDiffusionModel> LazyModel = new(() =>
         StableDiffusionModel.Load(Folder, new StableDiffusionOptions { Onnx = new OnnxModelOptions { IntraOpThreads = 1 } }));
