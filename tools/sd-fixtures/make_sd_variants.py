@@ -9,6 +9,8 @@ It reads tests/Sdk.Tests/TestData/sd-tiny-legacy/model/ and writes:
 
 * sd-tiny-optimum/unet/model.onnx: the legacy UNet with Optimum's current timestep, a float32 *scalar*
   (reshaped to [1] inside the graph); its weights stay in ../weights.pb, which the tests copy beside it.
+* sd-inpaint-tiny-optimum/unet/model.onnx: the same change to sd-inpaint-tiny-legacy's 9-channel inpainting UNet
+  (its weights stay in that fixture's weights.pb; the VAE encoder is sd-tiny-optimum's, the two fixtures share it).
 * sd-tiny-optimum/vae_encoder/model.onnx: the legacy VAE encoder cut before its in-graph sampling, returning
   Optimum's `latent_parameters` (mean and log-variance on the channel axis, [B, 8, h, w]) for the pipeline to sample.
 * sd-synthetic/text_encoder_int64.onnx: a 3-node text encoder with int64 ids (Optimum's type) whose hidden state is
@@ -24,11 +26,13 @@ from onnx import helper, TensorProto
 ROOT = "tests/Sdk.Tests/TestData"
 LEGACY = os.path.join(ROOT, "sd-tiny-legacy", "model")
 OPTIMUM = os.path.join(ROOT, "sd-tiny-optimum")
+INPAINT_LEGACY = os.path.join(ROOT, "sd-inpaint-tiny-legacy", "model")
+INPAINT_OPTIMUM = os.path.join(ROOT, "sd-inpaint-tiny-optimum")
 SYNTHETIC = os.path.join(ROOT, "sd-synthetic")
 
 
-def scalar_timestep_unet():
-    model = onnx.load(os.path.join(LEGACY, "unet", "model.onnx"), load_external_data=False)
+def scalar_timestep_unet(legacy=LEGACY, optimum=OPTIMUM):
+    model = onnx.load(os.path.join(legacy, "unet", "model.onnx"), load_external_data=False)
     graph = model.graph
     old = next(i for i in graph.input if i.name == "timestep")
     for node in graph.node:
@@ -39,11 +43,11 @@ def scalar_timestep_unet():
     graph.input.insert(1, helper.make_tensor_value_info("timestep", TensorProto.FLOAT, []))
     graph.initializer.append(helper.make_tensor("timestep_shape_1", TensorProto.INT64, [1], [1]))
     graph.node.insert(0, helper.make_node("Reshape", ["timestep", "timestep_shape_1"], ["timestep_as_1d"], name="optimum_scalar_timestep"))
-    path = os.path.join(OPTIMUM, "unet", "model.onnx")
+    path = os.path.join(optimum, "unet", "model.onnx")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     onnx.save_model(model, path)
     # The checker needs the external weights beside the file: check it in the legacy folder, where they are.
-    probe = os.path.join(LEGACY, "unet", "scalar-timestep-probe.onnx")
+    probe = os.path.join(legacy, "unet", "scalar-timestep-probe.onnx")
     try:
         onnx.save_model(model, probe)
         onnx.checker.check_model(probe)
@@ -128,10 +132,11 @@ def fp16_decoder():
 
 if __name__ == "__main__":
     scalar_timestep_unet()
+    scalar_timestep_unet(INPAINT_LEGACY, INPAINT_OPTIMUM)
     latent_parameters_encoder()
     int64_text_encoder()
     fp16_decoder()
-    for folder in (OPTIMUM, SYNTHETIC):
+    for folder in (OPTIMUM, INPAINT_OPTIMUM, SYNTHETIC):
         for dirpath, _, files in os.walk(folder):
             for f in sorted(files):
                 p = os.path.join(dirpath, f)

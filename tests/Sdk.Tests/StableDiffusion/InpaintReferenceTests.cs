@@ -8,7 +8,7 @@ namespace Diffusion.Sdk.Tests.StableDiffusion;
 /// legacy layout (its channel count read from the first convolution's weight), with a hard and a soft mask, strength 1
 /// and below, PNDM and DDIM, and sd-tiny-legacy's 4-channel UNet inpainting by blending the noised start image back into
 /// the known region after every step. Draws and timesteps exactly, the latents after every step to 1e-3 + 1e-4·|x|,
-/// the image to 1e-3, the PNG to ±1.
+/// the image to 1e-3, the PNG to ±1. Every case again in the Optimum layout (<see cref="OptimumLayout.InpaintingFolder"/>).
 /// </summary>
 [TestFixture]
 public sealed class InpaintReferenceTests
@@ -30,6 +30,23 @@ public sealed class InpaintReferenceTests
     {
         var c = InpaintFixture.Case(name);
         await ReferenceRun.RunAndCompare(InpaintFixture.PipelineOf(c), c, InpaintFixture.Request(c));
+    }
+
+    [Test]
+    public void TheOptimumLayoutsInpaintingUnetIsRecognisedFromItsWeightsToo()
+    {
+        // Optimum's export of the same UNet: a float32 scalar timestep, and still only 'channels' in the signature.
+        var model = InpaintFixture.OptimumModel;
+        Assert.That(model.Layout, Is.EqualTo(StableDiffusionLayout.Optimum));
+        Assert.That(model.Unet.Info.InputChannels, Is.EqualTo(9));
+    }
+
+    [TestCaseSource(typeof(InpaintFixture), nameof(InpaintFixture.Cases))]
+    public async Task TheOptimumLayoutMatchesStepForStep(string name)
+    {
+        // The same weights in the Optimum layout (VAE encoder returning latent_parameters, scalar timestep): the same results.
+        var c = InpaintFixture.Case(name);
+        await ReferenceRun.RunAndCompare(InpaintFixture.OptimumPipelineOf(c), c, InpaintFixture.Request(c));
     }
 
     [Test]

@@ -75,6 +75,17 @@ public static class InpaintFixture
     public static StableDiffusionPipeline PipelineOf(SdReferenceCase c) =>
         Path.GetFullPath(ModelOf(c)) == Path.GetFullPath(SdFixture.ModelFolder) ? SdFixture.Pipeline : Pipeline;
 
+    private static readonly Lazy<StableDiffusionModel> LazyOptimumModel = new(() => StableDiffusionModel.Load(OptimumLayout.InpaintingFolder));
+
+    /// <summary>The 9-channel model in the Optimum layout (shared; never disposed by a test).</summary>
+    public static StableDiffusionModel OptimumModel => LazyOptimumModel.Value;
+
+    private static readonly Lazy<StableDiffusionPipeline> LazyOptimumPipeline = new(() => new StableDiffusionPipeline(OptimumModel, TestHost.Factory));
+
+    /// <summary>The pipeline of the same model as <see cref="PipelineOf"/>, in the Optimum layout.</summary>
+    public static StableDiffusionPipeline OptimumPipelineOf(SdReferenceCase c) =>
+        Path.GetFullPath(ModelOf(c)) == Path.GetFullPath(SdFixture.ModelFolder) ? SdFixture.OptimumPipeline : LazyOptimumPipeline.Value;
+
     /// <summary>The request that reproduces a case: prompt and negative, steps, guidance, seed, size, sampler, picture, mask and strength.</summary>
     public static StableDiffusionRequest Request(SdReferenceCase c, Diffusion.Sdk.Pipeline.StepCallback? onStep = null) => new()
     {

@@ -17,10 +17,24 @@ public static class OptimumLayout
     /// <summary>The folder, built once per test run.</summary>
     public static string Folder => LazyFolder.Value;
 
+    private static readonly Lazy<string> LazyInpaintingFolder = new(() => BuildInpainting(Path.Combine(Path.GetTempPath(), "sd-inpaint-tiny-optimum-" + Environment.ProcessId)));
+
+    /// <summary>The 9-channel inpainting fixture (sd-inpaint-tiny-legacy) in the Optimum layout, built once per test run.</summary>
+    public static string InpaintingFolder => LazyInpaintingFolder.Value;
+
     /// <summary>Writes the Optimum folder at <paramref name="target"/> (replacing it) with <paramref name="scalingFactor"/> in the VAE configs.</summary>
-    public static string Build(string target, double scalingFactor = StableDiffusionModel.LegacyScalingFactor)
+    public static string Build(string target, double scalingFactor = StableDiffusionModel.LegacyScalingFactor) =>
+        Build(SdFixture.ModelFolder, TestData.Path("sd-tiny-optimum"), target, scalingFactor, unetInChannels: 4);
+
+    /// <summary>
+    /// sd-inpaint-tiny-legacy's 9-channel UNet with Optimum's scalar timestep (sd-inpaint-tiny-optimum/unet), its weights
+    /// and the parts it shares with sd-tiny-legacy, in the Optimum layout at <paramref name="target"/>.
+    /// </summary>
+    public static string BuildInpainting(string target) =>
+        Build(InpaintFixture.ModelFolder, TestData.Path("sd-inpaint-tiny-optimum"), target, StableDiffusionModel.LegacyScalingFactor, unetInChannels: 9);
+
+    private static string Build(string legacy, string unetGraphFolder, string target, double scalingFactor, int unetInChannels)
     {
-        var legacy = SdFixture.ModelFolder;
         var generated = TestData.Path("sd-tiny-optimum");
         if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
         Directory.CreateDirectory(target);
@@ -28,7 +42,7 @@ public static class OptimumLayout
             CopyFolder(Path.Combine(legacy, part), Path.Combine(target, part));
         Directory.CreateDirectory(Path.Combine(target, "unet"));
         Directory.CreateDirectory(Path.Combine(target, "vae_encoder"));
-        File.Copy(Path.Combine(generated, "unet", "model.onnx"), Path.Combine(target, "unet", "model.onnx"));
+        File.Copy(Path.Combine(unetGraphFolder, "unet", "model.onnx"), Path.Combine(target, "unet", "model.onnx"));
         File.Copy(Path.Combine(legacy, "unet", "weights.pb"), Path.Combine(target, "unet", "weights.pb"));
         File.Copy(Path.Combine(generated, "vae_encoder", "model.onnx"), Path.Combine(target, "vae_encoder", "model.onnx"));
 
@@ -42,8 +56,8 @@ public static class OptimumLayout
         File.WriteAllText(Path.Combine(target, "vae_decoder", "config.json"), vae.ToJsonString());
         File.WriteAllText(Path.Combine(target, "vae_encoder", "config.json"), vae.ToJsonString());
         File.WriteAllText(Path.Combine(target, "unet", "config.json"), """
-            {"_class_name": "UNet2DConditionModel", "in_channels": 4, "out_channels": 4, "sample_size": 8, "cross_attention_dim": 32, "num_class_embeds": null}
-            """);
+            {"_class_name": "UNet2DConditionModel", "in_channels": IN, "out_channels": 4, "sample_size": 8, "cross_attention_dim": 32, "num_class_embeds": null}
+            """.Replace("IN", unetInChannels.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal));
         File.WriteAllText(Path.Combine(target, "text_encoder", "config.json"), """
             {"architectures": ["CLIPTextModel"], "hidden_size": 32, "max_position_embeddings": 77, "vocab_size": 49408}
             """);
