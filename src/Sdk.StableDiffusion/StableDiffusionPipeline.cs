@@ -138,8 +138,10 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
                 $"latents of the request's shape {latent} ({latent.Length} values) or of one item ({latent.ItemLength}, repeated for the batch)");
         var imageToImage = rgb is not null || request.InitLatents is not null;
         // A guidance-distilled (LCM) UNet: the reference's LCM image-to-image pipeline gives the strength to a consistency
-        // sampler's schedule itself; every other start is part-way into the full schedule.
+        // sampler's schedule itself; every other start is part-way into the full schedule, SDXL's included (the
+        // reference runs an SDXL LCM UNet through StableDiffusionXLImg2ImgPipeline, which slices the full schedule).
         var distilled = Model.GuidanceEmbeddingDimension is not null;
+        var strengthScheduled = distilled && Model.Xl is null;
         var startIndex = 0;
         if (request.DenoisingStart is { } start)
         {
@@ -148,7 +150,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             startIndex = DenoisingSplit.StartIndex(sampler.Timesteps, sampler.Order, start, sampler.Config.NumTrainTimesteps);
             sampler.SetBeginIndex(startIndex);
         }
-        else if (imageToImage && mask is null && distilled && SamplerDecorator.Unwrap(sampler) is IStrengthScheduledSampler consistency)
+        else if (imageToImage && mask is null && strengthScheduled && SamplerDecorator.Unwrap(sampler) is IStrengthScheduledSampler consistency)
         {
             consistency.SetTimesteps(options.Steps, request.Strength);
         }
