@@ -95,7 +95,7 @@ public sealed class OnnxDenoiser : IDenoiser
     public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        ObjectDisposedException.ThrowIf(_model.IsDisposed, _model);
+        _model.Guard.ThrowIfDisposed();
         cancellationToken.ThrowIfCancellationRequested();
         var shape = input.Shape;
         if (!double.IsFinite(input.Timestep))
@@ -315,21 +315,15 @@ public sealed class OnnxDenoiser : IDenoiser
 
     private void Run(TensorShape runShape, CancellationToken cancellationToken)
     {
-        // Cancellation and disposal reach a running call through ONNX Runtime's terminate flag.
-        using var stop = cancellationToken.Register(static o => ((RunOptions)o!).Terminate = true, _runOptions);
-        var session = _model.BeginRun(_runOptions);
+        // Cancellation and disposal reach a running call through ONNX Runtime's terminate flag (the model's guard).
         try
         {
-            if (_bindingStale || _bindInputsEveryRun) Bind(session);
-            session.RunWithBinding(_runOptions, _binding!);
-        }
-        catch (OnnxRuntimeException) when (_model.IsDisposed)
-        {
-            throw new ObjectDisposedException(_model.ModelPath, $"The model {_model.ModelPath} was disposed during a model call; the call was stopped.");
-        }
-        catch (OnnxRuntimeException e) when (cancellationToken.IsCancellationRequested)
-        {
-            throw new OperationCanceledException("The model call was cancelled.", e, cancellationToken);
+            _model.Guard.Run(_runOptions, this, static (session, self) =>
+            {
+                if (self._bindingStale || self._bindInputsEveryRun) self.Bind(session);
+                session.RunWithBinding(self._runOptions, self._binding!);
+                return true;
+            }, cancellationToken);
         }
         catch (OnnxRuntimeException e) when (OnnxErrors.IsOutOfMemory(e))
         {
@@ -338,11 +332,6 @@ public sealed class OnnxDenoiser : IDenoiser
         catch (OnnxRuntimeException e)
         {
             throw new DiffusionException($"ONNX Runtime failed to run {_model.ModelPath} on a batch of {runShape}: {e.Message}", e);
-        }
-        finally
-        {
-            _model.EndRun(_runOptions);
-            _runOptions.Terminate = false;
         }
     }
 }

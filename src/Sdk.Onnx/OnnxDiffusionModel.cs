@@ -41,17 +41,13 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
     /// <summary>The UNet configuration inside a pipeline folder.</summary>
     public const string UnetConfigPath = "unet/config.json";
 
-    private readonly InferenceSession _session;
-    private volatile bool _disposed;
-
-    // Merged LoRA weights the session reads in place of the file's: released after the session.
-    private readonly OnnxInitializerOverrides? _overrides;
+    // The session (and its merged LoRA weights), released only after the calls running on it have returned.
+    private readonly GuardedSession _session;
 
     private OnnxDiffusionModel(InferenceSession session, OnnxSignature signature, ModelInfo info, SchedulerConfig? schedulerConfig,
         OnnxExecutionProvider provider, string modelPath, IReadOnlyList<string> components, OnnxInitializerOverrides? overrides)
     {
-        _session = session;
-        _overrides = overrides;
+        _session = new GuardedSession(session, $"the UNet {modelPath}", overrides);
         Signature = signature;
         Info = info;
         SchedulerConfig = schedulerConfig;
@@ -62,6 +58,15 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
 
     /// <inheritdoc/>
     public ModelInfo Info { get; }
+
+    private Lazy<int>? _latentMultiple;
+
+    /// <summary>
+    /// What the sample's height and width must be multiples of (2 per downsampling block: each downsampled map is joined
+    /// with its upsampled twin, which an odd side cannot match). From <c>unet/config.json</c>'s <c>block_out_channels</c>,
+    /// else the graph's strided convolutions (read on first use); 1 when neither tells.
+    /// </summary>
+    internal int LatentMultiple => _latentMultiple?.Value ?? 1;
 
     /// <inheritdoc/>
     public SchedulerConfig? SchedulerConfig { get; }
@@ -77,49 +82,19 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
 
     internal OnnxSignature Signature { get; }
 
-    // Runs in flight, and their run options (so that Dispose can ask them to stop). The session is released only
-    // once the last of them has returned: disposing it under a running call crashes the process in native code.
-    private readonly HashSet<RunOptions> _running = [];
+    /// <summary>The guarded session: model calls run through it (<see cref="GuardedSession.Run"/>).</summary>
+    internal GuardedSession Guard => _session;
 
-    /// <summary>Enters a runtime call: the session stays alive until the matching <see cref="EndRun"/>.</summary>
-    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
-    internal InferenceSession BeginRun(RunOptions runOptions)
-    {
-        lock (_running)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            _running.Add(runOptions);
-            return _session;
-        }
-    }
-
-    /// <summary>Leaves a runtime call started with <see cref="BeginRun"/>.</summary>
-    internal void EndRun(RunOptions runOptions)
-    {
-        lock (_running)
-        {
-            _running.Remove(runOptions);
-            if (_running.Count == 0) Monitor.PulseAll(_running);
-        }
-    }
-
-    /// <summary>The session itself, for callers that time bare runtime calls next to the SDK's (the benchmarks); not gated by <see cref="BeginRun"/>.</summary>
-    internal InferenceSession Session
-    {
-        get
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return _session;
-        }
-    }
+    /// <summary>The session itself, for callers that time bare runtime calls next to the SDK's (the benchmarks) and read its metadata; not guarded.</summary>
+    internal InferenceSession Session => _session.Unguarded;
 
     /// <summary>Whether <see cref="Dispose"/> has been called.</summary>
-    internal bool IsDisposed => _disposed;
+    internal bool IsDisposed => _session.IsDisposed;
 
     /// <inheritdoc/>
     public IDenoiser CreateDenoiser()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        _session.ThrowIfDisposed();
         return new OnnxDenoiser(this);
     }
 
@@ -129,18 +104,7 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
     /// disposing during a generation never pulls native memory from under a running call. Denoisers created from
     /// this model fail with <see cref="ObjectDisposedException"/> afterwards.
     /// </summary>
-    public void Dispose()
-    {
-        lock (_running)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            foreach (var run in _running) run.Terminate = true;
-            while (_running.Count > 0) Monitor.Wait(_running);
-        }
-        _session.Dispose();
-        _overrides?.Dispose();
-    }
+    public void Dispose() => _session.Dispose();
 
     /// <summary>
     /// Loads a pipeline folder or a single <c>.onnx</c> file. External weight data (<c>model.onnx_data</c> and the
@@ -215,7 +179,11 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
                 modelFile, provider, signature.SampleName, OnnxSignature.TypeName(signature.SampleType), signature.Channels,
                 signature.FixedBatch is { } b ? $", fixed batch {b}" : "", signature.TimestepName, OnnxSignature.TypeName(signature.TimestepType), signature.TimestepLayout,
                 signature.ClassLabelsName is { } l ? $", class labels '{l}'" : "", signature.HiddenStatesName is { } h ? $", encoder hidden states '{h}'" : "", signature.OutputName);
-            return new OnnxDiffusionModel(session, signature, info, schedulerConfig, provider, modelFile, components, overrides);
+            var blocks = unetConfig is { } c && c.TryGetProperty("block_out_channels", out var blockList) && blockList.ValueKind == JsonValueKind.Array ? blockList.GetArrayLength() : (int?)null;
+            // The sides a sample must be multiples of: 2^(blocks − 1) from the config, else the graph's strided convolutions.
+            var multiple = new Lazy<int>(() => blocks is >= 1 and <= 16 ? 1 << (blocks.Value - 1)
+                : (int)Math.Min(1 << 16, (graphRead ? graph : OnnxGraphShapes.TryRead(modelFile, logger))?.ConvolutionDownsampling() ?? 1));
+            return new OnnxDiffusionModel(session, signature, info, schedulerConfig, provider, modelFile, components, overrides) { _latentMultiple = multiple };
         }
         catch
         {

@@ -13,18 +13,18 @@ namespace Diffusion.Sdk.StableDiffusion;
 /// One ONNX part of a pipeline other than the UNet (the text encoder, a VAE half): its session, opened with the
 /// same provider and settings as the UNet, and the helpers that feed it float32 or integer tensors in the element
 /// types the graph declares and read its float32 or float16 outputs back as float32. Called a few times per
-/// generation, so it runs through plain <c>Run</c> rather than the UNet's IO binding. Thread-safe.
+/// generation, so it runs through plain <c>Run</c> rather than the UNet's IO binding. Its lifetime is the UNet's
+/// (<see cref="GuardedSession"/>): disposing it stops a call in flight and waits for it before the session is released,
+/// and any call after that is an <see cref="ObjectDisposedException"/>. Thread-safe.
 /// </summary>
 internal sealed class OnnxComponent : IDisposable
 {
-    private readonly InferenceSession _session;
-    // Merged LoRA weights the session reads in place of the file's: released after the session.
-    private readonly OnnxInitializerOverrides? _overrides;
+    // The session and any merged LoRA weights, released only after the calls running on them have returned.
+    private readonly GuardedSession _session;
 
     private OnnxComponent(InferenceSession session, string file, string role, OnnxInitializerOverrides? overrides)
     {
-        _session = session;
-        _overrides = overrides;
+        _session = new GuardedSession(session, $"the {role} {file}", overrides);
         File = file;
         Role = role;
     }
@@ -36,9 +36,16 @@ internal sealed class OnnxComponent : IDisposable
     public string Role { get; }
 
     /// <summary>The session (the benchmarks call it bare, so that both sides share its thread pool).</summary>
-    internal InferenceSession Session => _session;
+    internal InferenceSession Session => _session.Unguarded;
+
+    /// <summary>Whether the component has been disposed.</summary>
+    public bool IsDisposed => _session.IsDisposed;
+
+    /// <exception cref="ObjectDisposedException">The component has been disposed.</exception>
+    public void ThrowIfDisposed() => _session.ThrowIfDisposed();
 
     public IReadOnlyDictionary<string, NodeMetadata> Inputs => _session.InputMetadata;
+
 
     public IReadOnlyDictionary<string, NodeMetadata> Outputs => _session.OutputMetadata;
 
@@ -76,33 +83,27 @@ internal sealed class OnnxComponent : IDisposable
     /// <summary>Runs the graph and returns output <paramref name="output"/> as float32 with its shape.</summary>
     /// <exception cref="ModelOutOfMemoryException">ONNX Runtime could not allocate memory.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed for another reason.</exception>
-    public (float[] Values, long[] Shape) Run(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string output) =>
-        Run(inputNames, inputs, [output])[0];
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; a running call is stopped.</exception>
+    /// <exception cref="ObjectDisposedException">The component was disposed before or during the call.</exception>
+    public (float[] Values, long[] Shape) Run(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, string output, CancellationToken cancellationToken = default) =>
+        Run(inputNames, inputs, [output], cancellationToken)[0];
 
     /// <summary>Runs the graph once and returns every output of <paramref name="outputs"/>, in that order, as float32 with its shape.</summary>
     /// <exception cref="ModelOutOfMemoryException">ONNX Runtime could not allocate memory.</exception>
     /// <exception cref="DiffusionException">ONNX Runtime failed for another reason.</exception>
-    public (float[] Values, long[] Shape)[] Run(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, IReadOnlyList<string> outputs)
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; a running call is stopped.</exception>
+    /// <exception cref="ObjectDisposedException">The component was disposed before or during the call.</exception>
+    public (float[] Values, long[] Shape)[] Run(IReadOnlyList<string> inputNames, IReadOnlyList<OrtValue> inputs, IReadOnlyList<string> outputs, CancellationToken cancellationToken = default)
     {
         try
         {
             using var runOptions = new RunOptions();
-            using var results = _session.Run(runOptions, inputNames, inputs, outputs);
-            var read = new (float[] Values, long[] Shape)[outputs.Count];
-            for (var i = 0; i < read.Length; i++)
+            // The outputs are read inside the guarded call, while the session is certainly alive.
+            return _session.Run(runOptions, (Component: this, Options: runOptions, Names: inputNames, Inputs: inputs, Outputs: outputs), static (session, a) =>
             {
-                var value = results[i];
-                var info = value.GetTensorTypeAndShape();
-                var values = new float[info.ElementCount];
-                if (info.ElementDataType == TensorElementType.Float16)
-                    TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<Float16, Half>(value.GetTensorDataAsSpan<Float16>()), values);
-                else if (info.ElementDataType == TensorElementType.Float)
-                    value.GetTensorDataAsSpan<float>().CopyTo(values);
-                else
-                    throw new ModelLoadException($"{File}: the {Role}'s output '{outputs[i]}' is {OnnxSignature.TypeName(info.ElementDataType)}; expected float32 or float16.");
-                read[i] = (values, info.Shape);
-            }
-            return read;
+                using var results = session.Run(a.Options, a.Names, a.Inputs, a.Outputs);
+                return a.Component.Read(results, a.Outputs);
+            }, cancellationToken);
         }
         catch (OnnxRuntimeException e) when (OnnxErrors.IsOutOfMemory(e))
         {
@@ -112,6 +113,25 @@ internal sealed class OnnxComponent : IDisposable
         {
             throw new DiffusionException($"ONNX Runtime failed to run the {Role} {File}: {e.Message}", e);
         }
+    }
+
+    private (float[] Values, long[] Shape)[] Read(IDisposableReadOnlyCollection<OrtValue> results, IReadOnlyList<string> outputs)
+    {
+        var read = new (float[] Values, long[] Shape)[outputs.Count];
+        for (var i = 0; i < read.Length; i++)
+        {
+            var value = results[i];
+            var info = value.GetTensorTypeAndShape();
+            var values = new float[info.ElementCount];
+            if (info.ElementDataType == TensorElementType.Float16)
+                TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<Float16, Half>(value.GetTensorDataAsSpan<Float16>()), values);
+            else if (info.ElementDataType == TensorElementType.Float)
+                value.GetTensorDataAsSpan<float>().CopyTo(values);
+            else
+                throw new ModelLoadException($"{File}: the {Role}'s output '{outputs[i]}' is {OnnxSignature.TypeName(info.ElementDataType)}; expected float32 or float16.");
+            read[i] = (values, info.Shape);
+        }
+        return read;
     }
 
     /// <summary>The input named one of <paramref name="names"/>, else the only input that <paramref name="fits"/>.</summary>
@@ -136,9 +156,6 @@ internal sealed class OnnxComponent : IDisposable
             : throw new ModelLoadException($"{File}: the {Role} has {(fitting.Count == 0 ? "no" : "several")} {kind}{(fitting.Count == 0 ? "" : "s")} that could be {what} (looked for '{string.Join("', '", names)}'). The file has {Describe()}.");
     }
 
-    public void Dispose()
-    {
-        _session.Dispose();
-        _overrides?.Dispose();
-    }
+    /// <summary>Stops a call in flight, waits for it, then releases the session (and any merged weights).</summary>
+    public void Dispose() => _session.Dispose();
 }

@@ -1,5 +1,6 @@
 // Each probe prints "ok: …" and exits 0 when the SDK behaved, or "fail: …" and exits 1. A native crash (the
 // failure these probes exist to catch) kills the process with a signal, which the calling test reports.
+using Diffusion.Probes;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Onnx;
 using Diffusion.Sdk.Pipeline;
@@ -7,9 +8,12 @@ using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
-if (args.Length != 2)
+if (args.Length is < 2 or > 3)
 {
     Console.Error.WriteLine("usage: diffusion-probes dispose-during-generation|dispose-during-call MODEL_FOLDER");
+    Console.Error.WriteLine("       diffusion-probes sd-use-after-dispose|sd-component-dispose-during-call SD_FOLDER");
+    Console.Error.WriteLine("       diffusion-probes sd-dispose-during-text-encoding|sd-dispose-provider-during-unet|sd-dispose-during-vae-decoding SD_FOLDER");
+    Console.Error.WriteLine("       diffusion-probes sd-dispose-refiner-during-its-stage BASE_FOLDER REFINER_FOLDER");
     return 2;
 }
 var (probe, modelFolder) = (args[0], args[1]);
@@ -19,12 +23,18 @@ try
     {
         "dispose-during-generation" => await DisposeDuringGeneration(modelFolder),
         "dispose-during-call" => DisposeDuringCall(modelFolder),
-        _ => Fail($"unknown probe '{probe}'"),
+        "sd-use-after-dispose" => await StableDiffusionProbes.UseAfterDispose(modelFolder),
+        "sd-component-dispose-during-call" => StableDiffusionProbes.ComponentDisposeDuringCall(modelFolder),
+        "sd-dispose-during-text-encoding" => await StableDiffusionProbes.DisposeDuringTextEncoding(modelFolder),
+        "sd-dispose-provider-during-unet" => await StableDiffusionProbes.DisposeProviderDuringUnet(modelFolder),
+        "sd-dispose-during-vae-decoding" => await StableDiffusionProbes.DisposeDuringVaeDecoding(modelFolder),
+        "sd-dispose-refiner-during-its-stage" when args.Length == 3 => await StableDiffusionProbes.DisposeRefinerDuringItsStage(modelFolder, args[2]),
+        _ => Verdict.Fail($"unknown probe '{probe}' (or wrong arguments)"),
     };
 }
 catch (Exception e)
 {
-    return Fail($"{e.GetType().Name}: {e.Message}");
+    return Verdict.Fail($"{e.GetType().Name}: {e.Message}");
 }
 
 // The model is disposed while a generation is between (or inside) its model calls: the run must end with
@@ -43,16 +53,16 @@ static async Task<int> DisposeDuringGeneration(string folder)
         Sampling = new SamplingOptions { Sampler = "ddim", Steps = 50 }, BatchSize = 128, ClassLabel = 3,
         OnStep = (_, _) => { if (Interlocked.Increment(ref steps) == 1) stepped.Set(); },
     });
-    if (!stepped.Wait(TimeSpan.FromMinutes(2))) return Fail("no step finished within 2 minutes");
+    if (!stepped.Wait(TimeSpan.FromMinutes(2))) return Verdict.Fail("no step finished within 2 minutes");
     model.Dispose();
     try
     {
         await run;
-        return Fail("the run finished although its model was disposed");
+        return Verdict.Fail("the run finished although its model was disposed");
     }
     catch (ObjectDisposedException)
     {
-        return steps < 50 ? Ok($"ObjectDisposedException after {steps} of 50 steps") : Fail("every step ran");
+        return steps < 50 ? Verdict.Ok($"ObjectDisposedException after {steps} of 50 steps") : Verdict.Fail("every step ran");
     }
 }
 
@@ -79,23 +89,11 @@ static int DisposeDuringCall(string folder)
     try
     {
         call.GetAwaiter().GetResult();
-        return Fail("the call finished although its model was disposed");
+        return Verdict.Fail("the call finished although its model was disposed");
     }
     catch (ObjectDisposedException)
     {
         denoiser.Dispose();
-        return Ok("ObjectDisposedException from the running call");
+        return Verdict.Ok("ObjectDisposedException from the running call");
     }
-}
-
-static int Ok(string message)
-{
-    Console.WriteLine("ok: " + message);
-    return 0;
-}
-
-static int Fail(string message)
-{
-    Console.WriteLine("fail: " + message);
-    return 1;
 }

@@ -56,9 +56,7 @@ public sealed class ShutdownRobustnessTests
     [TestCase("dispose-during-call")]
     public void DisposingTheModelMidRunEndsItCleanlyInAChildProcess(string probe)
     {
-        var (code, output) = RunChild("dotnet", [Path.Combine(BaseDirectory, "probes", "diffusion-probes.dll"), probe, DigitsFolder], TimeSpan.FromMinutes(3));
-        Assert.That(code, Is.Zero, $"exit {code} (a signal means a native crash): {output}");
-        Assert.That(output, Does.StartWith("ok: ").And.Contain("ObjectDisposedException"));
+        Probe.AssertOk("ObjectDisposedException", TimeSpan.FromMinutes(3), probe, DigitsFolder);
     }
 
     [TestCase("INT")]
@@ -91,19 +89,5 @@ public sealed class ShutdownRobustnessTests
         {
             Directory.Delete(folder, recursive: true);
         }
-    }
-
-    private static (int Code, string Output) RunChild(string file, string[] args, TimeSpan timeout)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardOutput = true, RedirectStandardError = true })!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"the probe did not finish within {timeout}");
-        }
-        process.WaitForExit();
-        return (process.ExitCode, output.Result + error.Result);
     }
 }
