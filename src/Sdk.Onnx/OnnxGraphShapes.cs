@@ -22,7 +22,7 @@ internal sealed class OnnxGraphShapes
     private readonly List<Node> _nodes = [];
     private readonly Dictionary<string, long[]> _initializers = new(StringComparer.Ordinal);
 
-    private sealed record Node(string OpType, List<string> Inputs, List<string> Outputs, long Group);
+    private sealed record Node(string OpType, List<string> Inputs, List<string> Outputs, long Group, long Stride);
 
     private OnnxGraphShapes() { }
 
@@ -94,6 +94,19 @@ internal sealed class OnnxGraphShapes
         return null;
     }
 
+    /// <summary>
+    /// How much the convolutions shrink the image: the product of the strides of every strided convolution (a UNet's
+    /// downsamplers; 1 when there are none). A UNet export joins each downsampled map with its upsampled twin, so its
+    /// sample's sides must be multiples of this.
+    /// </summary>
+    public long ConvolutionDownsampling()
+    {
+        long factor = 1;
+        foreach (var node in _nodes)
+            if (node.OpType == "Conv" && node.Stride > 1 && factor < 1 << 20) factor *= node.Stride;
+        return factor;
+    }
+
     /// <summary>The dimensions of initializer <paramref name="name"/>, or null.</summary>
     public IReadOnlyList<long>? InitializerShape(string name) => _initializers.TryGetValue(name, out var d) ? d : null;
 
@@ -108,36 +121,47 @@ internal sealed class OnnxGraphShapes
         }
     }
 
-    // NodeProto: input = 1, output = 2, op_type = 4, attribute = 5 (only Conv's integer "group" is kept).
+    // NodeProto: input = 1, output = 2, op_type = 4, attribute = 5 (only Conv's integer "group" and the largest of its "strides" are kept).
     private static Node ReadNode(ProtoReader reader, long end)
     {
         var inputs = new List<string>();
         var outputs = new List<string>();
         var op = "";
-        long group = 1;
+        long group = 1, stride = 1;
         while (reader.Next(end, out var field, out var wire))
         {
             if (field == 1 && wire == 2) inputs.Add(reader.String());
             else if (field == 2 && wire == 2) outputs.Add(reader.String());
             else if (field == 4 && wire == 2) op = reader.String();
-            else if (field == 5 && wire == 2) group = ReadGroupAttribute(reader, reader.LengthEnd()) ?? group;
+            else if (field == 5 && wire == 2)
+            {
+                var (name, value, largest) = ReadAttribute(reader, reader.LengthEnd());
+                if (name == "group" && value is { } g) group = g;
+                else if (name == "strides" && largest is { } s) stride = s;
+            }
             else reader.Skip(wire);
         }
-        return new Node(op, inputs, outputs, group);
+        return new Node(op, inputs, outputs, group, stride);
     }
 
-    // AttributeProto: name = 1, i = 3.
-    private static long? ReadGroupAttribute(ProtoReader reader, long end)
+    // AttributeProto: name = 1, i = 3, ints = 8 (packed or not; only the largest is kept).
+    private static (string? Name, long? Value, long? LargestOfInts) ReadAttribute(ProtoReader reader, long end)
     {
         string? name = null;
-        long? value = null;
+        long? value = null, largest = null;
         while (reader.Next(end, out var field, out var wire))
         {
             if (field == 1 && wire == 2) name = reader.String();
             else if (field == 3 && wire == 0) value = (long)reader.Varint();
+            else if (field == 8 && wire == 0) largest = Math.Max(largest ?? long.MinValue, (long)reader.Varint());
+            else if (field == 8 && wire == 2)
+            {
+                var packedEnd = reader.LengthEnd();
+                while (reader.Position < packedEnd) largest = Math.Max(largest ?? long.MinValue, (long)reader.Varint());
+            }
             else reader.Skip(wire);
         }
-        return name == "group" ? value : null;
+        return (name, value, largest);
     }
 
     // TensorProto: dims = 1 (packed or not), name = 8; the data fields are skipped.

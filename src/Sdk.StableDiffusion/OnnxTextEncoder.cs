@@ -61,7 +61,14 @@ public sealed class OnnxTextEncoder : IDisposable
         var hidden = component.Outputs[_outputName ?? _layers.Values.First()].Dimensions;
         HiddenSize = hidden[2] > 0 ? hidden[2] : null;
         FixedBatch = dims[0] > 0 ? dims[0] : null;
+        // Optimum writes the encoder's config beside it; its vocab_size bounds the ids (the embedding's Gather would
+        // read a negative id from the end of the table, silently).
+        var config = ComponentConfig.TryReadFile(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(component.File))!, "config.json"));
+        VocabularySize = config?.Integer("vocab_size") is > 0 and var vocabulary ? vocabulary : null;
     }
+
+    /// <summary>The number of token ids the encoder knows (<c>vocab_size</c> of its <c>config.json</c>), or null when no config says.</summary>
+    public int? VocabularySize { get; }
 
     /// <summary>
     /// Opens a text encoder's <c>model.onnx</c>; <c>num_hidden_layers</c> is read from the <c>config.json</c> beside it
@@ -117,17 +124,23 @@ public sealed class OnnxTextEncoder : IDisposable
     /// <summary>The batch size the export is fixed to, or null.</summary>
     public int? FixedBatch { get; }
 
+    /// <summary>Whether the graph computes in float16 (its hidden-state output is float16).</summary>
+    public bool IsFloat16 => _component.Outputs[_outputName ?? _layers.Values.First()].ElementDataType == TensorElementType.Float16;
+
     /// <summary>The name of the token-id input and its element type, for messages and logs.</summary>
     public string InputDescription => $"'{_idsName}' {OnnxSignature.Describe(_component.Inputs[_idsName])}";
 
     /// <summary>Encodes one prompt's token ids; returns the last hidden state, [sequence, hidden size] flattened.</summary>
     /// <param name="ids">The ids, framed and padded as the tokenizer returns them.</param>
+    /// <param name="cancellationToken">Stops the encoder call in flight.</param>
     /// <exception cref="ArgumentException">The ids are empty or do not match the export's fixed sequence length.</exception>
-    public float[] Encode(int[] ids)
+    /// <exception cref="NonFiniteOutputException">The encoder returned NaN or infinity.</exception>
+    /// <exception cref="ObjectDisposedException">The encoder was disposed (also during the call).</exception>
+    public float[] Encode(int[] ids, CancellationToken cancellationToken = default)
     {
         if (_outputName is null)
             throw new ModelLoadException($"{File}: the text encoder has no last hidden state output; the file has {_component.Describe()}.");
-        return Run(ids, [_outputName])[0];
+        return Run(ids, [_outputName], cancellationToken)[0];
     }
 
     /// <summary>
@@ -138,13 +151,16 @@ public sealed class OnnxTextEncoder : IDisposable
     /// </summary>
     /// <param name="ids">The ids, framed and padded as the tokenizer returns them.</param>
     /// <param name="fromEnd">Which hidden state, counted from the end (1 is the last layer's output).</param>
+    /// <param name="cancellationToken">Stops the encoder call in flight.</param>
     /// <returns>The hidden state [sequence, hidden size] flattened, and the pooled embedding or null.</returns>
     /// <exception cref="ModelLoadException">The export lacks that hidden state (the message names what it has).</exception>
-    public (float[] Hidden, float[]? Pooled) EncodeHiddenState(int[] ids, int fromEnd)
+    /// <exception cref="NonFiniteOutputException">The encoder returned NaN or infinity.</exception>
+    /// <exception cref="ObjectDisposedException">The encoder was disposed (also during the call).</exception>
+    public (float[] Hidden, float[]? Pooled) EncodeHiddenState(int[] ids, int fromEnd, CancellationToken cancellationToken = default)
     {
         var name = HiddenStateOutput(fromEnd);
-        if (_pooledName is null) return (Run(ids, [name])[0], null);
-        var both = Run(ids, [name, _pooledName]);
+        if (_pooledName is null) return (Run(ids, [name], cancellationToken)[0], null);
+        var both = Run(ids, [name, _pooledName], cancellationToken);
         return (both[0], both[1]);
     }
 
@@ -163,12 +179,17 @@ public sealed class OnnxTextEncoder : IDisposable
     }
 
     // Runs one row of ids and returns the outputs, each of the first (only requested) item.
-    private float[][] Run(int[] ids, string[] outputs)
+    private float[][] Run(int[] ids, string[] outputs, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        _component.ThrowIfDisposed();
         if (ids.Length == 0) throw new ArgumentException("No token ids were given; the tokenizer frames every prompt with its start and end tokens.", nameof(ids));
         if (SequenceLength is { } s && ids.Length != s)
             throw new ArgumentException($"{File} takes {s} token ids per prompt; {ids.Length} were given.", nameof(ids));
+        foreach (var id in ids)
+            if (id < 0 || id >= VocabularySize)
+                throw new ModelInputException($"The token id {id} is outside the vocabulary of the text encoder {File} (0 to {(VocabularySize is { } v ? (v - 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : "its table size")}); " +
+                    "the tokenizer does not belong to this encoder (a custom IPromptTokenizer must return ids the encoder knows).");
         var batch = FixedBatch ?? 1;
         var all = ids;
         if (batch > 1)
@@ -188,7 +209,7 @@ public sealed class OnnxTextEncoder : IDisposable
                 names.Add(_maskName);
                 values.Add(_component.IntegerInput(_maskName, Enumerable.Repeat(1, all.Length).ToArray(), shape));
             }
-            var results = _component.Run(names, values, outputs);
+            var results = _component.Run(names, values, outputs, cancellationToken);
             var read = new float[outputs.Length][];
             for (var i = 0; i < outputs.Length; i++)
             {
@@ -198,6 +219,8 @@ public sealed class OnnxTextEncoder : IDisposable
                     throw new ModelLoadException($"{File}: the text encoder's output '{outputs[i]}' came back as [{string.Join(", ", outShape)}]; expected [{batch}, {(pooled ? "width" : $"{ids.Length}, hidden size")}].");
                 var item = output.Length / batch;
                 read[i] = batch == 1 ? output : output[..item];
+                // A NaN here would pass through the UNet as black images; it is the encoder's fault, so it is named.
+                NonFiniteOutputException.ThrowIfNonFinite(read[i], File, $"text encoder (output '{outputs[i]}')", IsFloat16);
             }
             return read;
         }

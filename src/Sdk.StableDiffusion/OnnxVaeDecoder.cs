@@ -41,18 +41,32 @@ public sealed class OnnxVaeDecoder : IDisposable
 
     internal OnnxComponent Component => _component;
 
+    /// <summary>The latent channels the export fixes in its input, or null when the dimension is symbolic.</summary>
+    internal int? DeclaredLatentChannels => _component.Inputs[_inputName].Dimensions[1] is > 0 and var c ? c : null;
+
+    /// <summary>Pixels per latent along the height, when the export fixes both the input's and the output's (0: they do not divide); else null.</summary>
+    internal int? DeclaredUpsampling =>
+        (_component.Inputs[_inputName].Dimensions[2], _component.Outputs[_outputName].Dimensions[2]) is ( > 0 and var h, > 0 and var H) ? (H % h == 0 ? H / h : 0) : null;
+
     /// <summary>Decodes <paramref name="latents"/> of <paramref name="shape"/>; returns the pixels and their shape.</summary>
-    public (float[] Pixels, TensorShape Shape) Decode(float[] latents, TensorShape shape)
+    /// <param name="latents">The batch, [batch, channels, height, width] flattened.</param>
+    /// <param name="shape">Its shape.</param>
+    /// <param name="cancellationToken">Checked before each item; stops the item's call in flight.</param>
+    /// <exception cref="VaeOverflowException">The VAE returned NaN or infinity.</exception>
+    /// <exception cref="ObjectDisposedException">The VAE was disposed (also during the call).</exception>
+    public (float[] Pixels, TensorShape Shape) Decode(float[] latents, TensorShape shape, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(latents);
+        _component.ThrowIfDisposed();
         if (latents.Length != shape.Length) throw new ArgumentException($"{latents.Length} latent values do not match the shape {shape}.", nameof(latents));
         float[]? pixels = null;
         var imageShape = default(TensorShape);
         for (var b = 0; b < shape.Batch; b++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var item = latents.AsSpan(b * shape.ItemLength, shape.ItemLength).ToArray();
             using var input = _component.FloatInput(_inputName, item, [1, shape.Channels, shape.Height, shape.Width]);
-            var (output, outShape) = _component.Run([_inputName], [input], _outputName);
+            var (output, outShape) = _component.Run([_inputName], [input], _outputName, cancellationToken);
             VaeOverflowException.ThrowIfNonFinite(output, File, "VAE decoder", IsFloat16, ForceUpcast);
             if (outShape is not [1, var c, var h, var w])
                 throw new ModelLoadException($"{File}: the VAE decoder returned [{string.Join(", ", outShape)}]; expected [1, channels, height, width].");

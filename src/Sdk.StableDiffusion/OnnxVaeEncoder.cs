@@ -55,6 +55,9 @@ public sealed class OnnxVaeEncoder : IDisposable
     /// <summary><c>force_upcast</c> of the VAE's config (true for SDXL's original VAE, which overflows in float16), or null when the config does not say.</summary>
     public bool? ForceUpcast { get; internal set; }
 
+    /// <summary>The channels the export fixes in its output, or null when the dimension is symbolic.</summary>
+    internal int? DeclaredOutputChannels => _component.Outputs[_outputName].Dimensions[1] is > 0 and var c ? c : null;
+
     /// <summary>The output's name.</summary>
     public string OutputName => _outputName;
 
@@ -67,17 +70,24 @@ public sealed class OnnxVaeEncoder : IDisposable
     }
 
     /// <summary>Encodes <paramref name="pixels"/> of <paramref name="shape"/>; returns the raw output and its shape.</summary>
-    public (float[] Values, TensorShape Shape) Encode(float[] pixels, TensorShape shape)
+    /// <param name="pixels">The batch, [batch, channels, height, width] flattened.</param>
+    /// <param name="shape">Its shape.</param>
+    /// <param name="cancellationToken">Checked before each item; stops the item's call in flight.</param>
+    /// <exception cref="VaeOverflowException">The VAE returned NaN or infinity.</exception>
+    /// <exception cref="ObjectDisposedException">The VAE was disposed (also during the call).</exception>
+    public (float[] Values, TensorShape Shape) Encode(float[] pixels, TensorShape shape, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pixels);
+        _component.ThrowIfDisposed();
         if (pixels.Length != shape.Length) throw new ArgumentException($"{pixels.Length} pixel values do not match the shape {shape}.", nameof(pixels));
         float[]? values = null;
         var outputShape = default(TensorShape);
         for (var b = 0; b < shape.Batch; b++)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             var item = pixels.AsSpan(b * shape.ItemLength, shape.ItemLength).ToArray();
             using var input = _component.FloatInput(_inputName, item, [1, shape.Channels, shape.Height, shape.Width]);
-            var (output, outShape) = _component.Run([_inputName], [input], _outputName);
+            var (output, outShape) = _component.Run([_inputName], [input], _outputName, cancellationToken);
             VaeOverflowException.ThrowIfNonFinite(output, File, "VAE encoder", IsFloat16, ForceUpcast);
             if (outShape is not [1, var c, var h, var w])
                 throw new ModelLoadException($"{File}: the VAE encoder returned [{string.Join(", ", outShape)}]; expected [1, channels, height, width].");

@@ -13,7 +13,9 @@ namespace Diffusion.Sdk.StableDiffusion;
 /// configuration and the VAE's scaling factor. Both the legacy diffusers layout and Optimum's are read
 /// (<see cref="StableDiffusionLayout"/>); every input name, element type and rank comes from the sessions. An SDXL
 /// export (base, Turbo-style or refiner: a <c>text_encoder_2/</c>) is recognised from its files and has
-/// <see cref="Xl"/>. Thread-safe: share one instance between pipelines and requests.
+/// <see cref="Xl"/>. Thread-safe: share one instance between pipelines and requests. Disposing it at any moment is
+/// safe: a component call in flight is stopped and waited for before its session is released, and every use
+/// afterwards (the components, <see cref="EncodePrompt"/>, a pipeline over it) is an <see cref="ObjectDisposedException"/>.
 /// </summary>
 public sealed class StableDiffusionModel : IDisposable
 {
@@ -66,10 +68,12 @@ public sealed class StableDiffusionModel : IDisposable
     public StableDiffusionXLInfo? Xl { get; }
 
     /// <summary>The text encoder.</summary>
-    public OnnxTextEncoder TextEncoder => _textEncoder.Value;
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public OnnxTextEncoder TextEncoder => Alive(_textEncoder).Value;
 
     /// <summary>The UNet, with the folder's <c>scheduler/scheduler_config.json</c>.</summary>
-    public OnnxDiffusionModel Unet => _unet.Value;
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public OnnxDiffusionModel Unet => Alive(_unet).Value;
 
     /// <summary>The conditioning stage of this model's family (for SD 1.x/2.x: CLIP text, <see cref="ClipTextConditioner"/>).</summary>
     public IConditioner Conditioner { get; }
@@ -82,10 +86,12 @@ public sealed class StableDiffusionModel : IDisposable
     public int? GuidanceEmbeddingDimension { get; }
 
     /// <summary>The VAE decoder.</summary>
-    public OnnxVaeDecoder VaeDecoder => _vaeDecoder.Value;
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public OnnxVaeDecoder VaeDecoder => Alive(_vaeDecoder).Value;
 
     /// <summary>The VAE encoder (image to image), or null when the export has none.</summary>
-    public OnnxVaeEncoder? VaeEncoder => _vaeEncoder?.Value;
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    public OnnxVaeEncoder? VaeEncoder => Alive(_vaeEncoder)?.Value;
 
     /// <summary>The scheduler configuration the model ships, or null.</summary>
     public SchedulerConfig? SchedulerConfig => Unet.SchedulerConfig;
@@ -124,6 +130,11 @@ public sealed class StableDiffusionModel : IDisposable
         var missing = new[] { isXl ? null : "text_encoder/model.onnx", "unet/model.onnx", options.VaeFolder is null ? "vae_decoder/model.onnx" : null }
             .Where(p => p is not null && !File.Exists(Path.Combine(root, p))).Select(p => p!).ToList();
         if (!isXl && options.Tokenizer is null && !Directory.Exists(Path.Combine(root, "tokenizer"))) missing.Add("tokenizer/");
+        // Without the scheduler's configuration every sampler would run on its defaults, a schedule the model was not
+        // trained with: refused, unless the options give the schedule.
+        var onnx = options.Onnx;
+        if (onnx.SchedulerConfig is null && onnx.NumTrainTimesteps is null && onnx.PredictionType is null && !File.Exists(Path.Combine(root, OnnxDiffusionModel.SchedulerConfigPath)))
+            missing.Add(OnnxDiffusionModel.SchedulerConfigPath + " (or a schedule in StableDiffusionOptions.Onnx.SchedulerConfig)");
         if (missing.Count > 0)
             throw new ModelLoadException($"'{root}' is not a complete Stable Diffusion ONNX export: {string.Join(", ", missing)} {(missing.Count == 1 ? "is" : "are")} missing. " +
                 "Export one with diffusers' convert_stable_diffusion_checkpoint_to_onnx.py or `optimum-cli export onnx`.");
@@ -134,11 +145,11 @@ public sealed class StableDiffusionModel : IDisposable
         var layout = vaeConfig is not null || unetConfig is not null || File.Exists(Path.Combine(root, "text_encoder", "config.json"))
             ? StableDiffusionLayout.Optimum : StableDiffusionLayout.LegacyDiffusers;
 
-        var scaling = options.ScalingFactor ?? vaeConfig?.Number("scaling_factor") ?? LegacyScalingFactor;
-        if (!(scaling > 0) || !double.IsFinite(scaling))
-            throw new ModelLoadException($"The VAE scaling factor is {scaling}; expected a finite number > 0 (set StableDiffusionOptions.ScalingFactor or fix 'scaling_factor' in {vaeConfig?.File ?? "the options"}).");
-        var blocks = vaeConfig?.ArrayLength("block_out_channels");
-        var vaeScale = blocks is > 0 ? 1 << (blocks.Value - 1) : 8;
+        var scaling = ComponentConsistency.ScalingFactor(options.ScalingFactor ?? vaeConfig?.Number("scaling_factor") ?? LegacyScalingFactor,
+            options.ScalingFactor is not null ? "StableDiffusionOptions.ScalingFactor" : vaeConfig?.File ?? "the default");
+        var vaeScale = ComponentConsistency.VaeScaleFactor(vaeConfig);
+        var sampleSizeSource = unetConfig?.File ?? Path.Combine(root, "unet", "config.json");
+        var configSampleSize = ComponentConsistency.SampleSize(unetConfig?.Integer("sample_size"), vaeScale, sampleSizeSource, vaeConfig?.File ?? "the default of 8");
 
         if (isXl && options.Loras is { Count: > 0 })
             throw new ModelLoadException($"'{root}' is an SDXL export; LoRA adapters are supported for SD 1.x/2.x exports only so far (SDXL's second text encoder is not mapped). Load it without StableDiffusionOptions.Loras / --lora.");
@@ -176,7 +187,11 @@ public sealed class StableDiffusionModel : IDisposable
                 vaeEncoder = new OnnxVaeEncoder(OnnxComponent.Open(encoderFile, "VAE encoder", options.Onnx, logger)) { ForceUpcast = forceUpcast };
                 parts.Add(vaeEncoder);
             }
-            var sampleSize = unet.Info.Height ?? unetConfig?.Integer("sample_size");
+            var sampleSize = unet.Info.Height is { } fixedHeight
+                ? ComponentConsistency.SampleSize(fixedHeight, vaeScale, unet.ModelPath, vaeConfig?.File ?? "the default of 8")
+                : configSampleSize;
+            if (xl is null) ComponentConsistency.TextEncoderFitsUnet(textEncoder, ComponentConfig.TryRead(root, "text_encoder")?.Integer("hidden_size"), unet);
+            ComponentConsistency.VaeFitsUnet(vaeDecoder, vaeEncoder, vaeConfig, vaeScale, unet);
             var embedding = GuidanceEmbeddingWidth(unet, unetConfig);
             logger.LogInformation("Loaded Stable Diffusion{Xl} ({Layout} layout) from {Folder}: text encoder {Ids}, scaling factor {Scaling}, VAE factor {Factor}{Encoder}.",
                 xl is null ? "" : xl.RequiresAestheticsScore ? " XL refiner" : " XL", layout, root, textEncoder.InputDescription, scaling, vaeScale,
@@ -192,10 +207,29 @@ public sealed class StableDiffusionModel : IDisposable
     }
 
     /// <summary>Encodes one prompt: tokenizer, then text encoder; returns the last hidden state [sequence, hidden size].</summary>
+    /// <exception cref="ObjectDisposedException">The model has been disposed (also during the call).</exception>
     public float[] EncodePrompt(string prompt)
     {
         ArgumentNullException.ThrowIfNull(prompt);
+        ThrowIfDisposed();
         return TextEncoder.Encode(Tokenizer.Encode(prompt));
+    }
+
+    /// <summary>Whether <see cref="Dispose"/> has been called.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <exception cref="ObjectDisposedException">The model has been disposed.</exception>
+    internal void ThrowIfDisposed()
+    {
+        if (IsDisposed) throw new ObjectDisposedException(Folder, $"The Stable Diffusion model {Folder} was disposed; load it again to use it.");
+    }
+
+    // A part, if this model is still alive: a part shared with a model made by WithLoras outlives this one's Dispose,
+    // and must not be reachable through it.
+    private T Alive<T>(T part)
+    {
+        ThrowIfDisposed();
+        return part;
     }
 
     /// <summary>
@@ -209,7 +243,7 @@ public sealed class StableDiffusionModel : IDisposable
     public StableDiffusionModel WithLoras(IReadOnlyList<LoraAdapter> loras)
     {
         ArgumentNullException.ThrowIfNull(loras);
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ThrowIfDisposed();
         if (Xl is not null)
             throw new ModelLoadException($"'{Folder}' is an SDXL export; LoRA adapters are supported for SD 1.x/2.x exports only so far.");
         var plan = PlanLoras(Folder, [.. loras], _lora.Logger);
@@ -239,7 +273,11 @@ public sealed class StableDiffusionModel : IDisposable
     /// <summary>Whether this model and <paramref name="other"/> run the same UNet session.</summary>
     internal bool SharesUnetWith(StableDiffusionModel other) => ReferenceEquals(_unet, other._unet);
 
-    /// <summary>Releases every session (a session shared with a model made by <see cref="WithLoras"/> lives on until that model is disposed too).</summary>
+    /// <summary>
+    /// Releases every session (a session shared with a model made by <see cref="WithLoras"/> lives on until that model
+    /// is disposed too). A component call in flight is stopped and waited for first; the run it belongs to ends with an
+    /// <see cref="ObjectDisposedException"/>.
+    /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;

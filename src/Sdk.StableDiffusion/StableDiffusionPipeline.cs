@@ -45,6 +45,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
     /// <exception cref="SchedulerConfigException">A sampling option is invalid (the message names it).</exception>
     /// <exception cref="NonFiniteValueException">A NaN or infinity appeared in the loop.</exception>
     /// <exception cref="ModelOutOfMemoryException">The UNet ran out of memory even for half the batch.</exception>
+    /// <exception cref="ObjectDisposedException">The model (or the refiner) was disposed, before or during the run.</exception>
     public Task<StableDiffusionResult> GenerateAsync(StableDiffusionRequest request, IProgress<GenerationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -84,6 +85,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
     internal Plan Prepare(StableDiffusionRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        Model.ThrowIfDisposed();
         var prompts = request.Prompts?.ToArray() ?? [request.Prompt];
         if (prompts.Length == 0 || prompts.Any(p => p is null))
             throw new ArgumentException("Give a prompt (Prompt, or a non-empty Prompts list without nulls); the empty string is a valid prompt.", nameof(request));
@@ -111,8 +113,12 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         var fallback = (Model.DefaultSampleSize ?? 64) * factor;
         var width = request.Width ?? (rgb is null ? fallback : imageWidth - imageWidth % factor);
         var height = request.Height ?? (rgb is null ? fallback : imageHeight - imageHeight % factor);
-        if (width < factor || height < factor || width % factor != 0 || height % factor != 0)
-            throw new ImageSizeException($"{width}×{height} pixels cannot be generated: width and height must be positive multiples of {factor} (the VAE's factor) for {Model.Folder}" +
+        // The UNet joins each downsampled map with its upsampled twin: the latent's sides must divide by its downsampling too.
+        var downsampling = Model.Unet.LatentMultiple;
+        var multiple = (long)factor * downsampling;
+        if (width < multiple || height < multiple || width % multiple != 0 || height % multiple != 0)
+            throw new ImageSizeException($"{width}×{height} pixels cannot be generated: width and height must be positive multiples of {multiple} " +
+                $"({(downsampling > 1 ? $"the VAE's factor {factor} × the UNet's downsampling {downsampling}" : "the VAE's factor")}) for {Model.Folder}" +
                 (rgb is not null && request.Width is null ? $" (the start image is {imageWidth}×{imageHeight})." : "."));
         var latent = new TensorShape(prompts.Length * request.ImagesPerPrompt, Model.LatentChannels, height / factor, width / factor);
         var info = Model.Unet.Info;
@@ -192,14 +198,14 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         ILatentStage? latentStage = null;
         if (mask is not null)
         {
-            var inpainting = InpaintingStart.Prepare(Model, rgb!, mask, sampler, shape, startIndex, request.Strength, blends: !concatenates, noise);
+            var inpainting = InpaintingStart.Prepare(Model, rgb!, mask, sampler, shape, startIndex, request.Strength, blends: !concatenates, noise, cancellationToken);
             x = inpainting.Latents;
             if (concatenates) extraChannels = inpainting.ExtraChannels(shape);
             else latentStage = new KnownRegionBlend(sampler, inpainting.ImageLatents!, inpainting.Noise, inpainting.LatentMask, shape.Batch);
         }
         else
         {
-            x = RequestStartLatents.Prepare(Model, request, rgb, sampler, shape, startIndex, noise);
+            x = RequestStartLatents.Prepare(Model, request, rgb, sampler, shape, startIndex, noise, cancellationToken);
         }
         var initial = x.ToArray();
 
@@ -220,6 +226,9 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
 
         // 5. Decoding (unless only the latents are wanted); the PNG files are encoded on demand.
         var (images, imageShape) = request.LatentsOnly ? ([], default(TensorShape)) : VaeDecoding.Decode(Model, x, shape, cancellationToken);
+        // Disposed while the last stage ran on a part it shares with a model made by WithLoras (whose session lives on):
+        // nothing made by a disposed model is given out.
+        Model.ThrowIfDisposed();
 
         return new StableDiffusionResult
         {

@@ -1,5 +1,3 @@
-using Diffusion.Sdk.Abstractions;
-
 namespace Diffusion.Sdk.StableDiffusion;
 
 /// <summary>
@@ -8,41 +6,22 @@ namespace Diffusion.Sdk.StableDiffusion;
 /// float32 export of the VAE, or an "fp16-fix" VAE, from another folder (<see cref="StableDiffusionOptions.VaeFolder"/>,
 /// <c>--vae FOLDER</c>).
 /// </summary>
-public sealed class VaeOverflowException : DiffusionException
+public sealed class VaeOverflowException : NonFiniteOutputException
 {
     internal VaeOverflowException(string file, string part, bool float16, bool? forceUpcast, int index, float value)
         : base($"The {part} {file} returned {Describe(value)} (element {index}){(float16 ? " running in float16" : "")}. " +
                (float16
                    ? $"{(forceUpcast == true ? "Its config says force_upcast: true: this VAE overflows in float16, as SDXL's original VAE does. " : "The VAE probably overflows in float16, as SDXL's original VAE does. ")}" +
                      "Use a float32 export of the VAE, or an fp16-fix VAE (e.g. madebyollin/sdxl-vae-fp16-fix exported to ONNX), with StableDiffusionOptions.VaeFolder or --vae FOLDER."
-                   : "The latents may have diverged (check them with OnStep or --stats), or the VAE does not belong to this UNet; a VAE from another folder can be used with StableDiffusionOptions.VaeFolder or --vae FOLDER."))
+                   : "The latents may have diverged (check them with OnStep or --stats), or the VAE does not belong to this UNet; a VAE from another folder can be used with StableDiffusionOptions.VaeFolder or --vae FOLDER."),
+            file, part, float16, index, value)
     {
-        File = file;
-        IsFloat16 = float16;
-        Index = index;
-        Value = value;
     }
-
-    /// <summary>The VAE's model file.</summary>
-    public string File { get; }
-
-    /// <summary>Whether the VAE runs in float16.</summary>
-    public bool IsFloat16 { get; }
-
-    /// <summary>The first non-finite element of the output.</summary>
-    public int Index { get; }
-
-    /// <summary>Its value (NaN or ±infinity).</summary>
-    public float Value { get; }
-
-    private static string Describe(float value) => float.IsNaN(value) ? "NaN" : value > 0 ? "infinity" : "−infinity";
 
     /// <summary>Throws when <paramref name="values"/> holds a NaN or infinity.</summary>
     internal static void ThrowIfNonFinite(ReadOnlySpan<float> values, string file, string part, bool float16, bool? forceUpcast)
     {
-        // The sum of magnitudes is finite when every value is: one vectorised pass in the common case, a scan otherwise.
-        if (float.IsFinite(System.Numerics.Tensors.TensorPrimitives.SumOfMagnitudes(values))) return;
-        for (var i = 0; i < values.Length; i++)
-            if (!float.IsFinite(values[i])) throw new VaeOverflowException(file, part, float16, forceUpcast, i, values[i]);
+        var index = FirstNonFinite(values);
+        if (index >= 0) throw new VaeOverflowException(file, part, float16, forceUpcast, index, values[index]);
     }
 }

@@ -15,6 +15,8 @@ It reads tests/Sdk.Tests/TestData/sd-tiny-legacy/model/ and writes:
   Optimum's `latent_parameters` (mean and log-variance on the channel axis, [B, 8, h, w]) for the pipeline to sample.
 * sd-synthetic/text_encoder_int64.onnx: a 3-node text encoder with int64 ids (Optimum's type) whose hidden state is
   the id itself repeated 32 times, so that a test can see exactly which ids arrived.
+* sd-synthetic/text_encoder_nan.onnx: the int64 encoder's shape, whose hidden state is NaN everywhere (0 / 0), for
+  the guard that names a component returning NaN.
 * sd-synthetic/vae_decoder_fp16.onnx: a float16 "decoder" that returns the first 3 latent channels, upsampled 8x.
 
 The outputs are deterministic (no random values) and pass onnx.checker.
@@ -110,6 +112,29 @@ def int64_text_encoder():
     onnx.save_model(model, os.path.join(SYNTHETIC, "text_encoder_int64.onnx"))
 
 
+def nan_text_encoder():
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])
+    out = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", 32])
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["ids_float"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["ids_float", "zero"], ["zeros"]),
+        helper.make_node("Div", ["zeros", "zeros"], ["nans"]),
+        helper.make_node("Unsqueeze", ["nans", "axis_last"], ["nan_column"]),
+        helper.make_node("Mul", ["nan_column", "ones_32"], ["last_hidden_state"]),
+    ]
+    init = [
+        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("axis_last", TensorProto.INT64, [1], [-1]),
+        helper.make_tensor("ones_32", TensorProto.FLOAT, [32], [1.0] * 32),
+    ]
+    graph = helper.make_graph(nodes, "text_encoder_nan", [ids], [out], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], producer_name="make_sd_variants")
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    os.makedirs(SYNTHETIC, exist_ok=True)
+    onnx.save_model(model, os.path.join(SYNTHETIC, "text_encoder_nan.onnx"))
+
+
 def fp16_decoder():
     latent = helper.make_tensor_value_info("latent_sample", TensorProto.FLOAT16, ["batch", 4, "height", "width"])
     image = helper.make_tensor_value_info("sample", TensorProto.FLOAT16, ["batch", 3, "image_height", "image_width"])
@@ -135,6 +160,7 @@ if __name__ == "__main__":
     scalar_timestep_unet(INPAINT_LEGACY, INPAINT_OPTIMUM)
     latent_parameters_encoder()
     int64_text_encoder()
+    nan_text_encoder()
     fp16_decoder()
     for folder in (OPTIMUM, INPAINT_OPTIMUM, SYNTHETIC):
         for dirpath, _, files in os.walk(folder):

@@ -59,13 +59,16 @@ public sealed class LongPromptEncoder
     }
 
     /// <summary>The text encoder's output for every window, concatenated: [windows × 77, width], not re-weighted.</summary>
-    public float[] EncodeUnweighted(PromptWindows windows)
+    /// <param name="windows">The framed windows.</param>
+    /// <param name="cancellationToken">Checked before each window; stops the encoder call in flight.</param>
+    public float[] EncodeUnweighted(PromptWindows windows, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(windows);
         float[]? all = null;
         for (var w = 0; w < windows.Count; w++)
         {
-            var hidden = TextEncoder.Encode(windows.Window(w).ToArray());
+            cancellationToken.ThrowIfCancellationRequested();
+            var hidden = TextEncoder.Encode(windows.Window(w).ToArray(), cancellationToken);
             all ??= new float[hidden.Length * windows.Count];
             hidden.CopyTo(all, w * hidden.Length);
         }
@@ -74,9 +77,11 @@ public sealed class LongPromptEncoder
 
     /// <summary>The embeddings of <paramref name="windows"/>: <see cref="EncodeUnweighted"/>, then re-weighted (<see cref="PromptWeighting.Apply"/>).</summary>
     /// <exception cref="SamplingOptionException">The weighted embeddings average to exactly 0, so the renormalisation is undefined.</exception>
-    public float[] Encode(PromptWindows windows)
+    /// <param name="windows">The framed windows.</param>
+    /// <param name="cancellationToken">Checked before each window; stops the encoder call in flight.</param>
+    public float[] Encode(PromptWindows windows, CancellationToken cancellationToken = default)
     {
-        var embeddings = EncodeUnweighted(windows);
+        var embeddings = EncodeUnweighted(windows, cancellationToken);
         var scalars = PromptWeighting.Apply(embeddings, windows.PositionWeights);
         if (!float.IsFinite(scalars.Factor))
             throw new SamplingOptionException("Prompt", "(weighted)", $"weights whose embeddings do not average to 0: the mean-preserving renormalisation divides by that mean ({scalars.MeanAfter}); change a weight slightly");

@@ -34,7 +34,7 @@ public sealed class ClipTextConditioner(IPromptTokenizer tokenizer, OnnxTextEnco
         {
             if (cache.TryGetValue(text, out var e)) return e;
             cancellationToken.ThrowIfCancellationRequested();
-            return cache[text] = encoder.Encode(tokenizer.Encode(text));
+            return cache[text] = encoder.Encode(tokenizer.Encode(text), cancellationToken);
         }
 
         var batch = context.Batch;

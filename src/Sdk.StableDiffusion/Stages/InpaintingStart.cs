@@ -34,7 +34,7 @@ internal static class InpaintingStart
     }
 
     public static Result Prepare(StableDiffusionModel model, byte[] rgb, InpaintingMask mask, ISampler sampler, TensorShape shape, int startIndex,
-        double strength, bool blends, INoiseSource noise)
+        double strength, bool blends, INoiseSource noise, CancellationToken cancellationToken)
     {
         var one = shape.WithBatch(1);
         var factor = model.VaeScaleFactor;
@@ -43,7 +43,7 @@ internal static class InpaintingStart
 
         // prepare_latents: the image's latents only where they are used (below full strength, or for the blend).
         float[]? image = null;
-        if (blends || !fullStrength) image = Repeat(StartLatents.EncodePixels(model, pixels, one, noise), shape.Batch);
+        if (blends || !fullStrength) image = Repeat(StartLatents.EncodePixels(model, pixels, one, noise, cancellationToken), shape.Batch);
         var eps = new float[shape.Length];
         noise.NextGaussian(eps);
         var x = new float[shape.Length];
@@ -58,7 +58,7 @@ internal static class InpaintingStart
         }
 
         // prepare_mask_latents: the latent mask and the masked image's latents.
-        var masked = StartLatents.EncodePixels(model, mask.MaskImage(pixels), one, noise);
+        var masked = StartLatents.EncodePixels(model, mask.MaskImage(pixels), one, noise, cancellationToken);
         return new Result(x, image, eps, mask.Latent(factor), masked);
     }
 

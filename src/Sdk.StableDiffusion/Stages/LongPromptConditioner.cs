@@ -40,7 +40,7 @@ public sealed class LongPromptConditioner : IConditioner
         {
             if (embeddings.ContainsKey(texts[i])) continue;
             cancellationToken.ThrowIfCancellationRequested();
-            embeddings[texts[i]] = Encoder.Encode(windows[i]);
+            embeddings[texts[i]] = Encoder.Encode(windows[i], cancellationToken);
         }
 
         var batch = context.Batch;

@@ -15,10 +15,10 @@ namespace Diffusion.Sdk.StableDiffusion;
 /// </summary>
 internal static class RequestStartLatents
 {
-    public static float[] Prepare(StableDiffusionModel model, StableDiffusionRequest request, byte[]? rgb, ISampler sampler, TensorShape shape, int startIndex, INoiseSource noise)
+    public static float[] Prepare(StableDiffusionModel model, StableDiffusionRequest request, byte[]? rgb, ISampler sampler, TensorShape shape, int startIndex, INoiseSource noise, CancellationToken cancellationToken)
     {
         if (rgb is null && request.InitLatents is null) return StartLatents.Noise(sampler, shape, noise);
-        if (request is { InitLatents: null, DenoisingStart: null }) return StartLatents.NoisedImage(model, rgb!, sampler, shape, startIndex, noise);
+        if (request is { InitLatents: null, DenoisingStart: null }) return StartLatents.NoisedImage(model, rgb!, sampler, shape, startIndex, noise, cancellationToken);
         var one = shape.WithBatch(1);
         var latents = new float[shape.Length];
         if (request.InitLatents is { } given)
@@ -28,7 +28,7 @@ internal static class RequestStartLatents
         }
         else
         {
-            var latent = StartLatents.Encode(model, rgb!, one, noise);
+            var latent = StartLatents.Encode(model, rgb!, one, noise, cancellationToken);
             for (var b = 0; b < shape.Batch; b++) latent.CopyTo(latents, b * one.Length);
         }
         return request.DenoisingStart is not null ? latents : StartLatents.Noised(latents, sampler, shape, startIndex, noise);

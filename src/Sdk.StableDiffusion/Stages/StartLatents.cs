@@ -21,15 +21,15 @@ internal static class StartLatents
     }
 
     /// <summary>The start image's latent for one item: encoded, its posterior sampled with the next draw, scaled.</summary>
-    public static float[] Encode(StableDiffusionModel model, byte[] rgb, TensorShape one, INoiseSource noise) =>
-        EncodePixels(model, StableDiffusionImages.Preprocess(rgb, one.Width * model.VaeScaleFactor, one.Height * model.VaeScaleFactor), one, noise);
+    public static float[] Encode(StableDiffusionModel model, byte[] rgb, TensorShape one, INoiseSource noise, CancellationToken cancellationToken) =>
+        EncodePixels(model, StableDiffusionImages.Preprocess(rgb, one.Width * model.VaeScaleFactor, one.Height * model.VaeScaleFactor), one, noise, cancellationToken);
 
     /// <summary>A preprocessed picture's latent for one item ([1, 3, H, W] in [−1, 1]): encoded, its posterior sampled with the next draw, scaled.</summary>
-    public static float[] EncodePixels(StableDiffusionModel model, float[] pixels, TensorShape one, INoiseSource noise)
+    public static float[] EncodePixels(StableDiffusionModel model, float[] pixels, TensorShape one, INoiseSource noise, CancellationToken cancellationToken)
     {
         var encoder = model.VaeEncoder!;
         var factor = model.VaeScaleFactor;
-        var (encoded, encodedShape) = encoder.Encode(pixels, new TensorShape(1, 3, one.Height * factor, one.Width * factor));
+        var (encoded, encodedShape) = encoder.Encode(pixels, new TensorShape(1, 3, one.Height * factor, one.Width * factor), cancellationToken);
         var kind = encoder.OutputKind(one.Channels);
         var latent = new float[one.Length];
         var draw = new float[one.Length];
@@ -58,10 +58,10 @@ internal static class StartLatents
     }
 
     /// <summary>Image to image: the encoded start image, repeated for the batch, noised to the timestep at <paramref name="startIndex"/> with the next draw.</summary>
-    public static float[] NoisedImage(StableDiffusionModel model, byte[] rgb, ISampler sampler, TensorShape shape, int startIndex, INoiseSource noise)
+    public static float[] NoisedImage(StableDiffusionModel model, byte[] rgb, ISampler sampler, TensorShape shape, int startIndex, INoiseSource noise, CancellationToken cancellationToken)
     {
         var one = shape.WithBatch(1);
-        var latent = Encode(model, rgb, one, noise);
+        var latent = Encode(model, rgb, one, noise, cancellationToken);
         var original = new float[shape.Length];
         for (var b = 0; b < shape.Batch; b++) latent.CopyTo(original, b * one.Length);
         return Noised(original, sampler, shape, startIndex, noise);

@@ -14,7 +14,7 @@ internal static class VaeDecoding
         cancellationToken.ThrowIfCancellationRequested();
         var scaled = new float[latents.Length];
         TensorPrimitives.Divide(latents, (float)model.ScalingFactor, scaled);
-        var (images, imageShape) = model.VaeDecoder.Decode(scaled, shape);
+        var (images, imageShape) = model.VaeDecoder.Decode(scaled, shape, cancellationToken);
         StableDiffusionImages.Postprocess(images);
         return (images, imageShape);
     }

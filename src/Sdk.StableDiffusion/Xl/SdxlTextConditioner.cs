@@ -74,7 +74,7 @@ public sealed class SdxlTextConditioner(StableDiffusionXLInfo xl) : IConditioner
             var key = (first, string.IsNullOrEmpty(second) ? first : second, fromEnd);
             if (cache.TryGetValue(key, out var e)) return e;
             cancellationToken.ThrowIfCancellationRequested();
-            return cache[key] = encoders.Encode(first, second, fromEnd);
+            return cache[key] = encoders.Encode(first, second, fromEnd, cancellationToken);
         }
 
         var prompts = batch.Prompts.Length;

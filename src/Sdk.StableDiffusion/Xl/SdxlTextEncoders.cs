@@ -45,8 +45,9 @@ public sealed class SdxlTextEncoders
     /// <param name="prompt">The first encoder's text.</param>
     /// <param name="prompt2">The second encoder's text (the reference's <c>prompt_2 or prompt</c>: null or empty gives <paramref name="prompt"/>).</param>
     /// <param name="fromEnd">Which hidden state, from the end: 2 + clip skip.</param>
+    /// <param name="cancellationToken">Checked before each encoder; stops the encoder call in flight.</param>
     /// <returns>The embeddings [tokens, width₁ + width₂] and the pooled embedding.</returns>
-    public (float[] Embeddings, float[] Pooled) Encode(string prompt, string? prompt2, int fromEnd)
+    public (float[] Embeddings, float[] Pooled) Encode(string prompt, string? prompt2, int fromEnd, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         string[] texts = [prompt, string.IsNullOrEmpty(prompt2) ? prompt : prompt2];
@@ -54,7 +55,8 @@ public sealed class SdxlTextEncoders
         float[]? pooled = null;
         for (var i = 0; i < Pairs.Count; i++)
         {
-            var (hidden, p) = Pairs[i].Encoder.EncodeHiddenState(Pairs[i].Tokenizer.Encode(texts[i]), fromEnd);
+            cancellationToken.ThrowIfCancellationRequested();
+            var (hidden, p) = Pairs[i].Encoder.EncodeHiddenState(Pairs[i].Tokenizer.Encode(texts[i]), fromEnd, cancellationToken);
             states[i] = hidden;
             if (i == _pooledIndex) pooled = p;
         }
