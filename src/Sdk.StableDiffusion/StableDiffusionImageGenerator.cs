@@ -1,6 +1,7 @@
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
 using System.Globalization;
+using System.Text.Json;
 using Microsoft.Extensions.AI;
 
 namespace Diffusion.Sdk.StableDiffusion;
@@ -29,12 +30,19 @@ public sealed class StableDiffusionImageGenerator(StableDiffusionPipeline pipeli
     }
 
     /// <summary>The pipeline request that <paramref name="request"/> and <paramref name="options"/> describe.</summary>
+    /// <exception cref="SamplingOptionException">An option has a value or a type it cannot take (the message names it): a seed
+    /// or step count that is not an exact integer in range, a text option that is not text, a start image that is
+    /// neither data nor a <c>file://</c> URI; or there is no prompt.</exception>
     public StableDiffusionRequest ToRequest(ImageGenerationRequest request, ImageGenerationOptions? options)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var start = options?.RawRepresentationFactory?.Invoke(this) as StableDiffusionRequest ?? new StableDiffusionRequest();
+        var start = options?.RawRepresentationFactory?.Invoke(this) as StableDiffusionRequest;
+        // A null prompt is not the empty prompt: without a starting request that has prompts, there is nothing to generate.
+        if (request.Prompt is null && start is null)
+            throw new SamplingOptionException(nameof(ImageGenerationRequest.Prompt), null, "a prompt (the empty string asks for an unconditional image), or a StableDiffusionRequest with its prompts from RawRepresentationFactory");
+        start ??= new StableDiffusionRequest();
         var extra = options?.AdditionalProperties;
-        var init = request.OriginalImages?.OfType<DataContent>().FirstOrDefault()?.Data.ToArray();
+        var init = StartImage(request.OriginalImages);
         // Everything of the starting request carries over (SDXL's micro-conditioning, a refiner's fraction…);
         // the image-generation request and its options override what they name.
         return start with
@@ -44,13 +52,13 @@ public sealed class StableDiffusionImageGenerator(StableDiffusionPipeline pipeli
             NegativePrompt = Text(extra, "negative_prompt") ?? start.NegativePrompt,
             Prompt2 = Text(extra, "prompt_2") ?? start.Prompt2,
             NegativePrompt2 = Text(extra, "negative_prompt_2") ?? start.NegativePrompt2,
-            ClipSkip = (int?)Number(extra, "clip_skip") ?? start.ClipSkip,
+            ClipSkip = (int?)Integer(extra, "clip_skip", 0, int.MaxValue) ?? start.ClipSkip,
             HighNoiseFraction = Number(extra, "high_noise_fraction") ?? start.HighNoiseFraction,
             Width = options?.ImageSize?.Width ?? start.Width,
             Height = options?.ImageSize?.Height ?? start.Height,
             ImagesPerPrompt = options?.Count ?? start.ImagesPerPrompt,
-            Seed = (ulong?)Number(extra, "seed") ?? start.Seed,
-            Steps = (int?)Number(extra, "steps") ?? start.Steps,
+            Seed = Seed(extra) ?? start.Seed,
+            Steps = (int?)Integer(extra, "steps", 1, int.MaxValue) ?? start.Steps,
             GuidanceScale = Number(extra, "guidance_scale") ?? start.GuidanceScale,
             GuidanceRescale = Number(extra, "guidance_rescale") ?? start.GuidanceRescale,
             Sampler = Text(extra, "sampler") ?? start.Sampler,
@@ -58,7 +66,7 @@ public sealed class StableDiffusionImageGenerator(StableDiffusionPipeline pipeli
             InitImage = init ?? start.InitImage,
             Mask = Bytes(extra, "mask") ?? start.Mask,
             Strength = Number(extra, "strength") ?? start.Strength,
-            OriginalInferenceSteps = (int?)Number(extra, "original_inference_steps") ?? start.OriginalInferenceSteps,
+            OriginalInferenceSteps = (int?)Integer(extra, "original_inference_steps", 1, int.MaxValue) ?? start.OriginalInferenceSteps,
         };
     }
 
@@ -76,8 +84,42 @@ public sealed class StableDiffusionImageGenerator(StableDiffusionPipeline pipeli
     /// <summary>Nothing to release: the pipeline and the model belong to whoever created them.</summary>
     public void Dispose() { }
 
+    // Text options take text only: any other object's ToString() is not a prompt.
     private static string? Text(AdditionalPropertiesDictionary? extra, string key) =>
-        extra is not null && extra.TryGetValue(key, out var value) && value is not null ? Convert.ToString(value, CultureInfo.InvariantCulture) : null;
+        extra is null || !extra.TryGetValue(key, out var value) || value is null ? null
+        : value switch
+        {
+            string text => text,
+            JsonElement { ValueKind: JsonValueKind.String } json => json.GetString(),
+            JsonElement { ValueKind: JsonValueKind.Null } => null,
+            _ => throw new SamplingOptionException(key, Describe(value), "text (a string)"),
+        };
+
+    // The first original image: data, or a file:// URI whose file is read; any other content or address is refused.
+    private static byte[]? StartImage(IEnumerable<AIContent>? images)
+    {
+        var first = images?.FirstOrDefault();
+        switch (first)
+        {
+            case null:
+                return null;
+            case DataContent data:
+                return data.Data.ToArray();
+            case UriContent { Uri: { IsAbsoluteUri: true, IsFile: true } uri }:
+                try
+                {
+                    return File.ReadAllBytes(uri.LocalPath);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new InvalidImageException($"The original image {uri} could not be read: {e.Message}", e);
+                }
+            case UriContent other:
+                throw new SamplingOptionException(nameof(ImageGenerationRequest.OriginalImages), other.Uri.ToString(), "a DataContent, or a UriContent with a file:// URI (other addresses are not fetched)");
+            default:
+                throw new SamplingOptionException(nameof(ImageGenerationRequest.OriginalImages), first.GetType().Name, "a DataContent, or a UriContent with a file:// URI");
+        }
+    }
 
     // A mask given as bytes or as data content (an image).
     private static byte[]? Bytes(AdditionalPropertiesDictionary? extra, string key) =>
@@ -90,16 +132,55 @@ public sealed class StableDiffusionImageGenerator(StableDiffusionPipeline pipeli
             _ => throw new ArgumentException($"The image-generation option '{key}' is a {value.GetType().Name}; give the mask picture as bytes or DataContent.", nameof(extra)),
         };
 
+    // The seed: an exact integer from 0 to 2^64 − 1 (never through double, which rounds above 2^53).
+    private static ulong? Seed(AdditionalPropertiesDictionary? extra) => Integer(extra, "seed", 0, ulong.MaxValue) is { } seed ? (ulong)seed : null;
+
+    // An exact integer in [min, max] from any integral type, an integral floating-point value, integer text, or a JSON number.
+    private static Int128? Integer(AdditionalPropertiesDictionary? extra, string key, Int128 min, Int128 max)
+    {
+        if (extra is null || !extra.TryGetValue(key, out var value) || value is null) return null;
+        Int128? exact = value switch
+        {
+            sbyte or byte or short or ushort or int or uint or long => Convert.ToInt64(value, CultureInfo.InvariantCulture),
+            ulong u => u,
+            Int128 i => i,
+            UInt128 u when u <= (UInt128)Int128.MaxValue => (Int128)u,
+            decimal d when d == decimal.Truncate(d) => (Int128)d,
+            double d when double.IsFinite(d) && d == Math.Truncate(d) && Math.Abs(d) < 1e38 => (Int128)d,
+            float f when float.IsFinite(f) && f == MathF.Truncate(f) && MathF.Abs(f) < 1e38f => (Int128)f,
+            string text when Int128.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var parsed) => parsed,
+            JsonElement { ValueKind: JsonValueKind.Number } json when Int128.TryParse(json.GetRawText(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var parsed) => parsed,
+            JsonElement { ValueKind: JsonValueKind.Number } json when json.TryGetDecimal(out var d) && d == decimal.Truncate(d) => (Int128)d,
+            JsonElement { ValueKind: JsonValueKind.Null } => null,
+            _ => throw new SamplingOptionException(key, Describe(value), $"an integer from {min} to {max}"),
+        };
+        if (exact is { } v && (v < min || v > max))
+            throw new SamplingOptionException(key, Describe(value), $"an integer from {min} to {max}");
+        return exact;
+    }
+
+    // A number from any numeric type, numeric text, or a JSON number.
     private static double? Number(AdditionalPropertiesDictionary? extra, string key)
     {
         if (extra is null || !extra.TryGetValue(key, out var value) || value is null) return null;
-        try
+        return value switch
         {
-            return value is System.Text.Json.JsonElement json ? json.GetDouble() : Convert.ToDouble(value, CultureInfo.InvariantCulture);
-        }
-        catch (Exception e) when (e is FormatException or InvalidCastException or InvalidOperationException or OverflowException)
-        {
-            throw new ArgumentException($"The image-generation option '{key}' = '{value}' is not a number.", nameof(extra), e);
-        }
+            double d => d,
+            float f => f,
+            decimal m => (double)m,
+            sbyte or byte or short or ushort or int or uint or long or ulong => Convert.ToDouble(value, CultureInfo.InvariantCulture),
+            string text when double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var parsed) => parsed,
+            JsonElement { ValueKind: JsonValueKind.Number } json => json.GetDouble(),
+            JsonElement { ValueKind: JsonValueKind.Null } => null,
+            _ => throw new SamplingOptionException(key, Describe(value), "a number"),
+        };
     }
+
+    private static string Describe(object value) => value switch
+    {
+        JsonElement json => $"{json.GetRawText()} (JSON {json.ValueKind})",
+        IFormattable formattable => $"{formattable.ToString(null, CultureInfo.InvariantCulture)} ({value.GetType().Name})",
+        string text => $"'{text}'",
+        _ => $"a {value.GetType().Name}",
+    };
 }

@@ -112,13 +112,14 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         var factor = Model.VaeScaleFactor;
         var fallback = (Model.DefaultSampleSize ?? 64) * factor;
         var width = request.Width ?? (rgb is null ? fallback : imageWidth - imageWidth % factor);
-        var height = request.Height ?? (rgb is null ? fallback : imageHeight - imageHeight % factor);
+        // Height null is "as Width" (a request of only Width = 64 is 64×64, as documented), else the start image's or the default.
+        var height = request.Height ?? (request.Width is { } asWidth && rgb is null ? asWidth : rgb is null ? fallback : imageHeight - imageHeight % factor);
         // The UNet joins each downsampled map with its upsampled twin: the latent's sides must divide by its downsampling too.
         var downsampling = Model.Unet.LatentMultiple;
         var multiple = (long)factor * downsampling;
         if (width < multiple || height < multiple || width % multiple != 0 || height % multiple != 0)
-            throw new ImageSizeException($"{width}×{height} pixels cannot be generated: width and height must be positive multiples of {multiple} " +
-                $"({(downsampling > 1 ? $"the VAE's factor {factor} × the UNet's downsampling {downsampling}" : "the VAE's factor")}) for {Model.Folder}" +
+            throw new ImageSizeException($"{width}×{height} pixels cannot be generated: width and height must be positive multiples of {factor} (the VAE's factor)" +
+                (downsampling > 1 ? $" × {downsampling} (the UNet's downsampling) = {multiple}" : "") + $" for {Model.Folder}" +
                 (rgb is not null && request.Width is null ? $" (the start image is {imageWidth}×{imageHeight})." : "."));
         var latent = new TensorShape(prompts.Length * request.ImagesPerPrompt, Model.LatentChannels, height / factor, width / factor);
         var info = Model.Unet.Info;

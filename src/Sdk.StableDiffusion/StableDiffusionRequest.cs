@@ -86,7 +86,7 @@ public sealed record StableDiffusionRequest
     /// <summary>Image width in pixels, a multiple of the VAE factor (8); null: the UNet's sample size × 8 (512 when unknown), or the start image's.</summary>
     public int? Width { get; init; }
 
-    /// <summary>Image height in pixels, a multiple of the VAE factor (8); null: as <see cref="Width"/>.</summary>
+    /// <summary>Image height in pixels, a multiple of the VAE factor (8); null: as <see cref="Width"/> when that is set, else the start image's or the default (as for <see cref="Width"/>).</summary>
     public int? Height { get; init; }
 
     /// <summary>Classifier-free guidance weight; guidance runs only above 1, as in the reference.</summary>

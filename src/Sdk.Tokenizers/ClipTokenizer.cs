@@ -33,7 +33,14 @@ public sealed class ClipTokenizer
         PadTokenId = files.Vocabulary[files.PadToken];
         StartOfTextId = files.Vocabulary.GetValueOrDefault(ClipPreTokenizer.StartOfText, -1);
         EndOfTextId = files.Vocabulary.GetValueOrDefault(ClipPreTokenizer.EndOfText, -1);
+        // The longest token, in byte-mapped characters (one per UTF-8 byte), without the end-of-word suffix.
+        _longestToken = Math.Max(1, files.Vocabulary.Keys.Max(k => k.EndsWith(ClipBpe.EndOfWord, StringComparison.Ordinal) ? k.Length - ClipBpe.EndOfWord.Length : k.Length));
     }
+
+    // Encode keeps ModelMaxLength − 2 ids; a word is cut before its BPE to what can give that many and this many more,
+    // so that the merges near the cut cannot reach the ids kept.
+    private const int CutMarginTokens = 16;
+    private readonly int _longestToken;
 
     /// <summary>
     /// Reads a Hugging Face CLIP tokenizer folder: <c>vocab.json</c>, <c>merges.txt</c> and <c>tokenizer_config.json</c>,
@@ -63,13 +70,29 @@ public sealed class ClipTokenizer
 
     /// <summary>The BPE ids of <paramref name="text"/>, without the begin and end tokens and not truncated.</summary>
     /// <param name="text">The prompt; null is read as the empty prompt.</param>
-    public IReadOnlyList<int> Tokenize(string text)
+    public IReadOnlyList<int> Tokenize(string text) => Tokenize(text, int.MaxValue);
+
+    /// <summary>
+    /// The first <paramref name="limit"/> (or more) BPE ids of <paramref name="text"/>, in time linear in the text: words after
+    /// the limit is reached are not encoded, and a word is cut before its BPE (quadratic in the word's length) to
+    /// (<paramref name="limit"/> + 16) × the longest token's bytes, which cannot give fewer ids than are kept. The ids
+    /// kept are those of the whole text unless merges reach across more than 16 tokens from the cut.
+    /// </summary>
+    private List<int> Tokenize(string text, int limit)
     {
         var ids = new List<int>();
         var cleaned = ClipTextCleaner.Clean(text ?? "");
+        var wordCap = limit == int.MaxValue ? int.MaxValue : (int)Math.Min(int.MaxValue, ((long)limit + CutMarginTokens) * _longestToken);
         foreach (var word in SplitWords(cleaned))
         {
+            if (ids.Count >= limit) break;
             var span = cleaned.AsSpan(word);
+            if (span.Length > wordCap)
+            {
+                // Never cut a surrogate pair in two: that would change the bytes of the last character kept.
+                var cut = char.IsHighSurrogate(span[wordCap - 1]) ? wordCap - 1 : wordCap;
+                span = span[..cut];
+            }
             var special = SpecialId(span);
             if (special >= 0)
                 ids.Add(special);
@@ -102,7 +125,7 @@ public sealed class ClipTokenizer
     {
         if (destination.Length < ModelMaxLength)
             throw new ArgumentException($"The destination holds {destination.Length} ids; the tokenizer writes {ModelMaxLength} (model_max_length).", nameof(destination));
-        var ids = Tokenize(text);
+        var ids = Tokenize(text, ModelMaxLength - 2);
         var kept = Math.Min(ids.Count, ModelMaxLength - 2);
         destination[0] = BosTokenId;
         for (var i = 0; i < kept; i++) destination[i + 1] = ids[i];
