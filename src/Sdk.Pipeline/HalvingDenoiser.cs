@@ -55,7 +55,9 @@ public sealed class HalvingDenoiser(IDenoiser inner, Action<int> onHalved) : IDe
         }
         catch (ModelOutOfMemoryException e)
         {
-            throw new ModelOutOfMemoryException($"The model ran out of memory for a batch of {batch} and again for half of it ({first}); use a smaller batch.", e);
+            // Down to one item at a time, a smaller batch cannot help; fewer pixels can.
+            var advice = first == 1 ? "even one item at a time does not fit: use a smaller width and height" : "use a smaller batch, or a smaller width and height";
+            throw new ModelOutOfMemoryException($"The model ran out of memory for a batch of {batch} and again for half of it ({first}); {advice}.", e);
         }
     }
 

@@ -121,7 +121,14 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             throw new ImageSizeException($"{width}×{height} pixels cannot be generated: width and height must be positive multiples of {factor} (the VAE's factor)" +
                 (downsampling > 1 ? $" × {downsampling} (the UNet's downsampling) = {multiple}" : "") + $" for {Model.Folder}" +
                 (rgb is not null && request.Width is null ? $" (the start image is {imageWidth}×{imageHeight})." : "."));
-        var latent = new TensorShape(prompts.Length * request.ImagesPerPrompt, Model.LatentChannels, height / factor, width / factor);
+        // Sized before any work, as the digits path is: the latents' buffers and the decoded pictures (held for the whole
+        // batch) must fit in one array each and in the memory the runtime may use.
+        var batch = (long)prompts.Length * request.ImagesPerPrompt;
+        if (batch > Array.MaxLength)
+            throw new SamplingOptionException(nameof(request.ImagesPerPrompt), request.ImagesPerPrompt.ToString(CultureInfo.InvariantCulture), $"at most {Array.MaxLength / prompts.Length} images per prompt for {prompts.Length} prompts");
+        var latent = BatchMemory.Check((int)batch, Model.LatentChannels, height / factor, width / factor,
+            guided: ClassifierFreeGuidance.Applies(request.GuidanceScale), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+            outputValuesPerItem: request.LatentsOnly ? 0 : 3L * width * height, batchOption: prompts.Length == 1 ? nameof(request.ImagesPerPrompt) : $"{nameof(request.ImagesPerPrompt)} × {prompts.Length} prompts");
         var info = Model.Unet.Info;
         if ((info.Height is { } fh && fh != latent.Height) || (info.Width is { } fw && fw != latent.Width))
             throw new ImageSizeException($"The UNet {Model.Unet.ModelPath} is fixed to latents of {info.Height}×{info.Width}, i.e. images of {info.Width * factor}×{info.Height * factor} pixels; {width}×{height} was asked for.");
