@@ -249,6 +249,8 @@ internal static class GenerateCommand
         Rtol = r.GetValue(Rtol),
         Atol = r.GetValue(Atol),
         StepsGiven = r.GetResult(Steps) is { Implicit: false },
+        StrengthGiven = r.GetResult(Strength) is { Implicit: false },
+        LabelGiven = r.GetResult(Label) is { Implicit: false },
         Device = r.GetValue(Device),
         NumTrainTimesteps = r.GetValue(NumTrainTimesteps),
         PredictionType = r.GetValue(Prediction),

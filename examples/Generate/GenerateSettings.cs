@@ -70,6 +70,10 @@ internal sealed record GenerateSettings
     public double? Atol { get; init; }
     /// <summary>Whether --steps was on the command line (an adaptive sampler ignores it, with a warning).</summary>
     public bool StepsGiven { get; init; }
+    /// <summary>Whether --strength was on the command line (it applies only with --init-image).</summary>
+    public bool StrengthGiven { get; init; }
+    /// <summary>Whether --label was on the command line (it applies only to class-label models).</summary>
+    public bool LabelGiven { get; init; }
     public OnnxExecutionProvider Device { get; init; }
     public int? NumTrainTimesteps { get; init; }
     public PredictionType? PredictionType { get; init; }
@@ -100,6 +104,14 @@ internal sealed record GenerateSettings
             if (pair.IndexOf('=', StringComparison.Ordinal) is var at && (at < 0 || string.IsNullOrWhiteSpace(pair[..at])))
                 return $"--scheduler-config must be KEY=VALUE with a scheduler_config.json key, e.g. timestep_spacing=trailing (got '{pair}')";
         return null;
+    }
+
+    /// <summary>Options given that have no effect on this run, one line each (printed as warnings; the run goes on).</summary>
+    public IEnumerable<string> Warnings()
+    {
+        if (StrengthGiven && InitImage is null) yield return "--strength has no effect without --init-image (text to image runs the whole schedule)";
+        if (LabelGiven && Prompt is not null) yield return "--label has no effect with --prompt (class labels are for class-label models such as the digits)";
+        if (Statistics && Prompt is not null) yield return "--stats has no effect with --prompt yet (step statistics are collected on the class-label path only)";
     }
 
     /// <summary>The first problem with the arguments, as one line, or null when they are usable.</summary>

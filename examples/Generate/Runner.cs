@@ -14,6 +14,7 @@ internal static class Runner
     {
         if (settings.ListSamplers) return SamplerList.Print(settings.PluginsDirectory);
         if (settings.Problem() is { } problem) return Fail(problem, ExitCodes.BadArguments);
+        foreach (var warning in settings.Warnings()) Console.Error.WriteLine("warning: " + warning);
         if (settings.Prompt is not null) return await StableDiffusionRunner.RunAsync(settings, cancellationToken);
 
         // Warnings (an unknown scheduler class, an option the sampler ignores, a plugin that failed) go to stderr.

@@ -151,6 +151,8 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             throw new SamplingOptionException(nameof(request.InitLatents), $"{initLatents.Length} values",
                 $"latents of the request's shape {latent} ({latent.Length} values) or of one item ({latent.ItemLength}, repeated for the batch)");
         var imageToImage = rgb is not null || request.InitLatents is not null;
+        if (!imageToImage && request.Strength != new StableDiffusionRequest().Strength)
+            _logger.LogWarning("Strength {Strength} has no effect: the request has no start image (InitImage) or start latents (InitLatents), so the whole schedule runs.", request.Strength);
         // A guidance-distilled (LCM) UNet: the reference's LCM image-to-image pipeline gives the strength to a consistency
         // sampler's schedule itself; every other start is part-way into the full schedule, SDXL's included (the
         // reference runs an SDXL LCM UNet through StableDiffusionXLImg2ImgPipeline, which slices the full schedule).
