@@ -17,6 +17,8 @@ It reads tests/Sdk.Tests/TestData/sd-tiny-legacy/model/ and writes:
   the id itself repeated 32 times, so that a test can see exactly which ids arrived.
 * sd-synthetic/text_encoder_nan.onnx: the int64 encoder's shape, whose hidden state is NaN everywhere (0 / 0), for
   the guard that names a component returning NaN.
+* sd-synthetic/vae-fixed-factor4/: a VAE folder (model.onnx and config.json) whose decoder fixes [1, 4, 8, 8] in and
+  [1, 3, 32, 32] out (4 pixels per latent) while its config's 4 blocks say 8, for the load-time consistency check.
 * sd-synthetic/vae_decoder_fp16.onnx: a float16 "decoder" that returns the first 3 latent channels, upsampled 8x.
 
 The outputs are deterministic (no random values) and pass onnx.checker.
@@ -155,12 +157,37 @@ def fp16_decoder():
     onnx.save_model(model, os.path.join(SYNTHETIC, "vae_decoder_fp16.onnx"))
 
 
+def fixed_factor4_decoder():
+    latent = helper.make_tensor_value_info("latent_sample", TensorProto.FLOAT, [1, 4, 8, 8])
+    image = helper.make_tensor_value_info("sample", TensorProto.FLOAT, [1, 3, 32, 32])
+    nodes = [
+        helper.make_node("Slice", ["latent_sample", "starts", "ends", "axes"], ["rgb"]),
+        helper.make_node("Resize", ["rgb", "", "scales"], ["sample"], mode="nearest"),
+    ]
+    init = [
+        helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("ends", TensorProto.INT64, [1], [3]),
+        helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 4.0, 4.0]),
+    ]
+    graph = helper.make_graph(nodes, "vae_decoder_fixed_factor4", [latent], [image], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], producer_name="make_sd_variants")
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    folder = os.path.join(SYNTHETIC, "vae-fixed-factor4")
+    os.makedirs(folder, exist_ok=True)
+    onnx.save_model(model, os.path.join(folder, "model.onnx"))
+    with open(os.path.join(folder, "config.json"), "w") as f:
+        f.write('{"_class_name": "AutoencoderKL", "block_out_channels": [32, 32, 32, 32], "latent_channels": 4, "scaling_factor": 0.18215}\n')
+
+
 if __name__ == "__main__":
     scalar_timestep_unet()
     scalar_timestep_unet(INPAINT_LEGACY, INPAINT_OPTIMUM)
     latent_parameters_encoder()
     int64_text_encoder()
     nan_text_encoder()
+    fixed_factor4_decoder()
     fp16_decoder()
     for folder in (OPTIMUM, INPAINT_OPTIMUM, SYNTHETIC):
         for dirpath, _, files in os.walk(folder):

@@ -94,6 +94,14 @@ public sealed class StableDiffusionFilesRobustnessTests
     }
 
     [Test]
+    public void ADecoderWhoseDeclaredUpsamplingContradictsTheVaeFactorIsRefused()
+    {
+        var vae = TestData.Path("sd-synthetic", "vae-fixed-factor4");
+        var e = Assert.Throws<ModelLoadException>(() => StableDiffusionModel.Load(SdFixture.ModelFolder, new StableDiffusionOptions { VaeFolder = vae }).Dispose())!;
+        Assert.That(e.Message, Does.Contain(Path.Combine(vae, "model.onnx")).And.Contain("4×4 pixels").And.Contain(Path.Combine(vae, "config.json")).And.Contain("factor of 8"));
+    }
+
+    [Test]
     public void TokenIdsOutsideTheVocabularyAreRefused()
     {
         using (var model = StableDiffusionModel.Load(SdFixture.ModelFolder, new StableDiffusionOptions { Tokenizer = new FixedTokenizer(-5) }))
