@@ -110,6 +110,13 @@ internal sealed class OnnxGraphShapes
     /// <summary>The dimensions of initializer <paramref name="name"/>, or null.</summary>
     public IReadOnlyList<long>? InitializerShape(string name) => _initializers.TryGetValue(name, out var d) ? d : null;
 
+    /// <summary>The dimensions of the one initializer whose name ends with <paramref name="suffix"/>, or null (none, or several).</summary>
+    public IReadOnlyList<long>? InitializerShapeEndingWith(string suffix)
+    {
+        var found = _initializers.Where(kv => kv.Key.EndsWith(suffix, StringComparison.Ordinal)).Take(2).ToList();
+        return found.Count == 1 ? found[0].Value : null;
+    }
+
     // GraphProto: node = 1, initializer = 5.
     private void ReadGraph(ProtoReader reader, long end)
     {

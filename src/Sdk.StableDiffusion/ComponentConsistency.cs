@@ -56,6 +56,13 @@ internal static class ComponentConsistency
             throw new ModelLoadException($"The text encoder {encoder.File} gives hidden states of width {w}, but the UNet {unet.ModelPath} takes encoder_hidden_states of width {expected}; the files do not belong together.");
     }
 
+    /// <summary>Every id of a CLIP tokenizer's vocabulary must be a row of the text encoder's token table.</summary>
+    public static void TokenizerFitsEncoder(IPromptTokenizer tokenizer, string tokenizerFolder, OnnxTextEncoder encoder)
+    {
+        if (tokenizer is ClipPromptTokenizer clip && encoder.VocabularySize is { } size && clip.Tokenizer.HighestId >= size)
+            throw new ModelLoadException($"The tokenizer {Path.Combine(tokenizerFolder, "vocab.json")} has ids up to {clip.Tokenizer.HighestId}, but the text encoder {encoder.File} knows {size} tokens (ids 0 to {size - 1}); the files do not belong together.");
+    }
+
     /// <summary>The VAE's latent channels (declared by the decoder's input, else the config's <c>latent_channels</c>) against the UNet's.</summary>
     public static void VaeFitsUnet(OnnxVaeDecoder decoder, OnnxVaeEncoder? encoder, ComponentConfig? vaeConfig, int factor, OnnxDiffusionModel unet)
     {

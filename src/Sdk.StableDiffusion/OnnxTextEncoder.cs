@@ -64,7 +64,9 @@ public sealed class OnnxTextEncoder : IDisposable
         // Optimum writes the encoder's config beside it; its vocab_size bounds the ids (the embedding's Gather would
         // read a negative id from the end of the table, silently).
         var config = ComponentConfig.TryReadFile(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(component.File))!, "config.json"));
-        VocabularySize = config?.Integer("vocab_size") is > 0 and var vocabulary ? vocabulary : null;
+        // Without a config (the legacy export), the token embedding's rows in the graph say it.
+        VocabularySize = config?.Integer("vocab_size") is > 0 and var vocabulary ? vocabulary
+            : OnnxGraphShapes.TryRead(component.File, NullLogger.Instance)?.InitializerShapeEndingWith("token_embedding.weight") is [> 0 and <= int.MaxValue and var rows, _] ? (int)rows : null;
     }
 
     /// <summary>The number of token ids the encoder knows (<c>vocab_size</c> of its <c>config.json</c>), or null when no config says.</summary>

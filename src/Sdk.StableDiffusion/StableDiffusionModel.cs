@@ -191,6 +191,8 @@ public sealed class StableDiffusionModel : IDisposable
                 ? ComponentConsistency.SampleSize(fixedHeight, vaeScale, unet.ModelPath, vaeConfig?.File ?? "the default of 8")
                 : configSampleSize;
             if (xl is null) ComponentConsistency.TextEncoderFitsUnet(textEncoder, ComponentConfig.TryRead(root, "text_encoder")?.Integer("hidden_size"), unet);
+            foreach (var (name, pairTokenizer, encoder) in xlEncoders?.Pairs.Select(p => (p.Name, p.Tokenizer, p.Encoder)) ?? [("text_encoder", tokenizer, textEncoder)])
+                ComponentConsistency.TokenizerFitsEncoder(pairTokenizer, Path.Combine(root, name.Replace("text_encoder", "tokenizer", StringComparison.Ordinal)), encoder);
             ComponentConsistency.VaeFitsUnet(vaeDecoder, vaeEncoder, vaeConfig, vaeScale, unet);
             var embedding = GuidanceEmbeddingWidth(unet, unetConfig);
             logger.LogInformation("Loaded Stable Diffusion{Xl} ({Layout} layout) from {Folder}: text encoder {Ids}, scaling factor {Scaling}, VAE factor {Factor}{Encoder}.",

@@ -33,6 +33,7 @@ public sealed class ClipTokenizer
         PadTokenId = files.Vocabulary[files.PadToken];
         StartOfTextId = files.Vocabulary.GetValueOrDefault(ClipPreTokenizer.StartOfText, -1);
         EndOfTextId = files.Vocabulary.GetValueOrDefault(ClipPreTokenizer.EndOfText, -1);
+        HighestId = files.Vocabulary.Count == 0 ? -1 : files.Vocabulary.Values.Max();
         // The longest token, in byte-mapped characters (one per UTF-8 byte), without the end-of-word suffix.
         _longestToken = Math.Max(1, files.Vocabulary.Keys.Max(k => k.EndsWith(ClipBpe.EndOfWord, StringComparison.Ordinal) ? k.Length - ClipBpe.EndOfWord.Length : k.Length));
     }
@@ -61,6 +62,9 @@ public sealed class ClipTokenizer
 
     /// <summary>The id that fills a sequence after the end token: 49407 for SD 1.x, 0 (<c>!</c>) for SD 2.x.</summary>
     public int PadTokenId { get; }
+
+    /// <summary>The highest id of the vocabulary (what the text encoder's table must hold), or −1 for an empty one.</summary>
+    internal int HighestId { get; }
 
     /// <summary>The id of <c>&lt;|startoftext|&gt;</c> written in the text, or -1 when the vocabulary lacks it.</summary>
     private int StartOfTextId { get; }
