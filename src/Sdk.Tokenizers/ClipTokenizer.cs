@@ -35,7 +35,7 @@ public sealed class ClipTokenizer
         EndOfTextId = files.Vocabulary.GetValueOrDefault(ClipPreTokenizer.EndOfText, -1);
         HighestId = files.Vocabulary.Count == 0 ? -1 : files.Vocabulary.Values.Max();
         // The longest token, in byte-mapped characters (one per UTF-8 byte), without the end-of-word suffix.
-        _longestToken = Math.Max(1, files.Vocabulary.Keys.Max(k => k.EndsWith(ClipBpe.EndOfWord, StringComparison.Ordinal) ? k.Length - ClipBpe.EndOfWord.Length : k.Length));
+        _longestToken = Math.Max(1, files.Vocabulary.Keys.Select(k => k.EndsWith(ClipBpe.EndOfWord, StringComparison.Ordinal) ? k.Length - ClipBpe.EndOfWord.Length : k.Length).DefaultIfEmpty(1).Max());
     }
 
     // Encode keeps ModelMaxLength − 2 ids; a word is cut before its BPE to what can give that many and this many more,
