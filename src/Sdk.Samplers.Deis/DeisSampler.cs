@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
 
@@ -74,69 +75,89 @@ public sealed class DeisSampler : SigmaTableSamplerBase
             : _order == 2 || _lowerOrderNums < 2 || (shortSchedule && stepIndex == last - 1) ? 2
             : 3;
 
-        // 2. This step's ε (through x₀ when thresholding), pushed onto the history.
+        // 2. This step's ε, pushed onto the history: always through x₀, as the reference's convert_model_output goes
+        //    (an ε model's output is turned into x₀ and back, which rounds it twice; with σ ~ 10⁴, on the cosine schedule,
+        //    that round trip moves ε visibly and the reference's result with it).
         _newest = (_newest + 1) % _order;
         var epsilon = Buffer(_newest, n);
-        var (alphaS, sigmaS) = IntegerTimestepSigmas.AlphaSigma(Sigmas[stepIndex]);
+        float alphaS = Alphas[stepIndex], sigmaS = SigmaTs[stepIndex];
         var wrote = !output.PredictedOriginal.IsEmpty;
         var type = Config.PredictionType;
-        if (Config.Thresholding)
+        ReadOnlySpan<float> x0 = input.ModelOutput;
+        if (type != PredictionType.Sample || Config.Thresholding)
         {
-            var x0 = wrote ? output.PredictedOriginal : Buffer(X0Slot, n);
-            PredictionMath.ToSample(type, input.ModelOutput, input.Sample, alphaS, sigmaS, x0);
-            SampleThresholding.Dynamic(x0, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue, Buffer(ThresholdSlot, n / input.BatchSize));
-            PredictionMath.ToEpsilon(PredictionType.Sample, x0, input.Sample, alphaS, sigmaS, epsilon);
+            var destination = wrote ? output.PredictedOriginal : Buffer(X0Slot, n);
+            PredictionMath.ToSample(type, input.ModelOutput, input.Sample, alphaS, sigmaS, destination);
+            if (Config.Thresholding)
+                SampleThresholding.Dynamic(destination, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue, Buffer(ThresholdSlot, n / input.BatchSize));
+            x0 = destination;
+        }
+        else if (wrote) input.ModelOutput.CopyTo(output.PredictedOriginal);
+        PredictionMath.ToEpsilon(PredictionType.Sample, x0, input.Sample, alphaS, sigmaS, epsilon);
+
+        // 3. The update, in the reference's float32: its coefficients from 0-dimensional float32 tensors, then one
+        //    tensor operation at a time.
+        float alphaT = Alphas[stepIndex + 1], sigmaT = SigmaTs[stepIndex + 1];
+        if (order == 1)
+        {
+            // x_t = (α_t/α_s)·x_s − σ_t·(e^h − 1)·ε, h = λ_t − λ_s.
+            var h = Lambdas[stepIndex + 1] - Lambdas[stepIndex];
+            PredictionMath.Combine(alphaT / alphaS, input.Sample, -(sigmaT * (ReferenceFloat32.TorchExp(h) - 1f)), epsilon, output.PrevSample);
         }
         else
         {
-            if (wrote) PredictionMath.ToSample(type, input.ModelOutput, input.Sample, alphaS, sigmaS, output.PredictedOriginal);
-            PredictionMath.ToEpsilon(type, input.ModelOutput, input.Sample, alphaS, sigmaS, epsilon);
+            // x_t = α_t·(x_s/α_s + Σ_j C_j·ε_j).
+            Span<float> c = stackalloc float[3];
+            Coefficients(stepIndex, order, c);
+            var update = new RhoUpdate(alphaT, alphaS, c[0], c[1], c[2]);
+            if (order == 2) ElementWise.Apply(update, input.Sample, epsilon, History(1, n), output.PrevSample);
+            else ElementWise.Apply(update, input.Sample, epsilon, History(1, n), History(2, n), output.PrevSample);
         }
-
-        // 3. x_t = (α_t/α_s)·x_s + Σ_j α_t·C_j·ε_j in one pass.
-        var alphaT = IntegerTimestepSigmas.AlphaSigma(Sigmas[stepIndex + 1]).Alpha;
-        Span<double> c = stackalloc double[3];
-        Coefficients(stepIndex, order, c);
-        float cx = (float)(alphaT / alphaS), c0 = (float)(alphaT * c[0]), c1 = (float)(alphaT * c[1]), c2 = (float)(alphaT * c[2]);
-        if (order == 1) PredictionMath.Combine(cx, input.Sample, c0, epsilon, output.PrevSample);
-        else if (order == 2) PredictionMath.Combine(cx, input.Sample, c0, epsilon, c1, History(1, n), output.PrevSample);
-        else PredictionMath.Combine(cx, input.Sample, c0, epsilon, c1, History(1, n), c2, History(2, n), output.PrevSample);
 
         if (_lowerOrderNums < _order) _lowerOrderNums++;
         return wrote;
     }
 
     /// <summary>
-    /// C_j = ∫_{ρ_s}^{ρ_t} ℓ_j dρ for the nodes ρ_s, ρ_{s−1}, … (<paramref name="order"/> of them). With L = log ρ, ℓ_j is
-    /// a polynomial p₀ + p₁·L + p₂·L², and ∫ρ-antiderivatives of 1, L, L² are ρ, ρ(L − 1), ρ(L² − 2L + 2).
+    /// C_j = ∫_{ρ_s}^{ρ_t} ℓ_j(log ρ) dρ for the nodes ρ_s, ρ_{s−1}, … (<paramref name="order"/> 2 or 3 of them), as the
+    /// reference evaluates its closed forms: ρ = σ_t/α_t in float32, numpy's float32 log of each ρ, the antiderivative at
+    /// ρ_t minus that at ρ_s, every operation rounded to float32 in the reference's order.
     /// </summary>
-    private void Coefficients(int stepIndex, int order, Span<double> c)
+    private void Coefficients(int stepIndex, int order, Span<float> c)
     {
-        double rhoS = Sigmas[stepIndex], rhoT = Sigmas[stepIndex + 1];
-        double ls = Math.Log(rhoS), lt = Math.Log(rhoT);
-        var a0 = rhoT - rhoS;
-        var a1 = rhoT * (lt - 1) - rhoS * (ls - 1);
-        var a2 = rhoT * (lt * lt - 2 * lt + 2) - rhoS * (ls * ls - 2 * ls + 2);
-
-        Span<double> nodes = stackalloc double[3];
-        for (var j = 0; j < order; j++) nodes[j] = Math.Log(Sigmas[stepIndex - j]);
-        for (var j = 0; j < order; j++)
+        float Rho(int i) => SigmaTs[i] / Alphas[i];
+        static float Log(float x) => ReferenceFloat32.NumpyLog(x);
+        float rhoT = Rho(stepIndex + 1), rho0 = Rho(stepIndex), rho1 = Rho(stepIndex - 1);
+        if (order == 2)
         {
-            if (order == 1)
-            {
-                c[j] = a0;
-                continue;
-            }
-            // ℓ_j = Π_{m≠j} (L − L_m)/(L_j − L_m).
-            double p0 = 1, p1 = 0, p2 = 0, denominator = 1;
-            for (var m = 0; m < order; m++)
-            {
-                if (m == j) continue;
-                (p0, p1, p2) = (-nodes[m] * p0, p0 - nodes[m] * p1, p1 - nodes[m] * p2);
-                denominator *= nodes[j] - nodes[m];
-            }
-            c[j] = (p0 * a0 + p1 * a1 + p2 * a2) / denominator;
+            // ∫ (log t − log c)/(log b − log c) dt = t·(−log c + log t − 1)/(log b − log c).
+            static float Integral(float t, float b, float cc) => t * (-Log(cc) + Log(t) - 1f) / (Log(b) - Log(cc));
+            c[0] = Integral(rhoT, rho0, rho1) - Integral(rho0, rho0, rho1);
+            c[1] = Integral(rhoT, rho1, rho0) - Integral(rho0, rho1, rho0);
+            return;
         }
+        var rho2 = Rho(stepIndex - 2);
+        // ∫ (log t − log c)(log t − log d) / ((log b − log c)(log b − log d)) dt, expanded as the reference writes it.
+        static float Integral3(float t, float b, float cc, float d)
+        {
+            float lt = Log(t), lc = Log(cc), ld = Log(d);
+            var numerator = t * (lc * (ld - lt + 1f) - ld * lt + ld + lt * lt - 2f * lt + 2f);
+            var denominator = (Log(b) - lc) * (Log(b) - ld);
+            return numerator / denominator;
+        }
+        c[0] = Integral3(rhoT, rho0, rho1, rho2) - Integral3(rho0, rho0, rho1, rho2);
+        c[1] = Integral3(rhoT, rho1, rho2, rho0) - Integral3(rho0, rho1, rho2, rho0);
+        c[2] = Integral3(rhoT, rho2, rho0, rho1) - Integral3(rho0, rho2, rho0, rho1);
+    }
+
+    // x_t = α_t·(((x_s/α_s + C₀·ε₀) + C₁·ε₁) [+ C₂·ε₂]), rounded after every operation as the reference's tensors are.
+    private readonly record struct RhoUpdate(float AlphaT, float AlphaS, float C0, float C1, float C2) : ElementWise.IOperator3, ElementWise.IOperator4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T sample, T e0, T e1) where T : struct, IFloatVector<T> => (sample / AlphaS + e0 * C0 + e1 * C1) * AlphaT;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T sample, T e0, T e1, T e2) where T : struct, IFloatVector<T> => (sample / AlphaS + e0 * C0 + e1 * C1 + e2 * C2) * AlphaT;
     }
 
     /// <summary>The stored ε <paramref name="age"/> steps back (0 = this step's).</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Sampling;
 
@@ -88,7 +89,7 @@ public sealed class UniPcSampler : SigmaTableSamplerBase
         // 1. This step's prediction m_t at the sample as given (x₀ or ε), into the ring slot after the newest.
         var next = (_newest + 1) % (_order + 1);
         var model = Buffer(next, n);
-        var (alpha, sigma) = IntegerTimestepSigmas.AlphaSigma(Sigmas[stepIndex]);
+        float alpha = Alphas[stepIndex], sigma = SigmaTs[stepIndex];
         ConvertModelOutput(input, alpha, sigma, model);
         var wrote = !output.PredictedOriginal.IsEmpty;
         if (wrote && _predictX0) model.CopyTo(output.PredictedOriginal);
@@ -112,7 +113,9 @@ public sealed class UniPcSampler : SigmaTableSamplerBase
 
     /// <summary>
     /// One UniP (no <paramref name="model"/>) or UniC (with the model's prediction at the end point) update of order
-    /// <paramref name="order"/> from step <paramref name="from"/> to the next, with m_s the newest stored prediction.
+    /// <paramref name="order"/> from step <paramref name="from"/> to the next, with m_s the newest stored prediction, in
+    /// the reference's float32: α, σ_t, λ, h, r_k, the φ terms and B(h) as its 0-dimensional tensors round them, the
+    /// weights by its float32 LAPACK solve (<see cref="SmallLinearSolve"/>), then one tensor operation at a time.
     /// </summary>
     private void Update(int from, int order, ReadOnlySpan<float> sample, ReadOnlySpan<float> model, Span<float> destination)
     {
@@ -125,91 +128,110 @@ public sealed class UniPcSampler : SigmaTableSamplerBase
             return;
         }
 
-        var (alphaS, sigmaS) = IntegerTimestepSigmas.AlphaSigma(Sigmas[from]);
-        var (alphaT, sigmaT) = IntegerTimestepSigmas.AlphaSigma(Sigmas[from + 1]);
+        float alphaS = Alphas[from], sigmaS = SigmaTs[from], alphaT = Alphas[from + 1], sigmaT = SigmaTs[from + 1];
         var hh = _predictX0 ? -h : h;
-        var phi1 = Math.Exp(hh) - 1; // h̄·φ₁(h̄) = e^{h̄} − 1
-        double cx, c0, scale;
-        if (_predictX0) (cx, c0, scale) = (sigmaT / sigmaS, -alphaT * phi1, -alphaT);
-        else (cx, c0, scale) = (alphaT / alphaS, -sigmaT * phi1, -sigmaT);
-        scale *= _bh2 ? phi1 : hh;
-
-        // r_k of the earlier points (the predictor's order − 1 of them, the corrector's as many plus the end point r = 1).
-        var count = corrector ? order : order - 1;
-        Span<double> r = stackalloc double[3];
-        for (var k = 1; k < order; k++) r[k - 1] = (Lambdas[from - k] - Lambdas[from]) / h;
-        if (corrector) r[order - 1] = 1;
-        Span<double> a = stackalloc double[3];
-        Weights(r[..count], hh, phi1, a);
-
-        // x_t = c_x·x + c_0·m_s + Σ_k (scale·a_k/r_k)·(m_k − m_s), as one combination of the stored tensors.
-        Span<double> w = stackalloc double[3];
-        var cs = c0;
-        for (var k = 0; k < count; k++)
-        {
-            w[k] = scale * a[k] / r[k];
-            cs -= w[k];
-        }
-        var ms = History(0, sample.Length);
-        ReadOnlySpan<float> m1 = count > 0 ? (corrector && order == 1 ? model : History(1, sample.Length)) : default;
-        ReadOnlySpan<float> m2 = count > 1 ? (corrector && order == 2 ? model : History(2, sample.Length)) : default;
-        ReadOnlySpan<float> m3 = count > 2 ? model : default;
-        switch (count)
-        {
-            case 0: PredictionMath.Combine((float)cx, sample, (float)cs, ms, destination); break;
-            case 1: PredictionMath.Combine((float)cx, sample, (float)cs, ms, (float)w[0], m1, destination); break;
-            case 2: PredictionMath.Combine((float)cx, sample, (float)cs, ms, (float)w[0], m1, (float)w[1], m2, destination); break;
-            default: PredictionMath.Combine((float)cx, sample, (float)cs, ms, (float)w[0], m1, (float)w[1], m2, (float)w[2], m3, destination); break;
-        }
-    }
-
-    /// <summary>
-    /// The weights a of the differences: ½ for a single one (a second-order predictor, a first-order corrector, as the
-    /// paper's code), otherwise the solution of Σ_j r_j^{i−1}·a_j = b_i, i = 1 … K, with b_i = i!·h̄·φ_{i+1}(h̄)/B(h).
-    /// </summary>
-    private void Weights(ReadOnlySpan<double> r, double hh, double phi1, Span<double> a)
-    {
-        var count = r.Length;
-        if (count == 0) return;
-        if (count == 1)
-        {
-            a[0] = 0.5;
-            return;
-        }
-        // h̄·φ_{k+1}(h̄) by φ_{k+1}(z)·z = φ_k(z) − 1/k!, from h̄·φ₁ = e^{h̄} − 1.
+        var phi1 = Expm1(hh); // h̄·φ₁(h̄) = e^{h̄} − 1
         var bh = _bh2 ? phi1 : hh;
-        Span<double> b = stackalloc double[3];
-        double phi = phi1 / hh - 1, factorial = 1;
-        for (var i = 1; i <= count; i++)
+
+        // r_k of the earlier points (order − 1 of them), then the end point r = 1.
+        Span<float> r = stackalloc float[3];
+        for (var k = 1; k < order; k++) r[k - 1] = (Lambdas[from - k] - Lambdas[from]) / h;
+        r[order - 1] = 1;
+
+        // The weights: ½ for a second-order predictor and a first-order corrector; otherwise the order conditions
+        // R·ρ = b, R_ij = r_j^i, b_i = (i+1)!·h̄·φ_{i+2}(h̄)/B(h), solved for the predictor without the end point.
+        Span<float> rho = stackalloc float[3];
+        var count = corrector ? order : order - 1; // weights used (the corrector's last one is the end point's)
+        if (count > 0)
         {
-            b[i - 1] = phi * factorial / bh;
-            factorial *= i + 1;
-            phi = phi / hh - 1 / factorial;
+            if ((!corrector && order == 2) || (corrector && order == 1)) rho[0] = 0.5f;
+            else
+            {
+                Span<float> b = stackalloc float[3];
+                var phi = phi1 / hh - 1f;
+                var factorial = 1;
+                for (var i = 0; i < order; i++)
+                {
+                    b[i] = phi * factorial / bh;
+                    factorial *= i + 2;
+                    phi = phi / hh - (float)(1.0 / factorial);
+                }
+                Span<float> matrix = stackalloc float[9];
+                for (var i = 0; i < count; i++)
+                    for (var j = 0; j < count; j++) matrix[i * count + j] = i == 0 ? 1 : i == 1 ? r[j] : r[j] * r[j];
+                // The predictor's matrix is a slice of R (not contiguous in the reference), the corrector's all of R.
+                SmallLinearSolve.Solve(matrix[..(count * count)], b[..count], transposed: corrector);
+                b[..count].CopyTo(rho);
+            }
         }
-        if (count == 2)
+
+        // x_t = c_x·x − c₀·m_s − s·(Σ_k ρ_k·(m_k − m_s)/r_k [+ ρ_end·(m_t − m_s)]).
+        float cx, c0, scale;
+        if (_predictX0) (cx, c0, scale) = (sigmaT / sigmaS, alphaT * phi1, alphaT * bh);
+        else (cx, c0, scale) = (alphaT / alphaS, sigmaT * phi1, sigmaT * bh);
+        var ms = History(0, sample.Length);
+        var differences = corrector ? order - 1 : count;
+        ReadOnlySpan<float> m1 = differences > 0 ? History(1, sample.Length) : default;
+        ReadOnlySpan<float> m2 = differences > 1 ? History(2, sample.Length) : default;
+        var predictor = new PredictorUpdate(cx, c0, scale, r[0], r[1], rho[0], rho[1]);
+        var correctorUpdate = new CorrectorUpdate(predictor, rho[differences]);
+        switch (differences, corrector)
         {
-            // [1 1; r0 r1]·a = b
-            var det = r[1] - r[0];
-            a[0] = (b[0] * r[1] - b[1]) / det;
-            a[1] = (b[1] - b[0] * r[0]) / det;
-            return;
+            case (0, false): PredictionMath.Combine(cx, sample, -c0, ms, destination); break;
+            case (0, true): ElementWise.Apply(correctorUpdate, sample, ms, model, destination); break;
+            case (1, false): ElementWise.Apply(predictor, sample, ms, m1, destination); break;
+            case (1, true): ElementWise.Apply(correctorUpdate, sample, ms, m1, model, destination); break;
+            case (2, false): ElementWise.Apply(predictor, sample, ms, m1, m2, destination); break;
+            default: ElementWise.Apply(correctorUpdate, sample, ms, m1, m2, model, destination); break;
         }
-        // [1 1 1; r0 r1 r2; r0² r1² r2²]·a = b by Cramer's rule (a Vandermonde system).
-        double r0 = r[0], r1 = r[1], r2 = r[2];
-        var d = Det(1, 1, 1, r0, r1, r2, r0 * r0, r1 * r1, r2 * r2);
-        a[0] = Det(b[0], 1, 1, b[1], r1, r2, b[2], r1 * r1, r2 * r2) / d;
-        a[1] = Det(1, b[0], 1, r0, b[1], r2, r0 * r0, b[2], r2 * r2) / d;
-        a[2] = Det(1, 1, b[0], r0, r1, b[1], r0 * r0, r1 * r1, b[2]) / d;
     }
 
-    private static double Det(double a, double b, double c, double d, double e, double f, double g, double h, double i) =>
-        a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+    // The predictor, x_t = (c_x·x − c₀·m_s) − s·Σ_k ρ_k·((m_k − m_s)/r_k), rounded after every operation in the
+    // reference's order (its einsum adds the products in k order).
+    private readonly record struct PredictorUpdate(float Cx, float C0, float Scale, float R0, float R1, float Rho0, float Rho1)
+        : ElementWise.IOperator3, ElementWise.IOperator4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Base<T>(T x, T ms) where T : struct, IFloatVector<T> => x * Cx - ms * C0;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Sum<T>(T ms, T m1) where T : struct, IFloatVector<T> => (m1 - ms) / R0 * Rho0;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Sum<T>(T ms, T m1, T m2) where T : struct, IFloatVector<T> => (m1 - ms) / R0 * Rho0 + (m2 - ms) / R1 * Rho1;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T x, T ms, T m1) where T : struct, IFloatVector<T> => Base(x, ms) - Sum(ms, m1) * Scale;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T x, T ms, T m1, T m2) where T : struct, IFloatVector<T> => Base(x, ms) - Sum(ms, m1, m2) * Scale;
+    }
+
+    // The corrector, x_t = (c_x·x − c₀·m_s) − s·(Σ_k ρ_k·((m_k − m_s)/r_k) + ρ_end·(m_t − m_s)), m_t the model's
+    // prediction at the end point, rounded in the reference's order.
+    private readonly record struct CorrectorUpdate(PredictorUpdate P, float RhoEnd) : ElementWise.IOperator3, ElementWise.IOperator4, ElementWise.IOperator5
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T x, T ms, T mt) where T : struct, IFloatVector<T> => P.Base(x, ms) - (mt - ms) * RhoEnd * P.Scale;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T x, T ms, T m1, T mt) where T : struct, IFloatVector<T> =>
+            P.Base(x, ms) - (P.Sum(ms, m1) + (mt - ms) * RhoEnd) * P.Scale;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T x, T ms, T m1, T m2, T mt) where T : struct, IFloatVector<T> =>
+            P.Base(x, ms) - (P.Sum(ms, m1, m2) + (mt - ms) * RhoEnd) * P.Scale;
+    }
+
+    // e^x − 1 of a float32 argument, correctly rounded to float32 (through double, exact enough for the |h̄| ≥ 10⁻⁴ of
+    // a schedule's steps), as torch's float32 expm1 gives it.
+    private static float Expm1(float x) => (float)(Math.Abs(x) < 1e-5 ? x + 0.5 * (double)x * x : Math.Exp(x) - 1);
 
     /// <summary>The stored prediction <paramref name="age"/> steps back (0 = the newest).</summary>
     private Span<float> History(int age, int length) => Buffer((_newest - age + _order + 1) % (_order + 1), length);
 
     /// <summary>The reference's <c>convert_model_output</c>: x₀ (thresholded if asked) with <c>predict_x0</c>, else ε.</summary>
-    private void ConvertModelOutput(in StepInput input, double alpha, double sigma, Span<float> destination)
+    private void ConvertModelOutput(in StepInput input, float alpha, float sigma, Span<float> destination)
     {
         if (!_predictX0)
         {

@@ -11,7 +11,8 @@ namespace Diffusion.Sdk.Sampling;
 /// </summary>
 public abstract class SigmaTableSamplerBase : SamplerBase, ISigmaSampler
 {
-    private double[] _sigmas = [], _lambdas = [];
+    private double[] _sigmas = [];
+    private float[] _alphas = [], _sigmaTs = [], _lambdas = [];
 
     /// <summary>Reads the σ options of <paramref name="config"/> (at most one of the three may be on).</summary>
     protected SigmaTableSamplerBase(string name, SchedulerConfig config) : base(name, config)
@@ -30,8 +31,14 @@ public abstract class SigmaTableSamplerBase : SamplerBase, ISigmaSampler
     /// <inheritdoc/>
     public IReadOnlyList<double> Sigmas => _sigmas;
 
-    /// <summary>λ = −log σ of each entry of <see cref="Sigmas"/> (+∞ for a final σ of 0).</summary>
-    protected ReadOnlySpan<double> Lambdas => _lambdas;
+    /// <summary>α = 1/√(σ² + 1) of each entry of <see cref="Sigmas"/>, in the reference's float32 (<see cref="VpFloat32"/>).</summary>
+    protected ReadOnlySpan<float> Alphas => _alphas;
+
+    /// <summary>σ_t = σ·α of each entry of <see cref="Sigmas"/>, in the reference's float32.</summary>
+    protected ReadOnlySpan<float> SigmaTs => _sigmaTs;
+
+    /// <summary>λ = log α − log σ_t of each entry of <see cref="Sigmas"/> in torch's float32 (+∞ for a final σ of 0).</summary>
+    protected ReadOnlySpan<float> Lambdas => _lambdas;
 
     /// <inheritdoc/>
     public double SigmaMin => Table.SigmaMin;
@@ -100,19 +107,22 @@ public abstract class SigmaTableSamplerBase : SamplerBase, ISigmaSampler
             if (!(t >= 0 && t <= Schedule.NumTrainTimesteps - 1))
                 throw new SamplerStateException($"Timestep {Format(t)} is outside [0, {Schedule.NumTrainTimesteps - 1}].");
             var index = IntegerTimestepSigmas.IndexOf(Timesteps, t);
-            var (alpha, sigma) = IntegerTimestepSigmas.AlphaSigma(index >= 0 ? _sigmas[index] : Table.SigmaAt(t));
+            // α and σ_t in float32 from the float32 σ, as the reference's add-noise forms them.
+            var (alpha, sigma) = VpFloat32.AlphaSigma((float)(index >= 0 ? _sigmas[index] : Table.SigmaAt(t)));
             var range = new Range(b * itemLength, (b + 1) * itemLength);
-            PredictionMath.Combine((float)alpha, original[range], (float)sigma, noise[range], destination[range]);
+            PredictionMath.Combine(alpha, original[range], sigma, noise[range], destination[range]);
         }
     }
 
-    // The step σ, rounded to float32 as the reference holds them, then the final σ, and λ of each.
+    // The step σ, rounded to float32 as the reference holds them, then the final σ, and α, σ_t and λ of each in the
+    // reference's float32 (its steps take them from 0-dimensional float32 tensors; with 2000 training steps, Karras σ or
+    // the cosine schedule, neighbouring λ are close and double-precision step sizes miss its results).
     private void Install(double[] sigmas, bool spaced)
     {
         var table = new double[sigmas.Length + 1];
         for (var i = 0; i < sigmas.Length; i++) table[i] = (float)sigmas[i];
         table[^1] = (float)FinalSigma(table[^2], spaced);
         _sigmas = table;
-        _lambdas = Array.ConvertAll(table, IntegerTimestepSigmas.Lambda);
+        (_, _alphas, _sigmaTs, _lambdas) = VpFloat32.Tables(table);
     }
 }

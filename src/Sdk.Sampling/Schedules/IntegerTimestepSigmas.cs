@@ -28,7 +28,8 @@ public enum SigmaSpacing
 /// </remarks>
 public sealed class IntegerTimestepSigmas
 {
-    private readonly double[] _sigmas, _logSigmas, _indices;
+    private readonly double[] _sigmas, _indices;
+    private readonly float[] _logSigmas32;
 
     /// <summary>The table of the schedule that <paramref name="config"/> describes.</summary>
     public IntegerTimestepSigmas(SchedulerConfig config)
@@ -37,15 +38,14 @@ public sealed class IntegerTimestepSigmas
         var alphasCumprod = Float32Schedule.AlphasCumprod(config);
         if (config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
         _sigmas = new double[alphasCumprod.Length];
-        _logSigmas = new double[alphasCumprod.Length];
         _indices = new double[alphasCumprod.Length];
         for (var t = 0; t < _sigmas.Length; t++)
         {
             var alphaBar = (float)alphasCumprod[t];
             _sigmas[t] = MathF.Sqrt((1 - alphaBar) / alphaBar);
-            _logSigmas[t] = Math.Log(_sigmas[t]);
             _indices[t] = t;
         }
+        _logSigmas32 = ReferenceFloat32.LogSigmas(_sigmas);
     }
 
     /// <summary>σ_t for t = 0 … T−1, ascending.</summary>
@@ -91,17 +91,18 @@ public sealed class IntegerTimestepSigmas
     }
 
     /// <summary>
-    /// The whole training timestep the network is shown for each σ: the fractional timestep by log-σ interpolation,
-    /// rounded to the nearest for Karras σ and truncated for the others, as the reference does. Neighbouring σ may
-    /// share a timestep.
+    /// The whole training timestep the network is shown for each σ: the fractional timestep by the reference's float32
+    /// log-σ interpolation (<see cref="ReferenceFloat32.SigmaToTimestep"/>: a σ a hair off the reference's moves a
+    /// truncated timestep by one), rounded half to even for Karras σ and truncated for the others, as the reference
+    /// does. Neighbouring σ may share a timestep.
     /// </summary>
     public double[] TimestepsFor(ReadOnlySpan<double> sigmas, SigmaSpacing spacing)
     {
         var timesteps = new double[sigmas.Length];
         for (var i = 0; i < timesteps.Length; i++)
         {
-            var t = SigmaMath.SigmaToTimestep(sigmas[i], _logSigmas);
-            timesteps[i] = spacing == SigmaSpacing.Karras ? Math.Round(t) : Math.Truncate(t);
+            var t = ReferenceFloat32.SigmaToTimestep(sigmas[i], _logSigmas32);
+            timesteps[i] = spacing == SigmaSpacing.Karras ? Math.Round(t, MidpointRounding.ToEven) : Math.Truncate(t);
         }
         return timesteps;
     }
