@@ -50,7 +50,11 @@ public sealed class PndmSampler : SamplerBase
     // Evaluations of the Runge–Kutta warm-up: three full steps of four evaluations each (the reference's pndm_order 4).
     private const int PrkEvaluations = 12;
 
-    private readonly double _finalAlphaCumprod;
+    // ᾱ as the reference holds it (float32, Float32Schedule) and its ᾱ before the first step; the step's coefficients are
+    // float32 from these, as its 0-dimensional tensors compute them (on the cosine schedule ᾱ near the end is ~10⁻⁹ and
+    // φ's two terms nearly cancel, so double coefficients miss its float32 result).
+    private readonly float[] _alphasCumprod;
+    private readonly float _finalAlphaCumprod;
     private readonly bool _skipPrkSteps;
 
     private int _counter;       // evaluations consumed since the timesteps were set (the reference's `counter`)
@@ -61,7 +65,8 @@ public sealed class PndmSampler : SamplerBase
     public PndmSampler(SchedulerConfig config) : base(SamplerNames.Pndm, config)
     {
         // ᾱ "before" the first training step: 1 (a clean image) or ᾱ_0, as set_alpha_to_one says (reference default: ᾱ_0).
-        _finalAlphaCumprod = (Config.SetAlphaToOne ?? false) ? 1.0 : Schedule.AlphasCumprod[0];
+        _alphasCumprod = Array.ConvertAll(Float32Schedule.AlphasCumprod(Config), v => (float)v);
+        _finalAlphaCumprod = (Config.SetAlphaToOne ?? false) ? 1f : _alphasCumprod[0];
         _skipPrkSteps = Config.SkipPrkSteps ?? false;
     }
 
@@ -147,7 +152,7 @@ public sealed class PndmSampler : SamplerBase
         {
             var t = TrainingIndex(input.Timestep);
             var epsilon = Buffer(Converted, n);
-            PredictionMath.ToEpsilon(PredictionType.Sample, modelOutput, input.Sample, Schedule.SqrtAlphasCumprod[t], Schedule.SqrtOneMinusAlphasCumprod[t], epsilon);
+            PredictionMath.ToEpsilon(PredictionType.Sample, modelOutput, input.Sample, MathF.Sqrt(_alphasCumprod[t]), MathF.Sqrt(1 - _alphasCumprod[t]), epsilon);
             modelOutput = epsilon;
         }
 
@@ -229,8 +234,7 @@ public sealed class PndmSampler : SamplerBase
             //     and the transfer φ with it, in one pass over memory that also stores ε_t in the history ring.
             var newest = Buffer(History + _historyCount % HistorySlots, n);
             _historyCount++;
-            var (sampleCoeff, gradientCoeff) = TransferCoefficients(timestep, prevTimestep);
-            ElementWise.Apply(new LinearMultistepStep(sampleCoeff, gradientCoeff), modelOutput, HistoryAt(2, n), HistoryAt(3, n), HistoryAt(4, n), sample, prevSample, newest);
+            ElementWise.Apply(new LinearMultistepStep(TransferCoefficients(timestep, prevTimestep)), modelOutput, HistoryAt(2, n), HistoryAt(3, n), HistoryAt(4, n), sample, prevSample, newest);
             return;
         }
         else
@@ -248,8 +252,7 @@ public sealed class PndmSampler : SamplerBase
                     break;
                 case 3:
                     // 4d. Three-step: (23ε_t − 16ε_{t+δ} + 5ε_{t+2δ})/12.
-                    PredictionMath.Combine(23f / 12, HistoryAt(1, n), -16f / 12, HistoryAt(2, n), combined);
-                    PredictionMath.MultiplyAdd(HistoryAt(3, n), 5f / 12, combined, combined);
+                    ElementWise.Apply(default(ThreeStepGradient), HistoryAt(1, n), HistoryAt(2, n), HistoryAt(3, n), combined);
                     break;
                 default:
                     // 4e. PLMS proper for v models (the others take the branch above): the gradient part, converted to ε in φ.
@@ -273,29 +276,34 @@ public sealed class PndmSampler : SamplerBase
     /// </remarks>
     private void Transfer(ReadOnlySpan<float> sample, double timestep, double prevTimestep, ReadOnlySpan<float> gradient, Span<float> destination)
     {
+        var t = TrainingIndex(timestep);
         if (Config.PredictionType == PredictionType.VPrediction)
         {
             // In place where the gradient part already is the scratch buffer; never into the history or the caller's output.
-            var alphaProd = Schedule.AlphasCumprod[TrainingIndex(timestep)];
             var epsilon = Buffer(Gradient, sample.Length);
-            PredictionMath.ToEpsilon(PredictionType.VPrediction, gradient, sample, Math.Sqrt(alphaProd), Math.Sqrt(1 - alphaProd), epsilon);
+            PredictionMath.ToEpsilon(PredictionType.VPrediction, gradient, sample, MathF.Sqrt(_alphasCumprod[t]), MathF.Sqrt(1 - _alphasCumprod[t]), epsilon);
             gradient = epsilon;
         }
 
-        var (sampleCoeff, gradientCoeff) = TransferCoefficients(timestep, prevTimestep);
-        PredictionMath.Combine(sampleCoeff, sample, gradientCoeff, gradient, destination);
+        ElementWise.Apply(TransferCoefficients(timestep, prevTimestep), sample, gradient, destination);
     }
 
-    /// <summary>φ's coefficients of x_t and of the gradient part e, for the step t → t'.</summary>
-    private (float Sample, float Gradient) TransferCoefficients(double timestep, double prevTimestep)
+    /// <summary>φ's coefficients for the step t → t', float32 as the reference forms them.</summary>
+    private TransferStep TransferCoefficients(double timestep, double prevTimestep)
     {
-        var alphaProd = Schedule.AlphasCumprod[TrainingIndex(timestep)];
-        var alphaProdPrev = AlphaCumprodOrFinal(prevTimestep, _finalAlphaCumprod);
-        var betaProd = 1 - alphaProd;
-        var betaProdPrev = 1 - alphaProdPrev;
-        var sampleCoeff = Math.Sqrt(alphaProdPrev / alphaProd);
-        var denominator = alphaProd * Math.Sqrt(betaProdPrev) + Math.Sqrt(alphaProd * betaProd * alphaProdPrev);
-        return ((float)sampleCoeff, (float)(-(alphaProdPrev - alphaProd) / denominator));
+        var alphaProd = _alphasCumprod[TrainingIndex(timestep)];
+        var alphaProdPrev = prevTimestep >= 0 ? _alphasCumprod[TrainingIndex(prevTimestep)] : _finalAlphaCumprod;
+        float betaProd = 1 - alphaProd, betaProdPrev = 1 - alphaProdPrev;
+        var sampleCoeff = MathF.Sqrt(alphaProdPrev / alphaProd);
+        var denominator = alphaProd * MathF.Sqrt(betaProdPrev) + MathF.Sqrt(alphaProd * betaProd * alphaProdPrev);
+        return new TransferStep(sampleCoeff, alphaProdPrev - alphaProd, denominator);
+    }
+
+    /// <summary>φ as the reference's tensors round it: x_t·c_x − ((ᾱ_{t'} − ᾱ_t)·e)/d.</summary>
+    private readonly record struct TransferStep(float SampleCoeff, float AlphaDifference, float Denominator) : ElementWise.IOperator2
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T sample, T e) where T : struct, IFloatVector<T> => sample * SampleCoeff - e * AlphaDifference / Denominator;
     }
 
     /// <summary>Appends an output to the ring of the last four (the reference's ets = ets[-3:] + [output]).</summary>
@@ -308,22 +316,31 @@ public sealed class PndmSampler : SamplerBase
     /// <summary>The <paramref name="back"/>-th latest history entry: 1 is ets[-1], 4 is ets[-4].</summary>
     private Span<float> HistoryAt(int back, int n) => Buffer(History + (_historyCount - back) % HistorySlots, n);
 
-    /// <summary>e = ((55·ε₁ − 59·ε₂) + 37·ε₃) − 9·ε₄, each weight over 24, with the roundings of the tensor operations it replaces.</summary>
+    /// <summary>e = (1/24)·(((55·ε₁ − 59·ε₂) + 37·ε₃) − 9·ε₄), with the roundings of the reference's tensor operations.</summary>
     private readonly record struct LinearMultistepGradient : ElementWise.IOperator4
     {
+        private const float OneOver24 = (float)(1.0 / 24);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public T Invoke<T>(T e1, T e2, T e3, T e4) where T : struct, IFloatVector<T> =>
-            e1 * (55f / 24) + e2 * (-59f / 24) + e3 * (37f / 24) + e4 * (-9f / 24);
+            (e1 * 55f - e2 * 59f + e3 * 37f - e4 * 9f) * OneOver24;
     }
 
-    /// <summary>φ with the linear multistep gradient, x_{t'} = x_t·c_x + e·c_e; the second result is ε_t itself, for the history.</summary>
-    private readonly record struct LinearMultistepStep(float SampleCoeff, float GradientCoeff) : ElementWise.IOperator5To2
+    /// <summary>e = ((23·ε₁ − 16·ε₂) + 5·ε₃)/12, with the roundings of the reference's tensor operations.</summary>
+    private readonly record struct ThreeStepGradient : ElementWise.IOperator3
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T e1, T e2, T e3) where T : struct, IFloatVector<T> => (e1 * 23f - e2 * 16f + e3 * 5f) / 12f;
+    }
+
+    /// <summary>φ with the linear multistep gradient; the second result is ε_t itself, for the history.</summary>
+    private readonly record struct LinearMultistepStep(TransferStep Transfer) : ElementWise.IOperator5To2
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public T Invoke<T>(T e1, T e2, T e3, T e4, T sample, out T newest) where T : struct, IFloatVector<T>
         {
             newest = e1;
-            return sample * SampleCoeff + default(LinearMultistepGradient).Invoke(e1, e2, e3, e4) * GradientCoeff;
+            return Transfer.Invoke(sample, default(LinearMultistepGradient).Invoke(e1, e2, e3, e4));
         }
     }
 }

@@ -45,6 +45,7 @@ def record(case):
            'num_inference_steps': len(sched.timesteps) if ('timesteps' in st or 'sigmas' in st) else case['num_inference_steps']}
     if st: out['set_timesteps'] = st
     if case.get('step_kwargs'): out['step_kwargs'] = case['step_kwargs']
+    if kind == 'ddim' and case.get('eta'): out['eta'] = case['eta']
     out['timesteps'] = [float(t) for t in sched.timesteps.to(torch.float32).tolist()] if sched.timesteps.dtype.is_floating_point else [float(t) for t in sched.timesteps.tolist()]
     if kind not in NO_SIGMAS:
         out['sigmas'] = f32(torch.as_tensor(sched.sigmas))
@@ -65,9 +66,11 @@ def record(case):
         def rt(shape, generator=None, device=None, dtype=None, layout=None):
             return tracking_randn(shape, dtype=dtype)
         for mod in (scheduling_ddpm, scheduling_dpmsolver_multistep, scheduling_dpmsolver_singlestep, scheduling_euler_ancestral_discrete,
-                    scheduling_k_dpm_2_ancestral_discrete, scheduling_lcm, scheduling_tcd, scheduling_unipc_multistep, scheduling_euler_discrete):
+                    scheduling_k_dpm_2_ancestral_discrete, scheduling_lcm, scheduling_tcd, scheduling_unipc_multistep, scheduling_euler_discrete,
+                    scheduling_ddim):
             if hasattr(mod, 'randn_tensor'): mod.randn_tensor = rt
         kwargs = dict(case.get('step_kwargs') or {})
+        if kind == 'ddim' and case.get('eta'): kwargs['eta'] = case['eta']
         res = sched.step(mo, t, sample, **kwargs)
         entry = {'t': float(t), 'model_input': f32(x_in), 'model_output': f32(mo),
                  'noise': (f32(drawn[0]) if len(drawn) == 1 else None), 'prev_sample': f32(res.prev_sample)}
