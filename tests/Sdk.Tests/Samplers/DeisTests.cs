@@ -47,7 +47,9 @@ public sealed class DeisTests
     public void ConvergesToTheExactFlowAtItsOrder(int order, double minimumOrder)
     {
         // Exponential σ: even steps in log ρ, the variable the method's polynomial lives in; measured at its own final σ.
-        int[] steps = [20, 40, 80];
+        // Third order at 10/20/40 steps: its coefficients are the reference's closed forms in float32 (as the reference
+        // computes them), whose cancellation leaves an error floor of ~10⁻⁴ that 80 steps reach (1.1e-4 at 40, 3.7e-4 at 80).
+        int[] steps = order == 3 ? [10, 20, 40] : [20, 40, 80];
         var errors = steps.Select(n =>
         {
             var sampler = Create(new SchedulerConfig { SolverOrder = order, UseExponentialSigmas = true });
@@ -55,7 +57,7 @@ public sealed class DeisTests
             return ClosedFormSampling.EndpointError(run, Data, sampler.Sigmas[^1]);
         }).ToArray();
         var observed = Math.Log(errors[1] / errors[2]) / Math.Log(2);
-        TestContext.Out.WriteLine($"DEIS-{order}: errors {string.Join(" / ", errors.Select(e => e.ToString("E2")))} at 20/40/80 steps; order {observed:F2}");
+        TestContext.Out.WriteLine($"DEIS-{order}: errors {string.Join(" / ", errors.Select(e => e.ToString("E2")))} at {string.Join("/", steps)} steps; order {observed:F2}");
         Assert.Multiple(() =>
         {
             Assert.That(errors[1], Is.LessThan(errors[0]));
