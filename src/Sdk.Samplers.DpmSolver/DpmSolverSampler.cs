@@ -46,7 +46,7 @@ namespace Diffusion.Sdk.Samplers.DpmSolver;
 /// the training σ (the reference uses the last step's σ).
 /// </para>
 /// </remarks>
-public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
+public class DpmSolverSampler : SamplerBase, ISigmaSampler
 {
     // lower_order_final lowers the order of the last two steps only for schedules shorter than this, as the reference does.
     private const int LowerOrderFinalStepLimit = 15;
@@ -64,6 +64,9 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     private readonly double[] _trainSigmas, _trainIndices;
     private readonly float[] _logTrainSigmas, _trainLambdas;
     private readonly bool _cosine;
+    // use_flow_sigmas: flow σ ∈ (0, 1) with α = 1 − σ, σ_t = σ (VpFloat32's flow view), spaced as the shifted flow schedule.
+    private readonly bool _flow;
+    private double? _mu;
     // The step σ table (float32 values) and each entry's α, σ_t and λ in float32 (VpFloat32).
     private double[] _sigmas = [];
     private float[] _sigmas32 = [], _alphas = [], _sigmaTs = [], _lambdas = [];
@@ -72,7 +75,7 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     private enum Algorithm { DpmSolverPlusPlus, DpmSolver, SdeDpmSolverPlusPlus, SdeDpmSolver }
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> naming the key for an invalid or undefined configuration.</summary>
-    public DpmSolverSampler(SchedulerConfig config) : base(SamplerNames.DpmSolver, config)
+    public DpmSolverSampler(SchedulerConfig config) : base(SamplerNames.DpmSolver, config, offersFlowSigmas: true)
     {
         _order = Config.SolverOrder ?? 2;
         if (_order > 3) throw new SchedulerConfigException("solver_order", _order.ToString(CultureInfo.InvariantCulture), "1, 2 or 3 (DPM-Solver has no higher-order multistep update)");
@@ -104,6 +107,8 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         _spacing = IntegerTimestepSigmas.SpacingOf(Config);
         _useKarras = _spacing == SigmaSpacing.Karras;
         _lambdaMinClipped = Config.LambdaMinClipped ?? double.NegativeInfinity;
+        _flow = Config.UseFlowSigmas == true;
+        CheckFlowOptions(algorithm);
 
         // σ_t = √((1−ᾱ_t)/ᾱ_t) for every training timestep, in float32 from the float32 ᾱ. A zero-terminal-SNR schedule
         // has ᾱ = 0 at the end, where σ would be infinite; the reference replaces that ᾱ with 2^−24 and so do we.
@@ -140,10 +145,38 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     /// <summary>False with Karras, exponential or beta σ, which choose their own timesteps (the reference refuses both).</summary>
     public override bool AcceptsExplicitTimesteps => _spacing == SigmaSpacing.Timesteps;
 
+    // use_flow_sigmas and flow_prediction as the reference combines them: flow_prediction only on flow σ and with a data-
+    // prediction (++) algorithm (the reference's noise-prediction conversion has no flow case); no other σ spacing with
+    // flow σ (the reference would take that spacing's VP σ and read them as flow σ, α = 1 − σ < 0).
+    private void CheckFlowOptions(string algorithm)
+    {
+        if (Config.PredictionType == PredictionType.FlowPrediction && !_flow)
+            throw new SchedulerConfigException("prediction_type", "\"flow_prediction\"", "epsilon, sample or v_prediction, or use_flow_sigmas true with flow_prediction");
+        if (Config.PredictionType == PredictionType.FlowPrediction && !IsDataPrediction)
+            throw new SchedulerConfigException("algorithm_type", ConfigNames.Quote(algorithm), "dpmsolver++ or sde-dpmsolver++ with prediction_type \"flow_prediction\"");
+        if (_flow && (_spacing != SigmaSpacing.Timesteps || Config.UseLuLambdas == true))
+            throw new SchedulerConfigException("use_flow_sigmas", "true", "false with use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas or use_lu_lambdas (one noise-level spacing at a time)");
+    }
+
+    /// <summary>Whether the σ are flow σ (<c>use_flow_sigmas</c>).</summary>
+    protected bool UsesFlowSigmas => _flow;
+
+    /// <summary>
+    /// μ for the next count-based schedule with <c>use_dynamic_shifting</c>: the flow shift becomes e^μ, as the reference's
+    /// set_timesteps(mu=…) sets it. Null leaves the configured <c>flow_shift</c>.
+    /// </summary>
+    protected void UseMu(double? mu)
+    {
+        if (mu is { } value && !double.IsFinite(value))
+            throw new SchedulerConfigException("mu", value.ToString("R", CultureInfo.InvariantCulture), "a finite number");
+        _mu = mu;
+    }
+
     /// <inheritdoc/>
     protected override double[] CreateTimesteps(int numInferenceSteps)
     {
         double[] timesteps;
+        if (_flow) return FlowTimesteps(numInferenceSteps);
         if (_useKarras)
         {
             // σ_i by Karras et al. 2022 eq. 5 between the schedule's extremes; the network is shown the nearest integer
@@ -177,6 +210,7 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
     /// <remarks>As with <c>use_karras_sigmas</c>: the step uses each σ exactly, the network sees the nearest whole timestep.</remarks>
     public void SetSigmas(IReadOnlyList<double> sigmas)
     {
+        if (_flow) throw new SchedulerConfigException("sigmas", "an explicit list", "a step count with use_flow_sigmas (the flow schedule is made from the count)");
         var list = SigmaMath.ValidateSigmas(sigmas);
         var timesteps = TimestepsForSigmas(list);
         for (var i = 1; i < timesteps.Length; i++)
@@ -205,6 +239,30 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         var logSigmas = ReferenceFloat32.LogSigmas(trainingSigmas);
         var timesteps = new double[sigmas.Length];
         for (var i = 0; i < sigmas.Length; i++) timesteps[i] = Math.Truncate(ReferenceFloat32.SigmaToTimestep(sigmas[i], logSigmas));
+        UseSigmas(sigmas);
+        return timesteps;
+    }
+
+    // Flow σ (use_flow_sigmas) as the reference spaces them: 1 − linspace(1, 1/N, n + 1) in double, shifted by
+    // s·σ/(1 + (s − 1)·σ) with s = flow_shift (e^μ with dynamic shifting), descending without the final 0; the timesteps
+    // are σ·N truncated to integers (so neighbours may repeat; steps are tracked by position).
+    private double[] FlowTimesteps(int numInferenceSteps)
+    {
+        double shift;
+        if (Config.UseDynamicShifting == true)
+            shift = Math.Exp(_mu ?? throw new SchedulerConfigException("mu", "(none)",
+                "a finite number given when timesteps are set: this configuration has use_dynamic_shifting (FlowShift.Mu computes μ from the image size)"));
+        else shift = Config.FlowShift ?? 1.0;
+        var count = Schedule.NumTrainTimesteps;
+        var alphas = TimestepSpacings.Linspace(1, 1.0 / count, numInferenceSteps + 1);
+        var sigmas = new double[numInferenceSteps];
+        var timesteps = new double[numInferenceSteps];
+        for (var i = 0; i < numInferenceSteps; i++)
+        {
+            var sigma = 1.0 - alphas[numInferenceSteps - i];
+            sigmas[i] = shift * sigma / (1 + (shift - 1) * sigma);
+            timesteps[i] = Math.Truncate(sigmas[i] * count);
+        }
         UseSigmas(sigmas);
         return timesteps;
     }
@@ -339,8 +397,10 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
             if (!(t >= 0 && t <= Schedule.NumTrainTimesteps - 1))
                 throw new SamplerStateException($"Timestep {Format(t)} is outside [0, {Schedule.NumTrainTimesteps - 1}].");
             var index = ScheduleIndex(t);
-            var sigma = index >= 0 ? _sigmas32[index] : (float)SigmaMath.Interpolate(t, _trainIndices, _trainSigmas);
-            var (alpha, sigmaVp) = VpFloat32.AlphaSigma(sigma);
+            var sigma = index >= 0 ? _sigmas32[index]
+                : _flow ? (float)(t / Schedule.NumTrainTimesteps)
+                : (float)SigmaMath.Interpolate(t, _trainIndices, _trainSigmas);
+            var (alpha, sigmaVp) = VpFloat32.AlphaSigma(sigma, _flow);
             var range = new Range(b * itemLength, (b + 1) * itemLength);
             PredictionMath.Combine(alpha, original[range], sigmaVp, noise[range], destination[range]);
         }
@@ -496,7 +556,7 @@ public sealed class DpmSolverSampler : SamplerBase, ISigmaSampler
         var result = new double[sigmas.Length + 1];
         sigmas.CopyTo(result, 0);
         result[^1] = _finalSigmaIsZero ? 0 : _trainSigmas[0];
-        (_sigmas32, _alphas, _sigmaTs, _lambdas) = VpFloat32.Tables(result);
+        (_sigmas32, _alphas, _sigmaTs, _lambdas) = VpFloat32.Tables(result, _flow);
         _sigmas = Array.ConvertAll(_sigmas32, v => (double)v);
     }
 

@@ -9,8 +9,9 @@ public static class DpmSolverServiceCollectionExtensions
 {
     /// <summary>Makes the <c>dpm-solver</c> sampler (reference class DPMSolverMultistepScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddDpmSolverSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.DpmSolver, "DPMSolverMultistepScheduler", config => new DpmSolverSampler(config),
+        builder.AddSampler(SamplerNames.DpmSolver, "DPMSolverMultistepScheduler", config => config.UseFlowSigmas == true ? new DpmSolverFlowSampler(config) : new DpmSolverSampler(config),
             ["solver_order", "algorithm_type", "solver_type", "lower_order_final", "euler_at_final", "use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas",
+             "use_flow_sigmas", "flow_shift", "use_dynamic_shifting",
              "final_sigmas_type", "lambda_min_clipped", "sigma_min", "sigma_max", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 
     /// <summary>Makes the <c>dpm-solver-singlestep</c> sampler (reference class DPMSolverSinglestepScheduler) available to the sampler factory.</summary>

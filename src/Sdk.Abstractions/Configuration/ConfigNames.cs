@@ -11,7 +11,7 @@ public static class ConfigNames
     ];
 
     private static readonly (PredictionType Value, string Name)[] PredictionTypes =
-        [(PredictionType.Epsilon, "epsilon"), (PredictionType.Sample, "sample"), (PredictionType.VPrediction, "v_prediction")];
+        [(PredictionType.Epsilon, "epsilon"), (PredictionType.Sample, "sample"), (PredictionType.VPrediction, "v_prediction"), (PredictionType.FlowPrediction, "flow_prediction")];
 
     private static readonly (TimestepSpacing Value, string Name)[] Spacings =
         [(TimestepSpacing.Linspace, "linspace"), (TimestepSpacing.Leading, "leading"), (TimestepSpacing.Trailing, "trailing")];

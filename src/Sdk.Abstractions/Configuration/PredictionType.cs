@@ -9,6 +9,11 @@ public enum PredictionType
     Sample,
     /// <summary>The velocity v = √ᾱ·ε − √(1−ᾱ)·x₀ (<c>v_prediction</c>), Salimans &amp; Ho 2022.</summary>
     VPrediction,
+    /// <summary>
+    /// The flow velocity v = ε − x₀ of a model trained by flow matching, read by the σ-table samplers that offer flow σ
+    /// (<c>flow_prediction</c>, with <c>use_flow_sigmas</c>): x₀ = x_t − σ·v. Samplers without flow σ refuse it.
+    /// </summary>
+    FlowPrediction,
 }
 
 /// <summary>How β_t grows over the training timesteps (<c>beta_schedule</c>).</summary>

@@ -5,6 +5,16 @@ namespace Diffusion.Sdk.Abstractions;
 // applies the reference's default.
 public sealed partial class SchedulerConfig
 {
+    /// <summary>
+    /// The σ-table samplers that offer it (DPM-Solver multistep, UniPC): run on flow σ ∈ (0, 1), x = (1 − σ)·x₀ + σ·ε,
+    /// spaced as the flow-matching schedule with <see cref="FlowShift"/> (or μ with <see cref="UseDynamicShifting"/>)
+    /// (<c>use_flow_sigmas</c>; default false).
+    /// </summary>
+    public bool? UseFlowSigmas { get; set; }
+
+    /// <summary>With <see cref="UseFlowSigmas"/>: the constant shift s of σ ↦ s·σ/(1 + (s − 1)·σ) (<c>flow_shift</c>; default 1).</summary>
+    public double? FlowShift { get; set; }
+
     /// <summary>Flow matching: the constant shift s of σ ↦ s·σ/(1 + (s − 1)·σ) (<c>shift</c>; default 1, no shift).</summary>
     public double? Shift { get; set; }
 

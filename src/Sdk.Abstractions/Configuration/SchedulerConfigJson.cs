@@ -62,6 +62,8 @@ public static class SchedulerConfigJson
         new("sigma_max", (c, v, k, s) => c.SigmaMax = Num(v, k, s), (c, w) => { if (c.SigmaMax is { } x) w.WriteNumber("sigma_max", x); }),
         // Flow matching, EDM, SA-Solver, DPM-Solver SDE, and the reference's per-step churn arguments.
         new("shift", (c, v, k, s) => c.Shift = Num(v, k, s), (c, w) => { if (c.Shift is { } x) w.WriteNumber("shift", x); }),
+        new("use_flow_sigmas", (c, v, k, s) => c.UseFlowSigmas = Bool(v, k, s), (c, w) => { if (c.UseFlowSigmas is { } x) w.WriteBoolean("use_flow_sigmas", x); }),
+        new("flow_shift", (c, v, k, s) => c.FlowShift = Num(v, k, s), (c, w) => { if (c.FlowShift is { } x) w.WriteNumber("flow_shift", x); }),
         new("use_dynamic_shifting", (c, v, k, s) => c.UseDynamicShifting = Bool(v, k, s), (c, w) => { if (c.UseDynamicShifting is { } x) w.WriteBoolean("use_dynamic_shifting", x); }),
         new("time_shift_type", (c, v, k, s) => c.TimeShiftType = Str(v, k, s), (c, w) => { if (c.TimeShiftType is { } x) w.WriteString("time_shift_type", x); }),
         new("shift_terminal", (c, v, k, s) => c.ShiftTerminal = Num(v, k, s), (c, w) => { if (c.ShiftTerminal is { } x) w.WriteNumber("shift_terminal", x); }),
@@ -90,7 +92,6 @@ public static class SchedulerConfigJson
     private static readonly Dictionary<string, string> KnownInactiveDefaults = new(StringComparer.Ordinal)
     {
         ["use_lu_lambdas"] = "false",
-        ["use_flow_sigmas"] = "false", ["flow_shift"] = "1.0",
         ["timestep_type"] = "\"discrete\"", ["variance_type"] = "null", ["trained_betas"] = "null",
     };
 

@@ -56,6 +56,7 @@ internal static class SchedulerConfigValidation
     private static void ValidateNewFamilies(SchedulerConfig c, string? source)
     {
         if (c.Shift is { } shift && !(shift > 0 && double.IsFinite(shift))) Fail("shift", shift, "a finite number > 0", source);
+        if (c.FlowShift is { } flowShift && !(flowShift > 0 && double.IsFinite(flowShift))) Fail("flow_shift", flowShift, "a finite number > 0", source);
         if (c.TimeShiftType is { } type && type is not ("exponential" or "linear"))
             throw new SchedulerConfigException("time_shift_type", ConfigNames.Quote(type), ConfigNames.OneOf(["exponential", "linear"]), source);
         if (c.ShiftTerminal is { } terminal && !(terminal >= 0 && terminal < 1)) Fail("shift_terminal", terminal, "a number in [0, 1)", source);

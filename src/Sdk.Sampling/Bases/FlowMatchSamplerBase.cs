@@ -33,7 +33,7 @@ public abstract class FlowMatchSamplerBase : SamplerBase, IFlowMatchingSampler, 
     /// the Karras / exponential / beta spacing and explicit lists (the reference's flow Heun has none of them).
     /// </param>
     protected FlowMatchSamplerBase(string name, SchedulerConfig config, bool twoEvaluationsPerInterval = false, bool fullSchedule = true)
-        : base(name, config)
+        : base(name, config, offersFlowSigmas: true)
     {
         _twoEvaluations = twoEvaluationsPerInterval;
         _fullSchedule = fullSchedule;

@@ -19,12 +19,30 @@ public abstract class SamplerBase : ISampler
     private float[]?[] _buffers = [];
     private int[] _bufferLengths = [];
 
-    /// <summary>Validates <paramref name="config"/> (a private copy is kept) and builds its noise schedule.</summary>
-    protected SamplerBase(string name, SchedulerConfig config)
+    /// <summary>
+    /// Validates <paramref name="config"/> (a private copy is kept) and builds its noise schedule. The sampler offers no
+    /// flow σ: <c>use_flow_sigmas</c> true and <c>prediction_type</c> <c>flow_prediction</c> are refused.
+    /// </summary>
+    protected SamplerBase(string name, SchedulerConfig config) : this(name, config, offersFlowSigmas: false)
+    {
+    }
+
+    /// <summary>
+    /// Validates <paramref name="config"/> (a private copy is kept) and builds its noise schedule.
+    /// <paramref name="offersFlowSigmas"/>: the sampler runs on flow σ (a flow-matching sampler, or one that honours
+    /// <c>use_flow_sigmas</c> and checks its own combinations); otherwise <c>use_flow_sigmas</c> true and
+    /// <c>flow_prediction</c> are refused with a <see cref="SchedulerConfigException"/>.
+    /// </summary>
+    protected SamplerBase(string name, SchedulerConfig config, bool offersFlowSigmas)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
+        if (!offersFlowSigmas && config.UseFlowSigmas == true)
+            throw new SchedulerConfigException("use_flow_sigmas", "true", $"false: the '{name}' sampler has no flow σ (dpm-solver and unipc offer them)");
+        if (!offersFlowSigmas && config.PredictionType == PredictionType.FlowPrediction)
+            throw new SchedulerConfigException("prediction_type", "\"flow_prediction\"",
+                $"epsilon, sample or v_prediction for the '{name}' sampler (flow_prediction needs use_flow_sigmas on dpm-solver or unipc, or a flow-matching sampler)");
         Name = name;
         Config = config.Clone();
         Schedule = NoiseSchedule.FromConfig(Config);

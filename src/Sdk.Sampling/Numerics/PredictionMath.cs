@@ -36,6 +36,10 @@ public static class PredictionMath
                 // x₀ = α·x_t − σ·v
                 Combine((float)alpha, sample, (float)-sigma, modelOutput, destination);
                 break;
+            case PredictionType.FlowPrediction:
+                // x₀ = x_t − σ·v for a flow velocity v = ε − x₀ (x_t = (1 − σ)·x₀ + σ·ε; σ is the flow σ)
+                Combine(1f, sample, (float)-sigma, modelOutput, destination);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(type), type, "Not a defined prediction type.");
         }
@@ -57,6 +61,10 @@ public static class PredictionMath
             case PredictionType.VPrediction:
                 // ε = α·v + σ·x_t
                 Combine((float)alpha, modelOutput, (float)sigma, sample, destination);
+                break;
+            case PredictionType.FlowPrediction:
+                // ε = x_t + α·v for a flow velocity (α = 1 − σ)
+                Combine(1f, sample, (float)alpha, modelOutput, destination);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(type), type, "Not a defined prediction type.");

@@ -128,13 +128,14 @@ public sealed class DpmSolverTests
     public void AllPredictionTypesGiveTheSameSamples(string algorithm, string finalSigmas)
     {
         // The exact denoiser answers each kind of question consistently, so the trajectories must agree.
-        var runs = Enum.GetValues<PredictionType>().Select(type =>
+        PredictionType[] types = [PredictionType.Epsilon, PredictionType.Sample, PredictionType.VPrediction];
+        var runs = types.Select(type =>
             ClosedFormSampling.Sample(Create(new SchedulerConfig { AlgorithmType = algorithm, FinalSigmasType = finalSigmas, PredictionType = type }), 20, Data, 256, seed: 11)).ToArray();
         foreach (var run in runs) Assert.That(run.Samples, Has.All.Matches<float>(float.IsFinite));
         Assert.Multiple(() =>
         {
             for (var k = 1; k < runs.Length; k++)
-                Assert.That(MaxDifference(runs[k].Samples, runs[0].Samples), Is.LessThan(1e-4), $"{Enum.GetValues<PredictionType>()[k]} vs epsilon");
+                Assert.That(MaxDifference(runs[k].Samples, runs[0].Samples), Is.LessThan(1e-4), $"{types[k]} vs epsilon");
         });
     }
 
