@@ -28,11 +28,13 @@ public sealed class DpmSolverInverseSampler : SamplerBase, ISigmaSampler
     private readonly Update.Algorithm _algorithm;
     private readonly bool _heun;
     private readonly SigmaSpacing _spacing;
+    // use_flow_sigmas: flow σ (α = 1 − σ), laid out as the reference's inverse lays them (descending, see CreateTimesteps).
+    private readonly bool _flow;
     private double[] _sigmas = [];
     private int _newest, _lowerOrderNums;
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
-    public DpmSolverInverseSampler(SchedulerConfig config) : base(SamplerNames.DpmSolverInverse, config)
+    public DpmSolverInverseSampler(SchedulerConfig config) : base(SamplerNames.DpmSolverInverse, config, offersFlowSigmas: true)
     {
         _order = Config.SolverOrder ?? 2;
         if (_order > 3) throw new SchedulerConfigException("solver_order", _order.ToString(System.Globalization.CultureInfo.InvariantCulture), "1, 2 or 3");
@@ -42,7 +44,15 @@ public sealed class DpmSolverInverseSampler : SamplerBase, ISigmaSampler
         _table = new IntegerTimestepSigmas(Config);
         _logSigmas = ReferenceFloat32.LogSigmas(_table.TrainingSigmas);
         _noisiest = NoisiestTimestep();
+        _flow = Config.UseFlowSigmas == true;
+        if (Config.PredictionType == PredictionType.FlowPrediction && !(_flow && Update.PredictsData(_algorithm)))
+            throw new SchedulerConfigException("prediction_type", "\"flow_prediction\"", "epsilon, sample or v_prediction, or flow_prediction with use_flow_sigmas and dpmsolver++");
+        if (_flow && _spacing != SigmaSpacing.Timesteps)
+            throw new SchedulerConfigException("use_flow_sigmas", "true", "false with use_karras_sigmas, use_exponential_sigmas or use_beta_sigmas (one noise-level spacing at a time)");
     }
+
+    // The noise level of a table entry: flow (α = 1 − σ, σ_t = σ) or variance preserving.
+    private Update.Level LevelOf(double sigma) => _flow ? Update.Level.Flow((float)sigma) : Update.Level.VariancePreserving((float)sigma);
 
     /// <inheritdoc/>
     public IReadOnlyList<double> Sigmas => _sigmas;
@@ -68,7 +78,7 @@ public sealed class DpmSolverInverseSampler : SamplerBase, ISigmaSampler
         for (var b = 0; b < timesteps.Length; b++)
         {
             var index = IntegerTimestepSigmas.IndexOf(Timesteps, timesteps[b]);
-            var level = Update.Level.VariancePreserving((float)_sigmas[index >= 0 ? index : Timesteps.Count - 1]);
+            var level = LevelOf(_sigmas[index >= 0 ? index : Timesteps.Count - 1]);
             var range = new Range(b * itemLength, (b + 1) * itemLength);
             PredictionMath.Combine(level.Alpha, original[range], level.Sigma, noise[range], destination[range]);
         }
@@ -80,7 +90,23 @@ public sealed class DpmSolverInverseSampler : SamplerBase, ISigmaSampler
         var n = numInferenceSteps;
         var train = _table.TrainingSigmas;
         double[] timesteps, sigmas;
-        if (_spacing == SigmaSpacing.Timesteps)
+        if (_flow)
+        {
+            // 1''. Flow σ as the reference's inverse makes them: the forward sampler's shifted flow σ, descending (the
+            //      reference does not reverse them here), the last repeated; timesteps σ·N. Reproduced as it is.
+            var shift = Config.FlowShift ?? 1.0;
+            var count = Schedule.NumTrainTimesteps;
+            var alphas = TimestepSpacings.Linspace(1, 1.0 / count, n + 1);
+            var flowSigmas = new double[n];
+            timesteps = new double[n];
+            for (var i = 0; i < n; i++)
+            {
+                flowSigmas[i] = FlowShift.Constant(1.0 - alphas[n - i], shift);
+                timesteps[i] = flowSigmas[i] * count;
+            }
+            sigmas = [.. flowSigmas, flowSigmas[^1]];
+        }
+        else if (_spacing == SigmaSpacing.Timesteps)
         {
             // 1. Spaced timesteps up to the noisiest, σ interpolated at them, then the noisiest one's σ.
             timesteps = SpacedTimesteps(n);
@@ -126,7 +152,7 @@ public sealed class DpmSolverInverseSampler : SamplerBase, ISigmaSampler
             : _order == 2 || _lowerOrderNums < 2 || secondToLastLimited ? 2 : 3;
 
         // 2. The converted output (x̂₀ for ++, ε̂ otherwise) at this step's σ, thresholded where configured: the newest history entry.
-        var s0 = Update.Level.VariancePreserving((float)_sigmas[stepIndex]);
+        var s0 = LevelOf(_sigmas[stepIndex]);
         _newest = (_newest + 1) % _order;
         var m0 = Buffer(HistoryBaseSlot + _newest, n);
         Convert(input, s0, m0);
@@ -134,9 +160,9 @@ public sealed class DpmSolverInverseSampler : SamplerBase, ISigmaSampler
         if (wantsX0) m0.CopyTo(output.PredictedOriginal);
 
         // 3. The update of that order to the next σ.
-        var t = Update.Level.VariancePreserving((float)_sigmas[stepIndex + 1]);
-        var s1 = order >= 2 ? Update.Level.VariancePreserving((float)_sigmas[stepIndex - 1]) : default;
-        var s2 = order >= 3 ? Update.Level.VariancePreserving((float)_sigmas[stepIndex - 2]) : default;
+        var t = LevelOf(_sigmas[stepIndex + 1]);
+        var s1 = order >= 2 ? LevelOf(_sigmas[stepIndex - 1]) : default;
+        var s2 = order >= 3 ? LevelOf(_sigmas[stepIndex - 2]) : default;
         var k = Update.For(_algorithm, _heun, order, t, s0, s1, s2);
         Update.Apply(k, order, input.Sample, m0, order >= 2 ? History(1, n) : default, order >= 3 ? History(2, n) : default, default, output.PrevSample);
         if (_lowerOrderNums < _order) _lowerOrderNums++;

@@ -24,5 +24,5 @@ public static class DpmSolverServiceCollectionExtensions
     public static IDiffusionBuilder AddDpmSolverInverseSampler(this IDiffusionBuilder builder) =>
         builder.AddSampler(SamplerNames.DpmSolverInverse, "DPMSolverMultistepInverseScheduler", config => new DpmSolverInverseSampler(config),
             ["solver_order", "algorithm_type", "solver_type", "lower_order_final", "euler_at_final", "use_karras_sigmas", "use_exponential_sigmas",
-             "use_beta_sigmas", "lambda_min_clipped", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
+             "use_beta_sigmas", "use_flow_sigmas", "flow_shift", "lambda_min_clipped", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 }

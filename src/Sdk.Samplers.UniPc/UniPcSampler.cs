@@ -32,7 +32,7 @@ namespace Diffusion.Sdk.Samplers.UniPc;
 /// <see cref="SigmaTableSamplerBase"/>.
 /// </para>
 /// </remarks>
-public sealed class UniPcSampler : SigmaTableSamplerBase
+public class UniPcSampler : SigmaTableSamplerBase
 {
     // Buffer slots: predictions in a ring of order + 1 slots (0–3), then the corrected sample and thresholding scratch.
     private const int LastSampleSlot = 4, ThresholdSlot = 5;
@@ -42,9 +42,12 @@ public sealed class UniPcSampler : SigmaTableSamplerBase
     private readonly int[] _disableCorrector;
     private int _newest, _lowerOrderNums, _lastOrder;
     private bool _hasLastSample;
+    // use_flow_sigmas: flow σ with α = 1 − σ (InstallFlowSigmas), spaced as the reference's flow branch; μ when dynamic.
+    private readonly bool _flow;
+    private double? _mu;
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> naming the key for an invalid or undefined configuration.</summary>
-    public UniPcSampler(SchedulerConfig config) : base(SamplerNames.UniPc, config)
+    public UniPcSampler(SchedulerConfig config) : base(SamplerNames.UniPc, config, offersFlowSigmas: true)
     {
         _order = Config.SolverOrder ?? 2;
         // solver_order's upper bound is each sampler's own (the configuration only requires >= 1).
@@ -55,6 +58,13 @@ public sealed class UniPcSampler : SigmaTableSamplerBase
         _predictX0 = Config.PredictX0 ?? true;
         _lowerOrderFinal = Config.LowerOrderFinal ?? true;
         _disableCorrector = Config.DisableCorrector ?? [];
+        _flow = Config.UseFlowSigmas == true;
+        if (Config.PredictionType == PredictionType.FlowPrediction && !_flow)
+            throw new SchedulerConfigException("prediction_type", "\"flow_prediction\"", "epsilon, sample or v_prediction, or use_flow_sigmas true with flow_prediction");
+        if (Config.PredictionType == PredictionType.FlowPrediction && !_predictX0)
+            throw new SchedulerConfigException("predict_x0", "false", "true with prediction_type \"flow_prediction\" (the reference converts a flow velocity to x₀ only)");
+        if (_flow && SigmaSpacing is SigmaSpacing.Exponential or SigmaSpacing.Beta)
+            throw new SchedulerConfigException("use_flow_sigmas", "true", "false with use_exponential_sigmas or use_beta_sigmas (the reference would read their σ as flow σ)");
         var finalSigmas = ConfigNames.RequireOneOf("final_sigmas_type", Config.FinalSigmasType ?? "zero", "zero", "sigma_min");
         _finalSigmaIsZero = finalSigmas == "zero";
         if (_finalSigmaIsZero && !_predictX0)
@@ -70,6 +80,62 @@ public sealed class UniPcSampler : SigmaTableSamplerBase
     /// last σ repeated, as the reference does.</remarks>
     protected override double FinalSigma(double lastSigma, bool spaced) =>
         _finalSigmaIsZero ? 0 : spaced ? lastSigma : Math.Min(lastSigma, Table.SigmaMin);
+
+    /// <summary>Whether the σ are flow σ (<c>use_flow_sigmas</c>).</summary>
+    protected bool UsesFlowSigmas => _flow;
+
+    /// <summary>False with flow σ (the reference's flow schedule comes from a count or a σ list), else as the base.</summary>
+    public override bool AcceptsExplicitTimesteps => !_flow && base.AcceptsExplicitTimesteps;
+
+    /// <summary>μ for the next flow schedule with <c>use_dynamic_shifting</c> (null: none).</summary>
+    protected void UseMu(double? mu)
+    {
+        if (mu is { } value && !double.IsFinite(value))
+            throw new SchedulerConfigException("mu", value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a finite number");
+        _mu = mu;
+    }
+
+    /// <inheritdoc/>
+    protected override double[] CreateTimesteps(int numInferenceSteps) => _flow ? FlowSchedule(numInferenceSteps, null) : base.CreateTimesteps(numInferenceSteps);
+
+    /// <summary>
+    /// The reference's flow branch (<c>use_flow_sigmas</c>): with Karras σ, the Karras spacing of the VP table mapped to
+    /// σ/(σ + 1); otherwise <paramref name="explicitSigmas"/> or linspace(1, 1/N, n + 1) without its last point, shifted by
+    /// <c>flow_shift</c> (e^μ/(e^μ + 1/σ − 1) with <c>use_dynamic_shifting</c>), stretched to <c>shift_terminal</c>, and a
+    /// first σ of 1 lowered by 10⁻⁶ (so that α = 1 − σ and its log stay finite), all in double; timesteps σ·N truncated; the final σ the
+    /// last σ (<c>sigma_min</c>) or 0. Installs the σ and returns the timesteps.
+    /// </summary>
+    protected double[] FlowSchedule(int count, IReadOnlyList<double>? explicitSigmas)
+    {
+        var n = Schedule.NumTrainTimesteps;
+        double[] sigmas;
+        if (SigmaSpacing == SigmaSpacing.Karras && explicitSigmas is null)
+        {
+            sigmas = Table.Spaced(SigmaSpacing.Karras, count);
+            for (var i = 0; i < sigmas.Length; i++) sigmas[i] /= sigmas[i] + 1;
+        }
+        else
+        {
+            sigmas = explicitSigmas?.ToArray() ?? TimestepSpacings.Linspace(1, 1.0 / n, count + 1)[..count];
+            if (Config.UseDynamicShifting == true)
+            {
+                var mu = _mu ?? throw new SchedulerConfigException("mu", "(none)",
+                    "a finite number given when timesteps are set: this configuration has use_dynamic_shifting (FlowShift.Mu computes μ from the image size)");
+                for (var i = 0; i < sigmas.Length; i++) sigmas[i] = FlowShift.Dynamic(sigmas[i], mu, Config.TimeShiftType == "linear");
+            }
+            else
+            {
+                var shift = Config.FlowShift ?? 1.0;
+                for (var i = 0; i < sigmas.Length; i++) sigmas[i] = FlowShift.Constant(sigmas[i], shift);
+            }
+            if (Config.ShiftTerminal is { } terminal && terminal != 0) FlowShift.StretchToTerminal(sigmas, terminal);
+            if (Math.Abs(sigmas[0] - 1) < 1e-6) sigmas[0] -= 1e-6;
+        }
+        var timesteps = new double[sigmas.Length];
+        for (var i = 0; i < timesteps.Length; i++) timesteps[i] = Math.Truncate(sigmas[i] * n);
+        InstallFlowSigmas(sigmas, _finalSigmaIsZero ? 0 : sigmas[^1]);
+        return timesteps;
+    }
 
     /// <inheritdoc/>
     protected override void OnReset()

@@ -13,9 +13,18 @@ public abstract class SigmaTableSamplerBase : SamplerBase, ISigmaSampler
 {
     private double[] _sigmas = [];
     private float[] _alphas = [], _sigmaTs = [], _lambdas = [];
+    private bool _flowTable;
 
     /// <summary>Reads the σ options of <paramref name="config"/> (at most one of the three may be on).</summary>
-    protected SigmaTableSamplerBase(string name, SchedulerConfig config) : base(name, config)
+    protected SigmaTableSamplerBase(string name, SchedulerConfig config) : this(name, config, offersFlowSigmas: false)
+    {
+    }
+
+    /// <summary>
+    /// Reads the σ options of <paramref name="config"/>; <paramref name="offersFlowSigmas"/>: the sampler honours
+    /// <c>use_flow_sigmas</c> (it installs its flow σ with <see cref="InstallFlowSigmas"/>).
+    /// </summary>
+    protected SigmaTableSamplerBase(string name, SchedulerConfig config, bool offersFlowSigmas) : base(name, config, offersFlowSigmas)
     {
         Table = new IntegerTimestepSigmas(Config);
         SigmaSpacing = IntegerTimestepSigmas.SpacingOf(Config);
@@ -107,8 +116,9 @@ public abstract class SigmaTableSamplerBase : SamplerBase, ISigmaSampler
             if (!(t >= 0 && t <= Schedule.NumTrainTimesteps - 1))
                 throw new SamplerStateException($"Timestep {Format(t)} is outside [0, {Schedule.NumTrainTimesteps - 1}].");
             var index = IntegerTimestepSigmas.IndexOf(Timesteps, t);
-            // α and σ_t in float32 from the float32 σ, as the reference's add-noise forms them.
-            var (alpha, sigma) = VpFloat32.AlphaSigma((float)(index >= 0 ? _sigmas[index] : Table.SigmaAt(t)));
+            // α and σ_t in float32 from the float32 σ, as the reference's add-noise forms them (flow σ: t/N off the schedule).
+            var sigmaAt = index >= 0 ? _sigmas[index] : _flowTable ? t / Schedule.NumTrainTimesteps : Table.SigmaAt(t);
+            var (alpha, sigma) = VpFloat32.AlphaSigma((float)sigmaAt, _flowTable);
             var range = new Range(b * itemLength, (b + 1) * itemLength);
             PredictionMath.Combine(alpha, original[range], sigma, noise[range], destination[range]);
         }
@@ -123,6 +133,21 @@ public abstract class SigmaTableSamplerBase : SamplerBase, ISigmaSampler
         for (var i = 0; i < sigmas.Length; i++) table[i] = (float)sigmas[i];
         table[^1] = (float)FinalSigma(table[^2], spaced);
         _sigmas = table;
+        _flowTable = false;
         (_, _alphas, _sigmaTs, _lambdas) = VpFloat32.Tables(table);
+    }
+
+    /// <summary>
+    /// Installs flow σ (<c>use_flow_sigmas</c>): the step σ and the final σ, rounded to float32, with α = 1 − σ, σ_t = σ
+    /// and λ in the reference's float32; add-noise becomes the flow forward process (1 − σ)·x₀ + σ·ε.
+    /// </summary>
+    protected void InstallFlowSigmas(ReadOnlySpan<double> sigmas, double finalSigma)
+    {
+        var table = new double[sigmas.Length + 1];
+        for (var i = 0; i < sigmas.Length; i++) table[i] = (float)sigmas[i];
+        table[^1] = (float)finalSigma;
+        _sigmas = table;
+        _flowTable = true;
+        (_, _alphas, _sigmaTs, _lambdas) = VpFloat32.Tables(table, flow: true);
     }
 }

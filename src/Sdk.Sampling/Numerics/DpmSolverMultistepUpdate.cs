@@ -57,6 +57,9 @@ public static class DpmSolverMultistepUpdate
             return new Level(alpha, sigmaT, MathF.Log(alpha) - MathF.Log(sigmaT));
         }
 
+        /// <summary>A flow level: α = 1 − σ, σ_t = σ, λ = log α − log σ_t (<c>use_flow_sigmas</c>).</summary>
+        public static Level Flow(float sigma) => new(1 - sigma, sigma, MathF.Log(1 - sigma) - MathF.Log(sigma));
+
         /// <summary>EDM's level: α = 1, σ (λ = −log σ; +∞ at σ = 0).</summary>
         public static Level VarianceExploding(float sigma) => new(1, sigma, 0 - MathF.Log(sigma));
     }
