@@ -33,8 +33,25 @@ public sealed class EulerSampler : SigmaSamplerBase
         _continuousTimesteps = continuous && Config.PredictionType == PredictionType.VPrediction;
     }
 
-    /// <summary>False with Karras, exponential, beta or log-linear σ, or continuous timesteps: those choose their own noise levels.</summary>
-    public override bool AcceptsExplicitTimesteps => base.AcceptsExplicitTimesteps && !_logLinear && !_continuousTimesteps;
+    /// <summary>False with Karras, exponential or beta σ, or continuous timesteps: those choose their own noise levels.</summary>
+    public override bool AcceptsExplicitTimesteps => base.AcceptsExplicitTimesteps && !_continuousTimesteps;
+
+    /// <inheritdoc/>
+    /// <remarks>Continuous timesteps: the network's noise input ¼·ln σ of each listed σ, as for a count.</remarks>
+    protected override double[] TimestepsOfExplicitSigmas(double[] sigmas)
+    {
+        if (!_continuousTimesteps) return base.TimestepsOfExplicitSigmas(sigmas);
+        var timesteps = new double[sigmas.Length];
+        for (var i = 0; i < timesteps.Length; i++) timesteps[i] = 0.25 * Math.Log((float)sigmas[i]);
+        return ToFloat32(timesteps);
+    }
+
+    /// <summary>
+    /// With <c>log_linear</c>, as the reference: the timesteps are used as given (float32) and the σ are the n+1 log-linear
+    /// levels of a count-based run, which ignore them; otherwise σ_t at each timestep.
+    /// </summary>
+    protected override double[] ExplicitTimestepSigmas(double[] timesteps) =>
+        _logLinear ? LogLinearSigmas(timesteps.Length + 1) : base.ExplicitTimestepSigmas(timesteps);
 
     /// <summary>σ_min of the training schedule with <c>final_sigmas_type</c> sigma_min, else 0.</summary>
     protected override double FinalSigma => _finalSigmaMin ? TrainingSigmas[0] : 0;

@@ -36,6 +36,8 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     private readonly double[] _trainingSigmas;
     private readonly float[] _logTrainingSigmas;
     private readonly bool _twoEvaluations, _clipSample;
+    // The final σ an explicit σ list named (its trailing 0), while that list is installed.
+    private double? _explicitFinalSigma;
     private double[] _sigmas = [], _intervalSigmas = [];
     private int[] _callInterval = [];
     private bool[] _callSecond = [];
@@ -179,15 +181,30 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         return Install(timesteps, sigmas);
     }
 
-    /// <summary>An explicit list: σ_t at each timestep (linear between integer timesteps), then <see cref="FinalSigma"/>.</summary>
-    protected override double[] UseExplicitTimesteps(double[] timesteps) => Install(timesteps, InterpolateSigmas(timesteps));
+    /// <summary>An explicit list: <see cref="ExplicitTimestepSigmas"/> (σ_t at each timestep), then <see cref="FinalSigma"/>.</summary>
+    protected override double[] UseExplicitTimesteps(double[] timesteps) => Install(timesteps, ExplicitTimestepSigmas(timesteps));
+
+    /// <summary>The σ of an explicit timestep list: σ_t at each timestep (linear between integer timesteps) by default. May return more σ than timesteps.</summary>
+    protected virtual double[] ExplicitTimestepSigmas(double[] timesteps) => InterpolateSigmas(timesteps);
 
     /// <inheritdoc/>
-    /// <remarks>Each timestep is the fractional training timestep of its σ (log-σ interpolation, as with Karras spacing).</remarks>
+    /// <remarks>Each timestep is the fractional training timestep of its σ (log-σ interpolation, as with Karras spacing).
+    /// A list that ends in 0 (as the reference's pipelines pass Align-Your-Steps lists) names its own final σ: the
+    /// entries before it are the steps' σ, and the run ends at 0 whatever <c>final_sigmas_type</c> says, as the reference's.</remarks>
     public void SetSigmas(IReadOnlyList<double> sigmas)
     {
-        var list = SigmaMath.ValidateSigmas(sigmas);
-        ReplaceTimesteps(Install(TimestepsOfExplicitSigmas(list), list));
+        ArgumentNullException.ThrowIfNull(sigmas);
+        var endsAtZero = sigmas.Count >= 2 && sigmas[^1] == 0;
+        var list = SigmaMath.ValidateSigmas(endsAtZero ? sigmas.Take(sigmas.Count - 1).ToArray() : sigmas);
+        _explicitFinalSigma = endsAtZero ? 0 : null;
+        try
+        {
+            ReplaceTimesteps(Install(TimestepsOfExplicitSigmas(list), list));
+        }
+        finally
+        {
+            _explicitFinalSigma = null;
+        }
     }
 
     /// <summary>The timestep of each σ of an explicit list (<see cref="SetSigmas"/>): the fractional training timestep as float32 by default.</summary>
@@ -539,7 +556,7 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
     {
         var intervals = new double[sigmas.Length + 1];
         sigmas.CopyTo(intervals, 0);
-        intervals[^1] = FinalSigma;
+        intervals[^1] = _explicitFinalSigma ?? FinalSigma;
         _intervalSigmas = ToFloat32(intervals);
 
         double[] calls;
