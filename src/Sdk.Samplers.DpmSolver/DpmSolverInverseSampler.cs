@@ -96,14 +96,8 @@ public sealed class DpmSolverInverseSampler : SamplerBase, ISigmaSampler
             //      reference does not reverse them here), the last repeated; timesteps σ·N. Reproduced as it is.
             var shift = Config.FlowShift ?? 1.0;
             var count = Schedule.NumTrainTimesteps;
-            var alphas = TimestepSpacings.Linspace(1, 1.0 / count, n + 1);
-            var flowSigmas = new double[n];
-            timesteps = new double[n];
-            for (var i = 0; i < n; i++)
-            {
-                flowSigmas[i] = FlowShift.Constant(1.0 - alphas[n - i], shift);
-                timesteps[i] = flowSigmas[i] * count;
-            }
+            var flowSigmas = FlowShift.SolverFlowSigmas(n, count, shift);
+            timesteps = Array.ConvertAll(flowSigmas, s => s * count);
             sigmas = [.. flowSigmas, flowSigmas[^1]];
         }
         else if (_spacing == SigmaSpacing.Timesteps)

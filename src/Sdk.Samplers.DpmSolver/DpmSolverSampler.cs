@@ -254,17 +254,9 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler
                 "a finite number given when timesteps are set: this configuration has use_dynamic_shifting (FlowShift.Mu computes μ from the image size)"));
         else shift = Config.FlowShift ?? 1.0;
         var count = Schedule.NumTrainTimesteps;
-        var alphas = TimestepSpacings.Linspace(1, 1.0 / count, numInferenceSteps + 1);
-        var sigmas = new double[numInferenceSteps];
-        var timesteps = new double[numInferenceSteps];
-        for (var i = 0; i < numInferenceSteps; i++)
-        {
-            var sigma = 1.0 - alphas[numInferenceSteps - i];
-            sigmas[i] = shift * sigma / (1 + (shift - 1) * sigma);
-            timesteps[i] = Math.Truncate(sigmas[i] * count);
-        }
+        var sigmas = FlowShift.SolverFlowSigmas(numInferenceSteps, count, shift);
         UseSigmas(sigmas);
-        return timesteps;
+        return Array.ConvertAll(sigmas, s => Math.Truncate(s * count));
     }
 
     // Lu et al.'s schedule (use_lu_lambdas): λ = −log σ uniform between the ends of the training table's float32 log σ,

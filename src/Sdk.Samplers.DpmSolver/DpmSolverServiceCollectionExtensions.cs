@@ -16,8 +16,9 @@ public static class DpmSolverServiceCollectionExtensions
 
     /// <summary>Makes the <c>dpm-solver-singlestep</c> sampler (reference class DPMSolverSinglestepScheduler) available to the sampler factory.</summary>
     public static IDiffusionBuilder AddDpmSolverSinglestepSampler(this IDiffusionBuilder builder) =>
-        builder.AddSampler(SamplerNames.DpmSolverSinglestep, "DPMSolverSinglestepScheduler", config => new DpmSolverSinglestepSampler(config),
+        builder.AddSampler(SamplerNames.DpmSolverSinglestep, "DPMSolverSinglestepScheduler", config => config.UseFlowSigmas == true ? new DpmSolverSinglestepFlowSampler(config) : new DpmSolverSinglestepSampler(config),
             ["solver_order", "algorithm_type", "solver_type", "lower_order_final", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas",
+             "use_flow_sigmas", "flow_shift", "use_dynamic_shifting",
              "final_sigmas_type", "lambda_min_clipped", "thresholding", "dynamic_thresholding_ratio", "sample_max_value"]);
 
     /// <summary>Makes the <c>dpm-solver-inverse</c> sampler (reference class DPMSolverMultistepInverseScheduler) available to the sampler factory.</summary>

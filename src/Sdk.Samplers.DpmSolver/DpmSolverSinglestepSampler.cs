@@ -34,7 +34,7 @@ namespace Diffusion.Sdk.Samplers.DpmSolver;
 /// step's σ (the reference's conversion fails); <see cref="AddNoise"/> off the schedule uses the training σ.
 /// </para>
 /// </remarks>
-public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
+public class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
 {
     // Slots 0 … order−1 hold the ring of predictions; then the cycle's first sample and scratch.
     private const int CycleSampleSlot = 3, NoiseSlot = 4, ThresholdSlot = 5, X0Slot = 6;
@@ -51,9 +51,12 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     private float[] _sigmas32 = [], _alphas = [], _sigmaTs = [], _lambdas = [];
     private int[] _orders = [];
     private int _newest, _filled;
+    // use_flow_sigmas: flow σ (α = 1 − σ) spaced as the DPM-Solver family's flow schedule; μ with use_dynamic_shifting.
+    private readonly bool _flow;
+    private double? _mu;
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> naming the key for an invalid or undefined configuration.</summary>
-    public DpmSolverSinglestepSampler(SchedulerConfig config) : base(SamplerNames.DpmSolverSinglestep, config)
+    public DpmSolverSinglestepSampler(SchedulerConfig config) : base(SamplerNames.DpmSolverSinglestep, config, offersFlowSigmas: true)
     {
         _order = Config.SolverOrder ?? 2;
         if (_order is < 1 or > 3)
@@ -73,6 +76,11 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
         if (options.Length > 1)
             throw new SchedulerConfigException(options[1], "true", $"false while {options[0]} is true: choose one σ spacing");
         _spacing = options.FirstOrDefault() ?? "";
+        _flow = Config.UseFlowSigmas == true;
+        if (Config.PredictionType == PredictionType.FlowPrediction && !(_flow && _dataPrediction))
+            throw new SchedulerConfigException("prediction_type", "\"flow_prediction\"", "epsilon, sample or v_prediction, or flow_prediction with use_flow_sigmas and dpmsolver++ or sde-dpmsolver++");
+        if (_flow && _spacing.Length > 0)
+            throw new SchedulerConfigException("use_flow_sigmas", "true", $"false with {_spacing} (one noise-level spacing at a time)");
 
         // σ_t = √((1−ᾱ_t)/ᾱ_t) of the float32 ᾱ table, in float32 as the reference holds it (its σ and timesteps come from it).
         var alphasCumprod = Float32Schedule.AlphasCumprod(WithoutZeroSnr(Config));
@@ -101,11 +109,32 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     public IReadOnlyList<int> StepOrders => _orders;
 
     /// <summary>False with a σ spacing option, which chooses its own timesteps (the reference refuses both).</summary>
-    public override bool AcceptsExplicitTimesteps => _spacing.Length == 0;
+    public override bool AcceptsExplicitTimesteps => _spacing.Length == 0 && !_flow;
+
+    /// <summary>Whether the σ are flow σ (<c>use_flow_sigmas</c>).</summary>
+    protected bool UsesFlowSigmas => _flow;
+
+    /// <summary>μ for the next schedule with <c>use_dynamic_shifting</c>: the flow shift becomes e^μ (null: <c>flow_shift</c>).</summary>
+    protected void UseMu(double? mu)
+    {
+        if (mu is { } value && !double.IsFinite(value))
+            throw new SchedulerConfigException("mu", value.ToString("R", CultureInfo.InvariantCulture), "a finite number");
+        _mu = mu;
+    }
 
     /// <inheritdoc/>
     protected override double[] CreateTimesteps(int numInferenceSteps)
     {
+        if (_flow)
+        {
+            // Flow σ as the reference's flow branch spaces them; timesteps σ·N truncated (neighbours may repeat).
+            var shift = Config.UseDynamicShifting == true
+                ? Math.Exp(_mu ?? throw new SchedulerConfigException("mu", "(none)", "a finite number given when timesteps are set: this configuration has use_dynamic_shifting"))
+                : Config.FlowShift ?? 1.0;
+            var flowSigmas = FlowShift.SolverFlowSigmas(numInferenceSteps, Schedule.NumTrainTimesteps, shift);
+            UseSigmas(flowSigmas);
+            return Array.ConvertAll(flowSigmas, s => Math.Truncate(s * Schedule.NumTrainTimesteps));
+        }
         if (_spacing.Length > 0)
         {
             var sigmas = _spacing switch
@@ -142,6 +171,7 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     /// <remarks>The step uses each σ exactly; the network sees the nearest whole training timestep.</remarks>
     public void SetSigmas(IReadOnlyList<double> sigmas)
     {
+        if (_flow) throw new SchedulerConfigException("sigmas", "an explicit list", "a step count with use_flow_sigmas (the flow schedule is made from the count)");
         var list = SigmaMath.ValidateSigmas(sigmas);
         var timesteps = VpFloat32.RoundedTimesteps(list, _logTrainSigmas, truncate: false);
         UseSigmas(list);
@@ -213,7 +243,7 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
     public override void AddNoise(ReadOnlySpan<float> original, ReadOnlySpan<float> noise, ReadOnlySpan<double> timesteps, Span<float> destination)
     {
         CheckAddNoise(original, noise, timesteps, destination);
-        VpSigmas.AddNoise(Timesteps, _sigmas, _trainSigmas, original, noise, timesteps, destination);
+        VpSigmas.AddNoise(Timesteps, _sigmas, _trainSigmas, original, noise, timesteps, destination, _flow);
     }
 
     private Span<float> History(int age, int length) => Buffer((_newest - age + _order) % _order, length);
@@ -308,7 +338,7 @@ public sealed class DpmSolverSinglestepSampler : SamplerBase, ISigmaSampler
         var result = new double[sigmas.Length + 1];
         sigmas.CopyTo(result, 0);
         result[^1] = _finalSigmaIsZero ? 0 : _trainSigmas[0];
-        (_sigmas32, _alphas, _sigmaTs, _lambdas) = VpFloat32.Tables(result);
+        (_sigmas32, _alphas, _sigmaTs, _lambdas) = VpFloat32.Tables(result, _flow);
         _sigmas = Array.ConvertAll(_sigmas32, v => (double)v);
         _orders = StepOrderList(sigmas.Length);
     }

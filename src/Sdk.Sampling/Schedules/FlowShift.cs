@@ -33,6 +33,19 @@ public static class FlowShift
     }
 
     /// <summary>
+    /// The flow σ of the reference's DPM-Solver family with <c>use_flow_sigmas</c> (multistep, single-step, inversion):
+    /// 1 − linspace(1, 1/N, n + 1) in double, shifted by s·σ/(1 + (s − 1)·σ), descending, without the final 0. The
+    /// timesteps the reference shows the network are σ·N (truncated to integers by its cast).
+    /// </summary>
+    public static double[] SolverFlowSigmas(int count, int numTrainTimesteps, double shift)
+    {
+        var alphas = TimestepSpacings.Linspace(1, 1.0 / numTrainTimesteps, count + 1);
+        var sigmas = new double[count];
+        for (var i = 0; i < count; i++) sigmas[i] = Constant(1.0 - alphas[count - i], shift);
+        return sigmas;
+    }
+
+    /// <summary>
     /// Stretches a descending schedule so that its last σ becomes <paramref name="terminal"/>: σ ← 1 − (1 − σ)/k with
     /// k = (1 − σ_last)/(1 − terminal), in place (double).
     /// </summary>

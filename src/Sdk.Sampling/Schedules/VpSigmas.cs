@@ -35,7 +35,15 @@ public static class VpSigmas
     /// timesteps (<paramref name="trainSigmas"/> indexed by training timestep).
     /// </summary>
     public static void AddNoise(IReadOnlyList<double> timesteps, IReadOnlyList<double> sigmas, ReadOnlySpan<double> trainSigmas,
-        ReadOnlySpan<float> original, ReadOnlySpan<float> noise, ReadOnlySpan<double> noiseTimesteps, Span<float> destination)
+        ReadOnlySpan<float> original, ReadOnlySpan<float> noise, ReadOnlySpan<double> noiseTimesteps, Span<float> destination) =>
+        AddNoise(timesteps, sigmas, trainSigmas, original, noise, noiseTimesteps, destination, flow: false);
+
+    /// <summary>
+    /// <see cref="AddNoise(IReadOnlyList{double}, IReadOnlyList{double}, ReadOnlySpan{double}, ReadOnlySpan{float}, ReadOnlySpan{float}, ReadOnlySpan{double}, Span{float})"/>
+    /// on flow σ when <paramref name="flow"/> (x = (1 − σ)·x₀ + σ·ε; a timestep off the schedule takes σ = t/N).
+    /// </summary>
+    public static void AddNoise(IReadOnlyList<double> timesteps, IReadOnlyList<double> sigmas, ReadOnlySpan<double> trainSigmas,
+        ReadOnlySpan<float> original, ReadOnlySpan<float> noise, ReadOnlySpan<double> noiseTimesteps, Span<float> destination, bool flow)
     {
         ArgumentNullException.ThrowIfNull(sigmas);
         var itemLength = original.Length / Math.Max(noiseTimesteps.Length, 1);
@@ -47,9 +55,11 @@ public static class VpSigmas
             var index = IndexOf(timesteps, t);
             var low = (int)Math.Floor(t);
             var high = Math.Min(low + 1, trainSigmas.Length - 1);
-            var sigma = index >= 0 ? sigmas[index] : trainSigmas[low] + (t - low) * (trainSigmas[high] - trainSigmas[low]);
+            var sigma = index >= 0 ? sigmas[index]
+                : flow ? t / trainSigmas.Length
+                : trainSigmas[low] + (t - low) * (trainSigmas[high] - trainSigmas[low]);
             // α and σ_t in float32 from the float32 σ, as the reference's add-noise forms them.
-            var (alpha, sigmaVp) = VpFloat32.AlphaSigma((float)sigma);
+            var (alpha, sigmaVp) = VpFloat32.AlphaSigma((float)sigma, flow);
             var range = new Range(b * itemLength, (b + 1) * itemLength);
             PredictionMath.Combine(alpha, original[range], sigmaVp, noise[range], destination[range]);
         }

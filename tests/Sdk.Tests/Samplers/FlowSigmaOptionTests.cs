@@ -28,6 +28,7 @@ public sealed class FlowSigmaOptionTests
 
     [TestCase(SamplerNames.DpmSolver, typeof(DpmSolverFlowSampler))]
     [TestCase(SamplerNames.UniPc, typeof(UniPcFlowSampler))]
+    [TestCase(SamplerNames.DpmSolverSinglestep, typeof(DpmSolverSinglestepFlowSampler))]
     public void FlowSigmasMakeAFlowMatchingSampler(string name, Type type)
     {
         var sampler = TestHost.Factory.Create(name, new SchedulerConfig { UseFlowSigmas = true, FlowShift = 3, PredictionType = PredictionType.FlowPrediction });
