@@ -23,7 +23,7 @@ namespace Diffusion.Sdk.Samplers.Deis;
 /// </para>
 /// <para>Where this differs from the reference, on purpose: see <see cref="SigmaTableSamplerBase"/>.</para>
 /// </remarks>
-public sealed class DeisSampler : SigmaTableSamplerBase
+public class DeisSampler : SigmaTableSamplerBase
 {
     // lower_order_final lowers the order of the last two steps only for schedules shorter than this, as the reference does.
     private const int LowerOrderFinalStepLimit = 15;
@@ -34,9 +34,12 @@ public sealed class DeisSampler : SigmaTableSamplerBase
     private readonly int _order;
     private readonly bool _lowerOrderFinal;
     private int _newest, _lowerOrderNums;
+    // use_flow_sigmas: flow σ (α = 1 − σ) as the reference's flow branch spaces them; μ with use_dynamic_shifting.
+    private readonly bool _flow;
+    private double? _mu;
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> naming the key for an invalid or undefined configuration.</summary>
-    public DeisSampler(SchedulerConfig config) : base(SamplerNames.Deis, config)
+    public DeisSampler(SchedulerConfig config) : base(SamplerNames.Deis, config, offersFlowSigmas: true)
     {
         _order = Config.SolverOrder ?? 2;
         // solver_order's upper bound is each sampler's own (the configuration only requires >= 1).
@@ -48,6 +51,39 @@ public sealed class DeisSampler : SigmaTableSamplerBase
         if (solverType is "midpoint" or "heun" or "bh1" or "bh2") solverType = "logrho";
         ConfigNames.RequireOneOf("solver_type", solverType, "logrho");
         _lowerOrderFinal = Config.LowerOrderFinal ?? true;
+        _flow = Config.UseFlowSigmas == true;
+        if (Config.PredictionType == PredictionType.FlowPrediction && !_flow)
+            throw new SchedulerConfigException("prediction_type", "\"flow_prediction\"", "epsilon, sample or v_prediction, or use_flow_sigmas true with flow_prediction");
+        if (_flow && SigmaSpacing != SigmaSpacing.Timesteps)
+            throw new SchedulerConfigException("use_flow_sigmas", "true", "false with use_karras_sigmas, use_exponential_sigmas or use_beta_sigmas (one noise-level spacing at a time)");
+    }
+
+    /// <summary>Whether the σ are flow σ (<c>use_flow_sigmas</c>).</summary>
+    protected bool UsesFlowSigmas => _flow;
+
+    /// <summary>False with flow σ (the reference's flow schedule comes from a count), else as the base.</summary>
+    public override bool AcceptsExplicitTimesteps => !_flow && base.AcceptsExplicitTimesteps;
+
+    /// <summary>μ for the next schedule with <c>use_dynamic_shifting</c>: the flow shift becomes e^μ (null: <c>flow_shift</c>).</summary>
+    protected void UseMu(double? mu)
+    {
+        if (mu is { } value && !double.IsFinite(value))
+            throw new SchedulerConfigException("mu", value.ToString("R", System.Globalization.CultureInfo.InvariantCulture), "a finite number");
+        _mu = mu;
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Flow σ: the DPM-Solver family's flow schedule (<see cref="FlowShift.SolverFlowSigmas"/>), its last σ
+    /// repeated as the final one (as the reference's DEIS), timesteps σ·N truncated.</remarks>
+    protected override double[] CreateTimesteps(int numInferenceSteps)
+    {
+        if (!_flow) return base.CreateTimesteps(numInferenceSteps);
+        var shift = Config.UseDynamicShifting == true
+            ? Math.Exp(_mu ?? throw new SchedulerConfigException("mu", "(none)", "a finite number given when timesteps are set: this configuration has use_dynamic_shifting"))
+            : Config.FlowShift ?? 1.0;
+        var sigmas = FlowShift.SolverFlowSigmas(numInferenceSteps, Schedule.NumTrainTimesteps, shift);
+        InstallFlowSigmas(sigmas, sigmas[^1]);
+        return Array.ConvertAll(sigmas, s => Math.Truncate(s * Schedule.NumTrainTimesteps));
     }
 
     /// <inheritdoc/>

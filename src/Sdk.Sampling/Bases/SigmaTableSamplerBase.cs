@@ -95,6 +95,8 @@ public abstract class SigmaTableSamplerBase : SamplerBase, ISigmaSampler
     /// timestep (which neighbouring σ may share); the final σ is the one a timestep schedule ends on.</remarks>
     public void SetSigmas(IReadOnlyList<double> sigmas)
     {
+        if (Config.UseFlowSigmas == true)
+            throw new SchedulerConfigException("sigmas", "a variance-exploding σ list", "flow σ with use_flow_sigmas: pass them to IFlowMatchingSampler.SetSigmas, or use a step count");
         var list = SigmaMath.ValidateSigmas(sigmas);
         var timesteps = Table.TimestepsFor(list, SigmaSpacing.Karras);
         Install(list, spaced: false);

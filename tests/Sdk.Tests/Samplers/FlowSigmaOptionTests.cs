@@ -29,6 +29,7 @@ public sealed class FlowSigmaOptionTests
     [TestCase(SamplerNames.DpmSolver, typeof(DpmSolverFlowSampler))]
     [TestCase(SamplerNames.UniPc, typeof(UniPcFlowSampler))]
     [TestCase(SamplerNames.DpmSolverSinglestep, typeof(DpmSolverSinglestepFlowSampler))]
+    [TestCase(SamplerNames.Deis, typeof(Diffusion.Sdk.Samplers.Deis.DeisFlowSampler))]
     public void FlowSigmasMakeAFlowMatchingSampler(string name, Type type)
     {
         var sampler = TestHost.Factory.Create(name, new SchedulerConfig { UseFlowSigmas = true, FlowShift = 3, PredictionType = PredictionType.FlowPrediction });
@@ -92,6 +93,9 @@ public sealed class FlowSigmaOptionTests
             Assert.That(Assert.Throws<SchedulerConfigException>(() => TestHost.Factory.Create(SamplerNames.UniPc,
                 new SchedulerConfig { UseFlowSigmas = true, UseExponentialSigmas = true }))!.Key, Is.EqualTo("use_flow_sigmas"));
             Assert.That(Assert.Throws<SchedulerConfigException>(() => SchedulerConfigJson.Parse("""{"flow_shift": 0}"""))!.Key, Is.EqualTo("flow_shift"));
+            // A variance-exploding σ list on a flow configuration.
+            var unipc = (ISigmaSampler)TestHost.Factory.Create(SamplerNames.UniPc, new SchedulerConfig { UseFlowSigmas = true });
+            Assert.That(Assert.Throws<SchedulerConfigException>(() => unipc.SetSigmas([14.6, 1.0, 0.1]))!.Key, Is.EqualTo("sigmas"));
         });
     }
 }
