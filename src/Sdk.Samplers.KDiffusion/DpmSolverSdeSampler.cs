@@ -25,7 +25,7 @@ namespace Diffusion.Sdk.Samplers.KDiffusion;
 /// double from the unrounded σ, as the reference's are.</para>
 /// </remarks>
 public sealed class DpmSolverSdeSampler(SchedulerConfig config)
-    : SigmaSamplerBase(SamplerNames.DpmSolverSde, config, twoEvaluationsPerInterval: true)
+    : SigmaSamplerBase(SamplerNames.DpmSolverSde, ClassBetaDefaults.KDiffusion(config), twoEvaluationsPerInterval: true)
 {
     private const int NoiseSlot = FirstFreeBufferSlot;
     private double[] _unroundedSigmas = [];

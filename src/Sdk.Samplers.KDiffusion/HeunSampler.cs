@@ -31,7 +31,7 @@ public sealed class HeunSampler : SigmaSamplerBase
     private const int SlopeSlot = FirstFreeBufferSlot;
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
-    public HeunSampler(SchedulerConfig config) : base(SamplerNames.Heun, config, twoEvaluationsPerInterval: true, clipSample: true) { }
+    public HeunSampler(SchedulerConfig config) : base(SamplerNames.Heun, ClassBetaDefaults.KDiffusion(config), twoEvaluationsPerInterval: true, clipSample: true) { }
 
     /// <inheritdoc/>
     public override int Order => 2;

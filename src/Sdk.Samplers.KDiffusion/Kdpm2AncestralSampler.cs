@@ -21,7 +21,7 @@ public sealed class Kdpm2AncestralSampler : SigmaSamplerBase
     private const int NoiseSlot = FirstFreeBufferSlot;
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
-    public Kdpm2AncestralSampler(SchedulerConfig config) : base(SamplerNames.Kdpm2Ancestral, config, twoEvaluationsPerInterval: true) { }
+    public Kdpm2AncestralSampler(SchedulerConfig config) : base(SamplerNames.Kdpm2Ancestral, ClassBetaDefaults.KDiffusion(config), twoEvaluationsPerInterval: true) { }
 
     /// <inheritdoc/>
     public override int Order => 2;

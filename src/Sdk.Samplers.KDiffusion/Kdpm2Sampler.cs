@@ -25,7 +25,7 @@ namespace Diffusion.Sdk.Samplers.KDiffusion;
 public sealed class Kdpm2Sampler : SigmaSamplerBase
 {
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
-    public Kdpm2Sampler(SchedulerConfig config) : base(SamplerNames.Kdpm2, config, twoEvaluationsPerInterval: true) { }
+    public Kdpm2Sampler(SchedulerConfig config) : base(SamplerNames.Kdpm2, ClassBetaDefaults.KDiffusion(config), twoEvaluationsPerInterval: true) { }
 
     /// <inheritdoc/>
     public override int Order => 2;

@@ -18,9 +18,9 @@ namespace Diffusion.Sdk.Samplers.Lcm;
 /// <para>
 /// Defaults as the reference (LCMScheduler): <c>original_inference_steps</c> 50, <c>timestep_scaling</c> 10,
 /// <c>clip_sample</c> false, <c>set_alpha_to_one</c> true; timesteps from the distillation schedule
-/// (<see cref="ConsistencyTimesteps"/>), so at most <c>original_inference_steps</c> steps. The reference's class
-/// defaults its betas to the Stable Diffusion schedule (scaled_linear 0.00085 … 0.012); here, as for every sampler, the
-/// configuration's betas are used (a model's own <c>scheduler_config.json</c> names them).
+/// (<see cref="ConsistencyTimesteps"/>), so at most <c>original_inference_steps</c> steps. Betas the
+/// configuration leaves out take the class's own defaults, the Stable Diffusion schedule (scaled_linear 0.00085 … 0.012,
+/// <see cref="ClassBetaDefaults.Consistency"/>); those it gives are used.
 /// </para>
 /// <para>
 /// x̂₀ is clipped or dynamically thresholded when the configuration asks. The step reports f (the reference's
@@ -39,7 +39,7 @@ public sealed class LcmSampler : SamplerBase, IStrengthScheduledSampler
     private readonly bool _clipSample;
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> naming the key for an invalid configuration.</summary>
-    public LcmSampler(SchedulerConfig config) : base(SamplerNames.Lcm, config)
+    public LcmSampler(SchedulerConfig config) : base(SamplerNames.Lcm, ClassBetaDefaults.Consistency(config))
     {
         _originalSteps = ConsistencyTimesteps.OriginalSteps(Config);
         _timestepScaling = Config.TimestepScaling ?? 10.0;

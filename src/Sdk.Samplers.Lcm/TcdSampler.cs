@@ -34,7 +34,7 @@ public sealed class TcdSampler : SamplerBase, IStrengthScheduledSampler
     private readonly int _originalSteps;
 
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> naming the key for an invalid configuration.</summary>
-    public TcdSampler(SchedulerConfig config) : base(SamplerNames.Tcd, config)
+    public TcdSampler(SchedulerConfig config) : base(SamplerNames.Tcd, ClassBetaDefaults.Consistency(config))
     {
         _originalSteps = ConsistencyTimesteps.OriginalSteps(Config);
         Gamma = Config.Eta ?? DefaultGamma;

@@ -16,14 +16,39 @@ public sealed partial class SchedulerConfig
     /// <summary>Number of diffusion steps the model was trained with, T (<c>num_train_timesteps</c>).</summary>
     public int NumTrainTimesteps { get; set; } = 1000;
 
-    /// <summary>β at the first training timestep (<c>beta_start</c>).</summary>
-    public double BetaStart { get; set; } = 0.0001;
+    // The β keys remember whether they were given: a key left out takes the defaults of the sampler's reference class
+    // (most: linear 0.0001 … 0.02; Heun, the KDPM2 kinds, DPM-Solver SDE, LCM and TCD: 0.00085 … 0.012), see WithBetaDefaults.
+    private double? _betaStart;
+    private double? _betaEnd;
+    private BetaSchedule? _betaSchedule;
 
-    /// <summary>β at the last training timestep (<c>beta_end</c>).</summary>
-    public double BetaEnd { get; set; } = 0.02;
+    /// <summary>β at the first training timestep (<c>beta_start</c>); 0.0001 unless given, or unless the sampler's reference class defaults otherwise (<see cref="WithBetaDefaults"/>).</summary>
+    public double BetaStart { get => _betaStart ?? 0.0001; set => _betaStart = value; }
 
-    /// <summary>The shape of the β schedule (<c>beta_schedule</c>).</summary>
-    public BetaSchedule BetaSchedule { get; set; } = BetaSchedule.Linear;
+    /// <summary>β at the last training timestep (<c>beta_end</c>); 0.02 unless given, or unless the sampler's reference class defaults otherwise.</summary>
+    public double BetaEnd { get => _betaEnd ?? 0.02; set => _betaEnd = value; }
+
+    /// <summary>The shape of the β schedule (<c>beta_schedule</c>); linear unless given, or unless the sampler's reference class defaults otherwise.</summary>
+    public BetaSchedule BetaSchedule { get => _betaSchedule ?? BetaSchedule.Linear; set => _betaSchedule = value; }
+
+    /// <summary>Whether the configuration gives <c>beta_start</c>, <c>beta_end</c> and <c>beta_schedule</c> (each), rather than leaving them to defaults.</summary>
+    internal (bool Start, bool End, bool Schedule) BetasGiven => (_betaStart is not null, _betaEnd is not null, _betaSchedule is not null);
+
+    /// <summary>
+    /// This configuration as a sampler whose reference class has its own β defaults reads it: a copy in which each of
+    /// <c>beta_start</c>, <c>beta_end</c> and <c>beta_schedule</c> that the configuration does not give takes the class's
+    /// default, as the reference's <c>from_config</c> fills a key the file leaves out from the class's signature (e.g.
+    /// <c>HeunDiscreteScheduler</c>: linear 0.00085 … 0.012; <c>LCMScheduler</c>: scaled_linear 0.00085 … 0.012).
+    /// Keys the configuration gives are kept.
+    /// </summary>
+    public SchedulerConfig WithBetaDefaults(double betaStart, double betaEnd, BetaSchedule betaSchedule)
+    {
+        var copy = Clone();
+        copy._betaStart ??= betaStart;
+        copy._betaEnd ??= betaEnd;
+        copy._betaSchedule ??= betaSchedule;
+        return copy;
+    }
 
     /// <summary>Explicit betas that replace the schedule (<c>trained_betas</c>); one per training timestep.</summary>
     public double[]? TrainedBetas { get; set; }

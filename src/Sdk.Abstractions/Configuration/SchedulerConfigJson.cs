@@ -24,9 +24,10 @@ public static class SchedulerConfigJson
     [
         new("_class_name", (c, v, k, s) => c.ClassName = Str(v, k, s), (c, w) => { if (c.ClassName is { } x) w.WriteString("_class_name", x); }),
         new("num_train_timesteps", (c, v, k, s) => c.NumTrainTimesteps = Int(v, k, s), (c, w) => w.WriteNumber("num_train_timesteps", c.NumTrainTimesteps)),
-        new("beta_start", (c, v, k, s) => c.BetaStart = Num(v, k, s), (c, w) => w.WriteNumber("beta_start", c.BetaStart)),
-        new("beta_end", (c, v, k, s) => c.BetaEnd = Num(v, k, s), (c, w) => w.WriteNumber("beta_end", c.BetaEnd)),
-        new("beta_schedule", (c, v, k, s) => c.BetaSchedule = ConfigNames.ParseBetaSchedule(Str(v, k, s), k, s), (c, w) => w.WriteString("beta_schedule", ConfigNames.Of(c.BetaSchedule))),
+        // A β key left to defaults is not written, so that reading the text back leaves it to the sampler's class again.
+        new("beta_start", (c, v, k, s) => c.BetaStart = Num(v, k, s), (c, w) => { if (c.BetasGiven.Start) w.WriteNumber("beta_start", c.BetaStart); }),
+        new("beta_end", (c, v, k, s) => c.BetaEnd = Num(v, k, s), (c, w) => { if (c.BetasGiven.End) w.WriteNumber("beta_end", c.BetaEnd); }),
+        new("beta_schedule", (c, v, k, s) => c.BetaSchedule = ConfigNames.ParseBetaSchedule(Str(v, k, s), k, s), (c, w) => { if (c.BetasGiven.Schedule) w.WriteString("beta_schedule", ConfigNames.Of(c.BetaSchedule)); }),
         new("trained_betas", (c, v, k, s) => c.TrainedBetas = NumArray(v, k, s), (c, w) => { if (c.TrainedBetas is { } b) { w.WriteStartArray("trained_betas"); foreach (var x in b) w.WriteNumberValue(x); w.WriteEndArray(); } }),
         new("prediction_type", (c, v, k, s) => c.PredictionType = ConfigNames.ParsePredictionType(Str(v, k, s), k, s), (c, w) => w.WriteString("prediction_type", ConfigNames.Of(c.PredictionType))),
         new("timestep_spacing", (c, v, k, s) => c.TimestepSpacing = ConfigNames.ParseTimestepSpacing(Str(v, k, s), k, s), (c, w) => { if (c.TimestepSpacing is { } x) w.WriteString("timestep_spacing", ConfigNames.Of(x)); }),

@@ -18,10 +18,14 @@ public sealed class ConsistencySamplerTests
 
     private static double StandardError => Data.Std / Math.Sqrt(SampleCount);
 
+    // The closed-form checks start from pure noise, so they name the common linear schedule, whose last ᾱ is about 4e-5:
+    // LCM's and TCD's own class defaults (the Stable Diffusion schedule) leave ᾱ = 0.0047 of the signal at t = 999.
+    private const double LinearStart = 0.0001, LinearEnd = 0.02;
+
     [TestCase(1), TestCase(2), TestCase(4), TestCase(8)]
     public void LcmWithTheIdealConsistencyNetworkSamplesTheDataAtAnyStepCount(int steps)
     {
-        var sampler = TestHost.Factory.Create(SamplerNames.Lcm, new SchedulerConfig { PredictionType = PredictionType.Epsilon });
+        var sampler = TestHost.Factory.Create(SamplerNames.Lcm, new SchedulerConfig { PredictionType = PredictionType.Epsilon, BetaStart = LinearStart, BetaEnd = LinearEnd, BetaSchedule = BetaSchedule.Linear });
         var (mean, std) = ClosedFormSampling.Moments(ClosedFormSampling.Sample(sampler, steps, Data, SampleCount, seed: 5, network: ConsistencyNetworks.Lcm).Samples);
         Assert.Multiple(() =>
         {
@@ -34,7 +38,7 @@ public sealed class ConsistencySamplerTests
     public void LcmInOneStepIsTheConsistencyFunctionItself()
     {
         // One step draws nothing and returns f(x_T) = the exact origin of every x_T's trajectory.
-        var sampler = TestHost.Factory.Create(SamplerNames.Lcm, new SchedulerConfig { PredictionType = PredictionType.Sample });
+        var sampler = TestHost.Factory.Create(SamplerNames.Lcm, new SchedulerConfig { PredictionType = PredictionType.Sample, BetaStart = LinearStart, BetaEnd = LinearEnd, BetaSchedule = BetaSchedule.Linear });
         var run = ClosedFormSampling.Sample(sampler, 1, Data, 1000, seed: 2, network: ConsistencyNetworks.Lcm);
         Assert.That(ClosedFormSampling.EndpointError(run, Data), Is.LessThan(1e-5));
     }
@@ -42,7 +46,7 @@ public sealed class ConsistencySamplerTests
     [TestCase(0.3, 2), TestCase(0.3, 4), TestCase(0.7, 4), TestCase(1.0, 8)]
     public void TcdWithTheIdealTrajectoryConsistencyNetworkSamplesTheDataAtAnyStepCount(double gamma, int steps)
     {
-        var sampler = TestHost.Factory.Create(SamplerNames.Tcd, new SchedulerConfig { Eta = gamma, PredictionType = PredictionType.VPrediction });
+        var sampler = TestHost.Factory.Create(SamplerNames.Tcd, new SchedulerConfig { Eta = gamma, PredictionType = PredictionType.VPrediction, BetaStart = LinearStart, BetaEnd = LinearEnd, BetaSchedule = BetaSchedule.Linear });
         var (mean, std) = ClosedFormSampling.Moments(ClosedFormSampling.Sample(sampler, steps, Data, SampleCount, seed: 6, network: ConsistencyNetworks.Tcd).Samples);
         // The last step lands at training step 0, not at ᾱ = 1: the data scaled by √ᾱ₀ plus noise of variance 1 − ᾱ₀.
         var alphaBar0 = sampler.Schedule.AlphasCumprod[0];
@@ -56,7 +60,7 @@ public sealed class ConsistencySamplerTests
     [TestCase(1), TestCase(4), TestCase(10)]
     public void DeterministicTcdFollowsTheExactFlowToTrainingStepZero(int steps)
     {
-        var sampler = TestHost.Factory.Create(SamplerNames.Tcd, new SchedulerConfig { Eta = 0 });
+        var sampler = TestHost.Factory.Create(SamplerNames.Tcd, new SchedulerConfig { Eta = 0, BetaStart = LinearStart, BetaEnd = LinearEnd, BetaSchedule = BetaSchedule.Linear });
         var run = ClosedFormSampling.Sample(sampler, steps, Data, 1000, seed: 3, network: ConsistencyNetworks.Tcd);
         var finalSigma = Math.Sqrt(1 / sampler.Schedule.AlphasCumprod[0] - 1);
         // float32 rounding only: x̂₀ = (x − σ·ε)/√ᾱ divides by √ᾱ_T = 0.0064 at t = 999 (4e-5 in one step).
