@@ -1,7 +1,7 @@
 // Benchmarks of the SDK, one suite per argument, or all of them:
 //
 //   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | lora | forward | digits-card | onnx-settings | ensembles | adaptive | tiny-sd | tiny-sd-lora | report
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | sdxl | lora | forward | digits-card | onnx-settings | ensembles | adaptive | tiny-sd | tiny-sd-lora | report
 //
 // `ensembles` only prints its table (docs/ensembles.md records it); it is not part of `all`. Nor is `tiny-sd`, which
 // prints the text-to-image model's prompt-following tables (docs/models.md records them) and writes its digit grid,
@@ -38,7 +38,7 @@ using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
-var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "lora", "forward", "digits-card", "onnx-settings", "ensembles", "adaptive", "tiny-sd", "tiny-sd-lora", "report" };
+var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "sdxl", "lora", "forward", "digits-card", "onnx-settings", "ensembles", "adaptive", "tiny-sd", "tiny-sd-lora", "report" };
 if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
     Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
@@ -80,7 +80,7 @@ void Save()
     BenchmarksReport.Write(results, Repository.ReportFile, Repository.ImagesFolder);
 }
 
-var run = suite == "all" ? new[] { "forward", "steps", "user-steps", "pipeline", "text-to-image", "lora", "quality", "digits-card" } : [suite];
+var run = suite == "all" ? new[] { "forward", "steps", "user-steps", "pipeline", "text-to-image", "sdxl", "lora", "quality", "digits-card" } : [suite];
 foreach (var name in run)
 {
     switch (name)
@@ -111,6 +111,9 @@ foreach (var name in run)
             break;
         case "text-to-image":
             results.TextToImage = Measure(name, () => TextToImageOverhead.Run(factory, 3 * options.Rounds, Log));
+            break;
+        case "sdxl":
+            results.Sdxl = Measure(name, () => SdxlOverhead.Run(factory, 3 * options.Rounds, Log));
             break;
         case "lora":
             results.Lora = Measure(name, () => LoraLoadSuite.Run(factory, options.Rounds, Log));

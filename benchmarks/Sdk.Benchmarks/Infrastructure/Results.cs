@@ -59,6 +59,9 @@ public sealed class BenchmarkResults
     /// <summary>The text-to-image suite: the Stable Diffusion pipeline against its bare network calls on the tiny fixture.</summary>
     public SuiteRun<TextToImageOverheadResult>? TextToImage { get; set; }
 
+    /// <summary>The sdxl suite: the SDXL pipeline against its bare network calls on the tiny SDXL fixture, and its memory.</summary>
+    public SuiteRun<SdxlOverheadResult>? Sdxl { get; set; }
+
     /// <summary>The lora suite: loading the tiny SD fixture with adapters against without, and generating on each.</summary>
     public SuiteRun<Lora.LoraLoadResult>? Lora { get; set; }
 

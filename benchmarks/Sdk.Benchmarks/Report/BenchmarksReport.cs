@@ -54,6 +54,7 @@ public static class BenchmarksReport
         if (results.UserSteps is { } userSteps) UserStepsReport.Write(userSteps, BenchmarkResults.LoadUserStepsBefore(Repository.UserStepsBeforeFile), md);
         if (results.Pipeline is { } pipeline) WritePipeline(pipeline.Results, md, c);
         if (results.TextToImage is { } textToImage) WriteTextToImage(textToImage.Results, md, c);
+        if (results.Sdxl is { } sdxl) WriteSdxl(sdxl.Results, md, c);
         if (results.Lora is { } lora) WriteLora(lora.Results, md, c);
         if (results.OnnxSettings is { } onnxSettings) OnnxSettings.OnnxSettingsReport.Write(onnxSettings, md, c);
         OnnxSettings.OnnxSettingsReport.WriteCuda(Repository.GpuCheckFile, md);
@@ -81,6 +82,7 @@ public static class BenchmarksReport
             results.UserSteps is { } u ? ("user-steps", u.Date, u.Machine, u.Load, u.Seconds) : null,
             results.Pipeline is { } p ? ("pipeline", p.Date, p.Machine, p.Load, p.Seconds) : null,
             results.TextToImage is { } t ? ("text-to-image", t.Date, t.Machine, t.Load, t.Seconds) : null,
+            results.Sdxl is { } x ? ("sdxl", x.Date, x.Machine, x.Load, x.Seconds) : null,
             results.Lora is { } l ? ("lora", l.Date, l.Machine, l.Load, l.Seconds) : null,
             results.Forward is { } f ? ("forward", f.Date, f.Machine, f.Load, f.Seconds) : null,
             results.DigitsCard is { } d ? ("digits-card", d.Date, d.Machine, d.Load, d.Seconds) : null,
@@ -375,6 +377,31 @@ public static class BenchmarksReport
         md.AppendLine("| bare network calls | pipeline | pipeline ÷ bare |");
         md.AppendLine("| ---: | ---: | ---: |");
         md.AppendLine(string.Format(c, "| {0:F2} ms | {1:F2} ms | **{2:F3}** ({3:F3}–{4:F3}) |", t.BareMs, t.PipelineMs, t.Ratio, t.RatioLow, t.RatioHigh));
+        md.AppendLine();
+    }
+
+    private static void WriteSdxl(Overhead.SdxlOverheadResult x, StringBuilder md, CultureInfo c)
+    {
+        static string Mib(long bytes) => (bytes / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
+        md.AppendLine("## SDXL pipeline overhead and memory on the tiny SDXL fixture");
+        md.AppendLine();
+        md.AppendLine(string.Format(c,
+            "`-- sdxl`: `StableDiffusionPipeline.Generate` on `tests/Sdk.Tests/TestData/sdxl-tiny-optimum` (case {0}: 64×64, Euler 5 steps, guidance 5 with a negative prompt) — " +
+            "tokenizing for both encoders, both text encoders on the prompt and the negative prompt, the micro-conditioning (`time_ids`), seeded noise, the sampler, guidance with uncond and cond " +
+            "in one UNet call, NaN checks, the VAE decoder and post-processing to [0, 1] — against the bare network calls of the same generation on the same sessions ({1} intra-op threads): " +
+            "4 text-encoder runs (each encoder on both texts, asking for `hidden_states[-2]` and the pooled output as the SDK does), {2} UNet runs through IOBinding with `text_embeds` and `time_ids` " +
+            "and the inputs the pipeline gave the UNet, 1 VAE-decoder run. The two alternate, {3} rounds; the ratio is the median of the per-round ratios (quartiles in brackets). " +
+            "As with the SD 1.x fixture, the networks are tiny (14 MB of .onnx files), so fixed costs weigh far more here than with a real SDXL export; on a machine as loaded as the one in the table at the top, the quartiles are wide.", x.Case, x.IntraOpThreads, x.UnetCalls, x.Rounds));
+        md.AppendLine();
+        md.AppendLine("| bare network calls | pipeline | pipeline ÷ bare |");
+        md.AppendLine("| ---: | ---: | ---: |");
+        md.AppendLine(string.Format(c, "| {0:F2} ms | {1:F2} ms | **{2:F3}** ({3:F3}–{4:F3}) |", x.BareMs, x.PipelineMs, x.Ratio, x.RatioLow, x.RatioHigh));
+        md.AppendLine();
+        md.AppendLine("Memory of the benchmark process after a generation (`GC.GetTotalMemory`, `Environment.WorkingSet`, `Process.PeakWorkingSet64`), against the sum of the .onnx files in the model folder (both text encoders, the UNet, the VAE decoder and encoder, all loaded as sessions that keep their weights). With weights this small the working set is mostly the .NET runtime, ONNX Runtime's native code and its arenas, not the model; the bare side runs on the same sessions, so it adds no weights of its own.");
+        md.AppendLine();
+        md.AppendLine("| .onnx files (sum) | managed heap | working set | peak working set |");
+        md.AppendLine("| ---: | ---: | ---: | ---: |");
+        md.AppendLine($"| {Mib(x.ComponentBytes)} | {Mib(x.ManagedBytes)} | {Mib(x.WorkingSetBytes)} | {Mib(x.PeakWorkingSetBytes)} |");
         md.AppendLine();
     }
 
