@@ -4,6 +4,7 @@ using Diffusion.Sdk.Abstractions;
 using Diffusion.Sdk.Lora;
 using Diffusion.Sdk.Onnx;
 using Diffusion.Sdk.StableDiffusion;
+using static Diffusion.Benchmarks.Infrastructure.SideBySide;
 
 namespace Diffusion.Benchmarks.Lora;
 
@@ -89,21 +90,5 @@ public static class LoraLoadSuite
         log($"lora: load {result.LoadPlainMs:F1} ms without, {result.LoadLoraMs:F1} ms with {modules} modules; with ÷ without {result.LoadRatio:F3} ({result.LoadRatioLow:F3}–{result.LoadRatioHigh:F3}); " +
             $"generation {result.GeneratePlainMs:F1} ms without, {result.GenerateLoraMs:F1} ms with: {result.GenerateRatio:F3} ({result.GenerateRatioLow:F3}–{result.GenerateRatioHigh:F3}); {rounds} load rounds, {3 * rounds} generation rounds");
         return result;
-    }
-
-    private static double Time(Action action)
-    {
-        var start = Stopwatch.GetTimestamp();
-        action();
-        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-    }
-
-    private static double Quantile(List<double> values, double q)
-    {
-        var sorted = values.Order().ToArray();
-        var position = q * (sorted.Length - 1);
-        var low = (int)Math.Floor(position);
-        var high = Math.Min(low + 1, sorted.Length - 1);
-        return Math.Round(sorted[low] + (position - low) * (sorted[high] - sorted[low]), 4);
     }
 }

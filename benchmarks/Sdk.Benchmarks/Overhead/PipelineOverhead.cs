@@ -6,6 +6,7 @@ using Diffusion.Sdk.Onnx;
 using Diffusion.Sdk.Pipeline;
 using Diffusion.Sdk;
 using Microsoft.ML.OnnxRuntime;
+using static Diffusion.Benchmarks.Infrastructure.SideBySide;
 
 namespace Diffusion.Benchmarks.Overhead;
 
@@ -188,25 +189,13 @@ public static class PipelineOverhead
         };
     }
 
-    private static double Time(Action action)
-    {
-        var start = Stopwatch.GetTimestamp();
-        action();
-        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-    }
+    // A local overload hides the shared one from member lookup, so both are named here.
+    private static double Time(Action action) => SideBySide.Time(action);
 
-    private static double Time(Func<GenerationResult> generate) => Time(() => { generate(); });
+    private static double Time(Func<GenerationResult> generate) => SideBySide.Time(() => { generate(); });
 
     private static double Median(List<double> values) => Quantile(values, 0.5);
 
-    private static double Quantile(List<double> values, double q)
-    {
-        var sorted = values.Order().ToArray();
-        var position = q * (sorted.Length - 1);
-        var low = (int)Math.Floor(position);
-        var high = Math.Min(low + 1, sorted.Length - 1);
-        return Math.Round(sorted[low] + (position - low) * (sorted[high] - sorted[low]), 4);
-    }
 
     /// <summary>The digits model's description and schedule, with a network that copies its input to its output.</summary>
     private sealed class CopyingModel(IDiffusionModel model) : IDiffusionModel

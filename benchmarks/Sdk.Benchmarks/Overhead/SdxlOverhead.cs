@@ -5,6 +5,7 @@ using Diffusion.Sdk.Onnx;
 using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk.StableDiffusion;
 using Microsoft.ML.OnnxRuntime;
+using static Diffusion.Benchmarks.Infrastructure.SideBySide;
 
 namespace Diffusion.Benchmarks.Overhead;
 
@@ -79,21 +80,7 @@ public static class SdxlOverhead
             $"(bare {Time(bare.RunEncoders):F2} ms), UNet calls bare {Time(bare.RunUnet):F2} ms, " +
             $"VAE {Time(() => model.VaeDecoder.Decode(decoderInput, first.LatentShape)):F2} ms (bare {Time(bare.RunVae):F2} ms), " +
             $"bare {Time(bare.Run):F2} ms, pipeline {Time(() => pipeline.Generate(request)):F2} ms");
-        var pipelineTimes = new List<double>();
-        var bareTimes = new List<double>();
-        for (var r = 0; r < rounds; r++)
-        {
-            if (r % 2 == 0)
-            {
-                bareTimes.Add(Time(bare.Run));
-                pipelineTimes.Add(Time(() => pipeline.Generate(request)));
-            }
-            else
-            {
-                pipelineTimes.Add(Time(() => pipeline.Generate(request)));
-                bareTimes.Add(Time(bare.Run));
-            }
-        }
+        var (bareTimes, pipelineTimes) = Alternate(rounds, bare.Run, () => pipeline.Generate(request));
 
         // Memory after a generation, against what the components weigh on disk: the sessions hold their weights, so
         // the working set cannot be much below their sum; what is above it is the runtime's and the SDK's own.
@@ -125,21 +112,6 @@ public static class SdxlOverhead
         return SigmaAt(low) + (t - low) * (SigmaAt(high) - SigmaAt(low));
     }
 
-    private static double Time(Action action)
-    {
-        var start = Stopwatch.GetTimestamp();
-        action();
-        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-    }
-
-    private static double Quantile(List<double> values, double q)
-    {
-        var sorted = values.Order().ToArray();
-        var position = q * (sorted.Length - 1);
-        var low = (int)Math.Floor(position);
-        var high = Math.Min(low + 1, sorted.Length - 1);
-        return Math.Round(sorted[low] + (position - low) * (sorted[high] - sorted[low]), 4);
-    }
 
     /// <summary>The network calls of one SDXL generation, made directly on the model's own sessions.</summary>
     private sealed class BareSdxl : IDisposable

@@ -6,6 +6,7 @@ using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk;
 using Diffusion.Sdk.StableDiffusion;
 using Microsoft.ML.OnnxRuntime;
+using static Diffusion.Benchmarks.Infrastructure.SideBySide;
 
 namespace Diffusion.Benchmarks.Overhead;
 
@@ -62,21 +63,7 @@ public static class TextToImageOverhead
             $"PNG {Time(() => { for (var i = 0; i < 20; i++) StableDiffusionImages.EncodePng(first.Images, first.ImageShape, 0); }) / 20:F3} ms, " +
             $"text encoder {Time(() => model.EncodePrompt(request.Prompt)):F2} ms, VAE {Time(() => model.VaeDecoder.Decode(first.Latents, first.LatentShape)):F2} ms, " +
             $"bare {Time(bare.Run):F2} ms, pipeline {Time(() => pipeline.Generate(request)):F2} ms");
-        var pipelineTimes = new List<double>();
-        var bareTimes = new List<double>();
-        for (var r = 0; r < rounds; r++)
-        {
-            if (r % 2 == 0)
-            {
-                bareTimes.Add(Time(bare.Run));
-                pipelineTimes.Add(Time(() => pipeline.Generate(request)));
-            }
-            else
-            {
-                pipelineTimes.Add(Time(() => pipeline.Generate(request)));
-                bareTimes.Add(Time(bare.Run));
-            }
-        }
+        var (bareTimes, pipelineTimes) = Alternate(rounds, bare.Run, () => pipeline.Generate(request));
         var ratios = pipelineTimes.Zip(bareTimes, (p, b) => p / b).ToList();
         var result = new TextToImageOverheadResult("A1-txt2img-pndm", first.UnetEvaluations, Quantile(bareTimes, 0.5), Quantile(pipelineTimes, 0.5),
             Quantile(ratios, 0.5), Quantile(ratios, 0.25), Quantile(ratios, 0.75), rounds, threads, Math.Round(clock.Elapsed.TotalSeconds, 1));
@@ -84,21 +71,6 @@ public static class TextToImageOverhead
         return result;
     }
 
-    private static double Time(Action action)
-    {
-        var start = Stopwatch.GetTimestamp();
-        action();
-        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-    }
-
-    private static double Quantile(List<double> values, double q)
-    {
-        var sorted = values.Order().ToArray();
-        var position = q * (sorted.Length - 1);
-        var low = (int)Math.Floor(position);
-        var high = Math.Min(low + 1, sorted.Length - 1);
-        return Math.Round(sorted[low] + (position - low) * (sorted[high] - sorted[low]), 4);
-    }
 
     /// <summary>The network calls of one generation, made directly on the model's own sessions.</summary>
     private sealed class BareStableDiffusion : IDisposable
