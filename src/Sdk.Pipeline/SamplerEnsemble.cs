@@ -28,14 +28,20 @@ public sealed class SamplerEnsemble
             if (!double.IsFinite(member.Weight))
                 throw new SamplingOptionException(MemberName(i) + "." + nameof(EnsembleMember.Weight), Format(member.Weight), "a finite number");
         }
-        // The sum divides every weight: zero (or a sum lost to cancellation) would make the mean meaningless.
+        // The sum divides every weight. Zero makes the mean meaningless, and a sum nearly cancelled by negative weights
+        // amplifies the latents by Σ|wᵢ| / |Σwᵢ| (0.5 and −0.4999999: ten million-fold). An extrapolation is allowed up
+        // to MaxAmplification.
         var sum = Members.Sum(m => m.Weight);
         var scale = Members.Sum(m => Math.Abs(m.Weight));
-        if (!(Math.Abs(sum) > 1e-12 * scale))
+        if (!(Math.Abs(sum) * MaxAmplification >= scale))
             throw new SamplingOptionException(nameof(GenerationRequest.Ensemble), string.Join(",", Members.Select(m => $"{m.Sampler}:{Format(m.Weight)}")),
-                "weights whose sum is not zero (they are divided by it); negative weights are allowed");
+                $"weights whose sum is not zero and at least 1/{MaxAmplification} of the sum of their sizes (they are divided by it, and the latents " +
+                $"grow by Σ|w| / |Σw|, {Format(scale / Math.Abs(sum))} here); negative weights are allowed");
         Weights = Members.Select(m => m.Weight / sum).ToArray();
     }
+
+    /// <summary>The most the normalised weights may amplify the latents, Σ|wᵢ| / |Σwᵢ| (1 for weights of one sign).</summary>
+    public const double MaxAmplification = 100;
 
     /// <summary>The members, in the order they run.</summary>
     public IReadOnlyList<EnsembleMember> Members { get; }

@@ -98,6 +98,11 @@ public sealed class SamplerEnsembleTests
             var zero = Assert.Throws<SamplingOptionException>(() => Ensemble(("ddim", 0.5), ("euler", -0.5)))!;
             Assert.That(zero.Option, Is.EqualTo("Ensemble"));
             Assert.That(zero.Allowed, Does.Contain("sum is not zero"));
+            // A sum nearly cancelled would scale the latents ten million-fold (they reached 8e6); 100-fold is the limit.
+            var cancelled = Assert.Throws<SamplingOptionException>(() => Ensemble(("ddim", 0.5), ("euler", -0.4999999)))!;
+            Assert.That(cancelled.Allowed, Does.Contain("1/100"));
+            Assert.That(Ensemble(("ddim", 50.5), ("euler", -49.5)).Weights, Is.EqualTo(new[] { 50.5, -49.5 }), "amplification 100 is allowed");
+            Assert.That(Assert.Throws<SamplingOptionException>(() => Ensemble(("ddim", 50.6), ("euler", -49.6)))!.Option, Is.EqualTo("Ensemble"), "amplification 100.2");
             foreach (var text in new[] { "", "ddim", "ddim:", ":1", "ddim:0.5,euler:x", "ddim:0.5;euler:0.5" })
                 Assert.That(Assert.Throws<SamplingOptionException>(() => SamplerEnsemble.Parse(text))!.Option, Is.EqualTo("Ensemble"), text);
         });
