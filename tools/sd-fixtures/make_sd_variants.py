@@ -137,9 +137,10 @@ def nan_text_encoder():
     onnx.save_model(model, os.path.join(SYNTHETIC, "text_encoder_nan.onnx"))
 
 
-def fp16_decoder():
-    latent = helper.make_tensor_value_info("latent_sample", TensorProto.FLOAT16, ["batch", 4, "height", "width"])
-    image = helper.make_tensor_value_info("sample", TensorProto.FLOAT16, ["batch", 3, "image_height", "image_width"])
+def slice_resize_decoder(name, dtype, latent_shape, image_shape, factor):
+    """A stand-in VAE decoder: the first three latent channels as RGB, upsampled by nearest neighbour."""
+    latent = helper.make_tensor_value_info("latent_sample", dtype, latent_shape)
+    image = helper.make_tensor_value_info("sample", dtype, image_shape)
     nodes = [
         helper.make_node("Slice", ["latent_sample", "starts", "ends", "axes"], ["rgb"]),
         helper.make_node("Resize", ["rgb", "", "scales"], ["sample"], mode="nearest"),
@@ -148,32 +149,23 @@ def fp16_decoder():
         helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
         helper.make_tensor("ends", TensorProto.INT64, [1], [3]),
         helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
-        helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 8.0, 8.0]),
+        helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, float(factor), float(factor)]),
     ]
-    graph = helper.make_graph(nodes, "vae_decoder_fp16", [latent], [image], init)
+    graph = helper.make_graph(nodes, name, [latent], [image], init)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], producer_name="make_sd_variants")
     model.ir_version = 7
     onnx.checker.check_model(model)
+    return model
+
+
+def fp16_decoder():
+    model = slice_resize_decoder("vae_decoder_fp16", TensorProto.FLOAT16, ["batch", 4, "height", "width"],
+                                 ["batch", 3, "image_height", "image_width"], 8)
     onnx.save_model(model, os.path.join(SYNTHETIC, "vae_decoder_fp16.onnx"))
 
 
 def fixed_factor4_decoder():
-    latent = helper.make_tensor_value_info("latent_sample", TensorProto.FLOAT, [1, 4, 8, 8])
-    image = helper.make_tensor_value_info("sample", TensorProto.FLOAT, [1, 3, 32, 32])
-    nodes = [
-        helper.make_node("Slice", ["latent_sample", "starts", "ends", "axes"], ["rgb"]),
-        helper.make_node("Resize", ["rgb", "", "scales"], ["sample"], mode="nearest"),
-    ]
-    init = [
-        helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
-        helper.make_tensor("ends", TensorProto.INT64, [1], [3]),
-        helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
-        helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 4.0, 4.0]),
-    ]
-    graph = helper.make_graph(nodes, "vae_decoder_fixed_factor4", [latent], [image], init)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], producer_name="make_sd_variants")
-    model.ir_version = 7
-    onnx.checker.check_model(model)
+    model = slice_resize_decoder("vae_decoder_fixed_factor4", TensorProto.FLOAT, [1, 4, 8, 8], [1, 3, 32, 32], 4)
     folder = os.path.join(SYNTHETIC, "vae-fixed-factor4")
     os.makedirs(folder, exist_ok=True)
     onnx.save_model(model, os.path.join(folder, "model.onnx"))
