@@ -64,11 +64,13 @@ internal static class ComponentConsistency
     }
 
     /// <summary>The VAE's latent channels (declared by the decoder's input, else the config's <c>latent_channels</c>) against the UNet's.</summary>
-    public static void VaeFitsUnet(OnnxVaeDecoder decoder, OnnxVaeEncoder? encoder, ComponentConfig? vaeConfig, int factor, OnnxDiffusionModel unet)
+    public static void VaeFitsUnet(OnnxVaeDecoder decoder, OnnxVaeEncoder? encoder, ModelFolderConfigs configs, OnnxDiffusionModel unet)
     {
+        var vaeConfig = configs.Vae.Config;
+        var factor = configs.VaeScaleFactor;
         var channels = unet.Info.Channels;
         var declared = decoder.DeclaredLatentChannels;
-        var (vaeChannels, source) = declared is { } d ? (d, $"the VAE decoder {decoder.File}") : (vaeConfig?.Integer("latent_channels"), vaeConfig?.File);
+        var (vaeChannels, source) = declared is { } d ? (d, $"the VAE decoder {decoder.File}") : (configs.LatentChannels, vaeConfig?.File);
         if (vaeChannels is { } v && v != channels)
             throw new ModelLoadException($"{source} takes latents of {v} channels, but the UNet {unet.ModelPath} makes latents of {channels}; the files do not belong together.");
         if (encoder?.DeclaredOutputChannels is { } e && e != channels && e != 2 * channels)

@@ -125,8 +125,9 @@ public sealed class StableDiffusionModel : IDisposable
         var root = Path.GetFullPath(folder);
         if (!Directory.Exists(root))
             throw new ModelLoadException($"'{root}' is not a folder. Point the SDK at a Stable Diffusion ONNX export: a folder with model_index.json, tokenizer/, text_encoder/, unet/, vae_decoder/ and scheduler/.");
-        var isXl = SdxlFolder.IsXl(root);
-        var vae = VaeFiles.Find(root, options.VaeFolder);
+        var configs = ModelFolderConfigs.Read(root, options.VaeFolder);
+        var isXl = SdxlFolder.IsXl(root, configs);
+        var vae = configs.Vae;
         var missing = new[] { isXl ? null : "text_encoder/model.onnx", "unet/model.onnx", options.VaeFolder is null ? "vae_decoder/model.onnx" : null }
             .Where(p => p is not null && !File.Exists(Path.Combine(root, p))).Select(p => p!).ToList();
         if (!isXl && options.Tokenizer is null && !Directory.Exists(Path.Combine(root, "tokenizer"))) missing.Add("tokenizer/");
@@ -139,17 +140,11 @@ public sealed class StableDiffusionModel : IDisposable
             throw new ModelLoadException($"'{root}' is not a complete Stable Diffusion ONNX export: {string.Join(", ", missing)} {(missing.Count == 1 ? "is" : "are")} missing. " +
                 "Export one with diffusers' convert_stable_diffusion_checkpoint_to_onnx.py or `optimum-cli export onnx`.");
 
-        // Optimum writes a config.json into every component folder; the legacy converter writes none.
         var vaeConfig = vae.Config;
-        var unetConfig = ComponentConfig.TryRead(root, "unet");
-        var layout = vaeConfig is not null || unetConfig is not null || File.Exists(Path.Combine(root, "text_encoder", "config.json"))
-            ? StableDiffusionLayout.Optimum : StableDiffusionLayout.LegacyDiffusers;
-
-        var scaling = ComponentConsistency.ScalingFactor(options.ScalingFactor ?? vaeConfig?.Number("scaling_factor") ?? LegacyScalingFactor,
+        var layout = configs.Layout;
+        var scaling = ComponentConsistency.ScalingFactor(options.ScalingFactor ?? configs.ScalingFactor ?? LegacyScalingFactor,
             options.ScalingFactor is not null ? "StableDiffusionOptions.ScalingFactor" : vaeConfig?.File ?? "the default");
-        var vaeScale = ComponentConsistency.VaeScaleFactor(vaeConfig);
-        var sampleSizeSource = unetConfig?.File ?? Path.Combine(root, "unet", "config.json");
-        var configSampleSize = ComponentConsistency.SampleSize(unetConfig?.Integer("sample_size"), vaeScale, sampleSizeSource, vaeConfig?.File ?? "the default of 8");
+        var vaeScale = configs.VaeScaleFactor;
 
         if (isXl && options.Loras is { Count: > 0 })
             throw new ModelLoadException($"'{root}' is an SDXL export; LoRA adapters are supported for SD 1.x/2.x exports only so far (SDXL's second text encoder is not mapped). Load it without StableDiffusionOptions.Loras / --lora.");
@@ -177,8 +172,8 @@ public sealed class StableDiffusionModel : IDisposable
             parts.Add(unet);
             if (unet.Info.EncoderHiddenStatesLength is null)
                 throw new ModelLoadException($"{unet.ModelPath} takes no encoder hidden states, so it is not a text-to-image UNet.");
-            var xl = xlEncoders is null ? null : SdxlUnetInputs.Read(root, unet, xlEncoders);
-            var forceUpcast = vaeConfig?.Boolean("force_upcast");
+            var xl = xlEncoders is null ? null : SdxlUnetInputs.Read(configs, unet, xlEncoders);
+            var forceUpcast = configs.ForceUpcast;
             var vaeDecoder = new OnnxVaeDecoder(OnnxComponent.Open(vae.Decoder, "VAE decoder", options.Onnx, logger)) { ForceUpcast = forceUpcast };
             parts.Add(vaeDecoder);
             OnnxVaeEncoder? vaeEncoder = null;
@@ -189,12 +184,12 @@ public sealed class StableDiffusionModel : IDisposable
             }
             var sampleSize = unet.Info.Height is { } fixedHeight
                 ? ComponentConsistency.SampleSize(fixedHeight, vaeScale, unet.ModelPath, vaeConfig?.File ?? "the default of 8")
-                : configSampleSize;
-            if (xl is null) ComponentConsistency.TextEncoderFitsUnet(textEncoder, ComponentConfig.TryRead(root, "text_encoder")?.Integer("hidden_size"), unet);
+                : configs.SampleSize;
+            if (xl is null) ComponentConsistency.TextEncoderFitsUnet(textEncoder, configs.TextEncoderWidth, unet);
             foreach (var (name, pairTokenizer, encoder) in xlEncoders?.Pairs.Select(p => (p.Name, p.Tokenizer, p.Encoder)) ?? [("text_encoder", tokenizer, textEncoder)])
                 ComponentConsistency.TokenizerFitsEncoder(pairTokenizer, Path.Combine(root, name.Replace("text_encoder", "tokenizer", StringComparison.Ordinal)), encoder);
-            ComponentConsistency.VaeFitsUnet(vaeDecoder, vaeEncoder, vaeConfig, vaeScale, unet);
-            var embedding = GuidanceEmbeddingWidth(unet, unetConfig);
+            ComponentConsistency.VaeFitsUnet(vaeDecoder, vaeEncoder, configs, unet);
+            var embedding = GuidanceEmbeddingWidth(unet, configs);
             logger.LogInformation("Loaded Stable Diffusion{Xl} ({Layout} layout) from {Folder}: text encoder {Ids}, scaling factor {Scaling}, VAE factor {Factor}{Encoder}.",
                 xl is null ? "" : xl.RequiresAestheticsScore ? " XL refiner" : " XL", layout, root, textEncoder.InputDescription, scaling, vaeScale,
                 vaeEncoder is null ? ", no VAE encoder" : $", VAE encoder output '{vaeEncoder.OutputName}'");
@@ -293,10 +288,10 @@ public sealed class StableDiffusionModel : IDisposable
     }
 
     // The timestep_cond input's width: fixed in the session, else unet/config.json's time_cond_proj_dim.
-    private static int? GuidanceEmbeddingWidth(OnnxDiffusionModel unet, ComponentConfig? unetConfig)
+    private static int? GuidanceEmbeddingWidth(OnnxDiffusionModel unet, ModelFolderConfigs configs)
     {
         if (unet.Info.FindConditioningInput(GuidanceScaleEmbedding.InputName) is not { } input) return null;
-        var width = input.RowShape is [{ } fixedWidth] ? fixedWidth : unetConfig?.Integer("time_cond_proj_dim");
+        var width = input.RowShape is [{ } fixedWidth] ? fixedWidth : configs.TimeCondProjDim;
         return width is >= 4 ? width
             : throw new ModelLoadException($"{unet.ModelPath}: the guidance-embedding input '{input.Name}' is [batch, {string.Join(", ", input.RowShape.Select(d => d?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"))}]; " +
                 "expected [batch, width] with a fixed width of at least 4 (or 'time_cond_proj_dim' in unet/config.json).");

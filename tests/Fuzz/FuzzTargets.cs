@@ -21,6 +21,7 @@ public static class FuzzTargets
         ["image"] = Image,
         ["mask"] = Mask,
         ["prompt"] = Prompt,
+        ["model-config"] = ModelConfig,
     };
 
     /// <summary>Whether <paramref name="error"/> is a refusal the contract allows (a typed error), not a finding.</summary>
@@ -63,6 +64,30 @@ public static class FuzzTargets
 
     // An inpainting mask, decoded and sized as the pipeline does for a 64×64 request.
     private static void Mask(byte[] input) => InpaintingMask.Decode(input, 64, 64);
+
+    // An export's JSON files: model_index.json, vae_decoder/config.json, unet/config.json and text_encoder/config.json,
+    // separated in the input by lines "\n--8<--\n", each read and checked as loading a model reads it.
+    private static void ModelConfig(byte[] input)
+    {
+        var parts = Utf8(input).Split("\n--8<--\n");
+        var root = Directory.CreateTempSubdirectory("fuzz-model-").FullName;
+        try
+        {
+            string[] files = ["model_index.json", "vae_decoder/config.json", "unet/config.json", "text_encoder/config.json"];
+            for (var i = 0; i < files.Length && i < parts.Length; i++)
+            {
+                var file = Path.Combine(root, files[i]);
+                Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+                File.WriteAllText(file, parts[i]);
+            }
+            var configs = ModelFolderConfigs.Read(root);
+            if (configs.ScalingFactor is { } scaling) ComponentConsistency.ScalingFactor(scaling, "fuzz");
+        }
+        finally
+        {
+            Directory.Delete(root, recursive: true);
+        }
+    }
 
     // An A1111-style prompt: the emphasis parser.
     private static void Prompt(byte[] input) => PromptAttentionParser.Parse(Utf8(input));

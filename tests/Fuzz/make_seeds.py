@@ -116,4 +116,18 @@ collect(cases)
 prompts |= {"(a:1.3) [b] ((c)) \\(d\\) e:f", "(((((((x)))))))", "[unclosed (also:", "(w:-1.5e3)", "BREAK and AND"}
 for i, prompt in enumerate(sorted(prompts)[:40]):
     write("prompt", f"p{i:02d}.txt", prompt)
+
+# An export's configs: model_index.json, vae_decoder/config.json, unet/config.json, text_encoder/config.json (a part is
+# empty where the export has no such file), from the shipped model and the reference exports.
+def read_or_empty(path):
+    return open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+
+
+exports = [os.path.join(ROOT, "models", "tiny-sd")] + sorted(
+    os.path.join(ROOT, "tests/Sdk.Tests/TestData", name, "model") for name in os.listdir(os.path.join(ROOT, "tests/Sdk.Tests/TestData"))
+    if os.path.exists(os.path.join(ROOT, "tests/Sdk.Tests/TestData", name, "model", "model_index.json")))
+for folder in exports:
+    parts = [read_or_empty(os.path.join(folder, f)) for f in ("model_index.json", "vae_decoder/config.json", "unet/config.json", "text_encoder/config.json")]
+    name = os.path.basename(folder) if os.path.basename(folder) != "model" else os.path.basename(os.path.dirname(folder))
+    write("model-config", name, sep.join(parts))
 print("seeds written")

@@ -11,12 +11,8 @@ internal static class SdxlFolder
     /// An SDXL folder has <c>text_encoder_2/</c> (the base has both encoders, the refiner only this one), or says so
     /// in <c>model_index.json</c> (<c>StableDiffusionXL…Pipeline</c>).
     /// </summary>
-    public static bool IsXl(string root)
-    {
-        if (File.Exists(Path.Combine(root, "text_encoder_2", "model.onnx"))) return true;
-        var index = ComponentConfig.TryReadFile(Path.Combine(root, "model_index.json"));
-        return index?.String("_class_name") is { } name && name.Contains("StableDiffusionXL", StringComparison.Ordinal);
-    }
+    public static bool IsXl(string root, ModelFolderConfigs configs) =>
+        configs.DeclaresXl || File.Exists(Path.Combine(root, "text_encoder_2", "model.onnx"));
 
     /// <summary>
     /// Opens <c>tokenizer/</c> + <c>text_encoder/</c> when present, then <c>tokenizer_2/</c> + <c>text_encoder_2/</c>

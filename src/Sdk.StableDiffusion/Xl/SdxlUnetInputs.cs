@@ -10,7 +10,7 @@ internal static class SdxlUnetInputs
     public const string TimeIds = "time_ids";
 
     /// <exception cref="ModelLoadException">An input is missing or of the wrong type or rank, or the widths disagree with the encoders (the message names both).</exception>
-    public static StableDiffusionXLInfo Read(string root, OnnxDiffusionModel unet, SdxlTextEncoders encoders)
+    public static StableDiffusionXLInfo Read(ModelFolderConfigs configs, OnnxDiffusionModel unet, SdxlTextEncoders encoders)
     {
         var inputs = unet.Session.InputMetadata;
         var file = unet.ModelPath;
@@ -31,6 +31,6 @@ internal static class SdxlUnetInputs
         var hidden = unet.Signature.HiddenStatesSize;
         if (widths.All(w => w is not null) && hidden > 0 && widths.Sum() != hidden)
             throw new ModelLoadException($"{file} takes encoder hidden states of width {hidden}, but the text encoders give {string.Join(" + ", encoders.Pairs.Select(p => $"{p.Encoder.HiddenSize} ({p.Name})"))} = {widths.Sum()}; the files do not belong together.");
-        return StableDiffusionXLInfo.Create(root, encoders, file, TextEmbeds, textEmbeds, TimeIds, timeIds);
+        return StableDiffusionXLInfo.Create(configs, encoders, file, TextEmbeds, textEmbeds, TimeIds, timeIds);
     }
 }

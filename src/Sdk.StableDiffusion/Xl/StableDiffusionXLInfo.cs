@@ -46,10 +46,9 @@ public sealed class StableDiffusionXLInfo
     /// Reads the pipeline settings and checks them against the UNet: the time-id length must be 6 or 5 and agree with
     /// <c>requires_aesthetics_score</c> where <c>model_index.json</c> states it.
     /// </summary>
-    internal static StableDiffusionXLInfo Create(string root, SdxlTextEncoders encoders, string unetFile, string textEmbedsInput, int? textEmbedsLength,
+    internal static StableDiffusionXLInfo Create(ModelFolderConfigs configs, SdxlTextEncoders encoders, string unetFile, string textEmbedsInput, int? textEmbedsLength,
         string timeIdsInput, int? timeIdsLength)
     {
-        var index = ComponentConfig.TryReadFile(Path.Combine(root, "model_index.json"));
         var pooled = encoders.Pairs.First(p => p.Encoder.PooledOutputName is not null).Encoder;
         var pooledWidth = pooled.PooledWidth;
         if (textEmbedsLength is { } te && pooledWidth is { } pw && te != pw)
@@ -59,9 +58,8 @@ public sealed class StableDiffusionXLInfo
         if (timeIdsLength is not ({ } length and (SdxlTimeIds.SizeColumns or SdxlTimeIds.AestheticColumns)))
             throw new ModelLoadException($"The UNet {unetFile} takes '{timeIdsInput}' with {(timeIdsLength?.ToString() ?? "a dynamic number of")} columns; SDXL's micro-conditioning has {SdxlTimeIds.SizeColumns} (original size, crop, target size) or {SdxlTimeIds.AestheticColumns} (original size, crop, aesthetic score; a refiner).");
         var aesthetic = length == SdxlTimeIds.AestheticColumns;
-        if (index?.Boolean("requires_aesthetics_score") is { } declared && declared != aesthetic)
-            throw new ModelLoadException($"{index.File} says requires_aesthetics_score = {(declared ? "true" : "false")}, but the UNet {unetFile} takes '{timeIdsInput}' with {length} columns, which means {(aesthetic ? "aesthetic scores (a refiner)" : "a target size (a base model)")}; the files do not belong together.");
-        var forceZeros = index?.Boolean("force_zeros_for_empty_prompt") ?? true;
-        return new StableDiffusionXLInfo(encoders, textEmbedsInput, width, timeIdsInput, length, aesthetic, forceZeros);
+        if (configs.RequiresAestheticsScore is { } declared && declared != aesthetic)
+            throw new ModelLoadException($"{configs.Index!.File} says requires_aesthetics_score = {(declared ? "true" : "false")}, but the UNet {unetFile} takes '{timeIdsInput}' with {length} columns, which means {(aesthetic ? "aesthetic scores (a refiner)" : "a target size (a base model)")}; the files do not belong together.");
+        return new StableDiffusionXLInfo(encoders, textEmbedsInput, width, timeIdsInput, length, aesthetic, configs.ForceZerosForEmptyPrompt);
     }
 }
