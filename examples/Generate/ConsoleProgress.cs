@@ -51,4 +51,12 @@ internal static class ConsoleProgress
             task.Value = value.TotalSteps is null ? Math.Round(value.Fraction * 1000) : value.Step;
         }
     }
+
+    /// <summary>Prints one line per step (<c>--stats</c>): the range, mean and spread of the model's input and output.</summary>
+    public static void PrintStatistics(IReadOnlyList<StepStatistics>? statistics)
+    {
+        foreach (var s in statistics ?? [])
+            Console.WriteLine($"step {s.Index,3} t={s.Timestep,7:0.##}  sample [{s.Sample.Min,8:0.000}, {s.Sample.Max,8:0.000}] mean {s.Sample.Mean,7:0.000} std {s.Sample.Std,6:0.000}" +
+                              $"  output [{s.ModelOutput.Min,8:0.000}, {s.ModelOutput.Max,8:0.000}] mean {s.ModelOutput.Mean,7:0.000} std {s.ModelOutput.Std,6:0.000}");
+    }
 }

@@ -111,7 +111,6 @@ internal sealed record GenerateSettings
     {
         if (StrengthGiven && InitImage is null) yield return "--strength has no effect without --init-image (text to image runs the whole schedule)";
         if (LabelGiven && Prompt is not null) yield return "--label has no effect with --prompt (class labels are for class-label models such as the digits)";
-        if (Statistics && Prompt is not null) yield return "--stats has no effect with --prompt yet (step statistics are collected on the class-label path only)";
     }
 
     /// <summary>The first problem with the arguments, as one line, or null when they are usable.</summary>

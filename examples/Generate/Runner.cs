@@ -82,10 +82,7 @@ internal static class Runner
                 return Fail("cancelled; nothing was written", ExitCodes.Cancelled);
             }
 
-            if (result.Statistics is { } stats)
-                foreach (var s in stats)
-                    Console.WriteLine($"step {s.Index,3} t={s.Timestep,7:0.##}  sample [{s.Sample.Min,8:0.000}, {s.Sample.Max,8:0.000}] mean {s.Sample.Mean,7:0.000} std {s.Sample.Std,6:0.000}" +
-                                      $"  output [{s.ModelOutput.Min,8:0.000}, {s.ModelOutput.Max,8:0.000}] mean {s.ModelOutput.Mean,7:0.000} std {s.ModelOutput.Std,6:0.000}");
+            ConsoleProgress.PrintStatistics(result.Statistics);
 
             var written = Write(settings, result, columns, cancellationToken);
             if (written != ExitCodes.Success) return written;

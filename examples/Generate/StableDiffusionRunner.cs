@@ -12,6 +12,19 @@ internal static class StableDiffusionRunner
 {
     public static async Task<int> RunAsync(GenerateSettings settings, CancellationToken cancellationToken)
     {
+        // The pictures are read before the model loads: a file that cannot be read, or a device that never ends, fails
+        // in a second, not after a minute of loading.
+        byte[]? initImage, mask;
+        try
+        {
+            initImage = settings.InitImage is { } init ? StableDiffusionImages.ReadFile(init, "--init-image", cancellationToken) : null;
+            mask = settings.Mask is { } maskFile ? StableDiffusionImages.ReadFile(maskFile, "--mask", cancellationToken) : null;
+        }
+        catch (InvalidImageException e)
+        {
+            return Runner.Fail(e.Message, ExitCodes.BadArguments);
+        }
+
         using var loggers = LoggerFactory.Create(b =>
         {
             b.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
@@ -67,9 +80,10 @@ internal static class StableDiffusionRunner
             Sampler = settings.Sampler,
             Sampling = settings.SamplingOptions(),
             ImagesPerPrompt = settings.Batch ?? 1,
-            InitImage = settings.InitImage is { } init ? await File.ReadAllBytesAsync(init, cancellationToken) : null,
-            Mask = settings.Mask is { } mask ? await File.ReadAllBytesAsync(mask, cancellationToken) : null,
+            InitImage = initImage,
+            Mask = mask,
             Strength = settings.Strength,
+            CollectStatistics = settings.Statistics,
         };
 
         StableDiffusionResult result;
@@ -90,6 +104,7 @@ internal static class StableDiffusionRunner
             return Runner.Fail("cancelled; nothing was written", ExitCodes.Cancelled);
         }
 
+        ConsoleProgress.PrintStatistics(result.Statistics);
         var written = Write(settings, result, cancellationToken);
         if (written != ExitCodes.Success) return written;
         Console.WriteLine($"{result.SamplerName}: {result.LatentShape.Batch} image{(result.LatentShape.Batch == 1 ? "" : "s")} of {result.ImageShape.Width}×{result.ImageShape.Height}, " +

@@ -27,7 +27,8 @@ internal sealed class ComponentConfig
         try
         {
             // Python's json module may write bare NaN/Infinity: quote them first, as for scheduler configurations.
-            var text = SchedulerConfigJson.QuoteNonFiniteLiterals(System.IO.File.ReadAllText(file));
+            var text = SchedulerConfigJson.QuoteNonFiniteLiterals(
+                BoundedFile.ReadAllText(file, SchedulerConfigJson.MaxFileBytes, problem => new ModelLoadException($"{file} could not be read: {problem}.")));
             using var document = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new ModelLoadException($"{file} holds a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}; expected an object.");

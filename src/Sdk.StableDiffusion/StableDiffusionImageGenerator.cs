@@ -96,40 +96,36 @@ public sealed class StableDiffusionImageGenerator(StableDiffusionPipeline pipeli
         };
 
     // The first original image: data, or a file:// URI whose file is read; any other content or address is refused.
-    private static byte[]? StartImage(IEnumerable<AIContent>? images)
+    private static byte[]? StartImage(IEnumerable<AIContent>? images) =>
+        images?.FirstOrDefault() is { } first ? ContentBytes(first, nameof(ImageGenerationRequest.OriginalImages)) : null;
+
+    // A picture given as content: its data, or the file a file:// URI names; other addresses are never fetched.
+    private static byte[] ContentBytes(AIContent content, string option)
     {
-        var first = images?.FirstOrDefault();
-        switch (first)
+        switch (content)
         {
-            case null:
-                return null;
             case DataContent data:
                 return data.Data.ToArray();
             case UriContent { Uri: { IsAbsoluteUri: true, IsFile: true } uri }:
-                try
-                {
-                    return File.ReadAllBytes(uri.LocalPath);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                    throw new InvalidImageException($"The original image {uri} could not be read: {e.Message}", e);
-                }
+                return StableDiffusionImages.ReadFile(uri.LocalPath, option);
             case UriContent other:
-                throw new SamplingOptionException(nameof(ImageGenerationRequest.OriginalImages), other.Uri.ToString(), "a DataContent, or a UriContent with a file:// URI (other addresses are not fetched)");
+                throw new SamplingOptionException(option, other.Uri.ToString(), "a DataContent, or a UriContent with a file:// URI (other addresses are not fetched)");
             default:
-                throw new SamplingOptionException(nameof(ImageGenerationRequest.OriginalImages), first.GetType().Name, "a DataContent, or a UriContent with a file:// URI");
+                throw new SamplingOptionException(option, content.GetType().Name, "a DataContent, or a UriContent with a file:// URI");
         }
     }
 
-    // A mask given as bytes or as data content (an image).
+    // A mask picture: bytes, content (as the original images take it), or base64 text in JSON.
     private static byte[]? Bytes(AdditionalPropertiesDictionary? extra, string key) =>
         extra is null || !extra.TryGetValue(key, out var value) || value is null ? null
         : value switch
         {
             byte[] bytes => bytes,
-            DataContent data => data.Data.ToArray(),
             ReadOnlyMemory<byte> memory => memory.ToArray(),
-            _ => throw new ArgumentException($"The image-generation option '{key}' is a {value.GetType().Name}; give the mask picture as bytes or DataContent.", nameof(extra)),
+            AIContent content => ContentBytes(content, key),
+            JsonElement { ValueKind: JsonValueKind.Null } => null,
+            JsonElement { ValueKind: JsonValueKind.String } json when json.TryGetBytesFromBase64(out var decoded) => decoded,
+            _ => throw new SamplingOptionException(key, Describe(value), "the mask picture as bytes, base64 text, a DataContent, or a UriContent with a file:// URI"),
         };
 
     // The seed: an exact integer from 0 to 2^64 − 1 (never through double, which rounds above 2^53).

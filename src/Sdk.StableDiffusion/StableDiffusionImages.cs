@@ -15,6 +15,17 @@ public static class StableDiffusionImages
     /// <summary>The most pixels a start image or mask may have (64 megapixels, e.g. 8192×8192): it is decoded whole.</summary>
     public const long MaxPixels = 64L * 1024 * 1024;
 
+    /// <summary>The largest picture file read: an uncompressed <see cref="MaxPixels"/> RGB bitmap and then some.</summary>
+    public const long MaxFileBytes = 256L << 20;
+
+    /// <summary>Reads a start image's or a mask's file, at most <see cref="MaxFileBytes"/> (a device or an endless pipe is refused, not read until memory runs out).</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="what">What the picture is for, named in the error (e.g. <c>--init-image</c>).</param>
+    /// <param name="cancellationToken">Stops a slow read.</param>
+    /// <exception cref="InvalidImageException">The file cannot be read or is larger than the limit.</exception>
+    public static byte[] ReadFile(string path, string what, CancellationToken cancellationToken = default) =>
+        BoundedFile.ReadAllBytes(path, MaxFileBytes, problem => new InvalidImageException($"The {what} {path}: {problem}."), cancellationToken);
+
     /// <summary>Decodes PNG (or JPEG, BMP, WebP, GIF…) bytes to 8-bit RGB, HWC; <paramref name="what"/> names the picture in errors.</summary>
     /// <exception cref="InvalidImageException">The bytes are not a complete image, or it has more than <see cref="MaxPixels"/> pixels.</exception>
     /// <remarks>

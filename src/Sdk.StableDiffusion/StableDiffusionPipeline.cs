@@ -228,10 +228,12 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         using IDenoiser denoiser = guided ? new ClassifierFreeGuidance(unet, request.GuidanceScale, request.GuidanceRescale) : unet;
 
         // 4. The loop, shared with the SDK's other pipelines.
+        var statistics = request.CollectStatistics ? new List<StepStatistics>() : null;
         x = new SamplingLoop
         {
             Sampler = sampler, Denoiser = denoiser, StartIndex = startIndex, EndIndex = plan.EndIndex, Conditioning = conditioning, LatentStage = latentStage,
             OnStep = request.OnStep, Progress = progress, Clock = clock, StepOffset = plan.StepOffset, ReportedTotalSteps = plan.ReportedTotalSteps,
+            Statistics = statistics,
         }.Run(x, shape, noise, default, default, cancellationToken);
 
         // 5. Decoding (unless only the latents are wanted); the PNG files are encoded on demand.
@@ -253,6 +255,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             Elapsed = clock.Elapsed,
             Conditioning = conditioning,
             EncoderHiddenStatesShape = HiddenStatesShape(conditioning),
+            Statistics = statistics,
         };
     }
 

@@ -141,4 +141,7 @@ public sealed record StableDiffusionRequest
 
     /// <summary>Receives the latents after every step (valid only during the call).</summary>
     public StepCallback? OnStep { get; init; }
+
+    /// <summary>Collect min, max, mean and standard deviation of the UNet's input and output at every step (<see cref="StableDiffusionResult.Statistics"/>).</summary>
+    public bool CollectStatistics { get; init; }
 }

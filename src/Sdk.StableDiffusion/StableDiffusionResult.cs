@@ -1,4 +1,5 @@
 using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Pipeline;
 using Diffusion.Sdk.Sampling;
 
 namespace Diffusion.Sdk.StableDiffusion;
@@ -53,4 +54,7 @@ public sealed class StableDiffusionResult
 
     /// <summary>Wall-clock time of the run.</summary>
     public required TimeSpan Elapsed { get; init; }
+
+    /// <summary>Per-step statistics, when <see cref="StableDiffusionRequest.CollectStatistics"/> asked for them; else null.</summary>
+    public IReadOnlyList<StepStatistics>? Statistics { get; init; }
 }

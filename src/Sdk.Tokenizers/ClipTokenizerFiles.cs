@@ -12,6 +12,9 @@ internal sealed class ClipTokenizerFiles
 {
     public const string VocabFile = "vocab.json";
     public const string MergesFile = "merges.txt";
+
+    /// <summary>The largest tokenizer file read (CLIP's vocab.json is 1.6 MiB, merges.txt 0.5 MiB).</summary>
+    public const long MaxFileBytes = 64L << 20;
     public const string ConfigFile = "tokenizer_config.json";
     public const string SpecialTokensFile = "special_tokens_map.json";
 
@@ -83,7 +86,7 @@ internal sealed class ClipTokenizerFiles
         }
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllBytes(path));
+            using var document = JsonDocument.Parse(BoundedFile.ReadAllBytes(path, MaxFileBytes, problem => new TokenizerException(path, problem + ".", null)));
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new TokenizerException(path, $"expected a JSON object, found {document.RootElement.ValueKind}.");
             return document.RootElement.Clone();
@@ -127,8 +130,10 @@ internal sealed class ClipTokenizerFiles
     {
         if (!File.Exists(path))
             throw new TokenizerException(path, "the file is missing. A CLIP tokenizer folder needs vocab.json, merges.txt and tokenizer_config.json.");
-        var lines = File.ReadAllLines(path);
-        var count = lines.Length;
+        var lines = new List<string>();
+        using (var reader = new StringReader(BoundedFile.ReadAllText(path, MaxFileBytes, problem => new TokenizerException(path, problem + ".", null))))
+            for (var line = reader.ReadLine(); line is not null; line = reader.ReadLine()) lines.Add(line);
+        var count = lines.Count;
         while (count > 0 && lines[count - 1].Length == 0) count--;
         var first = count > 0 && lines[0].StartsWith("#version", StringComparison.Ordinal) ? 1 : 0;
 

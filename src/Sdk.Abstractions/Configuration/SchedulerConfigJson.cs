@@ -96,19 +96,15 @@ public static class SchedulerConfigJson
         ["timestep_type"] = "\"discrete\"", ["variance_type"] = "null", ["trained_betas"] = "null",
     };
 
+    /// <summary>The largest configuration file read (diffusers writes about 1 KiB; a trained_betas table of 10,000 entries is some 200 KiB).</summary>
+    public const long MaxFileBytes = 16L << 20;
+
     /// <summary>Reads a configuration file.</summary>
     /// <exception cref="SchedulerConfigException">The file is missing, is not valid JSON, or holds an invalid value.</exception>
     public static SchedulerConfig Load(string path, ILogger? logger = null)
     {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path, Encoding.UTF8);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new SchedulerConfigException("(file)", path, "a readable scheduler_config.json file", path, e);
-        }
+        var text = BoundedFile.ReadAllText(path, MaxFileBytes,
+            problem => new SchedulerConfigException("(file)", path, $"a readable scheduler_config.json file of at most {MaxFileBytes >> 20} MiB ({problem})", path));
         return Parse(text, logger, path);
     }
 

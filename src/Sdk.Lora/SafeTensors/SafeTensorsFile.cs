@@ -1,3 +1,4 @@
+using Diffusion.Sdk.Abstractions;
 using System.Buffers.Binary;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
@@ -27,18 +28,13 @@ public sealed class SafeTensorsFile
 
     /// <summary>Reads and checks <paramref name="path"/>.</summary>
     /// <exception cref="SafeTensorsException">The file is missing, unreadable, truncated or corrupt.</exception>
-    public static SafeTensorsFile Open(string path)
+    public static SafeTensorsFile Open(string path) => Open(path, Array.MaxLength);
+
+    // Read whole, up to the largest array .NET allocates (2 GiB) by default; a device or endless pipe is refused at the limit.
+    internal static SafeTensorsFile Open(string path, long maxBytes)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
-        byte[] bytes;
-        try
-        {
-            bytes = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
-        {
-            throw new SafeTensorsException(path, null, $"the file could not be read: {e.Message}", e);
-        }
+        var bytes = BoundedFile.ReadAllBytes(path, maxBytes, problem => new SafeTensorsException(path, null, problem + "."));
         return FromBytes(bytes, path);
     }
 

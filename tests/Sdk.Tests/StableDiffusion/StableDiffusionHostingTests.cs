@@ -88,9 +88,20 @@ public sealed class StableDiffusionHostingTests
             RawRepresentationFactory = _ => new StableDiffusionRequest { Mask = [5], OriginalInferenceSteps = 30 },
         });
         Assert.That((raw.Mask, raw.OriginalInferenceSteps), Is.EqualTo((new byte[] { 5 }, 30)));
-        Assert.Throws<ArgumentException>(() => generator.ToRequest(new ImageGenerationRequest("a"), new ImageGenerationOptions
+        var wrongType = Assert.Throws<SamplingOptionException>(() => generator.ToRequest(new ImageGenerationRequest("a"), new ImageGenerationOptions
         {
             AdditionalProperties = new AdditionalPropertiesDictionary { ["mask"] = 7 },
         }));
+        Assert.That(wrongType!.Message, Does.Contain("mask").And.Contain("7"));
+        var web = Assert.Throws<SamplingOptionException>(() => generator.ToRequest(new ImageGenerationRequest("a"), new ImageGenerationOptions
+        {
+            AdditionalProperties = new AdditionalPropertiesDictionary { ["mask"] = new UriContent(new Uri("https://example.com/mask.png"), "image/png") },
+        }));
+        Assert.That(web!.Message, Does.Contain("mask").And.Contain("https://example.com/mask.png"));
+        var json = generator.ToRequest(new ImageGenerationRequest("a"), new ImageGenerationOptions
+        {
+            AdditionalProperties = new AdditionalPropertiesDictionary { ["mask"] = System.Text.Json.JsonDocument.Parse("\"AwQ=\"").RootElement },
+        });
+        Assert.That(json.Mask, Is.EqualTo(new byte[] { 3, 4 }), "base64 text in JSON");
     }
 }
