@@ -11,14 +11,20 @@ using Microsoft.Extensions.DependencyInjection;
 if (args.Length is < 2 or > 3)
 {
     Console.Error.WriteLine("usage: diffusion-probes dispose-during-generation|dispose-during-call MODEL_FOLDER");
-    Console.Error.WriteLine("       diffusion-probes sd-use-after-dispose|sd-component-dispose-during-call SD_FOLDER");
-    Console.Error.WriteLine("       diffusion-probes sd-dispose-during-text-encoding|sd-dispose-provider-during-unet|sd-dispose-during-vae-decoding SD_FOLDER");
+    Console.Error.WriteLine("       diffusion-probes sd-use-after-dispose|sd-component-dispose-during-call SD_FOLDER [LORA_FILE]");
+    Console.Error.WriteLine("       diffusion-probes sd-dispose-during-text-encoding|sd-dispose-provider-during-unet|sd-dispose-during-vae-decoding SD_FOLDER [LORA_FILE]");
     Console.Error.WriteLine("       diffusion-probes sd-dispose-refiner-during-its-stage BASE_FOLDER REFINER_FOLDER");
     return 2;
 }
 var (probe, modelFolder) = (args[0], args[1]);
 try
 {
+    if (probe.StartsWith("sd-", StringComparison.Ordinal))
+    {
+        // The third argument of the single-model probes: a LoRA adapter merged into the model.
+        if (args.Length == 3 && probe != "sd-dispose-refiner-during-its-stage") StableDiffusionProbes.Lora = args[2];
+        StableDiffusionProbes.Inspect(modelFolder);
+    }
     return probe switch
     {
         "dispose-during-generation" => await DisposeDuringGeneration(modelFolder),

@@ -1,5 +1,6 @@
 using Diffusion.Sdk;
 using Diffusion.Sdk.Abstractions;
+using Diffusion.Sdk.Lora;
 using Diffusion.Sdk.StableDiffusion;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -18,15 +19,15 @@ internal static class StableDiffusionProbes
     // Every use of a disposed model, its pipeline and each component held from before the dispose.
     public static async Task<int> UseAfterDispose(string folder)
     {
-        var model = StableDiffusionModel.Load(folder);
+        var model = Load(folder);
         var pipeline = new StableDiffusionPipeline(model, Samplers);
         var calls = ComponentCalls(model);
         model.Dispose();
         var uses = new List<(string Name, Func<Task> Use)>
         {
             ("EncodePrompt", () => Task.FromResult(model.EncodePrompt("a cat"))),
-            ("Generate", () => Task.FromResult(pipeline.Generate(Request()))),
-            ("GenerateAsync", async () => await pipeline.GenerateAsync(Request())),
+            ("Generate", () => Task.FromResult(pipeline.Generate(Request(folder)))),
+            ("GenerateAsync", async () => await pipeline.GenerateAsync(Request(folder))),
             ("TextEncoder", () => Task.FromResult(model.TextEncoder)),
             ("Unet", () => Task.FromResult(model.Unet)),
             ("VaeDecoder", () => Task.FromResult(model.VaeDecoder)),
@@ -50,11 +51,11 @@ internal static class StableDiffusionProbes
     // third has returned, so that the dispose lands during (or between) the calls that follow.
     public static int ComponentDisposeDuringCall(string folder)
     {
-        var names = ComponentCalls(StableDiffusionModel.Load(folder)).Select(c => c.Name).ToList();
+        var names = ComponentCalls(Load(folder)).Select(c => c.Name).ToList();
         var stopped = new List<string>();
         foreach (var name in names)
         {
-            var model = StableDiffusionModel.Load(folder);
+            var model = Load(folder);
             var call = ComponentCalls(model).Single(c => c.Name == name).Call;
             var completed = 0;
             using var third = new ManualResetEventSlim();
@@ -88,10 +89,10 @@ internal static class StableDiffusionProbes
     {
         var inner = ClipPromptTokenizer.FromFolder(Path.Combine(folder, Directory.Exists(Path.Combine(folder, "tokenizer")) ? "tokenizer" : "tokenizer_2"));
         var tokenizer = new SignallingTokenizer(inner, after: 20);
-        var model = StableDiffusionModel.Load(folder, new StableDiffusionOptions { Tokenizer = tokenizer });
+        var model = Load(folder, tokenizer);
         var pipeline = new StableDiffusionPipeline(model, Samplers);
         var prompts = Enumerable.Range(0, 2000).Select(i => $"a photo of cat number {i}").ToArray();
-        var run = pipeline.GenerateAsync(Request() with { Prompt = "", Prompts = prompts, GuidanceScale = 1 });
+        var run = pipeline.GenerateAsync(Request(folder) with { Prompt = "", Prompts = prompts, GuidanceScale = 1 });
         if (!tokenizer.Reached.Wait(TimeSpan.FromMinutes(2))) return Verdict.Fail("the text encoding did not start within 2 minutes");
         model.Dispose();
         return await Expect(run, $"after {tokenizer.Calls} prompts were tokenized");
@@ -101,12 +102,12 @@ internal static class StableDiffusionProbes
     public static async Task<int> DisposeProviderDuringUnet(string folder)
     {
         var services = new ServiceCollection();
-        services.AddBuiltInSamplers().AddStableDiffusion(folder);
+        services.AddBuiltInSamplers().AddStableDiffusion(folder, o => o.Loras = Lora is null ? [] : [new LoraAdapter(Lora, 1.0)]);
         var provider = services.BuildServiceProvider();
         var pipeline = provider.GetRequiredService<StableDiffusionPipeline>();
         using var stepped = new ManualResetEventSlim();
         var steps = 0;
-        var run = pipeline.GenerateAsync(Request() with
+        var run = pipeline.GenerateAsync(Request(folder) with
         {
             Steps = 40, ImagesPerPrompt = 4, OnStep = (_, _) => { if (Interlocked.Increment(ref steps) == 1) stepped.Set(); },
         });
@@ -118,10 +119,10 @@ internal static class StableDiffusionProbes
     // The model is disposed as the last step ends, while the VAE decodes a batch of 16 images one by one.
     public static async Task<int> DisposeDuringVaeDecoding(string folder)
     {
-        var model = StableDiffusionModel.Load(folder);
+        var model = Load(folder);
         var pipeline = new StableDiffusionPipeline(model, Samplers);
         using var last = new ManualResetEventSlim();
-        var run = pipeline.GenerateAsync(Request() with
+        var run = pipeline.GenerateAsync(Request(folder) with
         {
             Steps = 2, ImagesPerPrompt = 16, GuidanceScale = 1, OnStep = (step, _) => { if (step.Index == 1) last.Set(); },
         });
@@ -139,7 +140,7 @@ internal static class StableDiffusionProbes
         using var inRefiner = new ManualResetEventSlim();
         var steps = 0;
         // 40 steps at 0.25: 10 for the base, 30 for the refiner; the refiner is disposed after its first.
-        var run = pipeline.GenerateAsync(Request() with
+        var run = pipeline.GenerateAsync(Request(baseFolder) with
         {
             Steps = 40, HighNoiseFraction = 0.25, ImagesPerPrompt = 4,
             OnStep = (_, _) => { if (Interlocked.Increment(ref steps) == 12) inRefiner.Set(); },
@@ -162,7 +163,38 @@ internal static class StableDiffusionProbes
         }
     }
 
-    private static StableDiffusionRequest Request() => new() { Prompt = "a cat", Steps = 2, GuidanceScale = 5, Seed = 1, Width = 64, Height = 64 };
+    /// <summary>A LoRA adapter merged into every model the probes load (the third argument), or null.</summary>
+    public static string? Lora { get; set; }
+
+    private static StableDiffusionModel Load(string folder, IPromptTokenizer? tokenizer = null) => StableDiffusionModel.Load(folder, new StableDiffusionOptions
+    {
+        Tokenizer = tokenizer,
+        Loras = Lora is null ? [] : [new LoraAdapter(Lora, 1.0)],
+    });
+
+    // A prompt; for an inpainting UNet (it refuses to run without them) also a start picture and a mask of its left
+    // half, at strength 1 so that every step runs (the probes count them).
+    private static StableDiffusionRequest Request(string folder)
+    {
+        var request = new StableDiffusionRequest { Prompt = "a cat", Steps = 2, GuidanceScale = 5, Seed = 1, Width = 64, Height = 64 };
+        if (!InpaintingFolders.Contains(folder)) return request;
+        var picture = new float[3 * 64 * 64];
+        for (var i = 0; i < picture.Length; i++) picture[i] = (i % 64) / 32f - 1;
+        var mask = new float[3 * 64 * 64];
+        for (var i = 0; i < mask.Length; i++) mask[i] = i % 64 < 32 ? 1 : -1;
+        var shape = new TensorShape(1, 3, 64, 64);
+        return request with { InitImage = StableDiffusionImages.EncodePng(picture, shape, 0), Mask = StableDiffusionImages.EncodePng(mask, shape, 0), Strength = 1 };
+    }
+
+    // Folders whose UNet reads the inpainting channels (found once, by loading the model).
+    private static readonly HashSet<string> InpaintingFolders = [];
+
+    /// <summary>Notes whether <paramref name="folder"/>'s UNet is an inpainting one, so that its requests carry a picture and a mask.</summary>
+    public static void Inspect(string folder)
+    {
+        using var model = StableDiffusionModel.Load(folder);
+        if (model.Unet.Info.SampleInputChannels == 2 * model.LatentChannels + 1) InpaintingFolders.Add(folder);
+    }
 
     // One call of each ONNX component except the UNet (which the generation probes reach): every text encoder, the
     // VAE decoder and the VAE encoder where the export has one.
