@@ -1,3 +1,4 @@
+using Diffusion.Sdk.Abstractions;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -57,6 +58,7 @@ internal sealed class PeftConfig
         }
         if (root.ValueKind != JsonValueKind.Object)
             throw new LoraAdapterException(file, "__metadata__.lora_adapter_metadata", "is not a JSON object.");
+        JsonText.EnsureValid(root, problem => new LoraAdapterException(file, "__metadata__.lora_adapter_metadata", problem + "."));
         var components = root.EnumerateObject().Select(p => p.Name).Where(n => n.Contains('.')).Select(n => n[..n.LastIndexOf('.')]).Distinct();
         foreach (var component in components)
         {

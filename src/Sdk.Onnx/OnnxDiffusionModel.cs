@@ -227,9 +227,11 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
     {
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllText(file), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+            var text = BoundedFile.ReadAllText(file, SchedulerConfigJson.MaxFileBytes, problem => new ModelLoadException($"{file} could not be read: {problem}."));
+            using var document = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new ModelLoadException($"{file} holds a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}; expected a JSON object.");
+            JsonText.EnsureValid(document.RootElement, problem => new ModelLoadException($"{file}: {problem}."));
             return document.RootElement.Clone();
         }
         catch (JsonException e)

@@ -32,6 +32,7 @@ internal sealed class ComponentConfig
             using var document = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new ModelLoadException($"{file} holds a JSON {document.RootElement.ValueKind.ToString().ToLowerInvariant()}; expected an object.");
+            JsonText.EnsureValid(document.RootElement, problem => new ModelLoadException($"{file}: {problem}."));
             return new ComponentConfig(file, document.RootElement.Clone());
         }
         catch (JsonException e)

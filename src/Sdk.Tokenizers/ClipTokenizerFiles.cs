@@ -89,6 +89,7 @@ internal sealed class ClipTokenizerFiles
             using var document = JsonDocument.Parse(BoundedFile.ReadAllBytes(path, MaxFileBytes, problem => new TokenizerException(path, problem + ".", null)));
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new TokenizerException(path, $"expected a JSON object, found {document.RootElement.ValueKind}.");
+            JsonText.EnsureValid(document.RootElement, problem => new TokenizerException(path, problem + "."));
             return document.RootElement.Clone();
         }
         catch (JsonException e)

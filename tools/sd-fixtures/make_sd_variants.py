@@ -20,6 +20,8 @@ It reads tests/Sdk.Tests/TestData/sd-tiny-legacy/model/ and writes:
 * sd-synthetic/vae-fixed-factor4/: a VAE folder (model.onnx and config.json) whose decoder fixes [1, 4, 8, 8] in and
   [1, 3, 32, 32] out (4 pixels per latent) while its config's 4 blocks say 8, for the load-time consistency check.
 * sd-synthetic/vae_decoder_fp16.onnx: a float16 "decoder" that returns the first 3 latent channels, upsampled 8x.
+* sd-synthetic/vae_encoder_6ch.onnx: an "encoder" that returns 6 channels (the picture averaged over 8x8 blocks, twice),
+  which fits neither a 4-channel UNet's latents (4) nor their mean and log-variance (8): the load-time channel check.
 
 The outputs are deterministic (no random values) and pass onnx.checker.
 """
@@ -173,6 +175,20 @@ def fixed_factor4_decoder():
         f.write('{"_class_name": "AutoencoderKL", "block_out_channels": [32, 32, 32, 32], "latent_channels": 4, "scaling_factor": 0.18215}\n')
 
 
+def six_channel_encoder():
+    nodes = [
+        helper.make_node("AveragePool", ["sample"], ["blocks"], kernel_shape=[8, 8], strides=[8, 8]),
+        helper.make_node("Concat", ["blocks", "blocks"], ["latent_sample"], axis=1),
+    ]
+    graph = helper.make_graph(nodes, "vae_encoder_6ch",
+                              [helper.make_tensor_value_info("sample", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+                              [helper.make_tensor_value_info("latent_sample", TensorProto.FLOAT, ["batch", 6, "latent_height", "latent_width"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], producer_name="make_sd_variants")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save_model(model, os.path.join(SYNTHETIC, "vae_encoder_6ch.onnx"))
+
+
 if __name__ == "__main__":
     scalar_timestep_unet()
     scalar_timestep_unet(INPAINT_LEGACY, INPAINT_OPTIMUM)
@@ -181,6 +197,7 @@ if __name__ == "__main__":
     nan_text_encoder()
     fixed_factor4_decoder()
     fp16_decoder()
+    six_channel_encoder()
     for folder in (OPTIMUM, INPAINT_OPTIMUM, SYNTHETIC):
         for dirpath, _, files in os.walk(folder):
             for f in sorted(files):

@@ -131,6 +131,7 @@ public static class SchedulerConfigJson
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw new SchedulerConfigException("(json)", document.RootElement.ValueKind.ToString(), "a JSON object of scheduler settings", source);
+            JsonText.EnsureValid(document.RootElement, problem => new SchedulerConfigException("(json)", problem, "text in every name and string", source));
 
             var config = new SchedulerConfig();
             foreach (var property in document.RootElement.EnumerateObject())

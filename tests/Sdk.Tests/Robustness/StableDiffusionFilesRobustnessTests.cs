@@ -81,6 +81,8 @@ public sealed class StableDiffusionFilesRobustnessTests
             c.Replace("text_encoder/config.json", Path.Combine(xl, "text_encoder", "config.json"));
         }, "text_encoder", "width 24", "unet", "width 32");
         yield return Case("VAE of 16 latent channels for a UNet of 4", sd, c => c.SetJson("vae_decoder/config.json", "latent_channels", "16"), "vae_decoder", "16 channels", "unet", "latents of 4");
+        yield return Case("VAE encoder of 6 channels for a UNet of 4", sd, c => c.Replace("vae_encoder/model.onnx", TestData.Path("sd-synthetic", "vae_encoder_6ch.onnx")),
+            "vae_encoder", "returns 6 channels", "unet", "latents of 4", "or 8");
         yield return Case("tokenizer id beyond the encoder's table", sd, c => c.SetJson("tokenizer/vocab.json", "zzzzzz</w>", "60000"), "vocab.json", "60000", "text_encoder", "49408 tokens");
         yield return Case("SDXL tokenizer_2 id beyond the encoder's table", xl, c => c.SetJson("tokenizer_2/vocab.json", "zzzzzz</w>", "50000"), "tokenizer_2", "50000", "text_encoder_2");
         yield return Case("no scheduler folder", sd, c => Directory.Delete(c["scheduler"], recursive: true), "scheduler/scheduler_config.json");
