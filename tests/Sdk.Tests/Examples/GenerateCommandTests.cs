@@ -52,6 +52,15 @@ public sealed class GenerateCommandTests
         });
     }
 
+    [Test]
+    public async Task ImagesPerPromptGivesThatManyImagesForEachPrompt()
+    {
+        var (code, output, error) = await Run("--model", Diffusion.Sdk.Tests.StableDiffusion.SdFixture.ModelFolder, "--prompt", "a cat", "--prompt", "a dog",
+            "--images-per-prompt", "2", "--steps", "1", "--width", "32", "--height", "32", "--sampler", "ddim", "--out-dir", Path.Combine(_folder, "set"));
+        Assert.That(code, Is.Zero, error);
+        Assert.That(Directory.GetFiles(Path.Combine(_folder, "set")).Select(Path.GetFileName).Order(), Is.EqualTo(new[] { "000.png", "001.png", "002.png", "003.png" }), output);
+    }
+
     [TestCase("--steps", "0")]
     [TestCase("--sampler", "nope")]
     [TestCase("--label", "x")]
@@ -133,7 +142,7 @@ public sealed class GenerateCommandTests
     {
         var (code, output, _) = await Run("--help");
         Assert.That(code, Is.Zero);
-        foreach (var option in new[] { "--model", "--sampler", "--ensemble", "--steps", "--guidance", "--label", "--seed", "--batch", "--out", "--out-dir", "--karras", "--threshold",
+        foreach (var option in new[] { "--model", "--sampler", "--ensemble", "--steps", "--guidance", "--label", "--seed", "--batch", "--images-per-prompt", "--out", "--out-dir", "--karras", "--threshold",
                      "--temperature", "--noise-injection", "--eta", "--device", "--num-train-timesteps", "--prediction-type", "--sample-input", "--timestep-input", "--plugins", "--scheduler-config", "--list-samplers" })
             Assert.That(output, Does.Contain(option));
         // The sampler list comes from the registrations: a new built-in sampler shows without touching the CLI.
