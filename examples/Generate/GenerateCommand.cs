@@ -16,6 +16,7 @@ internal static class GenerateCommand
     private static readonly Option<string?> Ensemble = new("--ensemble") { Description = "Several samplers from the same noise, their results averaged with weights, e.g. ddim:0.5,dpm-solver:0.5 (instead of --sampler; costs the sum of their model calls)", HelpName = "NAME:W,…" };
     private static readonly Option<int> Steps = new("--steps") { Description = "Sampling steps", DefaultValueFactory = _ => 20, HelpName = "N" };
     private static readonly Option<double?> Guidance = new("--guidance") { Description = "Classifier-free guidance scale (1 = none; default 3 for a conditional model, 1 otherwise)", HelpName = "W" };
+    private static readonly Option<bool> CfgPlusPlus = new("--cfg-pp") { Description = "CFG++ guidance (Chung et al. 2024): --guidance is then λ in [0, 1] (default 0.6); with euler, euler-ancestral or dpm-solver" };
     private static readonly Option<double> GuidanceRescale = new("--guidance-rescale") { Description = "Guidance rescale φ in [0, 1]", HelpName = "PHI" };
     private static readonly Option<string> Label = new("--label") { Description = "Class label for every image, 'all' (every class in turn) or 'none' (unconditional)", DefaultValueFactory = _ => "all", HelpName = "L" };
     private static readonly Option<ulong> Seed = new("--seed") { Description = "Seed of every random draw; the same seed and options give the same bytes", HelpName = "S" };
@@ -177,7 +178,7 @@ internal static class GenerateCommand
     {
         var root = new RootCommand("Generate images with a diffusion model and any sampler. Examples: generate --out digits.png; generate --model sd15 --prompt \"a lighthouse at dusk\" --out lighthouse.png");
         foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Prompt2, NegativePrompt2, OriginalSize, CropsCoords, TargetSize, NegativeOriginalSize,
-                     NegativeCropsCoords, NegativeTargetSize, AestheticScore, NegativeAestheticScore, ClipSkip, Refiner, HighNoiseFraction, Vae, Spacing, Width, Height, InitImage, Mask, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, GuidanceRescale, Label, Seed, Batch,
+                     NegativeCropsCoords, NegativeTargetSize, AestheticScore, NegativeAestheticScore, ClipSkip, Refiner, HighNoiseFraction, Vae, Spacing, Width, Height, InitImage, Mask, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, CfgPlusPlus, GuidanceRescale, Label, Seed, Batch,
                      PromptSyntaxOption, PromptMaxWindows, Out, OutDir, LatentsOut, EmbeddingsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Rtol, Atol, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
                      SchedulerConfigOption, Plugins, ListSamplers, Statistics })
             root.Options.Add(option);
@@ -214,6 +215,7 @@ internal static class GenerateCommand
         OriginalInferenceSteps = r.GetValue(OriginalInferenceSteps),
         Guidance = r.GetValue(Guidance),
         GuidanceRescale = r.GetValue(GuidanceRescale),
+        CfgPlusPlus = r.GetValue(CfgPlusPlus),
         Label = r.GetValue(Label)!,
         Seed = r.GetValue(Seed),
         Batch = r.GetValue(Batch),

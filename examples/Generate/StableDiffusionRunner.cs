@@ -74,7 +74,7 @@ internal static class StableDiffusionRunner
             Width = settings.Width,
             Height = settings.Height,
             Steps = settings.Steps,
-            GuidanceScale = settings.Guidance ?? 7.5,
+            GuidanceScale = settings.Guidance ?? (settings.CfgPlusPlus ? GenerateSettings.DefaultCfgPlusPlusScale : 7.5),
             GuidanceRescale = settings.GuidanceRescale,
             Seed = settings.Seed,
             Sampler = settings.Sampler,

@@ -97,10 +97,11 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
         if (info.Width is { } w && request.Width is { } rw && rw != w) throw Invalid(nameof(request.Width), rw, $"{w} (the model {info.Source} is fixed to it) or null");
         if (height < 1) throw Invalid(nameof(request.Height), height, "an integer >= 1");
         if (width < 1) throw Invalid(nameof(request.Width), width, "an integer >= 1");
-        var shape = BatchMemory.Check(request.BatchSize, info.Channels, height, width, guided: ClassifierFreeGuidance.Applies(options.GuidanceScale));
+        var shape = BatchMemory.Check(request.BatchSize, info.Channels, height, width, guided: ClassifierFreeGuidance.Applies(options.GuidanceScale) || options.CfgPlusPlus);
 
         // One path: the model's own scheduler configuration plus the request's overrides, straight to the factory.
         var sampler = samplers.Create(options, Model.SchedulerConfig);
+        if (options.CfgPlusPlus) CfgPlusPlusSupport.Check(sampler);
         Guard(sampler, "setting its timesteps", () => sampler.SetTimesteps(options.Steps));
 
         if (!(request.Strength > 0 && request.Strength <= 1))
@@ -211,21 +212,24 @@ public sealed class DiffusionPipeline(IDiffusionModel model, ISamplerFactory sam
     private Func<IDenoiser, IDenoiser> Guidance(SamplingOptions options, GenerationRequest request)
     {
         // No guidance unless asked for (a scale above 1): a model without a conditioning input has nothing to guide toward.
-        if (!ClassifierFreeGuidance.Applies(options.GuidanceScale)) return denoiser => denoiser;
-        var scale = options.GuidanceScale!.Value;
+        // CFG++ guides at every λ in [0, 1]: its steps need the unconditional output even where plain guidance would not run.
+        if (!ClassifierFreeGuidance.Applies(options.GuidanceScale) && !options.CfgPlusPlus) return denoiser => denoiser;
+        var scale = options.GuidanceScale
+            ?? throw new SamplingOptionException(nameof(SamplingOptions.GuidanceScale), null, "CFG++'s λ, a number in [0, 1] (about 0.6 is usual)");
+        var keep = options.CfgPlusPlus;
         var info = Model.Info;
         if (info.HasClassLabels)
         {
             var unconditional = info.UnconditionalLabel
                 ?? throw new SamplingOptionException(nameof(SamplingOptions.GuidanceScale), scale.ToString(System.Globalization.CultureInfo.InvariantCulture),
                     $"1: the model {info.Source} has no unconditional label, which classifier-free guidance needs");
-            return denoiser => new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditional);
+            return denoiser => new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditional) { KeepsUnconditionalOutput = keep };
         }
         if (info.EncoderHiddenStatesLength is not null)
         {
             var unconditional = request.UnconditionalHiddenStates
                 ?? throw Invalid(nameof(request.UnconditionalHiddenStates), null, "the empty prompt's embeddings, which guidance on a text-conditioned model needs");
-            return denoiser => new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditionalHiddenStates: unconditional);
+            return denoiser => new ClassifierFreeGuidance(denoiser, scale, options.GuidanceRescale, unconditionalHiddenStates: unconditional) { KeepsUnconditionalOutput = keep };
         }
         throw new SamplingOptionException(nameof(SamplingOptions.GuidanceScale), scale.ToString(System.Globalization.CultureInfo.InvariantCulture),
             $"1: the model {info.Source} is unconditional, so there is nothing to guide toward");

@@ -97,6 +97,7 @@ public sealed class SamplingLoop
         var sampler = Sampler;
         var total = ReportsNoTotal ? null : ReportedTotalSteps ?? TotalSteps;
         var sigmas = (sampler as ISigmaSampler)?.Sigmas;
+        var unconditional = UnconditionalSource();
         StepsTaken = ModelEvaluations = 0;
 
         // One direction: the sampler never sees the model and the model never sees the spacing.
@@ -119,7 +120,9 @@ public sealed class SamplingLoop
             Check(modelOutput, step, t, "model output");
             try
             {
-                sampler.Step(new StepInput(modelOutput, t, x, shape.Batch), new StepOutput(next), noise);
+                var input = new StepInput(modelOutput, t, x, shape.Batch);
+                if (unconditional is not null) input = input with { UnconditionalOutput = unconditional.UnconditionalOutput };
+                sampler.Step(input, new StepOutput(next), noise);
             }
             catch (Exception e) when (SamplerFailedException.IsForeign(e))
             {
@@ -152,6 +155,7 @@ public sealed class SamplingLoop
         var modelInput = new float[n];
         var modelOutput = new float[n];
         StepsTaken = ModelEvaluations = 0;
+        UnconditionalSource(); // an adaptive sampler takes no CFG++ steps: refused here when the guidance keeps them
         Guard(sampler, "beginning its run", () => sampler.Begin(x, shape.Batch));
         var logRange = Math.Log(sampler.SigmaStart / sampler.SigmaEnd);
         while (!Guarded(sampler, "checking whether it is finished", () => sampler.IsFinished))
@@ -197,6 +201,15 @@ public sealed class SamplingLoop
             });
         }
         return x;
+    }
+
+    // CFG++, decided once per run: a guidance stage that keeps its unconditional output hands it to every step, and
+    // then the sampler must take CFG++ steps (checked here too, for loops built without a pipeline). Other runs pay nothing.
+    private IUnconditionalOutputSource? UnconditionalSource()
+    {
+        if (Denoiser is not IUnconditionalOutputSource { KeepsUnconditionalOutput: true } source) return null;
+        CfgPlusPlusSupport.Check(Sampler);
+        return source;
     }
 
     // The conditioning's conditional rows when the run has one (guidance reads the unconditional rows before them).

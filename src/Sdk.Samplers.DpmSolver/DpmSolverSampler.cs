@@ -46,13 +46,13 @@ namespace Diffusion.Sdk.Samplers.DpmSolver;
 /// the training σ (the reference uses the last step's σ).
 /// </para>
 /// </remarks>
-public class DpmSolverSampler : SamplerBase, ISigmaSampler
+public class DpmSolverSampler : SamplerBase, ISigmaSampler, ICfgPlusPlusSampler
 {
     // lower_order_final lowers the order of the last two steps only for schedules shorter than this, as the reference does.
     private const int LowerOrderFinalStepLimit = 15;
 
     // Buffer slots: the prediction history is a ring of up to three slots (0–2), the rest is per-step scratch.
-    private const int ThresholdX0Slot = 3, NoiseSlot = 4, ThresholdSlot = 5;
+    private const int ThresholdX0Slot = 3, NoiseSlot = 4, ThresholdSlot = 5, UnconditionalSlot = 6, ShiftedSampleSlot = 7;
 
     private readonly int _order;
     private readonly Algorithm _algorithm;
@@ -157,6 +157,15 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler
         if (_flow && (_spacing != SigmaSpacing.Timesteps || Config.UseLuLambdas == true))
             throw new SchedulerConfigException("use_flow_sigmas", "true", "false with use_karras_sigmas, use_exponential_sigmas, use_beta_sigmas or use_lu_lambdas (one noise-level spacing at a time)");
     }
+
+    /// <summary>
+    /// Null for <c>dpmsolver++</c> of order 1 or 2 (DPM++ 2M, ComfyUI's <c>sample_dpmpp_2m_cfg_pp</c>), either solver type;
+    /// otherwise why not: the noise-prediction and SDE algorithms and the third order have no CFG++ form here.
+    /// </summary>
+    public string? CfgPlusPlusUnsupportedReason =>
+        _algorithm != Algorithm.DpmSolverPlusPlus
+            ? $"CFG++ is defined for algorithm_type \"dpmsolver++\" (the ODE solver on x₀ predictions), not \"{Config.AlgorithmType}\""
+            : _order > 2 ? "solver_order 3 has no CFG++ form; use solver_order 2 (DPM++ 2M) or 1" : null;
 
     /// <summary>Whether the σ are flow σ (<c>use_flow_sigmas</c>).</summary>
     protected bool UsesFlowSigmas => _flow;
@@ -298,6 +307,15 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler
         if (_algorithm is Algorithm.SdeDpmSolverPlusPlus or Algorithm.SdeDpmSolver) Buffer(NoiseSlot, n);
         if (Config.Thresholding) Buffer(ThresholdSlot, n / input.BatchSize);
         if (Config.Thresholding && !IsDataPrediction) Buffer(ThresholdX0Slot, n);
+        // CFG++ (the loop passes the unconditional output only to a run that uses it): its x₀ and the shifted sample.
+        var cfgPlusPlus = !input.UnconditionalOutput.IsEmpty;
+        if (cfgPlusPlus)
+        {
+            if (input.UnconditionalOutput.Length != n)
+                throw new ArgumentException($"The unconditional output has {input.UnconditionalOutput.Length} values where the sample has {n}.", nameof(input));
+            Buffer(UnconditionalSlot, n);
+            Buffer(ShiftedSampleSlot, n);
+        }
 
         // 2. α, σ (variance-preserving) and λ at the current and the next noise level, float32 as the reference's.
         float alphaS = _alphas[stepIndex], sigmaS = _sigmaTs[stepIndex];
@@ -315,7 +333,7 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler
         //    third-order update is left in two passes: measured, one pass with the conversion's division in it was slower.)
         _newest = (_newest + 1) % _order;
         var m0 = Buffer(_newest, n);
-        var convertInUpdate = order == 2 && IsDataPrediction && Config.PredictionType == PredictionType.Epsilon && !Config.Thresholding;
+        var convertInUpdate = order == 2 && IsDataPrediction && Config.PredictionType == PredictionType.Epsilon && !Config.Thresholding && !cfgPlusPlus;
         var wrote = !output.PredictedOriginal.IsEmpty;
         if (!convertInUpdate)
         {
@@ -325,6 +343,21 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler
                 if (IsDataPrediction) m0.CopyTo(output.PredictedOriginal);
                 else PredictionMath.ToSample(PredictionType.Epsilon, m0, input.Sample, alphaS, sigmaS, output.PredictedOriginal);
             }
+        }
+
+        // 4b. CFG++ (Chung et al. 2024) as ComfyUI's sample_dpmpp_2m_cfg_pp computes it: x_t = e^{−h}·x_s + x₀ − e^{−h}·x₀ᵘ
+        //     + (1 − e^{−h})/(2r)·(x₀ − x₀ᵘ_prev) in the variance-exploding view. That is the ordinary update from the shifted
+        //     sample x̃ = x_s + α_s·(x₀ − x₀ᵘ) (denoise with the guided x₀, re-noise along the unconditional ε), with the
+        //     unconditional x₀ᵘ kept in the history for the next step's difference (stored after the update, below).
+        var sample = input.Sample;
+        var unconditional = Span<float>.Empty;
+        if (cfgPlusPlus)
+        {
+            unconditional = Buffer(UnconditionalSlot, n);
+            ConvertModelOutput(input with { ModelOutput = input.UnconditionalOutput }, alphaS, sigmaS, unconditional);
+            var shifted = Buffer(ShiftedSampleSlot, n);
+            ElementWise.Apply(new ShiftAlongGuidance(alphaS), input.Sample, m0, unconditional, shifted);
+            sample = shifted;
         }
 
         // 5. The SDE variants draw one standard-normal tensor of the sample's size every step, before the update.
@@ -341,8 +374,8 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler
         var c = Coefficients(order, h, alphaS, sigmaS, alphaT, sigmaT);
         if (order == 1)
         {
-            if (z.IsEmpty) PredictionMath.Combine(c.Sample, input.Sample, c.D0, m0, output.PrevSample);
-            else PredictionMath.Combine(c.Sample, input.Sample, c.D0, m0, c.Noise, z, output.PrevSample);
+            if (z.IsEmpty) PredictionMath.Combine(c.Sample, sample, c.D0, m0, output.PrevSample);
+            else PredictionMath.Combine(c.Sample, sample, c.D0, m0, c.Noise, z, output.PrevSample);
         }
         else if (order == 2)
         {
@@ -351,10 +384,10 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler
             var r0 = StepSize(stepIndex - 1) / h;
             var secondOrder = new SecondOrder(c.Sample, c.D0, 1 / r0, c.D1, c.Noise);
             var fromEpsilon = new SecondOrderFromEpsilon(new EpsilonToSample(-sigmaS, alphaS), secondOrder);
-            if (convertInUpdate && z.IsEmpty) ElementWise.Apply(fromEpsilon, input.ModelOutput, input.Sample, m1, output.PrevSample, m0);
-            else if (convertInUpdate) ElementWise.Apply(fromEpsilon, input.ModelOutput, input.Sample, m1, z, output.PrevSample, m0);
-            else if (z.IsEmpty) ElementWise.Apply(secondOrder, m0, m1, input.Sample, output.PrevSample);
-            else ElementWise.Apply(secondOrder, m0, m1, z, input.Sample, output.PrevSample);
+            if (convertInUpdate && z.IsEmpty) ElementWise.Apply(fromEpsilon, input.ModelOutput, sample, m1, output.PrevSample, m0);
+            else if (convertInUpdate) ElementWise.Apply(fromEpsilon, input.ModelOutput, sample, m1, z, output.PrevSample, m0);
+            else if (z.IsEmpty) ElementWise.Apply(secondOrder, m0, m1, sample, output.PrevSample);
+            else ElementWise.Apply(secondOrder, m0, m1, z, sample, output.PrevSample);
         }
         else
         {
@@ -363,10 +396,11 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler
             var m2 = History(2, n);
             float r0 = StepSize(stepIndex - 1) / h, r1 = StepSize(stepIndex - 2) / h;
             var thirdOrder = new ThirdOrder(c.Sample, c.D0, c.D1, c.D2, c.Noise, 1 / r0, 1 / r1, r0 / (r0 + r1), 1 / (r0 + r1));
-            if (z.IsEmpty) ElementWise.Apply(thirdOrder, m0, m1, m2, input.Sample, output.PrevSample);
-            else ElementWise.Apply(thirdOrder, m0, m1, m2, z, input.Sample, output.PrevSample);
+            if (z.IsEmpty) ElementWise.Apply(thirdOrder, m0, m1, m2, sample, output.PrevSample);
+            else ElementWise.Apply(thirdOrder, m0, m1, m2, z, sample, output.PrevSample);
         }
         if (convertInUpdate && wrote) m0.CopyTo(output.PredictedOriginal);
+        if (cfgPlusPlus) unconditional.CopyTo(m0);
 
         if (_lowerOrderNums < _order) _lowerOrderNums++;
         return wrote;
@@ -563,6 +597,13 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler
             first = i;
         }
         return first;
+    }
+
+    // x̃ = x + α_s·(x₀ − x₀ᵘ): the sample CFG++ steps from.
+    private readonly record struct ShiftAlongGuidance(float Alpha) : ElementWise.IOperator3
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T sample, T x0, T unconditionalX0) where T : struct, IFloatVector<T> => sample + (x0 - unconditionalX0) * Alpha;
     }
 
     private readonly record struct StepCoefficients(float Sample, float D0, float D1, float D2, float Noise);

@@ -14,7 +14,7 @@ namespace Diffusion.Sdk.Samplers.Euler;
 /// log-linear or final-σ options for this sampler, so those keys are ignored here. <c>sample</c> prediction, which the reference
 /// rejects, is supported (x̂₀ is the output itself).
 /// </remarks>
-public sealed class EulerAncestralSampler : SigmaSamplerBase
+public sealed class EulerAncestralSampler : SigmaSamplerBase, ICfgPlusPlusSampler
 {
     /// <summary>Creates the sampler; throws <see cref="SchedulerConfigException"/> for an invalid configuration.</summary>
     public EulerAncestralSampler(SchedulerConfig config) : base(SamplerNames.EulerAncestral, config, sigmaSpacings: false) { }
@@ -30,10 +30,16 @@ public sealed class EulerAncestralSampler : SigmaSamplerBase
 
         // 2. Fresh noise of level σ_up. Drawn on every step, the last (σ_up = 0) included, so that a seeded noise
         //    source stays in step with the reference's generator.
-        // 3. Euler from σ to σ_down, plus σ_up·z, the noise drawn in the same pass.
-        if (step.Denoised.IsEmpty) EulerStepFromEpsilon(step.Sample, step.ModelOutput, step.Sigma, sigmaDown, noise, sigmaUp, NoiseSlot, step.Destination);
+        // 3. Euler from σ to σ_down, plus σ_up·z, the noise drawn in the same pass. CFG++ (ComfyUI's
+        //    sample_euler_ancestral_cfg_pp): x̂₀ + σ_down·(x − x̂₀ᵘ)/σ + σ_up·z, the guided x̂₀ re-noised along the
+        //    unconditional ε. Its noise is drawn on every step as above (ComfyUI draws none on the last, where σ_up = 0).
+        if (step.IsCfgPlusPlus) CfgPlusPlusStep(step.Sample, step.Denoised, step.UnconditionalDenoised, step.Sigma, sigmaDown, noise, sigmaUp, NoiseSlot, step.Destination);
+        else if (step.Denoised.IsEmpty) EulerStepFromEpsilon(step.Sample, step.ModelOutput, step.Sigma, sigmaDown, noise, sigmaUp, NoiseSlot, step.Destination);
         else EulerStep(step.Sample, step.Denoised, step.Sigma, sigmaDown, noise, sigmaUp, NoiseSlot, step.Destination);
     }
+
+    /// <summary>Null: every configuration takes CFG++ steps.</summary>
+    public string? CfgPlusPlusUnsupportedReason => null;
 
     /// <summary>An ε model's x̂₀ is formed inside the update's pass.</summary>
     protected override bool AdvancesFromEpsilon => true;

@@ -16,7 +16,7 @@ namespace Diffusion.Sdk.Samplers.Euler;
 /// An explicit timestep list takes σ_t at each timestep; it cannot be combined with Karras, exponential, beta or
 /// log-linear σ, which choose their own noise levels.
 /// </remarks>
-public sealed class EulerSampler : SigmaSamplerBase
+public sealed class EulerSampler : SigmaSamplerBase, ICfgPlusPlusSampler
 {
     private readonly bool _logLinear;
     private readonly bool _finalSigmaMin;
@@ -84,9 +84,14 @@ public sealed class EulerSampler : SigmaSamplerBase
     /// <inheritdoc/>
     protected override void Advance(in SigmaStep step, INoiseSource noise)
     {
-        if (step.Denoised.IsEmpty) EulerStepFromEpsilon(step.Sample, step.ModelOutput, step.Sigma, step.SigmaTo, step.Destination);
+        // CFG++ (ComfyUI's sample_euler_cfg_pp): x' = x̂₀ + σ_next·(x − x̂₀ᵘ)/σ, the guided x̂₀ re-noised along the unconditional ε.
+        if (step.IsCfgPlusPlus) CfgPlusPlusStep(step.Sample, step.Denoised, step.UnconditionalDenoised, step.Sigma, step.SigmaTo, step.Destination);
+        else if (step.Denoised.IsEmpty) EulerStepFromEpsilon(step.Sample, step.ModelOutput, step.Sigma, step.SigmaTo, step.Destination);
         else EulerStep(step.Sample, step.Denoised, step.Sigma, step.SigmaTo, step.Destination);
     }
+
+    /// <summary>Null: every configuration takes CFG++ steps.</summary>
+    public string? CfgPlusPlusUnsupportedReason => null;
 
     /// <summary>An ε model's x̂₀ is formed inside the Euler pass.</summary>
     protected override bool AdvancesFromEpsilon => true;

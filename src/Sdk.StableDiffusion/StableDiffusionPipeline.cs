@@ -127,7 +127,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         if (batch > Array.MaxLength)
             throw new SamplingOptionException(nameof(request.ImagesPerPrompt), request.ImagesPerPrompt.ToString(CultureInfo.InvariantCulture), $"at most {Array.MaxLength / prompts.Length} images per prompt for {prompts.Length} prompts");
         var latent = BatchMemory.Check((int)batch, Model.LatentChannels, height / factor, width / factor,
-            guided: ClassifierFreeGuidance.Applies(request.GuidanceScale), GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
+            guided: ClassifierFreeGuidance.Applies(request.GuidanceScale) || request.Sampling?.CfgPlusPlus == true, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes,
             outputValuesPerItem: request.LatentsOnly ? 0 : 3L * width * height, batchOption: prompts.Length == 1 ? nameof(request.ImagesPerPrompt) : $"{nameof(request.ImagesPerPrompt)} × {prompts.Length} prompts");
         var info = Model.Unet.Info;
         if ((info.Height is { } fh && fh != latent.Height) || (info.Width is { } fw && fw != latent.Width))
@@ -145,6 +145,7 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         options.GuidanceRescale = request.GuidanceRescale;
         options.OriginalInferenceSteps = request.OriginalInferenceSteps ?? options.OriginalInferenceSteps;
         var sampler = _samplers.Create(options, Model.SchedulerConfig);
+        if (options.CfgPlusPlus) CfgPlusPlusSupport.Check(sampler);
         sampler.SetTimesteps(options.Steps);
 
         if (request.InitLatents is { } initLatents && initLatents.Length != latent.Length && initLatents.Length != latent.ItemLength)
@@ -182,7 +183,11 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         }
         // As the reference: guidance runs only for a weight above 1, and never for a UNet that takes the guidance scale
         // as an embedding (it is conditioned on it instead).
-        var guided = ClassifierFreeGuidance.Applies(request.GuidanceScale) && !distilled;
+        // CFG++ guides at every λ in [0, 1]; a guidance-distilled UNet has no unconditional pass to re-noise with.
+        if (options.CfgPlusPlus && distilled)
+            throw new SamplingOptionException(nameof(SamplingOptions.CfgPlusPlus), "true",
+                $"false for {Model.Folder}: its UNet is guidance-distilled (it takes the guidance scale as an embedding) and makes no unconditional prediction");
+        var guided = (ClassifierFreeGuidance.Applies(request.GuidanceScale) || options.CfgPlusPlus) && !distilled;
         // The conditioning stage checks the prompts (their syntax, what the UNet takes) before any work starts.
         var conditioning = new ConditioningContext(request, prompts, request.ImagesPerPrompt, guided, width, height);
         Model.Conditioner.Check(conditioning);
@@ -225,7 +230,9 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
             "The UNet ran out of memory for a batch of {Batch}; retrying with half the batch at a time.", batch));
         IDenoiser unet = extraChannels is null ? halving : new ConcatenatedChannelsDenoiser(halving, extraChannels, shape.Batch, 1 + shape.Channels);
         // The outermost denoiser owns the chain down to the UNet's buffers, released when the run ends.
-        using IDenoiser denoiser = guided ? new ClassifierFreeGuidance(unet, request.GuidanceScale, request.GuidanceRescale) : unet;
+        using IDenoiser denoiser = guided
+            ? new ClassifierFreeGuidance(unet, request.GuidanceScale, request.GuidanceRescale) { KeepsUnconditionalOutput = options.CfgPlusPlus }
+            : unet;
 
         // 4. The loop, shared with the SDK's other pipelines.
         var statistics = request.CollectStatistics ? new List<StepStatistics>() : null;

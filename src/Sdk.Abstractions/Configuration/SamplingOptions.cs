@@ -46,6 +46,15 @@ public sealed class SamplingOptions
     /// <summary>Guidance rescale φ in [0, 1] (0 = none), Lin et al. 2023.</summary>
     public double GuidanceRescale { get; set; }
 
+    /// <summary>
+    /// CFG++ (Chung et al. 2024) instead of plain classifier-free guidance: each step denoises with the guided
+    /// prediction and re-noises with the unconditional one. <see cref="GuidanceScale"/> is then CFG++'s λ in [0, 1]
+    /// (0: the unconditional model; about 0.6 matches a plain weight of 3–7 at 20 steps) and guidance runs for every λ,
+    /// both passes always. Only samplers that implement <see cref="ICfgPlusPlusSampler"/> take it (built in: <c>euler</c>,
+    /// <c>euler-ancestral</c>, <c>dpm-solver</c> with <c>dpmsolver++</c> of order 1 or 2); others are refused before any work.
+    /// </summary>
+    public bool CfgPlusPlus { get; set; }
+
     /// <summary>Model-output temperature (> 0; 1 = unchanged).</summary>
     public double Temperature { get; set; } = 1.0;
 
@@ -199,6 +208,10 @@ public sealed class SamplingOptions
         if (Steps < 1 || Steps > trainSteps) Fail(nameof(Steps), Steps, NumTrainTimesteps is null ? "an integer >= 1" : $"an integer from 1 to NumTrainTimesteps = {trainSteps}");
         // The scale multiplies a difference of two predictions: past 1000 any model's output is swamped by rounding.
         if (GuidanceScale is { } w && !(w >= 0 && w <= 1000)) Fail(nameof(GuidanceScale), w, "a number from 0 to 1000 (guidance runs above 1; 3 to 15 is usual)");
+        // CFG++'s λ interpolates between the unconditional and the conditional x̂₀; a plain weight such as 7.5 there
+        // extrapolates far past the conditional prediction.
+        if (CfgPlusPlus && GuidanceScale is { } lambda && !(lambda <= 1))
+            Fail(nameof(GuidanceScale), lambda, "CFG++'s λ, a number in [0, 1] (about 0.6 is usual; plain guidance weights such as 7.5 do not carry over)");
         if (!(GuidanceRescale >= 0 && GuidanceRescale <= 1)) Fail(nameof(GuidanceRescale), GuidanceRescale, "a number in [0, 1]");
         if (!(Temperature > 0 && Temperature <= 100)) Fail(nameof(Temperature), Temperature, "a number in (0, 100] (1 = unchanged)");
         // Noise injection adds s·z to a unit-scale model output: above 10 the output is noise.

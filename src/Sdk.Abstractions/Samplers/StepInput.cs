@@ -27,6 +27,13 @@ public readonly ref struct StepInput
 
     /// <summary>Number of items in the batch.</summary>
     public int BatchSize { get; init; }
+
+    /// <summary>
+    /// The unconditional network output at the same evaluation, for CFG++ (<see cref="ICfgPlusPlusSampler"/>): the loop
+    /// sets it only in a run whose guidance stage keeps it (<see cref="IUnconditionalOutputSource"/>); empty otherwise,
+    /// and a sampler then takes its ordinary step. <see cref="ModelOutput"/> stays the guided output.
+    /// </summary>
+    public ReadOnlySpan<float> UnconditionalOutput { get; init; }
 }
 
 /// <summary>Where one sampler step writes. The buffers belong to the caller and may be reused across steps.</summary>

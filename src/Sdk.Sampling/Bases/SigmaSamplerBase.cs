@@ -27,9 +27,10 @@ namespace Diffusion.Sdk.Sampling;
 /// </remarks>
 public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
 {
-    private const int X0Slot = 0, StartSlot = 1, HistoryBaseSlot = 8;
+    // Slot 7, the last below the history, holds the unconditional x̂₀ of a CFG++ step (derived samplers use 2 to 6).
+    private const int X0Slot = 0, StartSlot = 1, UnconditionalX0Slot = 7, HistoryBaseSlot = 8;
 
-    /// <summary>The first buffer slot (<see cref="SamplerBase.Buffer"/>) free for a derived sampler's own scratch (up to 7 slots).</summary>
+    /// <summary>The first buffer slot (<see cref="SamplerBase.Buffer"/>) free for a derived sampler's own scratch (up to 5 slots).</summary>
     protected const int FirstFreeBufferSlot = 2;
 
     private readonly double[] _trainingTimesteps;
@@ -339,9 +340,19 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         var second = _callSecond[stepIndex];
         var sigma = (float)_sigmas[stepIndex];
         // An ε model whose x̂₀ nobody asked for, with a sampler that forms it in its own pass: no x̂₀ tensor.
-        var direct = AdvancesFromEpsilon && output.PredictedOriginal.IsEmpty && Config.PredictionType == PredictionType.Epsilon && !_clipSample;
+        // A CFG++ step (the loop passes the unconditional output only to a CFG++ sampler) needs both x̂₀ as tensors.
+        var cfgPlusPlus = !input.UnconditionalOutput.IsEmpty;
+        var direct = AdvancesFromEpsilon && output.PredictedOriginal.IsEmpty && Config.PredictionType == PredictionType.Epsilon && !_clipSample && !cfgPlusPlus;
         var x0 = direct ? Span<float>.Empty : output.PredictedOriginal.IsEmpty ? Buffer(X0Slot, n) : output.PredictedOriginal;
         if (!direct) PredictOriginal(input.ModelOutput, input.Sample, sigma, x0);
+        var unconditionalX0 = Span<float>.Empty;
+        if (cfgPlusPlus)
+        {
+            if (input.UnconditionalOutput.Length != n)
+                throw new ArgumentException($"The unconditional output has {input.UnconditionalOutput.Length} values where the sample has {n}.", nameof(input));
+            unconditionalX0 = Buffer(UnconditionalX0Slot, n);
+            PredictOriginal(input.UnconditionalOutput, input.Sample, sigma, unconditionalX0);
+        }
 
         float from = (float)_intervalSigmas[interval], to = (float)_intervalSigmas[interval + 1];
         var secondSigma = float.NaN;
@@ -365,7 +376,8 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         }
         Advance(new SigmaStep
         {
-            Sample = input.Sample, Denoised = x0, ModelOutput = input.ModelOutput, Destination = output.PrevSample, IntervalStart = start, CallIndex = stepIndex,
+            Sample = input.Sample, Denoised = x0, UnconditionalDenoised = unconditionalX0, ModelOutput = input.ModelOutput, Destination = output.PrevSample,
+            IntervalStart = start, CallIndex = stepIndex,
             Interval = interval, IsSecondEvaluation = second, Sigma = sigma, SigmaFrom = from, SigmaTo = to, SecondSigma = secondSigma,
         }, noise);
         if (second) _openInterval = -1;
@@ -456,6 +468,23 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
         ElementWise.Apply(new SlopeOnly(sigma), sample, x0, destination);
 
     /// <summary>
+    /// A CFG++ step (Chung et al. 2024): denoise to the guided x̂₀, re-noise to <paramref name="target"/> along the
+    /// unconditional direction, x' = x̂₀ + target·(x − x̂₀ᵘ)/σ, rounded as k-diffusion's <c>to_d</c> then
+    /// <c>denoised + d·σ_next</c>. Plain Euler is the same step with x̂₀ᵘ = x̂₀.
+    /// </summary>
+    protected static void CfgPlusPlusStep(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, ReadOnlySpan<float> unconditionalX0, float sigma, float target,
+        Span<float> destination) =>
+        ElementWise.Apply(new CfgPlusPlus(sigma, target, 0), sample, unconditionalX0, x0, destination);
+
+    /// <summary>
+    /// The CFG++ step to <paramref name="target"/> plus <paramref name="noiseScale"/>·z, z one fresh draw from
+    /// <paramref name="noise"/> in the same pass (the ancestral form: target σ_down, scale σ_up).
+    /// </summary>
+    protected void CfgPlusPlusStep(ReadOnlySpan<float> sample, ReadOnlySpan<float> x0, ReadOnlySpan<float> unconditionalX0, float sigma, float target,
+        INoiseSource noise, float noiseScale, int scratchSlot, Span<float> destination) =>
+        ApplyWithNoise(new CfgPlusPlus(sigma, target, noiseScale), noise, scratchSlot, sample, unconditionalX0, x0, destination);
+
+    /// <summary>
     /// k-diffusion's <c>get_ancestral_step</c> with η = 1, in the reference's float32 order: σ_up = √(σ_next²·(σ² − σ_next²)/σ²)
     /// and σ_down = √(σ_next² − σ_up²), clamped at 0 where rounding would make σ_down² negative.
     /// </summary>
@@ -473,6 +502,17 @@ public abstract class SigmaSamplerBase : SamplerBase, ISigmaSampler
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public T Invoke<T>(T sample, T x0, T noise) where T : struct, IFloatVector<T> => (sample - x0) / Sigma * Step + sample + noise * NoiseScale;
+    }
+
+    // d = (x − x̂₀ᵘ)/σ; x' = x̂₀ + d·target [+ z·scale].
+    private readonly record struct CfgPlusPlus(float Sigma, float Target, float NoiseScale) : ElementWise.IOperator3, ElementWise.IOperator4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T sample, T unconditionalX0, T x0) where T : struct, IFloatVector<T> => x0 + (sample - unconditionalX0) / Sigma * Target;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public T Invoke<T>(T sample, T unconditionalX0, T x0, T noise) where T : struct, IFloatVector<T> =>
+            x0 + (sample - unconditionalX0) / Sigma * Target + noise * NoiseScale;
     }
 
     // x̂₀ = ε·(−σ) + x, then Euler as above: the roundings of the x̂₀ tensor followed by the step.

@@ -18,6 +18,15 @@ public readonly ref struct SigmaStep
     /// </summary>
     public ReadOnlySpan<float> Denoised { get; init; }
 
+    /// <summary>
+    /// A CFG++ step's unconditional x̂₀ᵘ = D_uncond(x; <see cref="Sigma"/>), from <see cref="StepInput.UnconditionalOutput"/>
+    /// (<see cref="Denoised"/> is then the guided one); empty in every other step.
+    /// </summary>
+    public ReadOnlySpan<float> UnconditionalDenoised { get; init; }
+
+    /// <summary>Whether this is a CFG++ step (<see cref="UnconditionalDenoised"/> is given).</summary>
+    public bool IsCfgPlusPlus => !UnconditionalDenoised.IsEmpty;
+
     /// <summary>The network's output for this evaluation, as the caller passed it.</summary>
     public ReadOnlySpan<float> ModelOutput { get; init; }
 

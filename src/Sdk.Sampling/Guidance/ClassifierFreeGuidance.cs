@@ -15,13 +15,15 @@ namespace Diffusion.Sdk.Sampling;
 /// conditional pass only. Buffers are kept between calls, so a step allocates nothing once warm. Not thread-safe:
 /// use one instance per sampling run.
 /// </remarks>
-public sealed class ClassifierFreeGuidance : IDenoiser
+public sealed class ClassifierFreeGuidance : IDenoiser, IUnconditionalOutputSource
 {
     private readonly IDenoiser _inner;
     private readonly long _unconditionalLabel;
     private readonly float[]? _unconditionalHiddenStates;
     private float[] _sample = [], _output = [], _hidden = [];
     private long[] _labels = [];
+    // Where the last call's unconditional output lies in _output (CFG++ only).
+    private int _unconditionalStart, _unconditionalLength;
 
     /// <summary>Wraps <paramref name="inner"/>.</summary>
     /// <param name="inner">The conditional model.</param>
@@ -56,6 +58,16 @@ public sealed class ClassifierFreeGuidance : IDenoiser
     /// <summary>The guidance rescale φ.</summary>
     public double Rescale { get; }
 
+    /// <summary>
+    /// CFG++ (<see cref="ICfgPlusPlusSampler"/>): keep each call's unconditional output for the sampler
+    /// (<see cref="UnconditionalOutput"/>), and evaluate it at w = 1 too, where plain guidance runs the conditional pass only.
+    /// </summary>
+    public bool KeepsUnconditionalOutput { get; init; }
+
+    /// <inheritdoc/>
+    public ReadOnlySpan<float> UnconditionalOutput =>
+        KeepsUnconditionalOutput ? _output.AsSpan(_unconditionalStart, _unconditionalLength) : default;
+
     /// <summary>Model evaluations (calls to the inner denoiser) so far.</summary>
     public int Evaluations { get; private set; }
 
@@ -68,7 +80,7 @@ public sealed class ClassifierFreeGuidance : IDenoiser
     /// <inheritdoc/>
     public void Predict(in DenoiserInput input, Span<float> output, CancellationToken cancellationToken = default)
     {
-        if (Scale == 1)
+        if (Scale == 1 && !KeepsUnconditionalOutput)
         {
             // w = 1 is the conditional model itself: one evaluation, not two.
             Evaluations++;
@@ -96,6 +108,7 @@ public sealed class ClassifierFreeGuidance : IDenoiser
             Evaluations += _inner.FixedBatchSize is { } fixedSize && fixedSize < both.Batch ? 2 : 1; // as the split path below counts them
             _inner.Predict(new DenoiserInput(_sample.AsSpan(0, 2 * n), both, input.Timestep, conditioning, 0), _output.AsSpan(0, 2 * n), cancellationToken);
             Combine(cond, uncond, output, shape);
+            (_unconditionalStart, _unconditionalLength) = (0, n);
             return;
         }
 
@@ -123,6 +136,7 @@ public sealed class ClassifierFreeGuidance : IDenoiser
         }
 
         Combine(cond, uncond, output, shape);
+        (_unconditionalStart, _unconditionalLength) = (n, n);
     }
 
     // out = uncond + w·(cond − uncond), then the optional rescale toward the conditional prediction.

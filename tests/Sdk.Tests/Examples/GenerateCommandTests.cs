@@ -105,6 +105,34 @@ public sealed class GenerateCommandTests
         Assert.That(bothError, Does.Contain("not both"));
     }
 
+    [TestCase("euler")]
+    [TestCase("euler-ancestral")]
+    [TestCase("dpm-solver")]
+    public async Task CfgPlusPlusRunsWithTheSamplersThatHaveIt(string sampler)
+    {
+        var grid = Path.Combine(_folder, "grid.png");
+        var (code, output, error) = await Run("--sampler", sampler, "--cfg-pp", "--steps", "4", "--batch", "2", "--out", grid);
+        Assert.That(code, Is.Zero, error);
+        Assert.That(File.Exists(grid));
+        Assert.That(output, Does.Contain("4 model calls"), "one batch of conditional and unconditional items per step");
+    }
+
+    [TestCase("--sampler", "ddim", "--cfg-pp must be false with the 'ddim' sampler")]
+    [TestCase("--sampler", "heun", "--cfg-pp must be false with the 'heun' sampler")]
+    [TestCase("--guidance", "7.5", "--guidance must be CFG++'s λ")]
+    public async Task CfgPlusPlusRefusesWhatItCannotRunBeforeAnyWork(string option, string value, string message)
+    {
+        var grid = Path.Combine(_folder, "grid.png");
+        var (code, _, error) = await Run("--cfg-pp", option, value, "--steps", "2", "--batch", "1", "--out", grid);
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(2));
+            Assert.That(error.Trim().Split('\n'), Has.Length.EqualTo(1), error);
+            Assert.That(error, Does.Contain(message));
+            Assert.That(Directory.GetFileSystemEntries(_folder), Is.Empty, "nothing written");
+        });
+    }
+
     // --scheduler-config goes through the same path as the model's file: a key set there equals the option that sets it.
     [Test]
     public async Task ASchedulerConfigKeyActsAsTheOptionThatSetsIt()
