@@ -12,7 +12,7 @@ namespace Diffusion.Sdk.Sampling;
 /// <remarks>
 /// The combination is affine, so it is the same for ε, x₀ and v predictions. Conditional and unconditional passes run
 /// as one batch of 2B when the model takes it, and as two calls of B when its batch is fixed smaller; w = 1 runs the
-/// conditional pass only. Buffers are kept between calls, so a step allocates nothing once warm. Not thread-safe:
+/// conditional pass only, unless the unconditional output is kept for CFG++ (<see cref="KeepsUnconditionalOutput"/>). Buffers are kept between calls, so a step allocates nothing once warm. Not thread-safe:
 /// use one instance per sampling run.
 /// </remarks>
 public sealed class ClassifierFreeGuidance : IDenoiser, IUnconditionalOutputSource
