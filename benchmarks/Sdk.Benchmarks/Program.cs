@@ -1,11 +1,12 @@
 // Benchmarks of the SDK, one suite per argument, or all of them:
 //
 //   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | sdxl | lora | forward | digits-card | onnx-settings | ensembles | adaptive | tiny-sd | tiny-sd-lora | report
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | sdxl | lora | forward | digits-card | onnx-settings | ensembles | adaptive | cfgpp | tiny-sd | tiny-sd-lora | report
 //
 // `ensembles` only prints its table (docs/ensembles.md records it); it is not part of `all`. Nor is `tiny-sd`, which
 // prints the text-to-image model's prompt-following tables (docs/models.md records them) and writes its digit grid,
-// nor `tiny-sd-lora`, which prints what its LoRA example does at weights 0, 0.5 and 1.
+// nor `tiny-sd-lora`, which prints what its LoRA example does at weights 0, 0.5 and 1, nor `cfgpp`, which prints CFG++
+// against plain guidance at equal NFE on the digits model (docs/wrappers.md records it).
 //
 // Every suite writes its numbers into benchmarks/results/latest.json (replacing only its own section) and then
 // rewrites docs/benchmarks.md and its figures from that file; `report` only rewrites the report. Options:
@@ -38,7 +39,7 @@ using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
-var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "sdxl", "lora", "forward", "digits-card", "onnx-settings", "ensembles", "adaptive", "tiny-sd", "tiny-sd-lora", "report" };
+var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "sdxl", "lora", "forward", "digits-card", "onnx-settings", "ensembles", "adaptive", "cfgpp", "tiny-sd", "tiny-sd-lora", "report" };
 if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
     Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
@@ -131,6 +132,9 @@ foreach (var name in run)
             return 0;
         case "adaptive":
             MixtureAdaptive.Run(Log);
+            return 0;
+        case "cfgpp":
+            DigitsCfgPlusPlus.Run(factory, Log);
             return 0;
         case "tiny-sd":
             TinySdQuality.Run(factory, Repository.ImagesFolder, Log);

@@ -20,8 +20,9 @@ namespace Diffusion.Benchmarks.Infrastructure;
 /// LCM's and TCD's distillation schedule for the step-cost suite, which needs 1000 steps (null: the model's, by default 50,
 /// the most steps these samplers take).
 /// </param>
+/// <param name="CfgPlusPlus">CFG++ guidance (the guidance scale is then its λ); only for samplers with a CFG++ step.</param>
 public sealed record SamplerVariant(string Key, string Label, string SchedulerType, bool KarrasSigmas = false, int? SolverOrder = null, TimestepSpacing? Spacing = null,
-    int? OriginalInferenceSteps = null)
+    int? OriginalInferenceSteps = null, bool CfgPlusPlus = false)
 {
     /// <summary>Every built-in sampler, with DPM-Solver++ at orders 2 and 3 and Euler with and without Karras σ.</summary>
     public static IReadOnlyList<SamplerVariant> All { get; } =
@@ -96,6 +97,7 @@ public sealed record SamplerVariant(string Key, string Label, string SchedulerTy
         UseKarrasSigmas = KarrasSigmas ? true : null,
         SolverOrder = SolverOrder,
         TimestepSpacing = Spacing,
+        CfgPlusPlus = CfgPlusPlus,
     };
 
     /// <summary>A sampler factory with every built-in sampler registered, as an application sets it up.</summary>
