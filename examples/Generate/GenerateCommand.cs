@@ -51,6 +51,17 @@ internal static class GenerateCommand
             }
         },
     };
+    private static readonly Option<StepSpacing?> StepSpacingOption = new("--spacing")
+    {
+        Description = "A published step schedule in place of the model's spacing: ays (Align Your Steps, the model family's list interpolated to --steps; σ to samplers that take noise levels, else timesteps), ays-sigmas or ays-timesteps to force the form", HelpName = "S",
+        CustomParser = r => r.Tokens.Single().Value switch
+        {
+            "ays" => StepSpacing.AlignYourSteps,
+            "ays-sigmas" => StepSpacing.AlignYourStepsSigmas,
+            "ays-timesteps" => StepSpacing.AlignYourStepsTimesteps,
+            var other => Invalid<StepSpacing?>(r, null, $"--spacing must be ays, ays-sigmas or ays-timesteps (got '{other}')"),
+        },
+    };
     private static readonly Option<string?> Vae = new("--vae") { Description = "Use the VAE of another folder (vae_decoder/, or model.onnx with its config.json), e.g. a float32 or fp16-fix VAE", HelpName = "FOLDER" };
     private static readonly Option<int?> Width = new("--width") { Description = "Image width in pixels, a multiple of 8 (default: the model's size)", HelpName = "W" };
     private static readonly Option<int?> Height = new("--height") { Description = "Image height in pixels, a multiple of 8 (default: the model's size)", HelpName = "H" };
@@ -178,7 +189,7 @@ internal static class GenerateCommand
     {
         var root = new RootCommand("Generate images with a diffusion model and any sampler. Examples: generate --out digits.png; generate --model sd15 --prompt \"a lighthouse at dusk\" --out lighthouse.png");
         foreach (var option in new Option[] { Model, Prompt, NegativePrompt, Prompt2, NegativePrompt2, OriginalSize, CropsCoords, TargetSize, NegativeOriginalSize,
-                     NegativeCropsCoords, NegativeTargetSize, AestheticScore, NegativeAestheticScore, ClipSkip, Refiner, HighNoiseFraction, Vae, Spacing, Width, Height, InitImage, Mask, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, CfgPlusPlus, GuidanceRescale, Label, Seed, Batch,
+                     NegativeCropsCoords, NegativeTargetSize, AestheticScore, NegativeAestheticScore, ClipSkip, Refiner, HighNoiseFraction, Vae, Spacing, StepSpacingOption, Width, Height, InitImage, Mask, Strength, Lora, Sampler, Ensemble, Steps, OriginalInferenceSteps, Guidance, CfgPlusPlus, GuidanceRescale, Label, Seed, Batch,
                      PromptSyntaxOption, PromptMaxWindows, Out, OutDir, LatentsOut, EmbeddingsOut, Columns, Karras, Threshold, Temperature, NoiseInjection, Eta, Rtol, Atol, Device, NumTrainTimesteps, Prediction, SampleInput, TimestepInput,
                      SchedulerConfigOption, Plugins, ListSamplers, Statistics })
             root.Options.Add(option);
@@ -230,6 +241,7 @@ internal static class GenerateCommand
         HighNoiseFractionGiven = r.GetValue(HighNoiseFraction) is not null,
         Vae = r.GetValue(Vae),
         TimestepSpacing = r.GetValue(Spacing),
+        Spacing = r.GetValue(StepSpacingOption),
         Width = r.GetValue(Width),
         Height = r.GetValue(Height),
         InitImage = r.GetValue(InitImage),

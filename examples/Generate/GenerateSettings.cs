@@ -52,6 +52,8 @@ internal sealed record GenerateSettings
     public bool HighNoiseFractionGiven { get; init; }
     public string? Vae { get; init; }
     public TimestepSpacing? TimestepSpacing { get; init; }
+    /// <summary>--spacing: a published step schedule (Align Your Steps), or null for the model's spacing.</summary>
+    public StepSpacing? Spacing { get; init; }
     public int? Width { get; init; }
     public int? Height { get; init; }
     public string? InitImage { get; init; }
@@ -227,6 +229,7 @@ internal sealed record GenerateSettings
         Sampler = Sampler,
         Steps = Steps,
         TimestepSpacing = TimestepSpacing,
+        Spacing = Spacing,
         GuidanceScale = Guidance ?? (CfgPlusPlus ? DefaultCfgPlusPlusScale : conditional ? 3 : 1),
         GuidanceRescale = GuidanceRescale,
         CfgPlusPlus = CfgPlusPlus,
@@ -299,6 +302,7 @@ internal sealed record GenerateSettings
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Sampler) => "--sampler",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.UseKarrasSigmas) => "--karras",
         nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Thresholding) => "--threshold",
+        nameof(Diffusion.Sdk.Abstractions.SamplingOptions.Spacing) => "--spacing",
         nameof(Diffusion.Sdk.Pipeline.GenerationRequest.BatchSize) => "--batch",
         nameof(Diffusion.Sdk.Pipeline.GenerationRequest.ClassLabel) or nameof(Diffusion.Sdk.Pipeline.GenerationRequest.ClassLabels) => "--label",
         _ when option.StartsWith(nameof(Diffusion.Sdk.Pipeline.GenerationRequest.Ensemble), StringComparison.Ordinal) => "--ensemble",

@@ -97,7 +97,7 @@ internal static class StableDiffusionRunner
         {
             var badArguments = e is ArgumentException or SchedulerConfigException or UnknownSamplerException or ImageSizeException or InvalidImageException or ModelLoadException
                 or Diffusion.Sdk.Tokenizers.PromptSyntaxException;
-            return Runner.Fail(e.Message, badArguments ? ExitCodes.BadArguments : ExitCodes.Failed);
+            return Runner.Fail(e is SamplingOptionException option ? GenerateSettings.Reword(option) : e.Message, badArguments ? ExitCodes.BadArguments : ExitCodes.Failed);
         }
         catch (OperationCanceledException)
         {

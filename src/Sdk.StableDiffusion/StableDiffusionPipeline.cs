@@ -144,6 +144,9 @@ public sealed class StableDiffusionPipeline(StableDiffusionModel model, ISampler
         options.GuidanceScale = request.GuidanceScale;
         options.GuidanceRescale = request.GuidanceRescale;
         options.OriginalInferenceSteps = request.OriginalInferenceSteps ?? options.OriginalInferenceSteps;
+        // Align Your Steps: the family's published schedule unless the request names one (SD 1.x/2.x or SDXL).
+        if (options.Spacing is not null)
+            options.AlignYourStepsModel ??= Model.Xl is null ? AlignYourStepsModel.StableDiffusion : AlignYourStepsModel.StableDiffusionXL;
         var sampler = _samplers.Create(options, Model.SchedulerConfig);
         if (options.CfgPlusPlus) CfgPlusPlusSupport.Check(sampler);
         sampler.SetTimesteps(options.Steps);

@@ -64,6 +64,19 @@ public sealed class SamplingOptions
     /// <summary>Overrides <c>use_karras_sigmas</c>: Karras et al. 2022 σ spacing, natively or through the Karras wrapper.</summary>
     public bool? UseKarrasSigmas { get; set; }
 
+    /// <summary>
+    /// A published step schedule in place of the sampler's own spacing (<see cref="StepSpacing"/>); null: the
+    /// configuration's <c>timestep_spacing</c> and σ options. It cannot be combined with <see cref="UseKarrasSigmas"/>.
+    /// </summary>
+    public StepSpacing? Spacing { get; set; }
+
+    /// <summary>
+    /// Whose Align Your Steps schedule <see cref="Spacing"/> uses. Null: the model family's, which the Stable Diffusion
+    /// pipeline fills in (SD 1.x/2.x or SDXL); a bare sampler factory call without it is refused, since nothing in a
+    /// scheduler configuration tells the families apart.
+    /// </summary>
+    public AlignYourStepsModel? AlignYourStepsModel { get; set; }
+
     /// <summary>Overrides <c>thresholding</c>: dynamic thresholding of the predicted x₀, natively or through the thresholding wrapper.</summary>
     public bool? Thresholding { get; set; }
 
@@ -223,6 +236,12 @@ public sealed class SamplingOptions
         if (Eta is { } eta && !(eta >= 0 && eta <= 1)) Fail(nameof(Eta), eta, "a number in [0, 1] (0 = deterministic, 1 = DDPM's variance)");
         if (Rtol is { } r && !(r > 0 && r < 1)) Fail(nameof(Rtol), r, "a number in (0, 1), e.g. 0.05 (smaller: more accurate, more steps)");
         if (Atol is { } a && !(a > 0 && a < 1)) Fail(nameof(Atol), a, "a number in (0, 1), e.g. 0.0078 (one 8-bit level of [−1, 1])");
+        if (Spacing is { } spacing && !Enum.IsDefined(spacing)) Fail(nameof(Spacing), spacing, "AlignYourSteps, AlignYourStepsSigmas or AlignYourStepsTimesteps, or null for the sampler's own spacing");
+        if (AlignYourStepsModel is { } family && !Enum.IsDefined(family)) Fail(nameof(AlignYourStepsModel), family, "StableDiffusion, StableDiffusionXL or StableVideoDiffusion");
+        if (Spacing is not null && UseKarrasSigmas == true)
+            Fail(nameof(UseKarrasSigmas), true, $"false or null with {nameof(Spacing)} = {Spacing}: both choose the noise levels");
+        if (Spacing == StepSpacing.AlignYourStepsTimesteps && AlignYourStepsModel == global::Diffusion.Sdk.Abstractions.AlignYourStepsModel.StableVideoDiffusion)
+            Fail(nameof(Spacing), Spacing, "AlignYourSteps or AlignYourStepsSigmas for StableVideoDiffusion (its schedule is published as σ only)");
         if (SolverOrder is { } order && order is < 1 or > 3) Fail(nameof(SolverOrder), order, "1, 2 or 3");
         if (BetaStart is { } b0 && !(b0 >= 0 && b0 < 1)) Fail(nameof(BetaStart), b0, "a number in [0, 1)");
         if (BetaEnd is { } b1 && !(b1 > 0 && b1 < 1)) Fail(nameof(BetaEnd), b1, "a number in (0, 1)");

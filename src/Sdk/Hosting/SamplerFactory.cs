@@ -93,6 +93,13 @@ internal sealed class SamplerFactory : ISamplerFactory
 
         // Karras spacing and thresholding: the sampler's own implementation where it has one (as the reference
         // does), else the wrapper around it, never both.
+        // A published step schedule replaces the spacing the model's file chose (its σ options included): the
+        // request's own Karras spacing with it is refused by the options' validation.
+        var aysModel = options.Spacing is null ? (AlignYourStepsModel?)null : options.AlignYourStepsModel
+            ?? throw new SamplingOptionException(nameof(SamplingOptions.AlignYourStepsModel), null,
+                $"StableDiffusion, StableDiffusionXL or StableVideoDiffusion with {nameof(SamplingOptions.Spacing)} = {options.Spacing}: the model family whose " +
+                "published schedule to use (the Stable Diffusion pipeline fills it in from the model; a scheduler configuration cannot tell the families apart)");
+        if (aysModel is not null) (config.UseKarrasSigmas, config.UseExponentialSigmas, config.UseBetaSigmas, config.UseLuLambdas) = (null, null, null, null);
         var karras = config.UseKarrasSigmas == true && !registration.Reads("use_karras_sigmas");
         var thresholding = config.Thresholding && !registration.Reads("thresholding");
         if (karras) config.UseKarrasSigmas = null;
@@ -117,7 +124,9 @@ internal sealed class SamplerFactory : ISamplerFactory
         if (thresholding)
             chain = chain.Append(new("thresholding", BuiltInWrapperOrder.Thresholding,
                 (s, _, _) => new ThresholdingWrapper(s, ThresholdingMode.Dynamic, config.DynamicThresholdingRatio, config.SampleMaxValue)));
-        if (sampler is IAdaptiveSampler) return RefuseWrappers(sampler, chain, options, karras, thresholding);
+        if (sampler is IAdaptiveSampler) return RefuseWrappers(sampler, chain, options, karras || aysModel is not null, thresholding);
+        // Built before the other wrappers, so that a sampler that cannot take the list is refused before any work.
+        if (aysModel is { } model) sampler = new AlignYourStepsWrapper(sampler, model, options.Spacing!.Value);
         foreach (var wrapper in chain.OrderBy(w => w.Order)) sampler = wrapper.Wrap(sampler, options, _services);
         return sampler;
     }
@@ -127,6 +136,7 @@ internal sealed class SamplerFactory : ISamplerFactory
     private ISampler RefuseWrappers(ISampler sampler, IEnumerable<WrapperRegistration> chain, SamplingOptions options, bool karras, bool thresholding)
     {
         var why = $"the '{sampler.Name}' sampler chooses its own steps, and the wrappers work on a fixed schedule's steps";
+        if (karras && options.Spacing is { } spacing) throw new SamplingOptionException(nameof(SamplingOptions.Spacing), spacing.ToString(), $"unset: {why}");
         if (karras) throw new SamplingOptionException(nameof(SamplingOptions.UseKarrasSigmas), "true", $"false or null: {why}");
         if (thresholding) throw new SamplingOptionException(nameof(SamplingOptions.Thresholding), "true", $"false or null: {why}");
         foreach (var wrapper in chain)

@@ -76,6 +76,8 @@ public sealed class GenerateCommandTests
     [TestCase("--ensemble", "ddim:0.5,euler:-0.5")]
     [TestCase("--ensemble", "ddim:1,nope:1")]
     [TestCase("--ensemble", "ddim:nan")]
+    [TestCase("--spacing", "karras")]
+    [TestCase("--spacing", "ays")] // the digits model has no published Align Your Steps schedule
     [TestCase("--scheduler-config", "trailing")]
     [TestCase("--scheduler-config", "=1")]
     [TestCase("--scheduler-config", "prediction_type=noise")]

@@ -48,6 +48,23 @@ public sealed class GenerateStableDiffusionTests
         Support.Tolerance.AssertClose(latents, Array.ConvertAll(c.Tensor("final_latents"), v => (double)v), "final latents", abs: 1e-3, rel: 1e-4);
     }
 
+    /// <summary>--spacing ays reaches the sampler: Euler takes the σ list (as ays-sigmas), which changes the picture, and PNDM is refused up front.</summary>
+    [Test]
+    public async Task AlignYourStepsSpacingReachesTheSampler()
+    {
+        string[] common = ["--model", SdFixture.ModelFolder, "--prompt", "a lighthouse", "--sampler", "euler", "--steps", "4", "--seed", "3"];
+        var (code, _, error) = await Run([.. common, "--spacing", "ays", "--out", Path.Combine(_folder, "ays.png")]);
+        Assert.That(code, Is.Zero, error);
+        await Run([.. common, "--spacing", "ays-sigmas", "--out", Path.Combine(_folder, "sigmas.png")]);
+        await Run([.. common, "--out", Path.Combine(_folder, "model.png")]);
+        Assert.That(File.ReadAllBytes(Path.Combine(_folder, "sigmas.png")), Is.EqualTo(File.ReadAllBytes(Path.Combine(_folder, "ays.png"))));
+        Assert.That(File.ReadAllBytes(Path.Combine(_folder, "model.png")), Is.Not.EqualTo(File.ReadAllBytes(Path.Combine(_folder, "ays.png"))));
+        var (refused, _, why) = await Run("--model", SdFixture.ModelFolder, "--prompt", "a lighthouse", "--sampler", "pndm", "--spacing", "ays", "--out", Path.Combine(_folder, "pndm.png"));
+        Assert.That(refused, Is.EqualTo(2));
+        Assert.That(why, Does.Contain("--spacing").And.Contain("pndm"));
+        Assert.That(File.Exists(Path.Combine(_folder, "pndm.png")), Is.False);
+    }
+
     [Test]
     public async Task ImageToImageRunsFromAStartPicture()
     {
