@@ -107,15 +107,18 @@ public sealed class SamplingLoop
             cancellationToken.ThrowIfCancellationRequested();
             var step = k - StartIndex;
             var t = sampler.Timesteps[k];
+            // Where the network sees the sample itself, it is fed as it is: no call, no copy.
+            var input = modelInput;
             try
             {
-                sampler.ScaleModelInput(x, t, modelInput);
+                if (sampler.ScalesModelInput(t)) sampler.ScaleModelInput(x, t, modelInput);
+                else input = x;
             }
             catch (Exception e) when (SamplerFailedException.IsForeign(e))
             {
                 throw new SamplerFailedException(sampler.Name, SamplerFailedException.SourceOf(e, sampler), $"scaling the model input at step {step}", e);
             }
-            Denoiser.Predict(Input(modelInput, shape, t, labels, hidden), modelOutput, cancellationToken);
+            Denoiser.Predict(Input(input, shape, t, labels, hidden), modelOutput, cancellationToken);
             ModelEvaluations++;
             Check(modelOutput, step, t, "model output");
             try
@@ -135,7 +138,8 @@ public sealed class SamplingLoop
 
             StepsTaken++;
             double? sigma = sigmas is not null && k + 1 < sigmas.Count ? sigmas[k + 1] : null;
-            Statistics?.Add(new StepStatistics(step, t, TensorChecks.Statistics(modelInput), TensorChecks.Statistics(modelOutput)));
+            // The step wrote the next sample elsewhere, so an unscaled input (the previous sample) is still intact here.
+            Statistics?.Add(new StepStatistics(step, t, TensorChecks.Statistics(input), TensorChecks.Statistics(modelOutput)));
             OnStep?.Invoke(new StepInfo(StepOffset + step, total, t) { Sigma = sigma }, x);
             Progress?.Report(new GenerationProgress(StepOffset + step + 1, total, t, clock.Elapsed)
             {

@@ -52,6 +52,13 @@ public interface ISampler
     void ScaleModelInput(ReadOnlySpan<float> sample, double timestep, Span<float> destination);
 
     /// <summary>
+    /// Whether <see cref="ScaleModelInput"/> changes the sample at <paramref name="timestep"/>. False where the network
+    /// sees the sample itself (the reference's <c>scale_model_input</c> returns its input unchanged): a loop may then feed
+    /// the sample to the network and skip the call and its copy. The default, true, always asks for the call.
+    /// </summary>
+    bool ScalesModelInput(double timestep) => true;
+
+    /// <summary>
     /// Advances one step: from the network output at the current timestep to the sample at the next one.
     /// Allocates nothing once the sampler has seen a sample of this size.
     /// </summary>

@@ -7,8 +7,9 @@ public readonly ref struct StepInput
     /// <param name="modelOutput">The network output for <paramref name="sample"/> at <paramref name="timestep"/>.</param>
     /// <param name="timestep">The timestep the network was evaluated at.</param>
     /// <param name="sample">The current sample x_t (not the scaled model input).</param>
-    /// <param name="batchSize">How many items the flattened tensors hold.</param>
-    public StepInput(ReadOnlySpan<float> modelOutput, double timestep, ReadOnlySpan<float> sample, int batchSize = 1)
+    /// <param name="batchSize">How many items the flattened tensors hold; 0 (the default): not stated, which a step
+    /// that works per item (dynamic thresholding) refuses rather than taking the whole tensor for one item.</param>
+    public StepInput(ReadOnlySpan<float> modelOutput, double timestep, ReadOnlySpan<float> sample, int batchSize = 0)
     {
         ModelOutput = modelOutput;
         Timestep = timestep;
@@ -25,7 +26,7 @@ public readonly ref struct StepInput
     /// <summary>The current sample x_t.</summary>
     public ReadOnlySpan<float> Sample { get; init; }
 
-    /// <summary>Number of items in the batch.</summary>
+    /// <summary>Number of items in the batch; 0: not stated (see <see cref="ItemCount"/>).</summary>
     public int BatchSize { get; init; }
 
     /// <summary>
@@ -34,6 +35,20 @@ public readonly ref struct StepInput
     /// and a sampler then takes its ordinary step. <see cref="ModelOutput"/> stays the guided output.
     /// </summary>
     public ReadOnlySpan<float> UnconditionalOutput { get; init; }
+
+    /// <summary>
+    /// The number of items, for a computation made per item (<paramref name="purpose"/> names it in the error).
+    /// </summary>
+    /// <exception cref="ArgumentException">The batch size was not stated (0), or the sample is not a whole number of items.</exception>
+    public int ItemCount(string purpose)
+    {
+        if (BatchSize == 0)
+            throw new ArgumentException($"{purpose} works per batch item, and the step was given no batch size: pass the number of items " +
+                                        $"the tensors hold as StepInput's batchSize (1 for a single sample).", "input");
+        if (BatchSize < 0 || Sample.Length % BatchSize != 0)
+            throw new ArgumentException($"The sample has {Sample.Length} values, which is not a positive multiple of the batch size {BatchSize}.", "input");
+        return BatchSize;
+    }
 }
 
 /// <summary>Where one sampler step writes. The buffers belong to the caller and may be reused across steps.</summary>

@@ -46,7 +46,12 @@ public abstract class SamplerBase : ISampler
         Name = name;
         Config = config.Clone();
         Schedule = NoiseSchedule.FromConfig(Config);
+        _scalesModelInput = OverridesScaling.GetOrAdd(GetType(), static type =>
+            type.GetMethod(nameof(ScaleModelInput), [typeof(ReadOnlySpan<float>), typeof(double), typeof(Span<float>)])!.DeclaringType != typeof(SamplerBase));
     }
+
+    // Per sampler type: whether it overrides ScaleModelInput (looked up once; samplers are made per run).
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<Type, bool> OverridesScaling = new();
 
     /// <inheritdoc/>
     public string Name { get; }
@@ -123,6 +128,13 @@ public abstract class SamplerBase : ISampler
     {
         if (!sample.Overlaps(destination)) sample.CopyTo(destination);
     }
+
+    /// <inheritdoc/>
+    /// <remarks>False exactly when this type keeps the base's identity <see cref="ScaleModelInput"/>: a sampler (or a
+    /// plugin) that overrides the scaling is asked for it without having to override this too.</remarks>
+    public virtual bool ScalesModelInput(double timestep) => _scalesModelInput;
+
+    private readonly bool _scalesModelInput;
 
     /// <inheritdoc/>
     /// <remarks>
@@ -369,8 +381,10 @@ public abstract class SamplerBase : ISampler
         if (_timesteps.Length == 0)
             throw new SamplerStateException($"The '{Name}' sampler has no timesteps: call SetTimesteps before Step.");
         var n = input.Sample.Length;
-        if (input.BatchSize < 1 || n == 0 || n % input.BatchSize != 0)
+        // A stated batch size must divide the sample; an unstated one (0) is refused only where a step works per item.
+        if (n == 0 || input.BatchSize < 0 || (input.BatchSize > 0 && n % input.BatchSize != 0))
             throw new ArgumentException($"The sample has {n} values, which is not a positive multiple of the batch size {input.BatchSize}.", nameof(input));
+        if (Config.Thresholding) input.ItemCount("Dynamic thresholding");
         if (input.ModelOutput.Length != n)
             throw new ArgumentException($"The model output has {input.ModelOutput.Length} values but the sample has {n}; they must match.", nameof(input));
         if (output.PrevSample.Length != n)

@@ -45,6 +45,9 @@ public abstract class SamplerDecorator : ISampler
     public void ScaleModelInput(ReadOnlySpan<float> sample, double timestep, Span<float> destination) => Inner.ScaleModelInput(sample, timestep, destination);
 
     /// <inheritdoc/>
+    public bool ScalesModelInput(double timestep) => Inner.ScalesModelInput(timestep);
+
+    /// <inheritdoc/>
     public virtual bool Step(in StepInput input, in StepOutput output, INoiseSource noise) => Inner.Step(input, output, noise);
 
     /// <inheritdoc/>

@@ -82,7 +82,7 @@ public sealed class ThresholdingWrapper : ModelOutputAdjuster
         var x0 = Reuse(ref _x0, n);
         PredictionMath.ToSample(type, modelOutput, xt, alpha, sigma, x0);
         if (Mode == ThresholdingMode.Dynamic)
-            SampleThresholding.Dynamic(x0, input.BatchSize, Ratio, MaxValue, Reuse(ref _scratch, n / input.BatchSize));
+            SampleThresholding.Dynamic(x0, input.ItemCount("Dynamic thresholding"), Ratio, MaxValue, Reuse(ref _scratch, n / input.BatchSize));
         else
             SampleThresholding.Clip(x0, MaxValue);
         PredictedOriginalLimited?.Invoke(x0, input.Timestep);
@@ -111,7 +111,7 @@ public sealed class ThresholdingWrapper : ModelOutputAdjuster
         var x0 = Reuse(ref _x0, n);
         mapping.ToDenoised(input.Timestep, input.Sample, modelOutput, x0);
         if (Mode == ThresholdingMode.Dynamic)
-            SampleThresholding.Dynamic(x0, input.BatchSize, Ratio, MaxValue, Reuse(ref _scratch, n / input.BatchSize));
+            SampleThresholding.Dynamic(x0, input.ItemCount("Dynamic thresholding"), Ratio, MaxValue, Reuse(ref _scratch, n / input.BatchSize));
         else
             SampleThresholding.Clip(x0, MaxValue);
         PredictedOriginalLimited?.Invoke(x0, input.Timestep);

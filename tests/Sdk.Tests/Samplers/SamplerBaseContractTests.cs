@@ -66,7 +66,8 @@ public sealed class SamplerBaseContractTests
         string Refusal(TestDelegate step) => Assert.Throws<ArgumentException>(step)!.Message;
         Assert.Multiple(() =>
         {
-            Assert.That(Refusal(() => StepAt(ddim, t, batch: 0)), Does.Contain($"sample has {N} values, which is not a positive multiple of the batch size 0"));
+            // 0 is "not stated" (StepInput's default), refused only by per-item steps: StepInputBatchAndScalingTests.
+            Assert.That(Refusal(() => StepAt(ddim, t, batch: -1)), Does.Contain($"sample has {N} values, which is not a positive multiple of the batch size -1"));
             Assert.That(Refusal(() => StepAt(ddim, t, batch: 5)), Does.Contain("batch size 5"));
             Assert.That(Refusal(() => StepAt(ddim, t, n: 0, modelOutput: 0, prev: 0)), Does.Contain("sample has 0 values"));
             Assert.That(Refusal(() => StepAt(ddim, t, modelOutput: N - 1)), Does.Contain($"model output has {N - 1} values but the sample has {N}"));
