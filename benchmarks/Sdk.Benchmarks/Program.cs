@@ -1,7 +1,7 @@
 // Benchmarks of the SDK, one suite per argument, or all of them:
 //
 //   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all
-//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | pipeline | text-to-image | sdxl | lora | forward | digits-card | onnx-settings | ensembles | adaptive | cfgpp | tiny-sd | tiny-sd-lora | report
+//   dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality | steps | user-steps | step-layout | pipeline | text-to-image | sdxl | lora | forward | digits-card | onnx-settings | ensembles | adaptive | cfgpp | tiny-sd | tiny-sd-lora | report
 //
 // `ensembles` only prints its table (docs/ensembles.md records it); it is not part of `all`. Nor is `tiny-sd`, which
 // prints the text-to-image model's prompt-following tables (docs/models.md records them) and writes its digit grid,
@@ -39,7 +39,7 @@ using Diffusion.Sdk.Sampling;
 using Diffusion.Sdk;
 using Microsoft.Extensions.DependencyInjection;
 
-var suiteNames = new[] { "all", "quality", "steps", "user-steps", "pipeline", "text-to-image", "sdxl", "lora", "forward", "digits-card", "onnx-settings", "ensembles", "adaptive", "cfgpp", "tiny-sd", "tiny-sd-lora", "report" };
+var suiteNames = new[] { "all", "quality", "steps", "user-steps", "step-layout", "pipeline", "text-to-image", "sdxl", "lora", "forward", "digits-card", "onnx-settings", "ensembles", "adaptive", "cfgpp", "tiny-sd", "tiny-sd-lora", "report" };
 if (args.Length == 0 || !suiteNames.Contains(args[0], StringComparer.OrdinalIgnoreCase))
 {
     Console.Error.WriteLine($"usage: Sdk.Benchmarks <suite> [options] [BenchmarkDotNet options]; suites: {string.Join(", ", suiteNames)}");
@@ -65,7 +65,7 @@ void Log(string line) => Console.WriteLine($"[{total.Elapsed:mm\\:ss}] {line}");
 SuiteRun<T> Measure<T>(string name, Func<T> run)
 {
     Log($"=== {name} ===");
-    using var monitor = new LoadMonitor(periodic: name is not ("steps" or "user-steps" or "forward"));
+    using var monitor = new LoadMonitor(periodic: name is not ("steps" or "user-steps" or "step-layout" or "forward"));
     var start = DateTimeOffset.UtcNow;
     var clock = Stopwatch.StartNew();
     var value = run();
@@ -107,6 +107,10 @@ foreach (var name in run)
         case "user-steps":
             results.UserSteps = Measure(name, () => UserStepsSuite.Run(host, Log));
             break;
+        case "step-layout":
+            // Logged only: where the caller's buffers sit against a step's speed (docs/benchmarks.md quotes the runs).
+            Measure(name, () => BufferLayoutSuite.Run(factory, Log));
+            continue; // nothing stored: the report is not rewritten
         case "pipeline":
             results.Pipeline = Measure(name, () => PipelineOverhead.Run(factory, [1, 8], options.Rounds, Log));
             break;

@@ -30,7 +30,7 @@ public static class BenchmarksReport
         Text("");
         Text("```bash");
         Text("dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- all        # forward, steps, user-steps, pipeline, quality, digits-card");
-        Text("dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality    # or steps, user-steps, pipeline, forward, digits-card, report");
+        Text("dotnet run -c Release --project benchmarks/Sdk.Benchmarks -- quality    # or steps, user-steps, step-layout, pipeline, forward, digits-card, report");
         Text("```");
         Text("");
         Text("Every suite writes its numbers to `benchmarks/results/latest.json` (with the machine, the date and the load it saw) and this page is");
