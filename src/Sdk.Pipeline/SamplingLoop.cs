@@ -123,9 +123,9 @@ public sealed class SamplingLoop
             Check(modelOutput, step, t, "model output");
             try
             {
-                var input = new StepInput(modelOutput, t, x, shape.Batch);
-                if (unconditional is not null) input = input with { UnconditionalOutput = unconditional.UnconditionalOutput };
-                sampler.Step(input, new StepOutput(next), noise);
+                var stepInput = new StepInput(modelOutput, t, x, shape.Batch);
+                if (unconditional is not null) stepInput = stepInput with { UnconditionalOutput = unconditional.UnconditionalOutput };
+                sampler.Step(stepInput, new StepOutput(next), noise);
             }
             catch (Exception e) when (SamplerFailedException.IsForeign(e))
             {
