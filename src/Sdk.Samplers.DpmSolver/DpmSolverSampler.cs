@@ -526,52 +526,7 @@ public class DpmSolverSampler : SamplerBase, ISigmaSampler, ICfgPlusPlusSampler
         var clipped = 0;
         for (var t = 0; t < count; t++)
             if (_trainLambdas[t] < _lambdaMinClipped) clipped++;
-        var end = count - clipped;
-
-        var spacing = Config.TimestepSpacing ?? TimestepSpacing.Linspace;
-        double[] timesteps;
-        switch (spacing)
-        {
-            case TimestepSpacing.Linspace:
-            {
-                // n + 1 points from 0 to end − 1, rounded half-to-even, descending, without the final 0.
-                var points = TimestepSpacings.Linspace(0, end - 1, numInferenceSteps + 1);
-                timesteps = new double[numInferenceSteps];
-                for (var i = 0; i < numInferenceSteps; i++) timesteps[i] = Math.Round(points[numInferenceSteps - i]);
-                break;
-            }
-            case TimestepSpacing.Leading:
-            {
-                // Multiples k·(end // (n + 1)) for k = n … 1, plus steps_offset.
-                var ratio = end / (numInferenceSteps + 1);
-                timesteps = new double[numInferenceSteps];
-                for (var i = 0; i < numInferenceSteps; i++) timesteps[i] = (numInferenceSteps - i) * ratio + Config.StepsOffset;
-                break;
-            }
-            default:
-            {
-                // end, end − T/n, … while above 0 (numpy's arange), rounded, minus one.
-                var ratio = (double)count / numInferenceSteps;
-                var length = (int)Math.Ceiling((0.0 - end) / -ratio);
-                timesteps = new double[length];
-                for (var i = 0; i < length; i++) timesteps[i] = Math.Round(end - i * ratio) - 1;
-                break;
-            }
-        }
-
-        for (var i = 0; i < timesteps.Length; i++)
-        {
-            if (timesteps[i] < 0 || timesteps[i] > count - 1 || (i > 0 && !(timesteps[i] < timesteps[i - 1])))
-            {
-                // The reference would repeat a timestep here: that step has h = 0, and the next one's ratio r0 = 0
-                // turns (m0 − m1)/r0 = 0/0 into NaN. Refuse instead, saying how many steps fit.
-                var clip = clipped > 0 ? $"; lambda_min_clipped = {_lambdaMinClipped.ToString("R", CultureInfo.InvariantCulture)} leaves timesteps 0–{end - 1}" : "";
-                var most = spacing == TimestepSpacing.Trailing ? "" : $" (at most {end - 1})";
-                throw new SchedulerConfigException("num_inference_steps", numInferenceSteps.ToString(CultureInfo.InvariantCulture),
-                    $"a count{most} whose \"{ConfigNames.Of(spacing)}\" timesteps are distinct and within [0, {count - 1}]{clip}");
-            }
-        }
-        return timesteps;
+        return IntegerTimestepSigmas.SpacedTimesteps(Config.TimestepSpacing ?? TimestepSpacing.Linspace, count, numInferenceSteps, Config.StepsOffset, count - clipped);
     }
 
     /// <summary>Installs the σ table with the final σ appended (0, or σ of the first training timestep), and its λ.</summary>

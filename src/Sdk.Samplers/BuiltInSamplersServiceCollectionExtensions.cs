@@ -24,7 +24,7 @@ public static class BuiltInSamplersServiceCollectionExtensions
             .AddIpndmSampler().AddDdimInverseSampler()
             .AddFlowMatchEulerSampler().AddFlowMatchHeunSampler().AddFlowMatchLcmSampler()
             .AddEdmEulerSampler().AddEdmDpmSolverSampler()
-            .AddDpmSolverSdeSampler().AddDpmSolverInverseSampler();
+            .AddDpmSolverSdeSampler().AddDpmSolverInverseSampler().AddSaSolverSampler();
     }
 
     /// <summary>The sampling host (<c>AddDiffusionSampling()</c>) with every built-in sampler.</summary>

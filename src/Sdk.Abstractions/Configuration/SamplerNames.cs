@@ -54,6 +54,8 @@ public static class SamplerNames
     public const string DpmSolverSde = "dpm-solver-sde";
     /// <summary>DPM-Solver multistep inversion: the multistep updates run from data to noise.</summary>
     public const string DpmSolverInverse = "dpm-solver-inverse";
+    /// <summary>SA-Solver (Xue et al. 2023): stochastic Adams predictor–corrector, τ-controlled noise per step.</summary>
+    public const string SaSolver = "sa-solver";
     /// <summary>Adaptive-step DPM-Solver (Jolicoeur-Martineau et al. 2021; k-diffusion's sample_dpm_adaptive): it chooses its own steps.</summary>
     public const string DpmAdaptive = "dpm-adaptive";
 }

@@ -29,7 +29,7 @@ public enum SigmaSpacing
 public sealed class IntegerTimestepSigmas
 {
     private readonly double[] _sigmas, _indices;
-    private readonly float[] _logSigmas32;
+    private readonly float[] _logSigmas32, _lambdas32;
 
     /// <summary>The table of the schedule that <paramref name="config"/> describes.</summary>
     public IntegerTimestepSigmas(SchedulerConfig config)
@@ -39,11 +39,14 @@ public sealed class IntegerTimestepSigmas
         if (config.RescaleBetasZeroSnr) alphasCumprod[^1] = SigmaMath.ZeroTerminalSnrAlphaCumprod;
         _sigmas = new double[alphasCumprod.Length];
         _indices = new double[alphasCumprod.Length];
+        _lambdas32 = new float[alphasCumprod.Length];
         for (var t = 0; t < _sigmas.Length; t++)
         {
             var alphaBar = (float)alphasCumprod[t];
             _sigmas[t] = MathF.Sqrt((1 - alphaBar) / alphaBar);
             _indices[t] = t;
+            // λ_t = log √ᾱ − log √(1−ᾱ) as the reference's training table holds it (torch's float32), for lambda_min_clipped.
+            _lambdas32[t] = VpFloat32.Lambda(MathF.Sqrt(alphaBar), MathF.Sqrt(1 - alphaBar));
         }
         _logSigmas32 = ReferenceFloat32.LogSigmas(_sigmas);
     }
@@ -146,46 +149,77 @@ public sealed class IntegerTimestepSigmas
     public static double Lambda(double sigma) => -Math.Log(sigma);
 
     /// <summary>
+    /// How many training timesteps <c>lambda_min_clipped</c> leaves (0 … end − 1): those whose λ_t = log √ᾱ_t − log √(1−ᾱ_t)
+    /// (the reference's float32) is not below <paramref name="lambdaMinClipped"/>. The noisiest timesteps of the cosine
+    /// schedule have λ far below the rest, and the multistep solvers leave them out for numerical stability.
+    /// </summary>
+    public int UnclippedCount(double lambdaMinClipped)
+    {
+        var clipped = 0;
+        foreach (var lambda in _lambdas32)
+            if (lambda < lambdaMinClipped) clipped++;
+        return _lambdas32.Length - clipped;
+    }
+
+    /// <summary>
     /// n timesteps of <paramref name="spacing"/> as the multistep solvers space them: <c>linspace</c> and <c>leading</c>
     /// lay out n + 1 points and drop the last (so no step starts at t = 0), <c>trailing</c> starts at T−1 and steps
     /// by T/n. Throws <see cref="SchedulerConfigException"/> when the count makes a timestep repeat or leave [0, T−1].
     /// </summary>
-    public static double[] SpacedTimesteps(TimestepSpacing spacing, int numTrainTimesteps, int numInferenceSteps, int stepsOffset)
+    public static double[] SpacedTimesteps(TimestepSpacing spacing, int numTrainTimesteps, int numInferenceSteps, int stepsOffset) =>
+        SpacedTimesteps(spacing, numTrainTimesteps, numInferenceSteps, stepsOffset, numTrainTimesteps);
+
+    /// <summary>
+    /// As <see cref="SpacedTimesteps(TimestepSpacing, int, int, int)"/> over training timesteps 0 … <paramref name="end"/> − 1
+    /// only (the reference's <c>last_timestep</c>: <see cref="UnclippedCount"/> with <c>lambda_min_clipped</c>):
+    /// <c>linspace</c> spans 0 … end − 1, <c>leading</c> steps by end // (n + 1), <c>trailing</c> starts at end − 1 and
+    /// still steps by T/n.
+    /// </summary>
+    public static double[] SpacedTimesteps(TimestepSpacing spacing, int numTrainTimesteps, int numInferenceSteps, int stepsOffset, int end)
     {
         SchedulerConfigValidation.ValidateInferenceSteps(numInferenceSteps, numTrainTimesteps);
+        if (end < 1 || end > numTrainTimesteps) throw new ArgumentOutOfRangeException(nameof(end), end, $"Must be in [1, {numTrainTimesteps}].");
         var n = numInferenceSteps;
         double[] timesteps;
         switch (spacing)
         {
             case TimestepSpacing.Linspace:
             {
-                var points = TimestepSpacings.Linspace(0, numTrainTimesteps - 1, n + 1);
+                var points = TimestepSpacings.Linspace(0, end - 1, n + 1);
                 timesteps = new double[n];
                 for (var i = 0; i < n; i++) timesteps[i] = Math.Round(points[n - i]);
                 break;
             }
             case TimestepSpacing.Leading:
             {
-                var ratio = numTrainTimesteps / (n + 1);
+                var ratio = end / (n + 1);
                 timesteps = new double[n];
                 for (var i = 0; i < n; i++) timesteps[i] = (n - i) * ratio + stepsOffset;
                 break;
             }
             default:
             {
-                // numpy's arange(T, 0, −T/n), rounded, minus one.
+                // numpy's arange(end, 0, −T/n), rounded, minus one.
                 var ratio = (double)numTrainTimesteps / n;
-                var length = (int)Math.Ceiling(numTrainTimesteps / ratio);
+                var length = (int)Math.Ceiling(end / ratio);
                 timesteps = new double[length];
-                for (var i = 0; i < length; i++) timesteps[i] = Math.Round(numTrainTimesteps - i * ratio) - 1;
+                for (var i = 0; i < length; i++) timesteps[i] = Math.Round(end - i * ratio) - 1;
                 break;
             }
         }
 
         for (var i = 0; i < timesteps.Length; i++)
+        {
             if (timesteps[i] < 0 || timesteps[i] > numTrainTimesteps - 1 || (i > 0 && !(timesteps[i] < timesteps[i - 1])))
+            {
+                // The reference would repeat a timestep here: that step has h = 0, and a multistep solver's next step
+                // divides by it. Refuse instead.
+                var clip = end < numTrainTimesteps ? $"; lambda_min_clipped leaves timesteps 0–{end - 1}" : "";
+                var most = spacing == TimestepSpacing.Trailing ? "" : $" (at most {end - 1})";
                 throw new SchedulerConfigException("num_inference_steps", n.ToString(CultureInfo.InvariantCulture),
-                    $"a count whose \"{ConfigNames.Of(spacing)}\" timesteps are distinct and within [0, {numTrainTimesteps - 1}] (fewer steps)");
+                    $"a count{most} whose \"{ConfigNames.Of(spacing)}\" timesteps are distinct and within [0, {numTrainTimesteps - 1}]{clip}");
+            }
+        }
         return timesteps;
     }
 }
