@@ -5,7 +5,7 @@ import numpy as np, torch
 from diffusers.schedulers import (scheduling_ddpm, scheduling_dpmsolver_multistep, scheduling_dpmsolver_singlestep,
     scheduling_deis_multistep, scheduling_unipc_multistep, scheduling_euler_discrete, scheduling_euler_ancestral_discrete,
     scheduling_k_dpm_2_ancestral_discrete, scheduling_k_dpm_2_discrete, scheduling_heun_discrete, scheduling_lms_discrete,
-    scheduling_lcm, scheduling_tcd, scheduling_ddim, scheduling_pndm)
+    scheduling_lcm, scheduling_tcd, scheduling_ddim, scheduling_pndm, scheduling_sasolver)
 CLASSES = {
     'ddpm': scheduling_ddpm.DDPMScheduler, 'ddim': scheduling_ddim.DDIMScheduler, 'pndm': scheduling_pndm.PNDMScheduler,
     'dpm_solver': scheduling_dpmsolver_multistep.DPMSolverMultistepScheduler,
@@ -15,6 +15,7 @@ CLASSES = {
     'kdpm2_ancestral': scheduling_k_dpm_2_ancestral_discrete.KDPM2AncestralDiscreteScheduler,
     'kdpm2': scheduling_k_dpm_2_discrete.KDPM2DiscreteScheduler, 'heun': scheduling_heun_discrete.HeunDiscreteScheduler,
     'lms': scheduling_lms_discrete.LMSDiscreteScheduler, 'lcm': scheduling_lcm.LCMScheduler, 'tcd': scheduling_tcd.TCDScheduler,
+    'sa_solver': scheduling_sasolver.SASolverScheduler,
 }
 NO_SIGMAS = {'ddpm', 'ddim', 'pndm', 'lcm', 'tcd'}
 
@@ -67,7 +68,7 @@ def record(case):
             return tracking_randn(shape, dtype=dtype)
         for mod in (scheduling_ddpm, scheduling_dpmsolver_multistep, scheduling_dpmsolver_singlestep, scheduling_euler_ancestral_discrete,
                     scheduling_k_dpm_2_ancestral_discrete, scheduling_lcm, scheduling_tcd, scheduling_unipc_multistep, scheduling_euler_discrete,
-                    scheduling_ddim):
+                    scheduling_ddim, scheduling_sasolver):
             if hasattr(mod, 'randn_tensor'): mod.randn_tensor = rt
         kwargs = dict(case.get('step_kwargs') or {})
         if kind == 'ddim' and case.get('eta'): kwargs['eta'] = case['eta']
