@@ -15,6 +15,17 @@ for i in range(int(sys.argv[3])):
         if sig: cfg[sig] = True
         cfg['solver_order'] = random.choice([1, 2, 3])
         cfg['lower_order_final'] = random.random() < 0.8
+    if kind == 'sa_solver':
+        cfg['predictor_order'], cfg['corrector_order'] = random.randint(1, 4), random.randint(1, 4)
+        cfg['algorithm_type'] = random.choice(['data_prediction', 'noise_prediction'])
+        sig = random.choice([None, None, 'use_karras_sigmas', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_flow_sigmas'])
+        if sig == 'use_flow_sigmas':
+            cfg.update(use_flow_sigmas=True, flow_shift=random.choice([0.5, 1.0, 3.0]), prediction_type='flow_prediction', algorithm_type='data_prediction')
+        elif sig: cfg[sig] = True
+        elif sched == 'squaredcos_cap_v2' and random.random() < 0.5: cfg['lambda_min_clipped'] = -5.1
+        cfg['lower_order_final'] = random.random() < 0.75
+        if cfg['algorithm_type'] == 'data_prediction' and random.random() < 0.25:
+            cfg.update(thresholding=True, dynamic_thresholding_ratio=0.9, sample_max_value=1.5)
     if kind != 'dpm_solver_singlestep': cfg['timestep_spacing'] = random.choice(['linspace', 'leading', 'trailing'])
     if random.random() < 0.3: cfg['steps_offset'] = 1
     if kind == 'unipc':

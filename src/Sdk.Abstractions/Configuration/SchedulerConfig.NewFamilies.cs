@@ -6,7 +6,7 @@ namespace Diffusion.Sdk.Abstractions;
 public sealed partial class SchedulerConfig
 {
     /// <summary>
-    /// The σ-table samplers that offer it (DPM-Solver multistep, UniPC): run on flow σ ∈ (0, 1), x = (1 − σ)·x₀ + σ·ε,
+    /// The σ-table samplers that offer it (DPM-Solver multistep and single-step, DEIS, UniPC, SA-Solver): run on flow σ ∈ (0, 1), x = (1 − σ)·x₀ + σ·ε,
     /// spaced as the flow-matching schedule with <see cref="FlowShift"/> (or μ with <see cref="UseDynamicShifting"/>)
     /// (<c>use_flow_sigmas</c>; default false).
     /// </summary>

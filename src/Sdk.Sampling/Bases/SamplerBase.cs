@@ -39,10 +39,10 @@ public abstract class SamplerBase : ISampler
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         if (!offersFlowSigmas && config.UseFlowSigmas == true)
-            throw new SchedulerConfigException("use_flow_sigmas", "true", $"false: the '{name}' sampler has no flow σ (dpm-solver, dpm-solver-singlestep, deis and unipc offer them)");
+            throw new SchedulerConfigException("use_flow_sigmas", "true", $"false: the '{name}' sampler has no flow σ (dpm-solver, dpm-solver-singlestep, deis, unipc and sa-solver offer them)");
         if (!offersFlowSigmas && config.PredictionType == PredictionType.FlowPrediction)
             throw new SchedulerConfigException("prediction_type", "\"flow_prediction\"",
-                $"epsilon, sample or v_prediction for the '{name}' sampler (flow_prediction needs use_flow_sigmas on dpm-solver, dpm-solver-singlestep, deis or unipc, or a flow-matching sampler)");
+                $"epsilon, sample or v_prediction for the '{name}' sampler (flow_prediction needs use_flow_sigmas on dpm-solver, dpm-solver-singlestep, deis, unipc or sa-solver, or a flow-matching sampler)");
         Name = name;
         Config = config.Clone();
         Schedule = NoiseSchedule.FromConfig(Config);
