@@ -12,7 +12,7 @@ namespace Diffusion.Sdk.Samplers.DpmSolver;
 /// Lagrange polynomial in λ through the last predictions, and the variance of the noise is exact. With h = λ_t − λ_s the
 /// data-prediction step is
 /// <code>x_t = e^{−τ²h}·(σ_t/σ_s)·x_s + (1 + τ²)·σ_t·e^{−τ²λ_t}·Σ_j b_j·x_θ,j + σ_t·√(1 − e^{−2τ²h})·z</code>
-/// with b_j = ∫_{λ_s}^{λ_t} e^{(1+τ²)λ}·ℓ_j(λ) dλ, ℓ_j the Lagrange basis polynomial of node j (eq. 14; Algorithm 1). The
+/// with b_j = ∫_{λ_s}^{λ_t} e^{(1+τ²)λ}·ℓ_j(λ) dλ, ℓ_j the Lagrange basis polynomial of node j. The
 /// predictor (stochastic Adams–Bashforth) takes its nodes at the step's start and before; each step after the first begins
 /// with the corrector (stochastic Adams–Moulton), which redoes the previous step with the model's prediction at its end
 /// among the nodes and the same noise z, so the network is evaluated once per step.
