@@ -364,19 +364,8 @@ public sealed class SaSolverSampler : SigmaTableSamplerBase
     /// <summary>The stored prediction <paramref name="age"/> steps back (0 = this step's).</summary>
     private Span<float> History(int age, int length) => Buffer((_newest - age + _ring) % _ring, length);
 
-    /// <summary>The reference's <c>convert_model_output</c>: x₀ (thresholded if asked) for data_prediction, else ε.</summary>
-    private void ConvertModelOutput(in StepInput input, float alpha, float sigma, Span<float> destination)
-    {
-        if (!_dataPrediction)
-        {
-            PredictionMath.ToEpsilon(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, destination);
-            return;
-        }
-        PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, destination);
-        if (Config.Thresholding)
-            SampleThresholding.Dynamic(destination, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue,
-                Buffer(ThresholdSlot, destination.Length / input.BatchSize));
-    }
+    private void ConvertModelOutput(in StepInput input, float alpha, float sigma, Span<float> destination) =>
+        ConvertModelOutput(input, _dataPrediction, alpha, sigma, destination, ThresholdSlot);
 
     // x_t = (c_x·x + Σ_j a_j·m_j) + c_z·z for two or three predictions, the sum accumulated from m_0 as the reference's
     // gradient_part is, each product and sum rounded to float32.

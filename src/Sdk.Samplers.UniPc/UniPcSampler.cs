@@ -296,17 +296,6 @@ public class UniPcSampler : SigmaTableSamplerBase
     /// <summary>The stored prediction <paramref name="age"/> steps back (0 = the newest).</summary>
     private Span<float> History(int age, int length) => Buffer((_newest - age + _order + 1) % (_order + 1), length);
 
-    /// <summary>The reference's <c>convert_model_output</c>: x₀ (thresholded if asked) with <c>predict_x0</c>, else ε.</summary>
-    private void ConvertModelOutput(in StepInput input, float alpha, float sigma, Span<float> destination)
-    {
-        if (!_predictX0)
-        {
-            PredictionMath.ToEpsilon(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, destination);
-            return;
-        }
-        PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, destination);
-        if (Config.Thresholding)
-            SampleThresholding.Dynamic(destination, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue,
-                Buffer(ThresholdSlot, destination.Length / input.BatchSize));
-    }
+    private void ConvertModelOutput(in StepInput input, float alpha, float sigma, Span<float> destination) =>
+        ConvertModelOutput(input, _predictX0, alpha, sigma, destination, ThresholdSlot);
 }

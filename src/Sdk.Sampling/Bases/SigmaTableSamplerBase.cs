@@ -64,6 +64,30 @@ public abstract class SigmaTableSamplerBase : SamplerBase, ISigmaSampler
     /// </summary>
     protected abstract double FinalSigma(double lastSigma, bool spaced);
 
+    /// <summary>
+    /// The multistep solvers' <c>convert_model_output</c> (UniPC, SA-Solver): the network's output as x₀, dynamically
+    /// thresholded when the configuration asks (per item, its scratch in <paramref name="thresholdSlot"/>), when
+    /// <paramref name="toSample"/>; else as ε.
+    /// </summary>
+    /// <param name="input">The step's input (model output, sample, batch size).</param>
+    /// <param name="toSample">Whether the solver works on data (x₀) rather than noise (ε) predictions.</param>
+    /// <param name="alpha">α_t at the step's timestep.</param>
+    /// <param name="sigma">σ_t at the step's timestep.</param>
+    /// <param name="destination">Receives the converted prediction.</param>
+    /// <param name="thresholdSlot">The <see cref="SamplerBase.Buffer"/> slot thresholding may use.</param>
+    protected void ConvertModelOutput(in StepInput input, bool toSample, float alpha, float sigma, Span<float> destination, int thresholdSlot)
+    {
+        if (!toSample)
+        {
+            PredictionMath.ToEpsilon(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, destination);
+            return;
+        }
+        PredictionMath.ToSample(Config.PredictionType, input.ModelOutput, input.Sample, alpha, sigma, destination);
+        if (Config.Thresholding)
+            SampleThresholding.Dynamic(destination, input.BatchSize, Config.DynamicThresholdingRatio, Config.SampleMaxValue,
+                Buffer(thresholdSlot, destination.Length / input.BatchSize));
+    }
+
     /// <inheritdoc/>
     /// <remarks>With a σ spacing the network is shown each σ's timestep, rounded (Karras) or truncated (exponential,
     /// beta) as the reference does, so neighbouring steps may share a timestep; the steps themselves use the exact σ.</remarks>
