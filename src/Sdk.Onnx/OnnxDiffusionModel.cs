@@ -238,10 +238,6 @@ public sealed class OnnxDiffusionModel : IDiffusionModel
         {
             throw new ModelLoadException($"{file} is not valid JSON (line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}); expected a JSON object.", e);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ModelLoadException($"{file} could not be read: {e.Message}", e);
-        }
     }
 
     private static SchedulerConfig? MergeSchedulerConfig(SchedulerConfig? fromFile, OnnxModelOptions options, string source)

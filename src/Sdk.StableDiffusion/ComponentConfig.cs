@@ -39,10 +39,6 @@ internal sealed class ComponentConfig
         {
             throw new ModelLoadException($"{file} is not valid JSON (line {e.LineNumber + 1}): {e.Message}", e);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new ModelLoadException($"{file} could not be read: {e.Message}", e);
-        }
     }
 
     public double? Number(string key)
